@@ -1,0 +1,122 @@
+//! Building and running the service: state, listener, background tasks, graceful shutdown.
+//! The listener is bound first so tests can ask for port 0 and learn the real address.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::{
+    config::Config,
+    crypto::{self, SecretBox},
+    db::{self, Db, sessions::SessionBackend},
+    telemetry, web,
+};
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub secrets: SecretBox,
+    /// Verified against when a sign-in email is unknown (same time as a wrong password).
+    pub dummy_hash: Arc<str>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Connects to the database, applies migrations and loads the secrets key.
+    pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(config.database_url.as_ref().map(|u| u.expose()), &config.data_dir).await?;
+        db.migrate().await?;
+        let secrets = SecretBox::load(config.secret_key.as_ref().map(|k| k.expose()), &config.data_dir)?;
+        let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            secrets,
+            dummy_hash: dummy_hash.into(),
+            metrics: telemetry::metrics_handle(),
+        })
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        if config.public_url.is_none() {
+            config.public_url = Some(url::Url::parse(&format!("http://{addr}/"))?);
+        }
+        let state = AppState::new(config).await?;
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state } = self;
+        let background = spawn_housekeeping(&state);
+        let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tracing::info!(url = %state.config.public_url(), database = state.db.backend_name(), "serving");
+        let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        background.abort();
+        state.db.close().await;
+        result.context("serving HTTP")
+    }
+}
+
+/// Periodic clean-up: expired sessions and old sign-in failures.
+fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let db = state.db.clone();
+    let window = chrono::Duration::minutes(state.config.signin_window_minutes);
+    tokio::spawn(async move {
+        let sessions = tokio::spawn(SessionBackend::new(&db).delete_expired_continuously(Duration::from_secs(600)));
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db::signin::prune(&db, db::now() - window * 2).await {
+                tracing::warn!(error = %e, "pruning sign-in failures failed");
+            }
+            if sessions.is_finished() {
+                tracing::warn!("session clean-up task ended");
+            }
+        }
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

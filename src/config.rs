@@ -1,0 +1,180 @@
+//! Typed configuration, parsed once from flags and environment variables (`--help` lists them).
+//! The defaults make the embedded mode work with no variables at all: a SQLite file in `./data`.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+#[derive(Debug, Parser)]
+#[command(name = "orderdesk", version, about = "Order desk for Yahoo!ショッピング merchants")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    /// What to run (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web service (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage support staff.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a support-staff login. The password is read from ORDERDESK_ADMIN_PASSWORD or,
+    /// if that is unset, from the first line of standard input.
+    Create {
+        /// Email address used to sign in.
+        #[arg(long)]
+        email: String,
+        /// Name shown in the audit log of the merchants they help.
+        #[arg(long, default_value = "サポート")]
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Settings shared by every subcommand.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Folder for the embedded SQLite database and the generated secrets key.
+    #[arg(long, env = "ORDERDESK_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `postgres://…` for PostgreSQL, `sqlite://…` for a SQLite file.
+    /// Unset: a SQLite file in the data folder.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<Redacted>,
+
+    /// Address to listen on.
+    #[arg(long, env = "ORDERDESK_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+
+    /// The URL people use to reach the service (used for links, the OAuth redirect URI and the
+    /// Secure cookie flag). Unset: http://<listen address>.
+    #[arg(long, env = "ORDERDESK_PUBLIC_URL", global = true)]
+    pub public_url: Option<Url>,
+
+    /// Key that encrypts secrets at rest: 32 bytes, base64. Unset: generated into
+    /// `<data dir>/secret.key` on first run. Several servers sharing PostgreSQL must share it.
+    #[arg(long, env = "ORDERDESK_SECRET_KEY", global = true)]
+    pub secret_key: Option<Redacted>,
+
+    /// Log format.
+    #[arg(long, env = "ORDERDESK_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+
+    /// Take the client address from X-Forwarded-For (only behind a trusted reverse proxy).
+    #[arg(long, env = "ORDERDESK_TRUST_FORWARDED_FOR", global = true)]
+    pub trust_forwarded_for: bool,
+
+    /// Failed sign-ins for one email address within the window before sign-in is refused.
+    #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_EMAIL", default_value_t = 5, global = true)]
+    pub signin_max_failures_per_email: i64,
+
+    /// Failed sign-ins from one client address within the window before sign-in is refused.
+    #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_IP", default_value_t = 20, global = true)]
+    pub signin_max_failures_per_ip: i64,
+
+    /// Length of the sign-in throttling window, in minutes.
+    #[arg(long, env = "ORDERDESK_SIGNIN_WINDOW_MINUTES", default_value_t = 15, global = true)]
+    pub signin_window_minutes: i64,
+
+    /// Requests taking longer than this are answered 408.
+    #[arg(long, env = "ORDERDESK_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub request_timeout_secs: u64,
+
+    /// Signed-in sessions end after this long without a request.
+    #[arg(long, env = "ORDERDESK_SESSION_IDLE_HOURS", default_value_t = 12, global = true)]
+    pub session_idle_hours: i64,
+}
+
+impl Config {
+    /// The defaults, as if no flag or variable were given.
+    pub fn defaults() -> Config {
+        Cli::parse_from(["orderdesk"]).config
+    }
+
+    pub fn public_url(&self) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{}/", self.listen)).expect("a socket address makes a valid URL")
+        })
+    }
+
+    /// Cookies are Secure everywhere except plain-http localhost, where browsers would drop them.
+    pub fn secure_cookies(&self) -> bool {
+        let url = self.public_url();
+        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        !(url.scheme() == "http" && local)
+    }
+}
+
+/// A string that never shows up in `Debug` output or logs (database URLs carry passwords).
+#[derive(Clone)]
+pub struct Redacted(String);
+
+impl Redacted {
+    pub fn new(s: impl Into<String>) -> Redacted {
+        Redacted(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let c = Config::defaults();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url().as_str(), "http://127.0.0.1:8080/");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn cookies_are_secure_outside_plain_http_localhost() {
+        let mut c = Config::defaults();
+        c.public_url = Some(Url::parse("https://desk.example.jp/").unwrap());
+        assert!(c.secure_cookies());
+        c.public_url = Some(Url::parse("http://desk.example.jp/").unwrap());
+        assert!(c.secure_cookies());
+    }
+
+    #[test]
+    fn redacted_never_prints() {
+        let r = Redacted::new("postgres://u:hunter2@db/x");
+        assert_eq!(format!("{r:?}"), "[redacted]");
+    }
+}

@@ -1,0 +1,192 @@
+//! Accounts and their users.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, WriteError, now, with_pool};
+use crate::domain::{AccountId, UserId, user::Role};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct User {
+    pub id: UserId,
+    pub account_id: AccountId,
+    pub email: String,
+    pub display_name: String,
+    role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        // The column has a check constraint; anything else would be a schema bug.
+        Role::parse(&self.role).unwrap_or(Role::Staff)
+    }
+
+    pub fn is_owner(&self) -> bool {
+        self.role() == Role::Owner
+    }
+}
+
+/// What sign-in needs: the user and their password hash.
+#[derive(Clone, sqlx::FromRow)]
+pub struct UserCredentials {
+    pub id: UserId,
+    pub account_id: AccountId,
+    pub password_hash: String,
+}
+
+const USER_COLUMNS: &str = "id, account_id, email, display_name, role, created_at";
+
+/// Sign-up: a new account and its owner, in one transaction.
+pub async fn create_account_with_owner(
+    db: &Db,
+    account_name: &str,
+    email: &str,
+    display_name: &str,
+    password_hash: &str,
+) -> Result<(AccountId, UserId), WriteError> {
+    let t = now();
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        let (account_id,): (AccountId,) =
+            sqlx::query_as("insert into account (name, created_at, updated_at) values ($1, $2, $2) returning id")
+                .bind(account_name)
+                .bind(t)
+                .fetch_one(&mut *tx)
+                .await?;
+        let (user_id,): (UserId,) = sqlx::query_as(
+            "insert into app_user (account_id, email, display_name, password_hash, role, created_at, updated_at)
+             values ($1, $2, $3, $4, 'owner', $5, $5) returning id",
+        )
+        .bind(account_id)
+        .bind(email)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(t)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(WriteError::classify)?;
+        tx.commit().await?;
+        Ok((account_id, user_id))
+    })
+}
+
+pub async fn get_account(db: &Db, account_id: AccountId) -> sqlx::Result<Option<Account>> {
+    with_pool!(db, |p| {
+        sqlx::query_as("select id, name, created_at from account where id = $1")
+            .bind(account_id)
+            .fetch_optional(p)
+            .await
+    })
+}
+
+/// Looks a user up by email for sign-in. Emails are unique across accounts, so this is the one
+/// user query that does not start from an account.
+pub async fn find_credentials(db: &Db, email: &str) -> sqlx::Result<Option<UserCredentials>> {
+    with_pool!(db, |p| {
+        sqlx::query_as("select id, account_id, password_hash from app_user where email = $1")
+            .bind(email)
+            .fetch_optional(p)
+            .await
+    })
+}
+
+pub async fn get_user(db: &Db, account_id: AccountId, user_id: UserId) -> sqlx::Result<Option<User>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!("select {USER_COLUMNS} from app_user where account_id = $1 and id = $2"))
+            .bind(account_id)
+            .bind(user_id)
+            .fetch_optional(p)
+            .await
+    })
+}
+
+pub async fn get_password_hash(db: &Db, account_id: AccountId, user_id: UserId) -> sqlx::Result<Option<String>> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar("select password_hash from app_user where account_id = $1 and id = $2")
+            .bind(account_id)
+            .bind(user_id)
+            .fetch_optional(p)
+            .await
+    })
+}
+
+pub async fn list_users(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<User>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!("select {USER_COLUMNS} from app_user where account_id = $1 order by id"))
+            .bind(account_id)
+            .fetch_all(p)
+            .await
+    })
+}
+
+pub async fn add_user(
+    db: &Db,
+    account_id: AccountId,
+    email: &str,
+    display_name: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<UserId, WriteError> {
+    let t = now();
+    with_pool!(db, |p| {
+        sqlx::query_scalar(
+            "insert into app_user (account_id, email, display_name, password_hash, role, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $6) returning id",
+        )
+        .bind(account_id)
+        .bind(email)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(t)
+        .fetch_one(p)
+        .await
+        .map_err(WriteError::classify)
+    })
+}
+
+/// Removes a user of the account; false if there is no such user in this account.
+pub async fn delete_user(db: &Db, account_id: AccountId, user_id: UserId) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query("delete from app_user where account_id = $1 and id = $2")
+            .bind(account_id)
+            .bind(user_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+    })
+}
+
+pub async fn set_password_hash(db: &Db, account_id: AccountId, user_id: UserId, hash: &str) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query("update app_user set password_hash = $3, updated_at = $4 where account_id = $1 and id = $2")
+            .bind(account_id)
+            .bind(user_id)
+            .bind(hash)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// Whether any login (merchant or support) uses this email.
+pub async fn email_in_use(db: &Db, email: &str) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from (select id from app_user where email = $1
+             union all select id from support_staff where email = $1) as logins",
+        )
+        .bind(email)
+        .fetch_one(p)
+        .await
+        .map(|n| n > 0)
+    })
+}

@@ -1,0 +1,138 @@
+//! The database layer: one set of typed functions over two backends.
+//!
+//! SQLite (the embedded default: a file in the data folder, WAL) or PostgreSQL (several servers
+//! sharing work), chosen by the URL's scheme. Queries are runtime `query_as` with `$N`
+//! placeholders, written once in SQL both backends accept; [`with_pool!`] type-checks each body
+//! against both drivers. Each backend has its own migrations folder.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use anyhow::Context;
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+pub mod accounts;
+pub mod audit;
+pub mod sessions;
+pub mod signin;
+pub mod stores;
+pub mod support;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// A connection pool on one of the two backends. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool, so one query text serves both backends.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub use with_pool;
+
+impl Db {
+    /// Connects to `url`, or to `<data dir>/orderdesk.db` when no URL is given.
+    pub async fn connect(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Db> {
+        match url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(u)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                Ok(Db::Postgres(pool))
+            }
+            Some(u) if u.starts_with("sqlite:") => {
+                let options = SqliteConnectOptions::from_str(u).context("parsing the SQLite URL")?;
+                Db::open_sqlite(options).await
+            }
+            Some(_) => anyhow::bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite:"),
+            None => {
+                std::fs::create_dir_all(data_dir)
+                    .with_context(|| format!("creating data folder {}", data_dir.display()))?;
+                Db::open_sqlite(SqliteConnectOptions::new().filename(data_dir.join("orderdesk.db"))).await
+            }
+        }
+    }
+
+    async fn open_sqlite(options: SqliteConnectOptions) -> anyhow::Result<Db> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .context("opening the SQLite database")?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    /// Applies this backend's migrations (the app's tables and the session table).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await.context("migrating SQLite")?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.context("migrating PostgreSQL")?,
+        }
+        sessions::SessionBackend::new(self).migrate().await
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A trivial round trip, for the health check.
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        with_pool!(self, |p| sqlx::query("select 1").execute(p).await.map(|_| ()))
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, |p| p.close().await)
+    }
+}
+
+/// True when the error is a unique-constraint violation (turned into a form error by callers).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// The current time, truncated to microseconds so that it round-trips through both backends.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A write that can collide with a unique constraint.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A row with the same unique key exists already.
+    #[error("duplicate")]
+    Duplicate,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl WriteError {
+    pub fn classify(err: sqlx::Error) -> WriteError {
+        if is_unique_violation(&err) { WriteError::Duplicate } else { WriteError::Db(err) }
+    }
+}

@@ -1,0 +1,200 @@
+//! Stores of an account and their settings. Every function takes the account.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Db, WriteError, now, with_pool};
+use crate::domain::{
+    AccountId, StoreId,
+    store::{Environment, InternalStatus, StoreSettings},
+};
+
+/// A store as the pages see it. Secrets are not part of it: only whether they are set.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Store {
+    pub id: StoreId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub seller_id: String,
+    environment: String,
+    pub client_id: String,
+    pub has_client_secret: bool,
+    pub has_refresh_token: bool,
+    pub public_key_version: Option<i64>,
+    pub has_public_key: bool,
+    pub public_key_expires_on: Option<NaiveDate>,
+    pub authorized_at: Option<DateTime<Utc>>,
+    pub last_authorize_status: Option<String>,
+    pub auto_import_enabled: bool,
+    pub auto_import_interval_minutes: i64,
+    pub auto_status_change_enabled: bool,
+    auto_status_change_target: Option<String>,
+    pub restrict_fraud_hold_changes: bool,
+    pub stock_sync_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub fn environment(&self) -> Environment {
+        Environment::parse(&self.environment).unwrap_or(Environment::Production)
+    }
+
+    pub fn auto_status_change_target(&self) -> Option<InternalStatus> {
+        self.auto_status_change_target.as_deref().and_then(InternalStatus::parse)
+    }
+
+    pub fn settings(&self) -> StoreSettings {
+        StoreSettings {
+            name: self.name.clone(),
+            seller_id: self.seller_id.clone(),
+            environment: self.environment(),
+            client_id: self.client_id.clone(),
+            auto_import_enabled: self.auto_import_enabled,
+            auto_import_interval_minutes: self.auto_import_interval_minutes,
+            auto_status_change_enabled: self.auto_status_change_enabled,
+            auto_status_change_target: self.auto_status_change_target(),
+            restrict_fraud_hold_changes: self.restrict_fraud_hold_changes,
+            stock_sync_enabled: self.stock_sync_enabled,
+        }
+    }
+}
+
+const STORE_COLUMNS: &str = "id, account_id, name, seller_id, environment, client_id,
+    client_secret_enc is not null as has_client_secret,
+    refresh_token_enc is not null as has_refresh_token,
+    public_key_version, public_key_pem is not null as has_public_key, public_key_expires_on,
+    authorized_at, last_authorize_status,
+    auto_import_enabled, auto_import_interval_minutes, auto_status_change_enabled,
+    auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled,
+    created_at, updated_at";
+
+/// Name and ID of each store, for the header and menus.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StoreLink {
+    pub id: StoreId,
+    pub name: String,
+}
+
+pub async fn list(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<Store>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!("select {STORE_COLUMNS} from store where account_id = $1 order by name, id"))
+            .bind(account_id)
+            .fetch_all(p)
+            .await
+    })
+}
+
+pub async fn links(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<StoreLink>> {
+    with_pool!(db, |p| {
+        sqlx::query_as("select id, name from store where account_id = $1 order by name, id")
+            .bind(account_id)
+            .fetch_all(p)
+            .await
+    })
+}
+
+pub async fn get(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<Option<Store>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!("select {STORE_COLUMNS} from store where account_id = $1 and id = $2"))
+            .bind(account_id)
+            .bind(store_id)
+            .fetch_optional(p)
+            .await
+    })
+}
+
+/// Creates a store; `client_secret_enc` is already sealed by the caller.
+pub async fn create(
+    db: &Db,
+    account_id: AccountId,
+    s: &StoreSettings,
+    client_secret_enc: Option<Vec<u8>>,
+) -> Result<StoreId, WriteError> {
+    let t = now();
+    with_pool!(db, |p| {
+        sqlx::query_scalar(
+            "insert into store (account_id, name, seller_id, environment, client_id, client_secret_enc,
+                 auto_import_enabled, auto_import_interval_minutes, auto_status_change_enabled,
+                 auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled,
+                 created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) returning id",
+        )
+        .bind(account_id)
+        .bind(&s.name)
+        .bind(&s.seller_id)
+        .bind(s.environment.as_str())
+        .bind(&s.client_id)
+        .bind(client_secret_enc)
+        .bind(s.auto_import_enabled)
+        .bind(s.auto_import_interval_minutes)
+        .bind(s.auto_status_change_enabled)
+        .bind(s.auto_status_change_target.map(InternalStatus::as_str))
+        .bind(s.restrict_fraud_hold_changes)
+        .bind(s.stock_sync_enabled)
+        .bind(t)
+        .fetch_one(p)
+        .await
+        .map_err(WriteError::classify)
+    })
+}
+
+/// Updates a store's settings; a `None` secret keeps the stored one. False if no such store.
+pub async fn update(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    s: &StoreSettings,
+    new_client_secret_enc: Option<Vec<u8>>,
+) -> Result<bool, WriteError> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store set name = $3, seller_id = $4, environment = $5, client_id = $6,
+                 client_secret_enc = coalesce($7, client_secret_enc),
+                 auto_import_enabled = $8, auto_import_interval_minutes = $9,
+                 auto_status_change_enabled = $10, auto_status_change_target = $11,
+                 restrict_fraud_hold_changes = $12, stock_sync_enabled = $13, updated_at = $14
+             where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(&s.name)
+        .bind(&s.seller_id)
+        .bind(s.environment.as_str())
+        .bind(&s.client_id)
+        .bind(new_client_secret_enc)
+        .bind(s.auto_import_enabled)
+        .bind(s.auto_import_interval_minutes)
+        .bind(s.auto_status_change_enabled)
+        .bind(s.auto_status_change_target.map(InternalStatus::as_str))
+        .bind(s.restrict_fraud_hold_changes)
+        .bind(s.stock_sync_enabled)
+        .bind(now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(WriteError::classify)
+    })
+}
+
+pub async fn delete(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query("delete from store where account_id = $1 and id = $2")
+            .bind(account_id)
+            .bind(store_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// The sealed client secret, for the Yahoo client only; never for a page.
+pub async fn sealed_client_secret(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<Option<Vec<u8>>> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar::<_, Option<Vec<u8>>>("select client_secret_enc from store where account_id = $1 and id = $2")
+            .bind(account_id)
+            .bind(store_id)
+            .fetch_optional(p)
+            .await
+            .map(Option::flatten)
+    })
+}

@@ -1,0 +1,8 @@
+//! Pure rules over plain data: identifiers, validated inputs and the vocabulary of the product.
+//! Nothing here touches the network or the database, so every rule is unit-tested directly.
+
+pub mod ids;
+pub mod store;
+pub mod user;
+
+pub use ids::{AccountId, StoreId, SupportStaffId, UserId};

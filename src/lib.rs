@@ -1,0 +1,14 @@
+//! orderdesk: an order desk for Yahoo!ショッピング merchants.
+//!
+//! A guided tour: `config` (typed settings) → `app` (state, listener, shutdown) → `web` (routes,
+//! pages, sessions, CSRF) → `db` (typed queries over SQLite or PostgreSQL) → `domain` (pure rules).
+//! `crypto` seals secrets at rest and hashes passwords; `cli` holds the non-serve subcommands.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,33 @@
+//! The binary: parse the configuration, set up logging, run the chosen subcommand.
+
+use clap::Parser;
+use orderdesk::{
+    app::{Application, shutdown_signal},
+    cli,
+    config::{AdminCommand, Cli, Command},
+    db::Db,
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Cli { config, command } = Cli::parse();
+    telemetry::init_tracing(config.log_format);
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            println!("orderdesk is running at {}", app.state().config.public_url());
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let db = Db::connect(config.database_url.as_ref().map(|u| u.expose()), &config.data_dir).await?;
+            db.migrate().await?;
+            println!("migrations applied ({})", db.backend_name());
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Create { email, name } } => {
+            let password = std::env::var("ORDERDESK_ADMIN_PASSWORD").ok();
+            cli::admin::create(&config, &email, &name, password).await
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The web front: one router built from the route table below, and the layers every request
+//! passes through (tracing, timeout, security headers, sessions, CSRF, metrics).
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    handler::Handler,
+    http::{HeaderName, HeaderValue, Method, header},
+    middleware,
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer,
+    set_header::SetResponseHeaderLayer, timeout::TimeoutLayer, trace::TraceLayer,
+};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use crate::{app::AppState, db::sessions::SessionBackend};
+
+pub mod admin;
+pub mod assets;
+pub mod audit;
+pub mod auth;
+pub mod csrf;
+pub mod dashboard;
+pub mod error;
+pub mod health;
+pub mod render;
+pub mod session;
+pub mod stores;
+pub mod users;
+
+/// Largest request body accepted (the public-key form must take a pasted 1 MB mistake and
+/// answer it with a message, not a dropped connection).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// One registered route, as tests and documentation see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: Method,
+    pub path: &'static str,
+}
+
+/// The router plus the list of what it serves, so tests can walk every route (for example the
+/// cross-tenant test, which picks up new routes by itself).
+pub struct Routes {
+    router: Router<AppState>,
+    list: Vec<RouteInfo>,
+}
+
+impl Routes {
+    fn new() -> Routes {
+        Routes { router: Router::new(), list: Vec::new() }
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Routes {
+        self.list.push(RouteInfo { method: Method::GET, path });
+        self.router = self.router.route(path, axum::routing::get(handler));
+        self
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(mut self, path: &'static str, handler: H) -> Routes {
+        self.list.push(RouteInfo { method: Method::POST, path });
+        self.router = self.router.route(path, axum::routing::post(handler));
+        self
+    }
+
+    pub fn list(&self) -> &[RouteInfo] {
+        &self.list
+    }
+}
+
+/// Every page and action of the service. Path parameters named `{…_id}` refer to
+/// account-scoped rows.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/", dashboard::show)
+        .get("/signup", auth::signup_form)
+        .post("/signup", auth::signup)
+        .get("/signin", auth::signin_form)
+        .post("/signin", auth::signin)
+        .post("/signout", auth::signout)
+        .get("/account/password", auth::password_form)
+        .post("/account/password", auth::change_password)
+        .get("/users", users::index)
+        .post("/users", users::create)
+        .post("/users/{user_id}/delete", users::delete)
+        .get("/stores", stores::index)
+        .get("/stores/new", stores::new_form)
+        .post("/stores", stores::create)
+        .get("/stores/{store_id}", stores::show)
+        .get("/stores/{store_id}/edit", stores::edit_form)
+        .post("/stores/{store_id}", stores::update)
+        .post("/stores/{store_id}/delete", stores::delete)
+        .get("/audit", audit::index)
+        .get("/admin", admin::index)
+        .get("/healthz", health::healthz)
+        .get("/metrics", health::metrics)
+        .get("/static/{file}", assets::serve)
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The whole application router with its layers.
+pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    let cookie_name = if config.secure_cookies() { "__Host-orderdesk" } else { "orderdesk" };
+    let sessions = SessionManagerLayer::new(SessionBackend::new(&state.db))
+        .with_name(cookie_name)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::hours(
+            config.session_idle_hours,
+        )));
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let timeout = Duration::from_secs(config.request_timeout_secs);
+
+    routes()
+        .router
+        .route_layer(middleware::from_fn(health::track_metrics))
+        .layer(middleware::from_fn(csrf::guard))
+        .layer(sessions)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "same-origin"))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+

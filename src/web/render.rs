@@ -1,0 +1,118 @@
+//! The one path from a page struct to a response: status, content type, cache headers, and a
+//! logged 500 if a template fails to render. Also the [`Layout`] every page's header needs.
+
+use askama::Template;
+use axum::{
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::db::stores::StoreLink;
+
+/// Renders a page. Pages show private data, so nothing is cached.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "エラーが発生しました").into_response()
+        }
+    }
+}
+
+/// Renders with 200.
+pub fn ok<T: Template>(page: &T) -> Response {
+    render(StatusCode::OK, page)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlashKind {
+    Success,
+    Error,
+}
+
+/// A one-time message shown on the next page.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+impl Flash {
+    pub fn css_class(&self) -> &'static str {
+        match self.kind {
+            FlashKind::Success => "flash flash-success",
+            FlashKind::Error => "flash flash-error",
+        }
+    }
+}
+
+/// The merchant header: account, stores and the signed-in user.
+#[derive(Clone, Debug)]
+pub struct Nav {
+    pub account_name: String,
+    pub user_name: String,
+    pub user_email: String,
+    pub role_label: &'static str,
+    pub is_owner: bool,
+    pub stores: Vec<StoreLink>,
+}
+
+/// What `base.html` needs on every page.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub title: String,
+    pub csrf: String,
+    pub flashes: Vec<Flash>,
+    pub nav: Option<Nav>,
+    /// Set when support staff are signed in.
+    pub support_name: Option<String>,
+}
+
+impl Layout {
+    /// A layout with no session: error pages.
+    pub fn bare(title: &str) -> Layout {
+        Layout { title: title.to_string(), csrf: String::new(), flashes: Vec::new(), nav: None, support_name: None }
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.nav.is_some() || self.support_name.is_some()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub message: &'static str,
+}
+
+/// Japan Standard Time (no daylight saving), which is how merchants read times.
+pub fn jst(t: impl UtcTime) -> String {
+    let t = t.utc();
+    let offset = chrono::FixedOffset::east_opt(9 * 3600).expect("+09:00 is a valid offset");
+    t.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Lets templates pass a time however many references deep askama hands it over.
+pub trait UtcTime {
+    fn utc(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+impl UtcTime for chrono::DateTime<chrono::Utc> {
+    fn utc(&self) -> chrono::DateTime<chrono::Utc> {
+        *self
+    }
+}
+
+impl<T: UtcTime + ?Sized> UtcTime for &T {
+    fn utc(&self) -> chrono::DateTime<chrono::Utc> {
+        (**self).utc()
+    }
+}

@@ -1,0 +1,245 @@
+//! Stores of an account (product.md §2): list, create, show, edit, delete. Connecting to Yahoo
+//! and the public key come with the Yahoo client; their columns and their place on the store
+//! page exist already.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::{
+    error::{AppError, AppResult},
+    render::{FlashKind, Layout, ok, render},
+    session::{ClientIp, Merchant, Owner},
+};
+use crate::{
+    app::AppState,
+    db::{
+        WriteError,
+        audit::{self, Action, Actor},
+        stores::{self, Store},
+    },
+    domain::{
+        StoreId,
+        store::{Environment, FieldErrors, InternalStatus, StoreForm, StoreSettings},
+    },
+};
+
+const SECRET_PURPOSE: &str = "store.client_secret";
+const DUPLICATE_SELLER: &str = "このストアアカウントは既に登録されています";
+
+#[derive(Template)]
+#[template(path = "stores/index.html")]
+pub struct StoresPage {
+    layout: Layout,
+    stores: Vec<Store>,
+}
+
+pub async fn index(State(state): State<AppState>, me: Merchant) -> AppResult<Response> {
+    let stores = stores::list(&state.db, me.account_id()).await?;
+    let layout = me.layout("店舗").await?;
+    Ok(ok(&StoresPage { layout, stores }))
+}
+
+#[derive(Template)]
+#[template(path = "stores/show.html")]
+pub struct StorePage {
+    layout: Layout,
+    store: Store,
+    redirect_uri: String,
+}
+
+pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): Path<StoreId>) -> AppResult<Response> {
+    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let layout = me.layout(&store.name).await?;
+    Ok(ok(&StorePage { layout, store, redirect_uri: redirect_uri(&state) }))
+}
+
+/// The OAuth redirect URI the merchant registers with Yahoo for this service.
+pub fn redirect_uri(state: &AppState) -> String {
+    state.config.public_url().join("stores/oauth/callback").map(|u| u.to_string()).unwrap_or_default()
+}
+
+/// The store form, for a new store (`store_id` None) or an existing one.
+#[derive(Template)]
+#[template(path = "stores/form.html")]
+pub struct StoreFormPage {
+    layout: Layout,
+    store_id: Option<StoreId>,
+    form: StoreForm,
+    has_client_secret: bool,
+    errors: FieldErrors,
+    environments: [Environment; 3],
+    targets: Vec<InternalStatus>,
+}
+
+impl StoreFormPage {
+    fn new(layout: Layout, store_id: Option<StoreId>, form: StoreForm, has_client_secret: bool, errors: FieldErrors) -> Self {
+        StoreFormPage {
+            layout,
+            store_id,
+            form,
+            has_client_secret,
+            errors,
+            environments: Environment::ALL,
+            targets: InternalStatus::auto_change_targets().collect(),
+        }
+    }
+
+    fn is_checked(value: &Option<String>) -> bool {
+        value.as_deref().is_some_and(|v| !v.is_empty())
+    }
+}
+
+fn form_from(s: &StoreSettings) -> StoreForm {
+    let on = |b: bool| b.then(|| "on".to_string());
+    StoreForm {
+        name: s.name.clone(),
+        seller_id: s.seller_id.clone(),
+        environment: s.environment.as_str().to_string(),
+        client_id: s.client_id.clone(),
+        client_secret: String::new(),
+        auto_import_enabled: on(s.auto_import_enabled),
+        auto_import_interval_minutes: s.auto_import_interval_minutes.to_string(),
+        auto_status_change_enabled: on(s.auto_status_change_enabled),
+        auto_status_change_target: s.auto_status_change_target.map(|t| t.as_str().to_string()).unwrap_or_default(),
+        restrict_fraud_hold_changes: on(s.restrict_fraud_hold_changes),
+        stock_sync_enabled: on(s.stock_sync_enabled),
+    }
+}
+
+pub async fn new_form(owner: Owner) -> AppResult<Response> {
+    // Defaults of product.md §2: the fraud-hold restriction is on, everything automatic is off.
+    let form = StoreForm {
+        environment: Environment::Simulator.as_str().to_string(),
+        auto_import_interval_minutes: "15".into(),
+        restrict_fraud_hold_changes: Some("on".into()),
+        ..StoreForm::default()
+    };
+    let layout = owner.layout("店舗の追加").await?;
+    Ok(ok(&StoreFormPage::new(layout, None, form, false, FieldErrors::new())))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Form(mut form): Form<StoreForm>,
+) -> AppResult<Response> {
+    let settings = match form.validate() {
+        Ok(s) => s,
+        Err(errors) => return form_again(&owner, None, form, false, errors).await,
+    };
+    let sealed = form.new_client_secret().map(|s| state.secrets.seal(SECRET_PURPOSE, s));
+    let store_id = match stores::create(&state.db, owner.account_id(), &settings, sealed).await {
+        Ok(id) => id,
+        Err(WriteError::Duplicate) => {
+            let errors = FieldErrors::from([("seller_id", DUPLICATE_SELLER)]);
+            return form_again(&owner, None, form, false, errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    form.client_secret.clear();
+    let detail = format!("{} ({}, {})", settings.name, settings.seller_id, settings.environment.label());
+    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::StoreCreated, &detail, Some(&ip)).await?;
+    owner.flash(FlashKind::Success, format!("店舗「{}」を追加しました", settings.name)).await?;
+    Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
+}
+
+async fn form_again(
+    owner: &Owner,
+    store_id: Option<StoreId>,
+    mut form: StoreForm,
+    has_client_secret: bool,
+    errors: FieldErrors,
+) -> AppResult<Response> {
+    // A typed secret is never sent back to the browser, even on error.
+    form.client_secret.clear();
+    let layout = owner.layout(if store_id.is_some() { "店舗設定の編集" } else { "店舗の追加" }).await?;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &StoreFormPage::new(layout, store_id, form, has_client_secret, errors)))
+}
+
+pub async fn edit_form(State(state): State<AppState>, owner: Owner, Path(store_id): Path<StoreId>) -> AppResult<Response> {
+    let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let layout = owner.layout("店舗設定の編集").await?;
+    let page = StoreFormPage::new(layout, Some(store.id), form_from(&store.settings()), store.has_client_secret, FieldErrors::new());
+    Ok(ok(&page))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Path(store_id): Path<StoreId>,
+    Form(form): Form<StoreForm>,
+) -> AppResult<Response> {
+    let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let settings = match form.validate() {
+        Ok(s) => s,
+        Err(errors) => return form_again(&owner, Some(store_id), form, store.has_client_secret, errors).await,
+    };
+    let new_secret = form.new_client_secret().map(|s| state.secrets.seal(SECRET_PURPOSE, s));
+    let secret_changed = new_secret.is_some();
+    match stores::update(&state.db, owner.account_id(), store_id, &settings, new_secret).await {
+        Ok(true) => {}
+        Ok(false) => return Err(AppError::NotFound),
+        Err(WriteError::Duplicate) => {
+            let errors = FieldErrors::from([("seller_id", DUPLICATE_SELLER)]);
+            return form_again(&owner, Some(store_id), form, store.has_client_secret, errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let actor = Actor::User(&owner.user.email);
+    let changes = describe_changes(&store.settings(), &settings);
+    if !changes.is_empty() {
+        let detail = format!("{}: {}", settings.name, changes.join("、"));
+        audit::record(&state.db, owner.account_id(), actor.clone(), Action::StoreUpdated, &detail, Some(&ip)).await?;
+    }
+    if secret_changed {
+        audit::record(&state.db, owner.account_id(), actor, Action::ClientSecretChanged, &settings.name, Some(&ip)).await?;
+    }
+    owner.flash(FlashKind::Success, "店舗設定を保存しました").await?;
+    Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
+}
+
+/// Which settings changed, in words, for the audit log (values only for non-secret fields).
+fn describe_changes(before: &StoreSettings, after: &StoreSettings) -> Vec<String> {
+    let on_off = |b: bool| if b { "オン" } else { "オフ" };
+    let mut out = Vec::new();
+    let mut diff = |label: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{label} {a} → {b}"));
+        }
+    };
+    diff("店舗名", before.name.clone(), after.name.clone());
+    diff("ストアアカウント", before.seller_id.clone(), after.seller_id.clone());
+    diff("接続先", before.environment.label().into(), after.environment.label().into());
+    diff("Client ID", before.client_id.clone(), after.client_id.clone());
+    diff("自動受注取込", on_off(before.auto_import_enabled).into(), on_off(after.auto_import_enabled).into());
+    diff("取込間隔(分)", before.auto_import_interval_minutes.to_string(), after.auto_import_interval_minutes.to_string());
+    diff("ステータス自動変更", on_off(before.auto_status_change_enabled).into(), on_off(after.auto_status_change_enabled).into());
+    let target = |t: Option<InternalStatus>| t.map_or("なし", InternalStatus::label).to_string();
+    diff("自動変更先", target(before.auto_status_change_target), target(after.auto_status_change_target));
+    diff("不正保留注文の変更制限", on_off(before.restrict_fraud_hold_changes).into(), on_off(after.restrict_fraud_hold_changes).into());
+    diff("在庫連動", on_off(before.stock_sync_enabled).into(), on_off(after.stock_sync_enabled).into());
+    out
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Path(store_id): Path<StoreId>,
+) -> AppResult<Response> {
+    let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    if !stores::delete(&state.db, owner.account_id(), store_id).await? {
+        return Err(AppError::NotFound);
+    }
+    let detail = format!("{} ({})", store.name, store.seller_id);
+    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::StoreDeleted, &detail, Some(&ip)).await?;
+    owner.flash(FlashKind::Success, format!("店舗「{}」を削除しました", store.name)).await?;
+    Ok(Redirect::to("/stores").into_response())
+}

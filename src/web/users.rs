@@ -1,0 +1,125 @@
+//! Users of an account: owners add and remove owners and staff.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    error::{AppError, AppResult},
+    render::{FlashKind, Layout, render},
+    session::{ClientIp, Owner},
+};
+use crate::{
+    app::AppState,
+    crypto,
+    db::{
+        WriteError,
+        accounts::{self, User},
+        audit::{self, Action, Actor},
+    },
+    domain::{
+        UserId,
+        user::{Email, Role, check_name, check_new_password},
+    },
+};
+
+type FieldErrors = std::collections::BTreeMap<&'static str, &'static str>;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct NewUserForm {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Template)]
+#[template(path = "users/index.html")]
+pub struct UsersPage {
+    layout: Layout,
+    users: Vec<User>,
+    me: UserId,
+    form: NewUserForm,
+    errors: FieldErrors,
+}
+
+pub async fn index(State(state): State<AppState>, owner: Owner) -> AppResult<Response> {
+    page(&state, &owner, NewUserForm { role: "staff".into(), ..Default::default() }, FieldErrors::new(), StatusCode::OK).await
+}
+
+async fn page(state: &AppState, owner: &Owner, form: NewUserForm, errors: FieldErrors, status: StatusCode) -> AppResult<Response> {
+    let users = accounts::list_users(&state.db, owner.account_id()).await?;
+    let layout = owner.layout("ユーザー管理").await?;
+    Ok(render(status, &UsersPage { layout, users, me: owner.user.id, form, errors }))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Form(mut form): Form<NewUserForm>,
+) -> AppResult<Response> {
+    let mut errors = FieldErrors::new();
+    let email = Email::parse(&form.email).map_err(|e| errors.insert("email", e)).ok();
+    let name = check_name(&form.display_name, "お名前を入力してください").map_err(|e| errors.insert("display_name", e)).ok();
+    let role = Role::parse(&form.role);
+    if role.is_none() {
+        errors.insert("role", "権限を選んでください");
+    }
+    if let Err(e) = check_new_password(&form.password) {
+        errors.insert("password", e);
+    }
+    if let Some(email) = &email
+        && errors.is_empty()
+        && accounts::email_in_use(&state.db, email.as_str()).await?
+    {
+        errors.insert("email", "このメールアドレスは既に登録されています");
+    }
+    let (Some(email), Some(name), Some(role), true) = (email, name, role, errors.is_empty()) else {
+        form.password.clear();
+        return page(&state, &owner, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let hash = crypto::hash_password_blocking(std::mem::take(&mut form.password)).await?;
+    match accounts::add_user(&state.db, owner.account_id(), email.as_str(), &name, role, &hash).await {
+        Ok(_) => {}
+        Err(WriteError::Duplicate) => {
+            errors.insert("email", "このメールアドレスは既に登録されています");
+            return page(&state, &owner, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let detail = format!("{} ({})", email.as_str(), role.label());
+    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::UserAdded, &detail, Some(&ip)).await?;
+    owner.flash(FlashKind::Success, format!("{name} さんを追加しました")).await?;
+    Ok(Redirect::to("/users").into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Path(user_id): Path<UserId>,
+) -> AppResult<Response> {
+    let user = accounts::get_user(&state.db, owner.account_id(), user_id).await?.ok_or(AppError::NotFound)?;
+    // Owners cannot remove themselves, which also keeps at least one owner in every account.
+    if user.id == owner.user.id {
+        owner.flash(FlashKind::Error, "自分自身は削除できません").await?;
+        return Ok(Redirect::to("/users").into_response());
+    }
+    if !accounts::delete_user(&state.db, owner.account_id(), user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::UserRemoved, &user.email, Some(&ip)).await?;
+    owner.flash(FlashKind::Success, format!("{} さんを削除しました", user.display_name)).await?;
+    Ok(Redirect::to("/users").into_response())
+}
+
