@@ -52,7 +52,9 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         if config.public_url.is_none() {
-            config.public_url = Some(url::Url::parse(&format!("http://{addr}/"))?);
+            // Port 0 (tests) becomes the real port.
+            config.listen = addr;
+            config.public_url = Some(config.public_url());
         }
         let state = AppState::new(config).await?;
         Ok(Application { listener, state })

@@ -112,7 +112,10 @@ impl Config {
 
     pub fn public_url(&self) -> Url {
         self.public_url.clone().unwrap_or_else(|| {
-            Url::parse(&format!("http://{}/", self.listen)).expect("a socket address makes a valid URL")
+            // Listening on every interface: the address people can type on this machine.
+            let host = if self.listen.ip().is_unspecified() { "localhost".to_string() } else { self.listen.ip().to_string() };
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            Url::parse(&format!("http://{host}:{}/", self.listen.port())).expect("a socket address makes a valid URL")
         })
     }
 
@@ -170,6 +173,10 @@ mod tests {
         assert!(c.secure_cookies());
         c.public_url = Some(Url::parse("http://desk.example.jp/").unwrap());
         assert!(c.secure_cookies());
+        c.public_url = None;
+        c.listen = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(c.public_url().as_str(), "http://localhost:8080/");
+        assert!(!c.secure_cookies());
     }
 
     #[test]

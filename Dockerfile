@@ -1,0 +1,27 @@
+# Build stage: compile the release binary (templates, static files and migrations are embedded).
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY templates ./templates
+COPY static ./static
+COPY migrations ./migrations
+RUN cargo build --release --locked --bin orderdesk
+
+# Runtime stage: a small image running as an unprivileged user.
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/orderdesk --create-home orderdesk
+COPY --from=build /src/target/release/orderdesk /usr/local/bin/orderdesk
+USER orderdesk
+WORKDIR /var/lib/orderdesk
+ENV ORDERDESK_DATA_DIR=/var/lib/orderdesk \
+    ORDERDESK_LISTEN=0.0.0.0:8080 \
+    ORDERDESK_LOG_FORMAT=json
+VOLUME ["/var/lib/orderdesk"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
+ENTRYPOINT ["orderdesk"]
+CMD ["serve"]

@@ -1,0 +1,57 @@
+//! One account can never read or change another's data through any route. The walk covers the
+//! router's own route table, so a route added later is walked without touching this file (a new
+//! kind of `{…_id}` parameter makes the test fail until it learns how to make one).
+
+use orderdesk::web::routes;
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{Backend, TestApp};
+
+async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let a = app.owner("A商店", "owner-a@example.jp").await;
+    let a_store = app.add_store(&a, "Aの本店", "a-honten", "a-secret").await;
+    let a_user = app.add_user(&a, "staff-a@example.jp", "staff").await;
+    let b = app.owner("B商店", "owner-b@example.jp").await;
+    app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
+
+    let mut walked = 0;
+    for route in routes().list() {
+        let mut path = route.path.to_string();
+        while let Some(start) = path.find('{') {
+            let end = path[start..].find('}').unwrap() + start;
+            let value = match &path[start + 1..end] {
+                "store_id" => a_store.to_string(),
+                "user_id" => a_user.to_string(),
+                "file" => break, // static files are not account data
+                other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
+            };
+            path.replace_range(start..=end, &value);
+        }
+        if path.contains('{') {
+            continue;
+        }
+        if route.path.contains("_id}") {
+            let page = if route.method == Method::POST { b.submit("/", &path, &[]).await } else { b.get(&path).await };
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "{} {} with account A's IDs", route.method, route.path);
+            walked += 1;
+        } else if route.method == Method::GET {
+            // Pages scoped by the session: nothing of A's shows up for B.
+            let page = b.get(&path).await;
+            for a_thing in ["Aの本店", "a-honten", "A商店", "owner-a@example.jp", "staff-a@example.jp"] {
+                assert!(!page.body.contains(a_thing), "B sees {a_thing} on {path}");
+            }
+        }
+    }
+    let id_routes = routes().list().iter().filter(|r| r.path.contains("_id}")).count();
+    assert!(id_routes >= 5, "the route table lost its account-scoped routes");
+    assert_eq!(walked, id_routes, "every account-scoped route was walked");
+
+    // A's data is intact.
+    assert_eq!(a.get(&format!("/stores/{a_store}")).await.status, StatusCode::OK);
+    assert!(a.get("/users").await.body.contains("staff-a@example.jp"));
+    let a_audit = a.get("/audit").await;
+    assert!(!a_audit.body.contains("owner-b@example.jp"), "B's actions are not in A's log");
+}
+
+crate::on_both_backends!(another_accounts_ids_are_404_on_every_route);
