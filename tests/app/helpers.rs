@@ -170,7 +170,7 @@ impl TestApp {
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "adding a user failed: {}", page.body);
         let list = owner.get("/users").await;
-        list.select_attr(&format!("form[action$='/delete'][data-confirm*='スタッフ']"), "action")
+        list.select_attr("form[action$='/delete'][data-confirm*='スタッフ']", "action")
             .into_iter()
             .filter_map(|a| a.strip_prefix("/users/").and_then(|r| r.strip_suffix("/delete")).map(str::to_string))
             .filter_map(|id| id.parse().ok())
