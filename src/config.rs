@@ -113,7 +113,8 @@ impl Config {
     pub fn public_url(&self) -> Url {
         self.public_url.clone().unwrap_or_else(|| {
             // Listening on every interface: the address people can type on this machine.
-            let host = if self.listen.ip().is_unspecified() { "localhost".to_string() } else { self.listen.ip().to_string() };
+            let host =
+                if self.listen.ip().is_unspecified() { "localhost".to_string() } else { self.listen.ip().to_string() };
             let host = if host.contains(':') { format!("[{host}]") } else { host };
             Url::parse(&format!("http://{host}:{}/", self.listen.port())).expect("a socket address makes a valid URL")
         })

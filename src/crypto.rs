@@ -56,7 +56,10 @@ impl SecretBox {
                     writeln!(file, "{}", STANDARD.encode(key))?;
                     tracing::info!(path = %path.display(), "generated a new secrets key");
                 }
-                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?.trim().to_string()
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .trim()
+                    .to_string()
             }
         };
         let bytes = STANDARD.decode(encoded).context("the secrets key is not valid base64")?;

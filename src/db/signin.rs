@@ -35,11 +35,7 @@ pub async fn recent_failures(db: &Db, email: &str, ip: &str, since: DateTime<Utc
 /// A successful sign-in forgives the email's earlier failures.
 pub async fn clear_for_email(db: &Db, email: &str) -> sqlx::Result<()> {
     with_pool!(db, |p| {
-        sqlx::query("delete from sign_in_failure where email = $1")
-            .bind(email)
-            .execute(p)
-            .await
-            .map(|_| ())
+        sqlx::query("delete from sign_in_failure where email = $1").bind(email).execute(p).await.map(|_| ())
     })
 }
 

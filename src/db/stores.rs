@@ -103,6 +103,23 @@ pub async fn get(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Res
     })
 }
 
+/// Binds the ten settings columns in the order both writes list them.
+macro_rules! bind_settings {
+    ($query:expr, $s:expr) => {
+        $query
+            .bind(&$s.name)
+            .bind(&$s.seller_id)
+            .bind($s.environment.as_str())
+            .bind(&$s.client_id)
+            .bind($s.auto_import_enabled)
+            .bind($s.auto_import_interval_minutes)
+            .bind($s.auto_status_change_enabled)
+            .bind($s.auto_status_change_target.map(InternalStatus::as_str))
+            .bind($s.restrict_fraud_hold_changes)
+            .bind($s.stock_sync_enabled)
+    };
+}
+
 /// Creates a store; `client_secret_enc` is already sealed by the caller.
 pub async fn create(
     db: &Db,
@@ -112,29 +129,15 @@ pub async fn create(
 ) -> Result<StoreId, WriteError> {
     let t = now();
     with_pool!(db, |p| {
-        sqlx::query_scalar(
-            "insert into store (account_id, name, seller_id, environment, client_id, client_secret_enc,
+        let q = sqlx::query_scalar(
+            "insert into store (account_id, name, seller_id, environment, client_id,
                  auto_import_enabled, auto_import_interval_minutes, auto_status_change_enabled,
                  auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled,
-                 created_at, updated_at)
+                 client_secret_enc, created_at, updated_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) returning id",
         )
-        .bind(account_id)
-        .bind(&s.name)
-        .bind(&s.seller_id)
-        .bind(s.environment.as_str())
-        .bind(&s.client_id)
-        .bind(client_secret_enc)
-        .bind(s.auto_import_enabled)
-        .bind(s.auto_import_interval_minutes)
-        .bind(s.auto_status_change_enabled)
-        .bind(s.auto_status_change_target.map(InternalStatus::as_str))
-        .bind(s.restrict_fraud_hold_changes)
-        .bind(s.stock_sync_enabled)
-        .bind(t)
-        .fetch_one(p)
-        .await
-        .map_err(WriteError::classify)
+        .bind(account_id);
+        bind_settings!(q, s).bind(client_secret_enc).bind(t).fetch_one(p).await.map_err(WriteError::classify)
     })
 }
 
@@ -147,32 +150,23 @@ pub async fn update(
     new_client_secret_enc: Option<Vec<u8>>,
 ) -> Result<bool, WriteError> {
     with_pool!(db, |p| {
-        sqlx::query(
+        let q = sqlx::query(
             "update store set name = $3, seller_id = $4, environment = $5, client_id = $6,
-                 client_secret_enc = coalesce($7, client_secret_enc),
-                 auto_import_enabled = $8, auto_import_interval_minutes = $9,
-                 auto_status_change_enabled = $10, auto_status_change_target = $11,
-                 restrict_fraud_hold_changes = $12, stock_sync_enabled = $13, updated_at = $14
+                 auto_import_enabled = $7, auto_import_interval_minutes = $8,
+                 auto_status_change_enabled = $9, auto_status_change_target = $10,
+                 restrict_fraud_hold_changes = $11, stock_sync_enabled = $12,
+                 client_secret_enc = coalesce($13, client_secret_enc), updated_at = $14
              where account_id = $1 and id = $2",
         )
         .bind(account_id)
-        .bind(store_id)
-        .bind(&s.name)
-        .bind(&s.seller_id)
-        .bind(s.environment.as_str())
-        .bind(&s.client_id)
-        .bind(new_client_secret_enc)
-        .bind(s.auto_import_enabled)
-        .bind(s.auto_import_interval_minutes)
-        .bind(s.auto_status_change_enabled)
-        .bind(s.auto_status_change_target.map(InternalStatus::as_str))
-        .bind(s.restrict_fraud_hold_changes)
-        .bind(s.stock_sync_enabled)
-        .bind(now())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
-        .map_err(WriteError::classify)
+        .bind(store_id);
+        bind_settings!(q, s)
+            .bind(new_client_secret_enc)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(WriteError::classify)
     })
 }
 
@@ -190,11 +184,13 @@ pub async fn delete(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::
 /// The sealed client secret, for the Yahoo client only; never for a page.
 pub async fn sealed_client_secret(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<Option<Vec<u8>>> {
     with_pool!(db, |p| {
-        sqlx::query_scalar::<_, Option<Vec<u8>>>("select client_secret_enc from store where account_id = $1 and id = $2")
-            .bind(account_id)
-            .bind(store_id)
-            .fetch_optional(p)
-            .await
-            .map(Option::flatten)
+        sqlx::query_scalar::<_, Option<Vec<u8>>>(
+            "select client_secret_enc from store where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .fetch_optional(p)
+        .await
+        .map(Option::flatten)
     })
 }

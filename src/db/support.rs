@@ -16,7 +16,12 @@ pub struct SupportCredentials {
     pub password_hash: String,
 }
 
-pub async fn create(db: &Db, email: &str, display_name: &str, password_hash: &str) -> Result<SupportStaffId, WriteError> {
+pub async fn create(
+    db: &Db,
+    email: &str,
+    display_name: &str,
+    password_hash: &str,
+) -> Result<SupportStaffId, WriteError> {
     let t = now();
     with_pool!(db, |p| {
         sqlx::query_scalar(

@@ -101,12 +101,7 @@ impl InternalStatus {
     /// Statuses a store may move freshly imported orders to (ステータス自動変更).
     /// 新規受付 is where they arrive anyway; 失敗 and the inbox are the system's own.
     pub fn auto_change_targets() -> impl Iterator<Item = InternalStatus> {
-        [
-            InternalStatus::AwaitingPayment,
-            InternalStatus::AwaitingShipment,
-            InternalStatus::OnHold,
-        ]
-        .into_iter()
+        [InternalStatus::AwaitingPayment, InternalStatus::AwaitingShipment, InternalStatus::OnHold].into_iter()
     }
 }
 
@@ -182,16 +177,13 @@ impl StoreForm {
     /// Applies every rule of the store form. On error, nothing is returned to be stored.
     pub fn validate(&self) -> Result<StoreSettings, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let name = super::user::check_name(&self.name, "店舗名を入力してください")
-            .map_err(|e| errors.insert("name", e))
-            .ok();
+        let name =
+            super::user::check_name(&self.name, "店舗名を入力してください").map_err(|e| errors.insert("name", e)).ok();
         let environment = Environment::parse(&self.environment);
         if environment.is_none() {
             errors.insert("environment", "接続先を選んでください");
         }
-        let seller_id = check_seller_id(&self.seller_id, environment)
-            .map_err(|e| errors.insert("seller_id", e))
-            .ok();
+        let seller_id = check_seller_id(&self.seller_id, environment).map_err(|e| errors.insert("seller_id", e)).ok();
         let client_id = self.client_id.trim().to_string();
         if client_id.len() > 200 || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
             errors.insert("client_id", "Client IDに空白や改行は使えません（200文字まで）");
@@ -201,7 +193,10 @@ impl StoreForm {
         }
         let interval = match self.auto_import_interval_minutes.trim() {
             "" => Some(15),
-            s => s.parse::<i64>().ok().filter(|m| (MIN_IMPORT_INTERVAL_MINUTES..=MAX_IMPORT_INTERVAL_MINUTES).contains(m)),
+            s => s
+                .parse::<i64>()
+                .ok()
+                .filter(|m| (MIN_IMPORT_INTERVAL_MINUTES..=MAX_IMPORT_INTERVAL_MINUTES).contains(m)),
         };
         if interval.is_none() {
             errors.insert("auto_import_interval_minutes", "取込間隔は5〜1440分の整数で入力してください");
@@ -221,18 +216,20 @@ impl StoreForm {
             errors.entry("auto_status_change_target").or_insert("自動変更する場合は変更先のステータスを選んでください");
         }
         match (name, seller_id, environment, interval) {
-            (Some(name), Some(seller_id), Some(environment), Some(interval)) if errors.is_empty() => Ok(StoreSettings {
-                name,
-                seller_id,
-                environment,
-                client_id,
-                auto_import_enabled: checked(self.auto_import_enabled.clone()),
-                auto_import_interval_minutes: interval,
-                auto_status_change_enabled,
-                auto_status_change_target: target,
-                restrict_fraud_hold_changes: checked(self.restrict_fraud_hold_changes.clone()),
-                stock_sync_enabled: checked(self.stock_sync_enabled.clone()),
-            }),
+            (Some(name), Some(seller_id), Some(environment), Some(interval)) if errors.is_empty() => {
+                Ok(StoreSettings {
+                    name,
+                    seller_id,
+                    environment,
+                    client_id,
+                    auto_import_enabled: checked(self.auto_import_enabled.clone()),
+                    auto_import_interval_minutes: interval,
+                    auto_status_change_enabled,
+                    auto_status_change_target: target,
+                    restrict_fraud_hold_changes: checked(self.restrict_fraud_hold_changes.clone()),
+                    stock_sync_enabled: checked(self.stock_sync_enabled.clone()),
+                })
+            }
             _ => Err(errors),
         }
     }

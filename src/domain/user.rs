@@ -51,11 +51,7 @@ impl Email {
             && matches!(s.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.contains('@') && domain.contains('.')
                     && !domain.starts_with('.') && !domain.ends_with('.'));
-        if valid {
-            Ok(Email(s))
-        } else {
-            Err("メールアドレスの形式が正しくありません")
-        }
+        if valid { Ok(Email(s)) } else { Err("メールアドレスの形式が正しくありません") }
     }
 
     pub fn as_str(&self) -> &str {

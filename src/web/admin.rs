@@ -3,8 +3,15 @@
 use askama::Template;
 use axum::{extract::State, response::Response};
 
-use super::{error::AppResult, render::{Layout, ok}, session::Support};
-use crate::{app::AppState, db::support::{self, AccountSummary}};
+use super::{
+    error::AppResult,
+    render::{Layout, ok},
+    session::Support,
+};
+use crate::{
+    app::AppState,
+    db::support::{self, AccountSummary},
+};
 
 #[derive(Template)]
 #[template(path = "admin/index.html")]

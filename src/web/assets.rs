@@ -15,5 +15,6 @@ const FILES: &[(&str, &str, &str)] = &[
 
 pub async fn serve(Path(file): Path<String>) -> Result<Response, AppError> {
     let (_, content_type, body) = FILES.iter().find(|(name, _, _)| *name == file).ok_or(AppError::NotFound)?;
-    Ok(([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=3600")], *body).into_response())
+    Ok(([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=3600")], *body)
+        .into_response())
 }

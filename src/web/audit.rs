@@ -7,8 +7,15 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{error::AppResult, render::{Layout, ok}, session::Owner};
-use crate::{app::AppState, db::audit::{self, Entry}};
+use super::{
+    error::AppResult,
+    render::{Layout, ok},
+    session::Owner,
+};
+use crate::{
+    app::AppState,
+    db::audit::{self, Entry},
+};
 
 const PAGE_SIZE: i64 = 50;
 

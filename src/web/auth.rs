@@ -23,8 +23,7 @@ use crate::{
     app::AppState,
     crypto,
     db::{
-        self, WriteError,
-        accounts,
+        self, WriteError, accounts,
         audit::{self, Action, Actor},
         signin, support,
     },
@@ -76,8 +75,11 @@ pub async fn signup(
     Form(form): Form<SignupForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::new();
-    let account_name = check_name(&form.account_name, "会社名・ショップ名を入力してください").map_err(|e| errors.insert("account_name", e)).ok();
-    let display_name = check_name(&form.display_name, "お名前を入力してください").map_err(|e| errors.insert("display_name", e)).ok();
+    let account_name = check_name(&form.account_name, "会社名・ショップ名を入力してください")
+        .map_err(|e| errors.insert("account_name", e))
+        .ok();
+    let display_name =
+        check_name(&form.display_name, "お名前を入力してください").map_err(|e| errors.insert("display_name", e)).ok();
     let email = Email::parse(&form.email).map_err(|e| errors.insert("email", e)).ok();
     if let Err(e) = check_new_password(&form.password) {
         errors.insert("password", e);
@@ -90,12 +92,15 @@ pub async fn signup(
     {
         errors.insert("email", EMAIL_TAKEN);
     }
-    let (Some(account_name), Some(display_name), Some(email), true) = (account_name, display_name, email, errors.is_empty()) else {
+    let (Some(account_name), Some(display_name), Some(email), true) =
+        (account_name, display_name, email, errors.is_empty())
+    else {
         return signup_again(&visitor, form, errors).await;
     };
     let hash = crypto::hash_password_blocking(form.password.clone()).await?;
     let (account_id, user_id) =
-        match accounts::create_account_with_owner(&state.db, &account_name, email.as_str(), &display_name, &hash).await {
+        match accounts::create_account_with_owner(&state.db, &account_name, email.as_str(), &display_name, &hash).await
+        {
             Ok(ids) => ids,
             Err(WriteError::Duplicate) => {
                 errors.insert("email", EMAIL_TAKEN);
@@ -105,8 +110,10 @@ pub async fn signup(
         };
     tracing::info!(%account_id, %user_id, "account created");
     session::sign_in(&visitor.session, Principal::Merchant { account_id, user_id }).await?;
-    audit::record(&state.db, account_id, Actor::User(email.as_str()), Action::SignIn, "アカウント作成", Some(&ip)).await?;
-    session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次に店舗を追加してください。").await?;
+    audit::record(&state.db, account_id, Actor::User(email.as_str()), Action::SignIn, "アカウント作成", Some(&ip))
+        .await?;
+    session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次に店舗を追加してください。")
+        .await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -149,7 +156,8 @@ pub async fn signin(
     ClientIp(ip): ClientIp,
     Form(form): Form<SigninForm>,
 ) -> AppResult<Response> {
-    let email = Email::parse(&form.email).map(|e| e.as_str().to_string()).unwrap_or_else(|_| form.email.trim().to_lowercase());
+    let email =
+        Email::parse(&form.email).map(|e| e.as_str().to_string()).unwrap_or_else(|_| form.email.trim().to_lowercase());
     let typed_email = form.email.trim().to_string();
 
     let config = &state.config;
@@ -194,7 +202,10 @@ pub async fn signin(
                 let db = state.db.clone();
                 let (email, ip) = (email.clone(), ip.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = audit::record(&db, m.account_id, Actor::Anonymous, Action::SignInFailed, &email, Some(&ip)).await {
+                    if let Err(e) =
+                        audit::record(&db, m.account_id, Actor::Anonymous, Action::SignInFailed, &email, Some(&ip))
+                            .await
+                    {
                         tracing::error!(error = %e, "could not write the failed sign-in to the audit log");
                     }
                 });
@@ -204,7 +215,12 @@ pub async fn signin(
     }
 }
 
-async fn signin_again(visitor: &Visitor, email: String, status: StatusCode, error: &'static str) -> AppResult<Response> {
+async fn signin_again(
+    visitor: &Visitor,
+    email: String,
+    status: StatusCode,
+    error: &'static str,
+) -> AppResult<Response> {
     let layout = visitor.layout("サインイン").await?;
     Ok(render(status, &SigninPage { layout, email, error: Some(error) }))
 }
@@ -263,7 +279,8 @@ pub async fn change_password(
     }
     let new_hash = crypto::hash_password_blocking(form.new_password).await?;
     accounts::set_password_hash(&state.db, me.account_id(), me.user.id, &new_hash).await?;
-    audit::record(&state.db, me.account_id(), Actor::User(&me.user.email), Action::PasswordChanged, "", Some(&ip)).await?;
+    audit::record(&state.db, me.account_id(), Actor::User(&me.user.email), Action::PasswordChanged, "", Some(&ip))
+        .await?;
     // A new session ID, so a session stolen before the change is worthless after it.
     session::sign_in(&me.session, Principal::Merchant { account_id: me.account_id(), user_id: me.user.id }).await?;
     me.flash(FlashKind::Success, "パスワードを変更しました").await?;

@@ -56,14 +56,12 @@ fn is_cross_origin(headers: &HeaderMap) -> bool {
         return false;
     };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_authority = origin
-        .to_str()
-        .ok()
-        .and_then(|o| url::Url::parse(o).ok())
-        .and_then(|u| u.host_str().map(|h| match u.port() {
+    let origin_authority = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()).and_then(|u| {
+        u.host_str().map(|h| match u.port() {
             Some(p) => format!("{h}:{p}"),
             None => h.to_string(),
-        }));
+        })
+    });
     match (origin_authority, host) {
         (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
         _ => true,

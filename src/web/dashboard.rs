@@ -12,7 +12,10 @@ use super::{
     render::{Layout, ok},
     session::{self, Merchant, Principal},
 };
-use crate::{app::AppState, db::stores::{self, Store}};
+use crate::{
+    app::AppState,
+    db::stores::{self, Store},
+};
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]

@@ -50,15 +50,29 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, title, message) = match &self {
             AppError::SignInRequired => return Redirect::to("/signin").into_response(),
-            AppError::NotFound => (StatusCode::NOT_FOUND, "ページが見つかりません", "お探しのページは存在しないか、表示する権限がありません。"),
-            AppError::Forbidden => (StatusCode::FORBIDDEN, "権限がありません", "このページを表示する権限がありません。アカウントのオーナーにお問い合わせください。"),
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "ページが見つかりません",
+                "お探しのページは存在しないか、表示する権限がありません。",
+            ),
+            AppError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "権限がありません",
+                "このページを表示する権限がありません。アカウントのオーナーにお問い合わせください。",
+            ),
             AppError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "リクエストを受け付けられません",
                 "フォームの有効期限が切れたか、別のサイトから送信されました。ページを再読み込みしてからもう一度お試しください。",
             ),
-            AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "送信内容が大きすぎます", "入力内容を短くしてからもう一度お試しください。"),
-            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "リクエストが正しくありません", "入力内容を確認してもう一度お試しください。"),
+            AppError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "送信内容が大きすぎます",
+                "入力内容を短くしてからもう一度お試しください。",
+            ),
+            AppError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, "リクエストが正しくありません", "入力内容を確認してもう一度お試しください。")
+            }
             AppError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 (

@@ -29,7 +29,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// Counts requests and their duration by route pattern (never by raw path, which holds IDs).
 pub async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let path = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let path =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().to_string();
     let response = next.run(req).await;
     let labels = [("method", method), ("path", path), ("status", response.status().as_u16().to_string())];

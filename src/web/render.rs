@@ -13,12 +13,10 @@ use crate::db::stores::StoreLink;
 /// Renders a page. Pages show private data, so nothing is cached.
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
-        Ok(html) => (
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
-            html,
-        )
-            .into_response(),
+        Ok(html) => {
+            (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
+                .into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "template failed to render");
             (StatusCode::INTERNAL_SERVER_ERROR, "エラーが発生しました").into_response()

@@ -91,15 +91,20 @@ pub struct Visitor {
     pub session: Session,
 }
 
+/// The parts of every page's layout that come from the session.
+async fn session_layout(session: &Session, title: &str) -> AppResult<Layout> {
+    Ok(Layout {
+        title: title.to_string(),
+        csrf: csrf_token(session).await?,
+        flashes: take_flashes(session).await?,
+        nav: None,
+        support_name: None,
+    })
+}
+
 impl Visitor {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
-        Ok(Layout {
-            title: title.to_string(),
-            csrf: csrf_token(&self.session).await?,
-            flashes: take_flashes(&self.session).await?,
-            nav: None,
-            support_name: None,
-        })
+        session_layout(&self.session, title).await
     }
 }
 
@@ -126,9 +131,6 @@ impl Merchant {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
         let stores = stores::links(&self.db, self.account.id).await?;
         Ok(Layout {
-            title: title.to_string(),
-            csrf: csrf_token(&self.session).await?,
-            flashes: take_flashes(&self.session).await?,
             nav: Some(Nav {
                 account_name: self.account.name.clone(),
                 user_name: self.user.display_name.clone(),
@@ -137,7 +139,7 @@ impl Merchant {
                 is_owner: self.user.is_owner(),
                 stores,
             }),
-            support_name: None,
+            ..session_layout(&self.session, title).await?
         })
     }
 
@@ -196,11 +198,8 @@ pub struct Support {
 impl Support {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
         Ok(Layout {
-            title: title.to_string(),
-            csrf: csrf_token(&self.session).await?,
-            flashes: take_flashes(&self.session).await?,
-            nav: None,
             support_name: Some(self.staff.display_name.clone()),
+            ..session_layout(&self.session, title).await?
         })
     }
 }

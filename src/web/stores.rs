@@ -77,7 +77,13 @@ pub struct StoreFormPage {
 }
 
 impl StoreFormPage {
-    fn new(layout: Layout, store_id: Option<StoreId>, form: StoreForm, has_client_secret: bool, errors: FieldErrors) -> Self {
+    fn new(
+        layout: Layout,
+        store_id: Option<StoreId>,
+        form: StoreForm,
+        has_client_secret: bool,
+        errors: FieldErrors,
+    ) -> Self {
         StoreFormPage {
             layout,
             store_id,
@@ -144,7 +150,15 @@ pub async fn create(
     };
     form.client_secret.clear();
     let detail = format!("{} ({}, {})", settings.name, settings.seller_id, settings.environment.label());
-    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::StoreCreated, &detail, Some(&ip)).await?;
+    audit::record(
+        &state.db,
+        owner.account_id(),
+        Actor::User(&owner.user.email),
+        Action::StoreCreated,
+        &detail,
+        Some(&ip),
+    )
+    .await?;
     owner.flash(FlashKind::Success, format!("店舗「{}」を追加しました", settings.name)).await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
 }
@@ -162,10 +176,20 @@ async fn form_again(
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &StoreFormPage::new(layout, store_id, form, has_client_secret, errors)))
 }
 
-pub async fn edit_form(State(state): State<AppState>, owner: Owner, Path(store_id): Path<StoreId>) -> AppResult<Response> {
+pub async fn edit_form(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(store_id): Path<StoreId>,
+) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let layout = owner.layout("店舗設定の編集").await?;
-    let page = StoreFormPage::new(layout, Some(store.id), form_from(&store.settings()), store.has_client_secret, FieldErrors::new());
+    let page = StoreFormPage::new(
+        layout,
+        Some(store.id),
+        form_from(&store.settings()),
+        store.has_client_secret,
+        FieldErrors::new(),
+    );
     Ok(ok(&page))
 }
 
@@ -199,7 +223,8 @@ pub async fn update(
         audit::record(&state.db, owner.account_id(), actor.clone(), Action::StoreUpdated, &detail, Some(&ip)).await?;
     }
     if secret_changed {
-        audit::record(&state.db, owner.account_id(), actor, Action::ClientSecretChanged, &settings.name, Some(&ip)).await?;
+        audit::record(&state.db, owner.account_id(), actor, Action::ClientSecretChanged, &settings.name, Some(&ip))
+            .await?;
     }
     owner.flash(FlashKind::Success, "店舗設定を保存しました").await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
@@ -219,11 +244,23 @@ fn describe_changes(before: &StoreSettings, after: &StoreSettings) -> Vec<String
     diff("接続先", before.environment.label().into(), after.environment.label().into());
     diff("Client ID", before.client_id.clone(), after.client_id.clone());
     diff("自動受注取込", on_off(before.auto_import_enabled).into(), on_off(after.auto_import_enabled).into());
-    diff("取込間隔(分)", before.auto_import_interval_minutes.to_string(), after.auto_import_interval_minutes.to_string());
-    diff("ステータス自動変更", on_off(before.auto_status_change_enabled).into(), on_off(after.auto_status_change_enabled).into());
+    diff(
+        "取込間隔(分)",
+        before.auto_import_interval_minutes.to_string(),
+        after.auto_import_interval_minutes.to_string(),
+    );
+    diff(
+        "ステータス自動変更",
+        on_off(before.auto_status_change_enabled).into(),
+        on_off(after.auto_status_change_enabled).into(),
+    );
     let target = |t: Option<InternalStatus>| t.map_or("なし", InternalStatus::label).to_string();
     diff("自動変更先", target(before.auto_status_change_target), target(after.auto_status_change_target));
-    diff("不正保留注文の変更制限", on_off(before.restrict_fraud_hold_changes).into(), on_off(after.restrict_fraud_hold_changes).into());
+    diff(
+        "不正保留注文の変更制限",
+        on_off(before.restrict_fraud_hold_changes).into(),
+        on_off(after.restrict_fraud_hold_changes).into(),
+    );
     diff("在庫連動", on_off(before.stock_sync_enabled).into(), on_off(after.stock_sync_enabled).into());
     out
 }
@@ -239,7 +276,15 @@ pub async fn delete(
         return Err(AppError::NotFound);
     }
     let detail = format!("{} ({})", store.name, store.seller_id);
-    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::StoreDeleted, &detail, Some(&ip)).await?;
+    audit::record(
+        &state.db,
+        owner.account_id(),
+        Actor::User(&owner.user.email),
+        Action::StoreDeleted,
+        &detail,
+        Some(&ip),
+    )
+    .await?;
     owner.flash(FlashKind::Success, format!("店舗「{}」を削除しました", store.name)).await?;
     Ok(Redirect::to("/stores").into_response())
 }

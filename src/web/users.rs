@@ -53,10 +53,17 @@ pub struct UsersPage {
 }
 
 pub async fn index(State(state): State<AppState>, owner: Owner) -> AppResult<Response> {
-    page(&state, &owner, NewUserForm { role: "staff".into(), ..Default::default() }, FieldErrors::new(), StatusCode::OK).await
+    page(&state, &owner, NewUserForm { role: "staff".into(), ..Default::default() }, FieldErrors::new(), StatusCode::OK)
+        .await
 }
 
-async fn page(state: &AppState, owner: &Owner, form: NewUserForm, errors: FieldErrors, status: StatusCode) -> AppResult<Response> {
+async fn page(
+    state: &AppState,
+    owner: &Owner,
+    form: NewUserForm,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> AppResult<Response> {
     let users = accounts::list_users(&state.db, owner.account_id()).await?;
     let layout = owner.layout("ユーザー管理").await?;
     Ok(render(status, &UsersPage { layout, users, me: owner.user.id, form, errors }))
@@ -70,7 +77,8 @@ pub async fn create(
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::new();
     let email = Email::parse(&form.email).map_err(|e| errors.insert("email", e)).ok();
-    let name = check_name(&form.display_name, "お名前を入力してください").map_err(|e| errors.insert("display_name", e)).ok();
+    let name =
+        check_name(&form.display_name, "お名前を入力してください").map_err(|e| errors.insert("display_name", e)).ok();
     let role = Role::parse(&form.role);
     if role.is_none() {
         errors.insert("role", "権限を選んでください");
@@ -98,7 +106,8 @@ pub async fn create(
         Err(e) => return Err(e.into()),
     }
     let detail = format!("{} ({})", email.as_str(), role.label());
-    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::UserAdded, &detail, Some(&ip)).await?;
+    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::UserAdded, &detail, Some(&ip))
+        .await?;
     owner.flash(FlashKind::Success, format!("{name} さんを追加しました")).await?;
     Ok(Redirect::to("/users").into_response())
 }
@@ -118,8 +127,15 @@ pub async fn delete(
     if !accounts::delete_user(&state.db, owner.account_id(), user_id).await? {
         return Err(AppError::NotFound);
     }
-    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::UserRemoved, &user.email, Some(&ip)).await?;
+    audit::record(
+        &state.db,
+        owner.account_id(),
+        Actor::User(&owner.user.email),
+        Action::UserRemoved,
+        &user.email,
+        Some(&ip),
+    )
+    .await?;
     owner.flash(FlashKind::Success, format!("{} さんを削除しました", user.display_name)).await?;
     Ok(Redirect::to("/users").into_response())
 }
-

@@ -121,7 +121,13 @@ async fn signup_validates_and_keeps_input(backend: Backend) {
         .submit(
             "/signup",
             "/signup",
-            &[("account_name", "新しい店"), ("display_name", ""), ("email", "A@example.jp"), ("password", "short"), ("password_confirm", "short")],
+            &[
+                ("account_name", "新しい店"),
+                ("display_name", ""),
+                ("email", "A@example.jp"),
+                ("password", "short"),
+                ("password_confirm", "short"),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -132,7 +138,13 @@ async fn signup_validates_and_keeps_input(backend: Backend) {
         .submit(
             "/signup",
             "/signup",
-            &[("account_name", "新しい店"), ("display_name", "次郎"), ("email", "A@example.jp"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            &[
+                ("account_name", "新しい店"),
+                ("display_name", "次郎"),
+                ("email", "A@example.jp"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(page.field_error("email").as_deref(), Some("このメールアドレスは既に登録されています"));
@@ -143,11 +155,27 @@ async fn password_change(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.owner("A", "a@example.jp").await;
     let bad = owner
-        .submit("/account/password", "/account/password", &[("current_password", "nope"), ("new_password", "another long one"), ("new_password_confirm", "another long one")])
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[
+                ("current_password", "nope"),
+                ("new_password", "another long one"),
+                ("new_password_confirm", "another long one"),
+            ],
+        )
         .await;
     assert_eq!(bad.field_error("current_password").as_deref(), Some("現在のパスワードが正しくありません"));
     let good = owner
-        .submit("/account/password", "/account/password", &[("current_password", PASSWORD), ("new_password", "another long one"), ("new_password_confirm", "another long one")])
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "another long one"),
+                ("new_password_confirm", "another long one"),
+            ],
+        )
         .await;
     assert_eq!(good.location(), "/");
     assert_eq!(app.browser().sign_in("a@example.jp", PASSWORD).await.status, StatusCode::UNAUTHORIZED);

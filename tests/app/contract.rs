@@ -38,9 +38,15 @@ async fn accounts_users_and_uniqueness(backend: Backend) {
     assert_eq!(support::list_accounts(db).await.unwrap().len(), 2);
 
     let staff = accounts::add_user(db, a, "s@example.jp", "スタッフ", Role::Staff, "h2").await.unwrap();
-    assert!(matches!(accounts::add_user(db, b, "s@example.jp", "x", Role::Staff, "h").await, Err(WriteError::Duplicate)));
+    assert!(matches!(
+        accounts::add_user(db, b, "s@example.jp", "x", Role::Staff, "h").await,
+        Err(WriteError::Duplicate)
+    ));
     let users = accounts::list_users(db, a).await.unwrap();
-    assert_eq!(users.iter().map(|u| (u.id, u.role())).collect::<Vec<_>>(), vec![(owner, Role::Owner), (staff, Role::Staff)]);
+    assert_eq!(
+        users.iter().map(|u| (u.id, u.role())).collect::<Vec<_>>(),
+        vec![(owner, Role::Owner), (staff, Role::Staff)]
+    );
     assert!(accounts::get_user(db, b, staff).await.unwrap().is_none(), "scoped by account");
     assert!(!accounts::delete_user(db, b, staff).await.unwrap(), "another account cannot delete");
     assert!(!accounts::set_password_hash(db, b, staff, "x").await.unwrap());
@@ -90,15 +96,17 @@ async fn dates_and_times_round_trip(backend: Backend) {
     let at = db::now();
     let expires = NaiveDate::from_ymd_opt(2027, 11, 24).unwrap();
     with_pool!(db, |p| {
-        sqlx::query("update store set authorized_at = $1, public_key_expires_on = $2, public_key_version = $3 where id = $4")
-            .bind(at)
-            .bind(expires)
-            .bind(2_i64)
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|_| ())
-            .unwrap()
+        sqlx::query(
+            "update store set authorized_at = $1, public_key_expires_on = $2, public_key_version = $3 where id = $4",
+        )
+        .bind(at)
+        .bind(expires)
+        .bind(2_i64)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .unwrap()
     });
     let s = stores::get(db, a, id).await.unwrap().unwrap();
     assert_eq!(s.authorized_at, Some(at));
@@ -112,7 +120,16 @@ async fn audit_log_is_append_only(backend: Backend) {
     let (a, _) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash").await.unwrap();
     let (b, _) = accounts::create_account_with_owner(db, "B", "b@example.jp", "花子", "hash").await.unwrap();
     for i in 0..5 {
-        audit::record(db, a, audit::Actor::User("a@example.jp"), audit::Action::StoreCreated, &format!("store {i}"), Some("127.0.0.1")).await.unwrap();
+        audit::record(
+            db,
+            a,
+            audit::Actor::User("a@example.jp"),
+            audit::Action::StoreCreated,
+            &format!("store {i}"),
+            Some("127.0.0.1"),
+        )
+        .await
+        .unwrap();
     }
     audit::record(db, b, audit::Actor::System, audit::Action::SignIn, "", None).await.unwrap();
     let first = audit::page(db, a, None, 3).await.unwrap();
@@ -133,7 +150,10 @@ async fn sign_in_failures_count_by_window(backend: Backend) {
     signin::record_failure(db, "b@example.jp", "10.0.0.1").await.unwrap();
     let since = db::now() - Duration::minutes(15);
     assert_eq!(signin::recent_failures(db, "a@example.jp", "10.0.0.1", since).await.unwrap(), (3, 4));
-    assert_eq!(signin::recent_failures(db, "a@example.jp", "10.0.0.1", db::now() + Duration::seconds(1)).await.unwrap(), (0, 0));
+    assert_eq!(
+        signin::recent_failures(db, "a@example.jp", "10.0.0.1", db::now() + Duration::seconds(1)).await.unwrap(),
+        (0, 0)
+    );
     signin::clear_for_email(db, "a@example.jp").await.unwrap();
     assert_eq!(signin::recent_failures(db, "a@example.jp", "10.0.0.1", since).await.unwrap(), (0, 1));
     assert_eq!(signin::prune(db, db::now() + Duration::seconds(1)).await.unwrap(), 1);

@@ -6,7 +6,11 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
-use orderdesk::{app::Application, config::{Config, Redacted}, db::Db};
+use orderdesk::{
+    app::Application,
+    config::{Config, Redacted},
+    db::Db,
+};
 use reqwest::{StatusCode, cookie::CookieStore, header};
 use scraper::{Html, Selector};
 
@@ -66,11 +70,8 @@ fn init_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         let filter = tracing_subscriber_filter();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(|| BufferWriter)
-            .with_ansi(false)
-            .try_init();
+        let _ =
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| BufferWriter).with_ansi(false).try_init();
     });
 }
 
@@ -188,7 +189,9 @@ impl Drop for TestApp {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     if let Ok(pool) = sqlx::PgPool::connect(&postgres_admin_url()).await {
-                        let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&pool).await;
+                        let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
+                            .execute(&pool)
+                            .await;
                         pool.close().await;
                     }
                 });
@@ -302,11 +305,7 @@ impl Browser {
     pub fn session_cookie(&self) -> Option<String> {
         let url = self.base.parse().unwrap();
         let header = self.jar.cookies(&url)?;
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|c| c.strip_prefix("orderdesk=").map(str::to_string))
+        header.to_str().ok()?.split("; ").find_map(|c| c.strip_prefix("orderdesk=").map(str::to_string))
     }
 }
 

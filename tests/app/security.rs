@@ -32,7 +32,9 @@ async fn cross_site_posts_are_refused(backend: Backend) {
     assert!(owner.get("/stores").await.body.contains("まだ店舗が登録されていません"), "nothing was created");
 
     // Same origin with the token works.
-    let ok = owner.post_raw("/stores", &with_token, &[("origin", app.base.as_str()), ("sec-fetch-site", "same-origin")]).await;
+    let ok = owner
+        .post_raw("/stores", &with_token, &[("origin", app.base.as_str()), ("sec-fetch-site", "same-origin")])
+        .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     // Sign-out is state-changing too.
     assert_eq!(owner.post_raw("/signout", &[], &[]).await.status, StatusCode::FORBIDDEN);
@@ -57,13 +59,16 @@ async fn cookies_and_security_headers(backend: Backend) {
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain-http localhost cannot use Secure: {cookie}");
     let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline")
+    );
     assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
     assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
     assert!(!page.body.contains("<script>"), "no inline script");
 
-    let public = TestApp::spawn_with(backend, |c| c.public_url = Some("https://desk.example.jp/".parse().unwrap())).await;
+    let public =
+        TestApp::spawn_with(backend, |c| c.public_url = Some("https://desk.example.jp/".parse().unwrap())).await;
     let page = public.browser().get("/signin").await;
     let cookie = page.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with("__Host-orderdesk=") && cookie.contains("Secure"), "{cookie}");
@@ -75,7 +80,9 @@ async fn merchants_are_refused_at_admin_and_support_gets_in(backend: Backend) {
     assert_eq!(owner.get("/admin").await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.browser().get("/admin").await.location(), "/signin");
 
-    orderdesk::cli::admin::create(&app.config, "support@orderdesk.example", "佐藤", Some(PASSWORD.to_string())).await.unwrap();
+    orderdesk::cli::admin::create(&app.config, "support@orderdesk.example", "佐藤", Some(PASSWORD.to_string()))
+        .await
+        .unwrap();
     let support = app.browser();
     let page = support.sign_in("support@orderdesk.example", PASSWORD).await;
     assert_eq!(page.location(), "/admin");
@@ -102,7 +109,10 @@ async fn secrets_never_reach_pages_or_logs(backend: Backend) {
     assert!(seen.iter().any(|p| p.ends_with("/edit")));
     // Also the stored value is not the plain text.
     let account = orderdesk::db::accounts::find_credentials(&app.db, "a@example.jp").await.unwrap().unwrap().account_id;
-    let sealed = orderdesk::db::stores::sealed_client_secret(&app.db, account, orderdesk::domain::StoreId(id)).await.unwrap().unwrap();
+    let sealed = orderdesk::db::stores::sealed_client_secret(&app.db, account, orderdesk::domain::StoreId(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains(&secret), "encrypted at rest");
     let logs = captured_logs();
     assert!(!logs.is_empty(), "logs are captured");

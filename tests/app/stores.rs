@@ -11,17 +11,31 @@ async fn store_form_rejects_bad_input_and_stores_nothing(backend: Backend) {
         .submit(
             "/stores/new",
             "/stores",
-            &[("name", "本店"), ("seller_id", "My Store"), ("environment", "sandbox"), ("client_secret", "typed-secret-xyz"), ("auto_import_interval_minutes", "2")],
+            &[
+                ("name", "本店"),
+                ("seller_id", "My Store"),
+                ("environment", "sandbox"),
+                ("client_secret", "typed-secret-xyz"),
+                ("auto_import_interval_minutes", "2"),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(page.field_error("seller_id").as_deref(), Some("ストアアカウントは半角英小文字・数字・ハイフンで入力してください"));
-    assert_eq!(page.field_error("auto_import_interval_minutes").as_deref(), Some("取込間隔は5〜1440分の整数で入力してください"));
+    assert_eq!(
+        page.field_error("seller_id").as_deref(),
+        Some("ストアアカウントは半角英小文字・数字・ハイフンで入力してください")
+    );
+    assert_eq!(
+        page.field_error("auto_import_interval_minutes").as_deref(),
+        Some("取込間隔は5〜1440分の整数で入力してください")
+    );
     assert_eq!(page.select_attr("input[name=name]", "value"), vec!["本店"], "typed input is kept");
     assert!(!page.body.contains("typed-secret-xyz"), "a typed secret is never echoed back");
     assert!(owner.get("/stores").await.body.contains("まだ店舗が登録されていません"));
 
-    let page = owner.submit("/stores/new", "/stores", &[("name", "本店"), ("seller_id", "honten"), ("environment", "sandbox")]).await;
+    let page = owner
+        .submit("/stores/new", "/stores", &[("name", "本店"), ("seller_id", "honten"), ("environment", "sandbox")])
+        .await;
     assert_eq!(page.field_error("seller_id").as_deref(), Some("テスト環境のストアアカウントは「snbx-」で始まります"));
 }
 
@@ -29,8 +43,15 @@ async fn new_store_defaults_and_duplicate_seller(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.owner("A", "a@example.jp").await;
     let form = owner.get("/stores/new").await;
-    assert_eq!(form.select_attr("input[name=restrict_fraud_hold_changes][checked]", "name").len(), 1, "fraud-hold restriction on by default");
-    assert!(form.select_attr("input[name=auto_status_change_enabled][checked]", "name").is_empty(), "auto status change off by default");
+    assert_eq!(
+        form.select_attr("input[name=restrict_fraud_hold_changes][checked]", "name").len(),
+        1,
+        "fraud-hold restriction on by default"
+    );
+    assert!(
+        form.select_attr("input[name=auto_status_change_enabled][checked]", "name").is_empty(),
+        "auto status change off by default"
+    );
 
     let id = app.add_store(&owner, "本店", "honten", "s3cret-value").await;
     let page = owner.get(&format!("/stores/{id}")).await;
@@ -38,7 +59,9 @@ async fn new_store_defaults_and_duplicate_seller(backend: Backend) {
     assert!(page.body.contains("設定済み"), "the page says a secret is set");
     assert!(page.body.contains("/stores/oauth/callback"), "the redirect URI to register is shown");
 
-    let dup = owner.submit("/stores/new", "/stores", &[("name", "別名"), ("seller_id", "honten"), ("environment", "production")]).await;
+    let dup = owner
+        .submit("/stores/new", "/stores", &[("name", "別名"), ("seller_id", "honten"), ("environment", "production")])
+        .await;
     assert_eq!(dup.field_error("seller_id").as_deref(), Some("このストアアカウントは既に登録されています"));
 }
 
@@ -56,12 +79,24 @@ async fn edit_keeps_secret_unless_retyped_and_delete(backend: Backend) {
         .submit(
             &format!("/stores/{id}/edit"),
             &format!("/stores/{id}"),
-            &[("name", "本店2"), ("seller_id", "honten"), ("environment", "simulator"), ("client_id", "dj00client"), ("client_secret", ""), ("auto_import_enabled", "on"), ("auto_import_interval_minutes", "30"), ("restrict_fraud_hold_changes", "on")],
+            &[
+                ("name", "本店2"),
+                ("seller_id", "honten"),
+                ("environment", "simulator"),
+                ("client_id", "dj00client"),
+                ("client_secret", ""),
+                ("auto_import_enabled", "on"),
+                ("auto_import_interval_minutes", "30"),
+                ("restrict_fraud_hold_changes", "on"),
+            ],
         )
         .await;
     assert_eq!(saved.location(), format!("/stores/{id}"));
     let after = orderdesk::db::stores::get(&app.db, account, store_id).await.unwrap().unwrap();
-    assert_eq!((after.name.as_str(), after.auto_import_enabled, after.auto_import_interval_minutes), ("本店2", true, 30));
+    assert_eq!(
+        (after.name.as_str(), after.auto_import_enabled, after.auto_import_interval_minutes),
+        ("本店2", true, 30)
+    );
     let still = orderdesk::db::stores::sealed_client_secret(&app.db, account, store_id).await.unwrap().unwrap();
     assert_eq!(sealed, still, "blank secret keeps the stored one");
 
