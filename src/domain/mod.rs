@@ -1,7 +1,9 @@
 //! Pure rules over plain data: identifiers, validated inputs and the vocabulary of the product.
 //! Nothing here touches the network or the database, so every rule is unit-tested directly.
 
+pub mod authorize;
 pub mod ids;
+pub mod order;
 pub mod store;
 pub mod user;
 

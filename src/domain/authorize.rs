@@ -1,0 +1,112 @@
+//! `X-SWS-Authorize-Status`: the outcome of Yahoo's public-key check on a store-API call
+//! (yahoo-store-api.md §3), and what each outcome tells the merchant to do (product.md §7).
+//! The simulator produces these values and the client diagnoses them, from this one list.
+
+/// Every value of the response header, in the order Yahoo checks the fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthorizeStatus {
+    Authorized,
+    None,
+    InvalidKeyVersion,
+    NotFoundKeyVersion,
+    InvalidKeyStatus,
+    ExpiredKeyVersion,
+    InvalidAuthorizeValue,
+    InvalidSellerId,
+    InvalidTimestamp,
+    ExpiredTimestamp,
+    Unauthorized,
+}
+
+impl AuthorizeStatus {
+    pub const ALL: [AuthorizeStatus; 11] = [
+        AuthorizeStatus::Authorized,
+        AuthorizeStatus::None,
+        AuthorizeStatus::InvalidKeyVersion,
+        AuthorizeStatus::NotFoundKeyVersion,
+        AuthorizeStatus::InvalidKeyStatus,
+        AuthorizeStatus::ExpiredKeyVersion,
+        AuthorizeStatus::InvalidAuthorizeValue,
+        AuthorizeStatus::InvalidSellerId,
+        AuthorizeStatus::InvalidTimestamp,
+        AuthorizeStatus::ExpiredTimestamp,
+        AuthorizeStatus::Unauthorized,
+    ];
+
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizeStatus::Authorized => "authorized",
+            AuthorizeStatus::None => "none",
+            AuthorizeStatus::InvalidKeyVersion => "invalid-key-version",
+            AuthorizeStatus::NotFoundKeyVersion => "not-found-key-version",
+            AuthorizeStatus::InvalidKeyStatus => "invalid-key-status",
+            AuthorizeStatus::ExpiredKeyVersion => "expired-key-version",
+            AuthorizeStatus::InvalidAuthorizeValue => "invalid-authorize-value",
+            AuthorizeStatus::InvalidSellerId => "invalid-sellerid",
+            AuthorizeStatus::InvalidTimestamp => "invalid-timestamp",
+            AuthorizeStatus::ExpiredTimestamp => "expired-timestamp",
+            AuthorizeStatus::Unauthorized => "unauthorized",
+        }
+    }
+
+    /// Parses a header value; anything unknown is `unauthorized` (a failure we cannot name).
+    pub fn parse(value: &str) -> AuthorizeStatus {
+        AuthorizeStatus::ALL.into_iter().find(|s| s.as_str() == value.trim()).unwrap_or(AuthorizeStatus::Unauthorized)
+    }
+
+    /// Passing keeps the session for 28 days; anything else cuts it to 12 hours.
+    pub fn is_authorized(self) -> bool {
+        self == AuthorizeStatus::Authorized
+    }
+
+    /// What the merchant should do, in Japanese (product.md §7). None when all is well.
+    pub fn advice(self) -> Option<&'static str> {
+        Some(match self {
+            AuthorizeStatus::Authorized => return None,
+            AuthorizeStatus::None => "公開鍵が送信されていません。公開鍵と公開鍵バージョンを両方設定してください。",
+            AuthorizeStatus::InvalidKeyVersion | AuthorizeStatus::NotFoundKeyVersion => {
+                "公開鍵バージョンが正しくありません。ストアクリエイターProの「設定 > 暗号鍵管理」で有効な公開鍵のバージョンを確認して設定してください。"
+            }
+            AuthorizeStatus::InvalidKeyStatus => {
+                "設定した公開鍵がストアクリエイターProで「無効」になっています。「有効」に切り替えるか、有効な公開鍵を設定してください。"
+            }
+            AuthorizeStatus::ExpiredKeyVersion => {
+                "公開鍵の有効期限（1年）が切れています。公開鍵を再発行して設定してください。"
+            }
+            AuthorizeStatus::InvalidAuthorizeValue => {
+                "公開鍵の内容が正しくありません。ストアクリエイターProの「コピー」ボタンでコピーした公開鍵をそのまま貼り付けてください。"
+            }
+            AuthorizeStatus::InvalidSellerId => {
+                "ストアアカウントが公開鍵を発行した店舗と一致しません。店舗ごとに発行した公開鍵を設定してください。"
+            }
+            AuthorizeStatus::InvalidTimestamp | AuthorizeStatus::ExpiredTimestamp => {
+                "サーバーの時計がずれているため公開鍵認証に失敗しました。時計のずれを自動で補正して再試行します。"
+            }
+            AuthorizeStatus::Unauthorized => {
+                "公開鍵認証に失敗しました。公開鍵と公開鍵バージョンの設定を確認してください。"
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_round_trip() {
+        for s in AuthorizeStatus::ALL {
+            assert_eq!(AuthorizeStatus::parse(s.as_str()), s);
+        }
+        assert_eq!(AuthorizeStatus::parse("something-new"), AuthorizeStatus::Unauthorized);
+    }
+
+    #[test]
+    fn every_failure_has_advice() {
+        for s in AuthorizeStatus::ALL {
+            assert_eq!(s.advice().is_none(), s.is_authorized(), "{s:?}");
+        }
+        assert!(AuthorizeStatus::ExpiredKeyVersion.advice().unwrap().contains("公開鍵を再発行して設定してください"));
+    }
+}
