@@ -279,8 +279,7 @@ pub async fn change_password(
     }
     let new_hash = crypto::hash_password_blocking(form.new_password).await?;
     accounts::set_password_hash(&state.db, me.account_id(), me.user.id, &new_hash).await?;
-    audit::record(&state.db, me.account_id(), Actor::User(&me.user.email), Action::PasswordChanged, "", Some(&ip))
-        .await?;
+    me.audit(Action::PasswordChanged, "", &ip).await?;
     // A new session ID, so a session stolen before the change is worthless after it.
     session::sign_in(&me.session, Principal::Merchant { account_id: me.account_id(), user_id: me.user.id }).await?;
     me.flash(FlashKind::Success, "パスワードを変更しました").await?;

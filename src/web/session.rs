@@ -19,7 +19,7 @@ use crate::{
     crypto,
     db::{
         accounts::{self, Account, User},
-        stores,
+        audit, stores,
         support::{self, SupportStaff},
     },
     domain::{AccountId, SupportStaffId, UserId},
@@ -146,18 +146,23 @@ impl Merchant {
     pub async fn flash(&self, kind: FlashKind, message: impl Into<String>) -> AppResult<()> {
         flash(&self.session, kind, message).await
     }
+
+    /// Records something this user did in their account's audit log.
+    pub async fn audit(&self, action: audit::Action, detail: &str, ip: &str) -> AppResult<()> {
+        audit::record(&self.db, self.account.id, audit::Actor::User(&self.user.email), action, detail, Some(ip))
+            .await?;
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for Merchant {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
         let session = session_from(parts, state).await?;
-        let Some(Principal::Merchant { account_id, user_id }) = principal(&session).await? else {
-            return Err(match principal(&session).await? {
-                Some(Principal::Support { .. }) => AppError::Forbidden,
-                None => AppError::SignInRequired,
-                Some(Principal::Merchant { .. }) => unreachable!("matched above"),
-            });
+        let (account_id, user_id) = match principal(&session).await? {
+            Some(Principal::Merchant { account_id, user_id }) => (account_id, user_id),
+            Some(Principal::Support { .. }) => return Err(AppError::Forbidden),
+            None => return Err(AppError::SignInRequired),
         };
         // A removed user's session ends at their next request.
         let (Some(user), Some(account)) = (

@@ -19,7 +19,7 @@ use crate::{
     app::AppState,
     db::{
         WriteError,
-        audit::{self, Action, Actor},
+        audit::Action,
         stores::{self, Store},
     },
     domain::{
@@ -133,7 +133,7 @@ pub async fn create(
     State(state): State<AppState>,
     owner: Owner,
     ClientIp(ip): ClientIp,
-    Form(mut form): Form<StoreForm>,
+    Form(form): Form<StoreForm>,
 ) -> AppResult<Response> {
     let settings = match form.validate() {
         Ok(s) => s,
@@ -148,17 +148,8 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    form.client_secret.clear();
     let detail = format!("{} ({}, {})", settings.name, settings.seller_id, settings.environment.label());
-    audit::record(
-        &state.db,
-        owner.account_id(),
-        Actor::User(&owner.user.email),
-        Action::StoreCreated,
-        &detail,
-        Some(&ip),
-    )
-    .await?;
+    owner.audit(Action::StoreCreated, &detail, &ip).await?;
     owner.flash(FlashKind::Success, format!("店舗「{}」を追加しました", settings.name)).await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
 }
@@ -216,15 +207,13 @@ pub async fn update(
         }
         Err(e) => return Err(e.into()),
     }
-    let actor = Actor::User(&owner.user.email);
     let changes = describe_changes(&store.settings(), &settings);
     if !changes.is_empty() {
         let detail = format!("{}: {}", settings.name, changes.join("、"));
-        audit::record(&state.db, owner.account_id(), actor.clone(), Action::StoreUpdated, &detail, Some(&ip)).await?;
+        owner.audit(Action::StoreUpdated, &detail, &ip).await?;
     }
     if secret_changed {
-        audit::record(&state.db, owner.account_id(), actor, Action::ClientSecretChanged, &settings.name, Some(&ip))
-            .await?;
+        owner.audit(Action::ClientSecretChanged, &settings.name, &ip).await?;
     }
     owner.flash(FlashKind::Success, "店舗設定を保存しました").await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
@@ -276,15 +265,7 @@ pub async fn delete(
         return Err(AppError::NotFound);
     }
     let detail = format!("{} ({})", store.name, store.seller_id);
-    audit::record(
-        &state.db,
-        owner.account_id(),
-        Actor::User(&owner.user.email),
-        Action::StoreDeleted,
-        &detail,
-        Some(&ip),
-    )
-    .await?;
+    owner.audit(Action::StoreDeleted, &detail, &ip).await?;
     owner.flash(FlashKind::Success, format!("店舗「{}」を削除しました", store.name)).await?;
     Ok(Redirect::to("/stores").into_response())
 }

@@ -20,7 +20,7 @@ use crate::{
     db::{
         WriteError,
         accounts::{self, User},
-        audit::{self, Action, Actor},
+        audit::Action,
     },
     domain::{
         UserId,
@@ -106,8 +106,7 @@ pub async fn create(
         Err(e) => return Err(e.into()),
     }
     let detail = format!("{} ({})", email.as_str(), role.label());
-    audit::record(&state.db, owner.account_id(), Actor::User(&owner.user.email), Action::UserAdded, &detail, Some(&ip))
-        .await?;
+    owner.audit(Action::UserAdded, &detail, &ip).await?;
     owner.flash(FlashKind::Success, format!("{name} さんを追加しました")).await?;
     Ok(Redirect::to("/users").into_response())
 }
@@ -127,15 +126,7 @@ pub async fn delete(
     if !accounts::delete_user(&state.db, owner.account_id(), user_id).await? {
         return Err(AppError::NotFound);
     }
-    audit::record(
-        &state.db,
-        owner.account_id(),
-        Actor::User(&owner.user.email),
-        Action::UserRemoved,
-        &user.email,
-        Some(&ip),
-    )
-    .await?;
+    owner.audit(Action::UserRemoved, &user.email, &ip).await?;
     owner.flash(FlashKind::Success, format!("{} さんを削除しました", user.display_name)).await?;
     Ok(Redirect::to("/users").into_response())
 }
