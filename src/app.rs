@@ -11,6 +11,7 @@ use crate::{
     config::Config,
     crypto::{self, SecretBox},
     db::{self, Db, sessions::SessionBackend},
+    simulator::{self, SimHandle, Simulator},
     telemetry, web,
 };
 
@@ -45,6 +46,7 @@ impl AppState {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    simulator: Option<Simulator>,
 }
 
 impl Application {
@@ -56,8 +58,21 @@ impl Application {
             config.listen = addr;
             config.public_url = Some(config.public_url());
         }
+        // The embedded default brings its own Yahoo, so a newcomer can connect a store and
+        // import orders with no account anywhere.
+        let simulator = if config.wants_simulator() {
+            let sim = Simulator::bind(config.simulator_listen, simulator::Settings::default())
+                .await
+                .with_context(|| format!("binding the simulator on {}", config.simulator_listen))?;
+            let key_file = config.data_dir.join("simulator").join("demo-key.pem");
+            simulator::seed_demo(sim.state(), vec![config.redirect_uri()], Some(&key_file)).await?;
+            config.simulator_url = Some(sim.base_url().clone());
+            Some(sim)
+        } else {
+            None
+        };
         let state = AppState::new(config).await?;
-        Ok(Application { listener, state })
+        Ok(Application { listener, state, simulator })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -70,12 +85,19 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state } = self;
+        let Application { listener, state, simulator } = self;
+        let sim: Option<SimHandle> = simulator.map(|sim| {
+            tracing::info!(url = %sim.base_url(), "built-in Yahoo simulator");
+            sim.spawn()
+        });
         let background = spawn_housekeeping(&state);
         let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(url = %state.config.public_url(), database = state.db.backend_name(), "serving");
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         background.abort();
+        if let Some(sim) = sim {
+            sim.stop().await;
+        }
         state.db.close().await;
         result.context("serving HTTP")
     }

@@ -27,6 +27,45 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Run only the Yahoo!ショッピング simulator, on --simulator-listen.
+    Simulator {
+        /// Callback URLs the demo app accepts (default: this service's own callback).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Start empty: no demo app, store or orders.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Measure performance and print the figures.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// orderInfo calls per second the simulator serves on loopback (rate limiting off).
+    Simulator {
+        /// How long to measure, in seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Orders in the simulated store.
+        #[arg(long, default_value_t = 10_000)]
+        orders: usize,
+    },
+}
+
+/// Whether `serve` starts the built-in simulator beside itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimulatorMode {
+    /// Only in the embedded default (no DATABASE_URL).
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +141,23 @@ pub struct Config {
     /// Signed-in sessions end after this long without a request.
     #[arg(long, env = "ORDERDESK_SESSION_IDLE_HOURS", default_value_t = 12, global = true)]
     pub session_idle_hours: i64,
+
+    /// Start the built-in Yahoo!ショッピング simulator beside the service.
+    #[arg(long, env = "ORDERDESK_SIMULATOR", value_enum, default_value = "auto", global = true)]
+    pub simulator: SimulatorMode,
+
+    /// Address the built-in simulator (or the `simulator` subcommand) listens on.
+    #[arg(long, env = "ORDERDESK_SIMULATOR_LISTEN", default_value = "127.0.0.1:8081", global = true)]
+    pub simulator_listen: SocketAddr,
+
+    /// Base URL of a simulator running elsewhere, used by stores set to ローカルシミュレーター.
+    /// Unset: the built-in one.
+    #[arg(long, env = "ORDERDESK_SIMULATOR_URL", global = true)]
+    pub simulator_url: Option<Url>,
+
+    /// Outbound HTTP proxy for calls to Yahoo (a fixed egress address for Yahoo's IP allow-list).
+    #[arg(long, env = "ORDERDESK_YAHOO_PROXY", global = true)]
+    pub yahoo_proxy: Option<Redacted>,
 }
 
 impl Config {
@@ -118,6 +174,21 @@ impl Config {
             let host = if host.contains(':') { format!("[{host}]") } else { host };
             Url::parse(&format!("http://{host}:{}/", self.listen.port())).expect("a socket address makes a valid URL")
         })
+    }
+
+    /// Whether `serve` should start the built-in simulator.
+    pub fn wants_simulator(&self) -> bool {
+        match self.simulator {
+            SimulatorMode::On => true,
+            SimulatorMode::Off => false,
+            SimulatorMode::Auto => self.database_url.is_none() && self.simulator_url.is_none(),
+        }
+    }
+
+    /// The OAuth callback to register with Yahoo.
+    pub fn redirect_uri(&self) -> String {
+        let base = self.public_url();
+        base.join("stores/oauth/callback").map(String::from).unwrap_or_else(|_| format!("{base}stores/oauth/callback"))
     }
 
     /// Cookies are Secure everywhere except plain-http localhost, where browsers would drop them.

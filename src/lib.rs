@@ -2,6 +2,7 @@
 //!
 //! A guided tour: `config` (typed settings) → `app` (state, listener, shutdown) → `web` (routes,
 //! pages, sessions, CSRF) → `db` (typed queries over SQLite or PostgreSQL) → `domain` (pure rules).
+//! `yahoo` is the API client, `simulator` the local stand-in for Yahoo, `xml` their shared XML.
 //! `crypto` seals secrets at rest and hashes passwords; `cli` holds the non-serve subcommands.
 
 pub mod app;
@@ -10,5 +11,8 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod simulator;
 pub mod telemetry;
 pub mod web;
+pub mod xml;
+pub mod yahoo;

@@ -4,7 +4,7 @@ use clap::Parser;
 use orderdesk::{
     app::{Application, shutdown_signal},
     cli,
-    config::{AdminCommand, Cli, Command},
+    config::{AdminCommand, BenchTarget, Cli, Command},
     db::Db,
     telemetry,
 };
@@ -28,6 +28,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin { command: AdminCommand::Create { email, name } } => {
             let password = std::env::var("ORDERDESK_ADMIN_PASSWORD").ok();
             cli::admin::create(&config, &email, &name, password).await
+        }
+        Command::Simulator { redirect_uris, no_demo } => cli::simulator::run(&config, redirect_uris, no_demo).await,
+        Command::Bench { target: BenchTarget::Simulator { seconds, concurrency, orders } } => {
+            cli::bench::simulator_order_info(seconds, concurrency, orders).await
         }
     }
 }

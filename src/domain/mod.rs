@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod ids;
+pub mod jst;
 pub mod order;
 pub mod store;
 pub mod user;

@@ -60,7 +60,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
 
 /// The OAuth redirect URI the merchant registers with Yahoo for this service.
 pub fn redirect_uri(state: &AppState) -> String {
-    state.config.public_url().join("stores/oauth/callback").map(|u| u.to_string()).unwrap_or_default()
+    state.config.redirect_uri()
 }
 
 /// The store form, for a new store (`store_id` None) or an existing one.

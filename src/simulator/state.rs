@@ -1,0 +1,409 @@
+//! The simulator's world: its clock, settings, apps, sellers with their keys, orders and stock,
+//! authorization codes and tokens, rate-limit and quota counters, faults and call counters.
+//! Everything sits behind one mutex held for microseconds; RSA work happens outside it.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicI64, Ordering},
+    },
+};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rsa::RsaPrivateKey;
+use serde::{Deserialize, Serialize};
+
+use super::orders::Order;
+use crate::crypto::random_token;
+
+/// The simulator's own clock: real time plus an offset that tests move forward (token and
+/// session expiry) or skew (signature timestamps). Every time-based rule reads it.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+    }
+
+    pub fn set_offset(&self, offset: Duration) {
+        self.offset_ms.store(offset.num_milliseconds(), Ordering::Relaxed);
+    }
+}
+
+/// How orderList treats held orders (yahoo-store-api.md §4.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldMode {
+    /// `FraudHoldDisplayType=1` shows orders in status 1 and 3; without it they are hidden.
+    #[default]
+    Display,
+    /// orderList never returns status 1 or 3.
+    Strict,
+}
+
+/// Behaviour switches, changed through the control API.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub hold_mode: HoldMode,
+    /// Requests per second per app and API URL; 0 turns rate limiting off.
+    pub rate_per_sec: f64,
+    /// Requests per app per (JST) day; 0 turns the quota off.
+    pub daily_quota: u64,
+    /// A signature timestamp more than this many seconds ahead of the clock is `invalid-timestamp`.
+    pub future_tolerance_secs: i64,
+    /// A signature timestamp this many seconds old or older is `expired-timestamp`.
+    pub max_age_secs: i64,
+    /// Largest orderList page (assumed 2,000).
+    pub max_result: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            hold_mode: HoldMode::Display,
+            rate_per_sec: 1.0,
+            daily_quota: 50_000,
+            future_tolerance_secs: 0,
+            max_age_secs: 540,
+            max_result: 2000,
+        }
+    }
+}
+
+/// The Yahoo endpoints the simulator answers, for rate limits, faults and counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Api {
+    #[serde(rename = "token")]
+    Token,
+    #[serde(rename = "orderList")]
+    OrderList,
+    #[serde(rename = "orderInfo")]
+    OrderInfo,
+    #[serde(rename = "orderStatusChange")]
+    OrderStatusChange,
+    #[serde(rename = "orderShipStatusChange")]
+    OrderShipStatusChange,
+    #[serde(rename = "orderPayStatusChange")]
+    OrderPayStatusChange,
+    #[serde(rename = "getStock")]
+    GetStock,
+    #[serde(rename = "setStock")]
+    SetStock,
+}
+
+impl Api {
+    pub const STORE_APIS: [Api; 7] = [
+        Api::OrderList,
+        Api::OrderInfo,
+        Api::OrderStatusChange,
+        Api::OrderShipStatusChange,
+        Api::OrderPayStatusChange,
+        Api::GetStock,
+        Api::SetStock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Token => "token",
+            Api::OrderList => "orderList",
+            Api::OrderInfo => "orderInfo",
+            Api::OrderStatusChange => "orderStatusChange",
+            Api::OrderShipStatusChange => "orderShipStatusChange",
+            Api::OrderPayStatusChange => "orderPayStatusChange",
+            Api::GetStock => "getStock",
+            Api::SetStock => "setStock",
+        }
+    }
+
+    pub fn from_path(name: &str) -> Option<Api> {
+        Api::STORE_APIS.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+/// A registered application (client).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uris: Vec<String>,
+    /// Source IPs allowed to call the order APIs; empty allows any.
+    #[serde(default)]
+    pub allowed_ips: Vec<IpAddr>,
+    #[serde(default = "yes")]
+    pub approved_for_orders: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A public key issued in the store's admin tool (暗号鍵管理).
+#[derive(Clone, Debug)]
+pub struct Key {
+    pub version: u32,
+    pub public_pem: String,
+    pub private: Arc<RsaPrivateKey>,
+    pub enabled: bool,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One item's stock (getStock/setStock), keyed by `item` or `item:subcode`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stock {
+    pub quantity: i64,
+    pub allow_overdraft: bool,
+    pub is_published: bool,
+    pub update_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+pub struct Seller {
+    pub keys: Vec<Key>,
+    pub orders: BTreeMap<String, Arc<Order>>,
+    pub stock: BTreeMap<String, Stock>,
+    pub next_order_number: u64,
+}
+
+impl Seller {
+    pub fn key(&self, version: u32) -> Option<&Key> {
+        self.keys.iter().find(|k| k.version == version)
+    }
+
+    pub fn next_order_id(&mut self, seller_id: &str) -> String {
+        self.next_order_number += 1;
+        format!("{seller_id}-{}", 10_000_000 + self.next_order_number)
+    }
+}
+
+/// An authorization code: 600 s, single use, bound to client and redirect URI.
+#[derive(Clone, Debug)]
+pub struct AuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub seller_id: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One authorization (consent) of an app for a seller; the refresh token names it.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub client_id: String,
+    pub seller_id: String,
+    pub authorized_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What an injected fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// HTTP 500 with an XML error.
+    Error500,
+    /// HTTP 503 with an XML error.
+    Error503,
+    /// Wait `delay_ms`, then answer normally.
+    Delay,
+    /// Send the headers, then break the connection mid-body.
+    Drop,
+    /// HTTP 200 with a truncated, unparseable body.
+    MalformedXml,
+    /// The rate-limit answer: 403 `Your Request was Forbidden`.
+    Throttle,
+}
+
+/// A fault rule for one API: applies to `share` of the calls (deterministically: every call
+/// that takes the running total past the next whole number), at most `times` times.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fault {
+    pub api: Api,
+    pub kind: FaultKind,
+    #[serde(default = "one")]
+    pub share: f64,
+    #[serde(default)]
+    pub times: Option<u64>,
+    #[serde(default)]
+    pub delay_ms: u64,
+    #[serde(skip)]
+    pub seen: u64,
+    #[serde(skip)]
+    pub fired: u64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Fault {
+    /// Whether this call is hit; advances the rule's counters.
+    pub fn fires(&mut self) -> bool {
+        if self.times.is_some_and(|t| self.fired >= t) {
+            return false;
+        }
+        self.seen += 1;
+        let before = ((self.seen - 1) as f64 * self.share).floor();
+        let after = (self.seen as f64 * self.share).floor();
+        let hit = after > before;
+        if hit {
+            self.fired += 1;
+        }
+        hit
+    }
+}
+
+#[derive(Default)]
+pub struct World {
+    pub settings: Settings,
+    pub apps: BTreeMap<String, App>,
+    pub sellers: BTreeMap<String, Seller>,
+    pub codes: HashMap<String, AuthCode>,
+    pub grants: HashMap<String, Grant>,
+    pub access: HashMap<String, AccessToken>,
+    pub last_call_ms: HashMap<(String, Api), i64>,
+    pub quota_used: HashMap<(String, NaiveDate), u64>,
+    pub faults: Vec<Fault>,
+    pub counters: BTreeMap<String, u64>,
+    /// Decrypted signatures by (seller, version, header value). A client may reuse one value
+    /// within a second; caching the RSA work keeps the simulator fast. Time rules are
+    /// re-checked on every call.
+    pub decrypted: HashMap<(String, u32, String), Option<String>>,
+}
+
+impl World {
+    pub fn count(&mut self, key: impl Into<String>) {
+        *self.counters.entry(key.into()).or_default() += 1;
+    }
+
+    pub fn seller_mut(&mut self, seller_id: &str) -> &mut Seller {
+        self.sellers.entry(seller_id.to_owned()).or_default()
+    }
+
+    /// Issues (or, for a live grant, renews) the authorization of an app for a seller and
+    /// returns its refresh token. Authorizing again before 28 days keeps the same string.
+    pub fn authorize(&mut self, client_id: &str, seller_id: &str, now: DateTime<Utc>) -> String {
+        let live = self.grants.iter_mut().find(|(_, g)| {
+            g.client_id == client_id && g.seller_id == seller_id && !g.revoked && now < g.authorized_at + REFRESH_LIFETIME
+        });
+        if let Some((token, grant)) = live {
+            grant.authorized_at = now;
+            return token.clone();
+        }
+        let token = random_token();
+        self.grants.insert(
+            token.clone(),
+            Grant { client_id: client_id.into(), seller_id: seller_id.into(), authorized_at: now, revoked: false },
+        );
+        token
+    }
+
+    pub fn issue_access_token(&mut self, refresh_token: &str, now: DateTime<Utc>) -> String {
+        if self.access.len() > 50_000 {
+            self.access.retain(|_, t| t.expires_at > now);
+        }
+        let token = random_token();
+        self.access.insert(
+            token.clone(),
+            AccessToken { refresh_token: refresh_token.to_owned(), expires_at: now + ACCESS_LIFETIME },
+        );
+        token
+    }
+}
+
+pub const ACCESS_LIFETIME: Duration = Duration::hours(1);
+pub const CODE_LIFETIME: Duration = Duration::seconds(600);
+pub const REFRESH_LIFETIME: Duration = Duration::days(28);
+/// Without public-key authentication the store APIs stop answering after this.
+pub const SHORT_SESSION: Duration = Duration::hours(12);
+pub const KEY_LIFETIME_DAYS: i64 = 365;
+
+/// Shared, cheap to clone.
+#[derive(Clone, Default)]
+pub struct SimState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    clock: Clock,
+    world: Mutex<World>,
+}
+
+impl SimState {
+    pub fn new(settings: Settings) -> SimState {
+        let state = SimState::default();
+        state.world().settings = settings;
+        state
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Locks the world. Never hold it across an `.await` or RSA work.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.inner.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_share_is_deterministic() {
+        let mut f = Fault {
+            api: Api::OrderInfo,
+            kind: FaultKind::Error503,
+            share: 0.25,
+            times: None,
+            delay_ms: 0,
+            seen: 0,
+            fired: 0,
+        };
+        let hits: Vec<bool> = (0..8).map(|_| f.fires()).collect();
+        assert_eq!(hits.iter().filter(|h| **h).count(), 2);
+        let mut once = Fault { share: 1.0, times: Some(1), ..f.clone() };
+        once.fired = 0;
+        assert!(once.fires());
+        assert!(!once.fires());
+    }
+
+    #[test]
+    fn reauthorizing_keeps_the_refresh_token_and_restarts_it() {
+        let mut w = World::default();
+        let t0 = Utc::now();
+        let a = w.authorize("app", "shop", t0);
+        let b = w.authorize("app", "shop", t0 + Duration::days(27));
+        assert_eq!(a, b);
+        assert_eq!(w.grants[&a].authorized_at, t0 + Duration::days(27));
+        let c = w.authorize("app", "shop", t0 + Duration::days(27) + REFRESH_LIFETIME);
+        assert_ne!(a, c, "an expired grant is replaced");
+    }
+}
