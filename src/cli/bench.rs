@@ -28,7 +28,11 @@ pub async fn simulator_order_info(seconds: u64, concurrency: usize, orders: usiz
     control::issue_key(&sim.state, seller, control::IssueKey { private_pem: Some(pem), ..Default::default() })
         .await
         .map_err(|_| anyhow::anyhow!("issuing the key failed"))?;
-    control::generate_into(&sim.state, seller, &Generate { count: orders, seed: 1, fraud_share: 0.05, spread_hours: 72 });
+    control::generate_into(
+        &sim.state,
+        seller,
+        &Generate { count: orders, seed: 1, fraud_share: 0.05, spread_hours: 72 },
+    );
     let token = {
         let now = sim.state.now();
         let mut world = sim.state.world();
@@ -40,14 +44,17 @@ pub async fn simulator_order_info(seconds: u64, concurrency: usize, orders: usiz
     let http = reqwest::Client::builder().no_gzip().pool_max_idle_per_host(concurrency).build()?;
 
     println!("simulator orderInfo benchmark: {orders} orders, {concurrency} in flight, {seconds} s per run");
-    for (label, fresh_signature) in [("one signature per second (as the client sends)", false), ("a new signature every call", true)] {
+    for (label, fresh_signature) in
+        [("one signature per second (as the client sends)", false), ("a new signature every call", true)]
+    {
         let done = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         let mut workers = Vec::new();
         for w in 0..concurrency {
-            let (http, url, token, ids, public) = (http.clone(), url.clone(), token.clone(), ids.clone(), public.clone());
+            let (http, url, token, ids, public) =
+                (http.clone(), url.clone(), token.clone(), ids.clone(), public.clone());
             let (done, failed, stop) = (done.clone(), failed.clone(), stop.clone());
             workers.push(tokio::spawn(async move {
                 let mut i = w;

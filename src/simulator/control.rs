@@ -50,7 +50,13 @@ pub struct KeyInfo {
 
 impl From<&Key> for KeyInfo {
     fn from(k: &Key) -> KeyInfo {
-        KeyInfo { version: k.version, enabled: k.enabled, issued_at: k.issued_at, expires_at: k.expires_at, public_pem: k.public_pem.clone() }
+        KeyInfo {
+            version: k.version,
+            enabled: k.enabled,
+            issued_at: k.issued_at,
+            expires_at: k.expires_at,
+            public_pem: k.public_pem.clone(),
+        }
     }
 }
 
@@ -176,7 +182,11 @@ pub async fn issue_key(sim: &SimState, seller_id: &str, spec: IssueKey) -> Resul
     Ok(info)
 }
 
-pub async fn add_key(State(sim): State<SimState>, Path(seller_id): Path<String>, body: Option<Json<IssueKey>>) -> ControlResult {
+pub async fn add_key(
+    State(sim): State<SimState>,
+    Path(seller_id): Path<String>,
+    body: Option<Json<IssueKey>>,
+) -> ControlResult {
     let spec = body.map(|Json(b)| b).unwrap_or_default();
     let info = issue_key(&sim, &seller_id, spec).await?;
     Ok(Json(json!(info)))
@@ -191,10 +201,20 @@ pub struct KeyChange {
 }
 
 /// Switches a key 有効/無効 (refusing a third 有効 key) or sets its expiry.
-pub fn change_key(world: &mut World, seller_id: &str, version: u32, change: &KeyChange) -> Result<KeyInfo, ControlError> {
-    let seller = world.sellers.get_mut(seller_id).ok_or_else(|| ControlError(StatusCode::NOT_FOUND, "no such seller".into()))?;
+pub fn change_key(
+    world: &mut World,
+    seller_id: &str,
+    version: u32,
+    change: &KeyChange,
+) -> Result<KeyInfo, ControlError> {
+    let seller =
+        world.sellers.get_mut(seller_id).ok_or_else(|| ControlError(StatusCode::NOT_FOUND, "no such seller".into()))?;
     let others_enabled = seller.keys.iter().filter(|k| k.enabled && k.version != version).count();
-    let key = seller.keys.iter_mut().find(|k| k.version == version).ok_or_else(|| ControlError(StatusCode::NOT_FOUND, "no such key".into()))?;
+    let key = seller
+        .keys
+        .iter_mut()
+        .find(|k| k.version == version)
+        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, "no such key".into()))?;
     if change.enabled == Some(true) && !key.enabled && others_enabled >= 2 {
         return Err(ControlError(StatusCode::CONFLICT, TWO_KEY_LIMIT.into()));
     }
@@ -207,13 +227,21 @@ pub fn change_key(world: &mut World, seller_id: &str, version: u32, change: &Key
     Ok(KeyInfo::from(&*key))
 }
 
-pub async fn update_key(State(sim): State<SimState>, Path((seller_id, version)): Path<(String, u32)>, Json(change): Json<KeyChange>) -> ControlResult {
+pub async fn update_key(
+    State(sim): State<SimState>,
+    Path((seller_id, version)): Path<(String, u32)>,
+    Json(change): Json<KeyChange>,
+) -> ControlResult {
     let info = change_key(&mut sim.world(), &seller_id, version, &change)?;
     Ok(Json(json!(info)))
 }
 
 /// `POST /_sim/sellers/{seller}/orders`: one order with chosen items.
-pub async fn add_order(State(sim): State<SimState>, Path(seller_id): Path<String>, Json(spec): Json<NewOrder>) -> ControlResult {
+pub async fn add_order(
+    State(sim): State<SimState>,
+    Path(seller_id): Path<String>,
+    Json(spec): Json<NewOrder>,
+) -> ControlResult {
     if spec.items.is_empty() {
         return Err(bad("at least one item is required"));
     }
@@ -240,7 +268,11 @@ pub fn generate_into(sim: &SimState, seller_id: &str, spec: &Generate) -> (usize
     (created, held)
 }
 
-pub async fn generate(State(sim): State<SimState>, Path(seller_id): Path<String>, Json(spec): Json<Generate>) -> ControlResult {
+pub async fn generate(
+    State(sim): State<SimState>,
+    Path(seller_id): Path<String>,
+    Json(spec): Json<Generate>,
+) -> ControlResult {
     if spec.count > 1_000_000 {
         return Err(bad("count must be at most 1,000,000"));
     }
@@ -314,7 +346,10 @@ pub async fn revoke(State(sim): State<SimState>, Json(r): Json<Revoke>) -> Json<
     let mut world = sim.world();
     let mut n = 0;
     for grant in world.grants.values_mut() {
-        if grant.seller_id == r.seller_id && r.client_id.as_ref().is_none_or(|c| *c == grant.client_id) && !grant.revoked {
+        if grant.seller_id == r.seller_id
+            && r.client_id.as_ref().is_none_or(|c| *c == grant.client_id)
+            && !grant.revoked
+        {
             grant.revoked = true;
             n += 1;
         }
@@ -328,7 +363,11 @@ pub struct SetStock {
     pub quantity: i64,
 }
 
-pub async fn set_stock(State(sim): State<SimState>, Path(seller_id): Path<String>, Json(s): Json<SetStock>) -> StatusCode {
+pub async fn set_stock(
+    State(sim): State<SimState>,
+    Path(seller_id): Path<String>,
+    Json(s): Json<SetStock>,
+) -> StatusCode {
     let now = sim.now();
     let mut world = sim.world();
     world.seller_mut(&seller_id).stock.insert(

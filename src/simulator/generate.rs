@@ -46,7 +46,8 @@ const PLACES: &[(&str, &str, &str)] = &[
     ("宮城県", "仙台市青葉区", "980-0021"),
     ("沖縄県", "那覇市", "900-0006"),
 ];
-const STREETS: &[&str] = &["丸の内1-9-1", "三軒茶屋2-11-22", "梅田3-1-3", "北五条西4-7", "名駅1-1-4", "博多駅中央街1-1"];
+const STREETS: &[&str] =
+    &["丸の内1-9-1", "三軒茶屋2-11-22", "梅田3-1-3", "北五条西4-7", "名駅1-1-4", "博多駅中央街1-1"];
 const BUILDINGS: &[&str] = &["", "", "グランメゾン201", "サンハイツ305号室", "コーポ山田1F"];
 const PAYMENTS: &[(&str, &str, i64)] = &[
     ("payment_a1", "クレジットカード決済", 0),
@@ -56,8 +57,19 @@ const PAYMENTS: &[(&str, &str, i64)] = &[
     ("payment_d1", "商品代引", 330),
 ];
 const SHIPPING: &[(&str, &str, i64)] = &[("postage1", "宅配便", 800), ("postage2", "メール便", 250)];
-const PRODUCTS: &[(&str, &str, i64, u32, &[(&str, &[&str])])] = &[
-    ("tshirt-basic", "オーガニックコットン Tシャツ", 2980, 37052, &[("カラー", &["ホワイト", "ブラック", "ネイビー"]), ("サイズ", &["S", "M", "L"])]),
+/// Option name and its values, e.g. ("サイズ", ["S", "M"]).
+type OptionSet = (&'static str, &'static [&'static str]);
+/// Item ID, title, price, category, options.
+type Product = (&'static str, &'static str, i64, u32, &'static [OptionSet]);
+
+const PRODUCTS: &[Product] = &[
+    (
+        "tshirt-basic",
+        "オーガニックコットン Tシャツ",
+        2980,
+        37052,
+        &[("カラー", &["ホワイト", "ブラック", "ネイビー"]), ("サイズ", &["S", "M", "L"])],
+    ),
     ("mug-hasami", "波佐見焼 マグカップ 320ml", 1980, 1990, &[("カラー", &["藍", "白磁"])]),
     ("rice-koshi5", "新潟県産コシヒカリ 5kg", 3480, 2494, &[]),
     ("tea-sencha", "静岡 深蒸し煎茶 100g", 1080, 2502, &[]),
@@ -68,7 +80,14 @@ const PRODUCTS: &[(&str, &str, i64, u32, &[(&str, &[&str])])] = &[
     ("bag-tote", "帆布トートバッグ & ポーチ セット", 3980, 2202, &[("カラー", &["生成り", "カーキ"])]),
     ("coffee-drip", "ドリップコーヒー 30袋 \"ブレンド\"", 1580, 2502, &[]),
 ];
-const COMMENTS: &[&str] = &["", "", "", "午前中の配達を希望します。", "ギフト包装をお願いします。<のし不要>", "置き配でお願いします & 不在時は宅配ボックスへ"];
+const COMMENTS: &[&str] = &[
+    "",
+    "",
+    "",
+    "午前中の配達を希望します。",
+    "ギフト包装をお願いします。<のし不要>",
+    "置き配でお願いします & 不在時は宅配ボックスへ",
+];
 
 /// What bulk generation should make.
 #[derive(Clone, Debug, Deserialize)]
@@ -255,7 +274,11 @@ pub fn bulk(seller_id: &str, spec: &Generate, now: DateTime<Utc>, mut next_id: i
         .map(|t| {
             let t = t.with_timezone(&Utc) - Duration::nanoseconds(t.timestamp_subsec_nanos().into());
             let mut order = shell(seller_id, next_id(), t, &mut rng);
-            order.items = if rng.gen_bool(spec.fraud_share.clamp(0.0, 1.0)) { vec![fraud_item(&mut rng)] } else { random_items(&mut rng) };
+            order.items = if rng.gen_bool(spec.fraud_share.clamp(0.0, 1.0)) {
+                vec![fraud_item(&mut rng)]
+            } else {
+                random_items(&mut rng)
+            };
             order.fraud_hold_status = initial_fraud_hold(&order.items);
             order
         })

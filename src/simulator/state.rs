@@ -304,7 +304,10 @@ impl World {
     /// returns its refresh token. Authorizing again before 28 days keeps the same string.
     pub fn authorize(&mut self, client_id: &str, seller_id: &str, now: DateTime<Utc>) -> String {
         let live = self.grants.iter_mut().find(|(_, g)| {
-            g.client_id == client_id && g.seller_id == seller_id && !g.revoked && now < g.authorized_at + REFRESH_LIFETIME
+            g.client_id == client_id
+                && g.seller_id == seller_id
+                && !g.revoked
+                && now < g.authorized_at + REFRESH_LIFETIME
         });
         if let Some((token, grant)) = live {
             grant.authorized_at = now;

@@ -113,9 +113,14 @@ pub async fn apply_fault(sim: &SimState, api: Api) -> Result<(), Response> {
     let fired = {
         let mut world = sim.world();
         world.count(format!("calls.{}", api.as_str()));
-        let fired = world.faults.iter_mut().filter(|f| f.api == api).find_map(|f| f.fires().then_some((f.kind, f.delay_ms)));
+        let fired =
+            world.faults.iter_mut().filter(|f| f.api == api).find_map(|f| f.fires().then_some((f.kind, f.delay_ms)));
         if let Some((kind, _)) = fired {
-            world.count(format!("faults.{}.{}", api.as_str(), serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()));
+            world.count(format!(
+                "faults.{}.{}",
+                api.as_str(),
+                serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            ));
             if kind == FaultKind::Throttle {
                 world.count(format!("throttled.{}", api.as_str()));
             }
@@ -132,7 +137,8 @@ pub async fn apply_fault(sim: &SimState, api: Api) -> Result<(), Response> {
             Err(YahooError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", None).into_response())
         }
         Some((FaultKind::Error503, _)) => {
-            Err(YahooError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Temporarily Unavailable", None).into_response())
+            Err(YahooError::new(StatusCode::SERVICE_UNAVAILABLE, "Service Temporarily Unavailable", None)
+                .into_response())
         }
         Some((FaultKind::Throttle, _)) => Err(YahooError::forbidden().into_response()),
         Some((FaultKind::MalformedXml, _)) => {
@@ -142,7 +148,9 @@ pub async fn apply_fault(sim: &SimState, api: Api) -> Result<(), Response> {
             let chunks: Vec<Result<Bytes, std::io::Error>> =
                 vec![Ok(Bytes::from_static(b"<?xml version=\"1.0\"?><Result>")), Err(std::io::Error::other("dropped"))];
             let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=UTF-8"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=UTF-8"));
             Err(response)
         }
     }
@@ -158,13 +166,16 @@ impl Request {
     fn seller_id(&self) -> Option<String> {
         match self {
             Request::Xml(root) => root.value_of("SellerId").map(str::to_owned),
-            Request::Form(pairs) => pairs.iter().find(|(k, v)| k == "seller_id" && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned()),
+            Request::Form(pairs) => {
+                pairs.iter().find(|(k, v)| k == "seller_id" && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned())
+            }
         }
     }
 }
 
 fn parse_request(api: Api, headers: &HeaderMap, body: &[u8]) -> Result<Request, YahooError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let form = content_type.starts_with("application/x-www-form-urlencoded");
     if matches!(api, Api::GetStock | Api::SetStock) {
         let pairs: Vec<(String, String)> =
@@ -187,7 +198,13 @@ enum KeyCheck {
     Decrypt { key: Arc<RsaPrivateKey>, version: u32, signature: String, cached: Option<Option<String>> },
 }
 
-async fn gate_and_run(sim: &SimState, api: Api, peer: SocketAddr, headers: &HeaderMap, body: &[u8]) -> Result<Response, YahooError> {
+async fn gate_and_run(
+    sim: &SimState,
+    api: Api,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, YahooError> {
     if let Err(response) = apply_fault(sim, api).await {
         return Ok(response);
     }
@@ -231,19 +248,35 @@ async fn gate_and_run(sim: &SimState, api: Api, peer: SocketAddr, headers: &Head
         let app = world.apps.get(&grant.client_id).cloned();
         if let Some(app) = &app {
             if !app.allowed_ips.is_empty() && !app.allowed_ips.contains(&peer.ip()) {
-                return Err(YahooError::new(StatusCode::FORBIDDEN, "Access denied from your IP address.", Some(codes::IP_NOT_ALLOWED)));
+                return Err(YahooError::new(
+                    StatusCode::FORBIDDEN,
+                    "Access denied from your IP address.",
+                    Some(codes::IP_NOT_ALLOWED),
+                ));
             }
             if !app.approved_for_orders {
-                return Err(YahooError::new(StatusCode::FORBIDDEN, "Use of API is not permitted.", Some(codes::NOT_APPROVED)));
+                return Err(YahooError::new(
+                    StatusCode::FORBIDDEN,
+                    "Use of API is not permitted.",
+                    Some(codes::NOT_APPROVED),
+                ));
             }
         }
         rate_and_quota(world, &grant.client_id, api, now)?;
         let request = request.as_ref().map_err(|e| YahooError::new(e.status, e.message.clone(), e.code))?;
         let Some(seller_id) = request.seller_id() else {
-            return Err(YahooError::new(StatusCode::BAD_REQUEST, "seller_id is not specified", Some(codes::SELLER_ID_MISSING)));
+            return Err(YahooError::new(
+                StatusCode::BAD_REQUEST,
+                "seller_id is not specified",
+                Some(codes::SELLER_ID_MISSING),
+            ));
         };
         if seller_id != grant.seller_id {
-            return Err(YahooError::new(StatusCode::FORBIDDEN, "You do not have permission for this seller.", Some(codes::SELLER_MISMATCH)));
+            return Err(YahooError::new(
+                StatusCode::FORBIDDEN,
+                "You do not have permission for this seller.",
+                Some(codes::SELLER_MISMATCH),
+            ));
         }
         let check = key_check(world, &seller_id, signature.as_deref(), version.as_deref(), now);
         (seller_id, grant.authorized_at, check)
@@ -312,7 +345,13 @@ pub fn rate_and_quota(world: &mut World, client_id: &str, api: Api, now: DateTim
 
 /// The header checks of the contract's table, in its order, up to the point where the
 /// signature must be decrypted.
-fn key_check(world: &World, seller_id: &str, signature: Option<&str>, version: Option<&str>, now: DateTime<Utc>) -> KeyCheck {
+fn key_check(
+    world: &World,
+    seller_id: &str,
+    signature: Option<&str>,
+    version: Option<&str>,
+    now: DateTime<Utc>,
+) -> KeyCheck {
     let Some(signature) = signature else {
         return KeyCheck::Done(AuthorizeStatus::None);
     };
@@ -340,7 +379,12 @@ pub fn decrypt(key: &RsaPrivateKey, signature: &str) -> Option<String> {
 }
 
 /// The rest of the table once decrypted: seller, then the two clock windows.
-pub fn check_plaintext(plain: Option<&str>, seller_id: &str, now: DateTime<Utc>, settings: &Settings) -> AuthorizeStatus {
+pub fn check_plaintext(
+    plain: Option<&str>,
+    seller_id: &str,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> AuthorizeStatus {
     let Some(plain) = plain else {
         return AuthorizeStatus::InvalidAuthorizeValue;
     };
@@ -394,7 +438,11 @@ fn order_list(sim: &SimState, seller_id: &str, req: &Element) -> Result<String, 
     let settings = sim.world().settings.clone();
     let result: u32 = match search.value_of("Result") {
         None => 10,
-        Some(v) => v.parse().ok().filter(|n| (1..=settings.max_result).contains(n)).ok_or_else(|| YahooError::bad("Result is invalid"))?,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=settings.max_result).contains(n))
+            .ok_or_else(|| YahooError::bad("Result is invalid"))?,
     };
     let start: usize = match search.value_of("Start") {
         None => 1,
@@ -489,7 +537,10 @@ fn order_info(sim: &SimState, seller_id: &str, req: &Element) -> Result<String, 
     let order = sim.world().sellers.get(seller_id).and_then(|s| s.orders.get(order_id)).cloned();
     let order = order.ok_or_else(not_found)?;
     let mut w = XmlWriter::with_capacity(4096);
-    w.open_with("ResultSet", &[("totalResultsAvailable", "1"), ("totalResultsReturned", "1"), ("firstResultPosition", "1")]);
+    w.open_with(
+        "ResultSet",
+        &[("totalResultsAvailable", "1"), ("totalResultsReturned", "1"), ("firstResultPosition", "1")],
+    );
     w.open("Result").leaf("Status", "OK");
     orders::write_order_info(&mut w, &order, &fields);
     w.close("Result").close("ResultSet");
@@ -502,7 +553,10 @@ fn not_found() -> YahooError {
 
 fn ok_result_set() -> String {
     let mut w = XmlWriter::with_capacity(256);
-    w.open_with("ResultSet", &[("totalResultsAvailable", "1"), ("totalResultsReturned", "1"), ("firstResultPosition", "1")]);
+    w.open_with(
+        "ResultSet",
+        &[("totalResultsAvailable", "1"), ("totalResultsReturned", "1"), ("firstResultPosition", "1")],
+    );
     w.open("Result").leaf("Status", "OK").close("Result").close("ResultSet");
     w.finish()
 }
@@ -518,9 +572,9 @@ fn parse_bool(v: Option<&str>, name: &str) -> Result<bool, YahooError> {
 fn parse_day(v: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, YahooError> {
     match v {
         None => Ok(None),
-        Some(v) if v.len() == 8 => {
-            chrono::NaiveDate::parse_from_str(v, "%Y%m%d").map(Some).map_err(|_| YahooError::bad(format!("{name} is invalid")))
-        }
+        Some(v) if v.len() == 8 => chrono::NaiveDate::parse_from_str(v, "%Y%m%d")
+            .map(Some)
+            .map_err(|_| YahooError::bad(format!("{name} is invalid"))),
         Some(_) => Err(YahooError::bad(format!("{name} is invalid"))),
     }
 }
@@ -554,7 +608,8 @@ fn change(seller: &mut Seller, api: Api, req: &Element, now: DateTime<Utc>) -> R
             if order.is_held() && to != OrderStatus::Cancelled {
                 return Err(fraud_hold());
             }
-            let from = OrderStatus::from_code(order.order_status).ok_or_else(|| YahooError::bad("OrderStatus is invalid"))?;
+            let from =
+                OrderStatus::from_code(order.order_status).ok_or_else(|| YahooError::bad("OrderStatus is invalid"))?;
             if !from.can_change_to(to) {
                 return Err(YahooError::new(
                     StatusCode::BAD_REQUEST,
@@ -563,10 +618,17 @@ fn change(seller: &mut Seller, api: Api, req: &Element, now: DateTime<Utc>) -> R
                 ));
             }
             if to == OrderStatus::Completed && !is_point_fix {
-                return Err(YahooError::new(StatusCode::BAD_REQUEST, "IsPointFix must be true", Some(codes::POINT_FIX_REQUIRED)));
+                return Err(YahooError::new(
+                    StatusCode::BAD_REQUEST,
+                    "IsPointFix must be true",
+                    Some(codes::POINT_FIX_REQUIRED),
+                ));
             }
             let cancel_reason = if to == OrderStatus::Cancelled {
-                let reason = body.value_of("CancelReason").and_then(|v| v.parse::<u16>().ok()).filter(|r| CANCEL_REASONS.contains(r));
+                let reason = body
+                    .value_of("CancelReason")
+                    .and_then(|v| v.parse::<u16>().ok())
+                    .filter(|r| CANCEL_REASONS.contains(r));
                 Some(reason.ok_or_else(|| YahooError::bad("CancelReason is invalid"))?)
             } else {
                 None
@@ -647,7 +709,9 @@ fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn stock_codes(form: &[(String, String)]) -> Result<Vec<String>, YahooError> {
     let raw = form_value(form, "item_code").unwrap_or("");
     let codes: Vec<String> = raw.split(',').map(|c| c.trim().to_owned()).collect();
-    let part_ok = |p: &str| !p.is_empty() && p.len() <= 99 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let part_ok = |p: &str| {
+        !p.is_empty() && p.len() <= 99 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     if codes.iter().any(|c| {
         let mut parts = c.splitn(2, ':');
         !parts.next().is_some_and(part_ok) || parts.next().is_some_and(|s| !part_ok(s))
@@ -671,7 +735,13 @@ fn get_stock(seller: &mut Seller, form: &[(String, String)]) -> Result<String, Y
     let mut w = XmlWriter::with_capacity(256 + codes.len() * 200);
     w.open_with(
         "ResultSet",
-        &[("totalResultsAvailable", &n), ("totalResultsReturned", &n), ("firstResultPosition", "1"), ("ok", &ok), ("ng", &ng)],
+        &[
+            ("totalResultsAvailable", &n),
+            ("totalResultsReturned", &n),
+            ("firstResultPosition", "1"),
+            ("ok", &ok),
+            ("ng", &ng),
+        ],
     );
     for code in &codes {
         let (item, sub) = split_code(code);
@@ -698,11 +768,18 @@ fn set_stock(seller: &mut Seller, form: &[(String, String)], now: DateTime<Utc>)
     let codes = stock_codes(form)?;
     let quantities: Vec<&str> = form_value(form, "quantity").unwrap_or("").split(',').map(str::trim).collect();
     if quantities.len() != codes.len() {
-        return Err(YahooError::new(StatusCode::BAD_REQUEST, "quantity count does not match item_code", Some(codes::STOCK_COUNT_MISMATCH)));
+        return Err(YahooError::new(
+            StatusCode::BAD_REQUEST,
+            "quantity count does not match item_code",
+            Some(codes::STOCK_COUNT_MISMATCH),
+        ));
     }
     let n = codes.len().to_string();
     let mut w = XmlWriter::with_capacity(256 + codes.len() * 120);
-    w.open_with("ResultSet", &[("totalResultsAvailable", &n), ("totalResultsReturned", &n), ("firstResultPosition", "1")]);
+    w.open_with(
+        "ResultSet",
+        &[("totalResultsAvailable", &n), ("totalResultsReturned", &n), ("firstResultPosition", "1")],
+    );
     for (code, quantity) in codes.iter().zip(quantities) {
         let (item, sub) = split_code(code);
         w.open("Result").leaf("ItemCode", item).leaf("SubCode", sub);
@@ -722,7 +799,12 @@ fn set_stock(seller: &mut Seller, form: &[(String, String)], now: DateTime<Utc>)
         };
         match new_value {
             Ok(value) => {
-                let stock = entry.or_insert(Stock { quantity: 0, allow_overdraft: false, is_published: true, update_time: now });
+                let stock = entry.or_insert(Stock {
+                    quantity: 0,
+                    allow_overdraft: false,
+                    is_published: true,
+                    update_time: now,
+                });
                 stock.quantity = value;
                 stock.update_time = now;
                 w.leaf("Quantity", &value.to_string());

@@ -72,13 +72,17 @@ fn back(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
 }
 
 /// Checks client and redirect URI; an unknown pair gets an error page, never a redirect.
-fn check_client(sim: &SimState, p: &AuthorizeParams) -> Result<(), Response> {
+fn check_client(sim: &SimState, p: &AuthorizeParams) -> Result<(), Box<Response>> {
     let world = sim.world();
     let Some(app) = world.apps.get(&p.client_id) else {
-        return Err(message(StatusCode::BAD_REQUEST, "エラー", "client_id が登録されていません"));
+        return Err(Box::new(message(StatusCode::BAD_REQUEST, "エラー", "client_id が登録されていません")));
     };
     if !app.redirect_uris.iter().any(|u| u == &p.redirect_uri) {
-        return Err(message(StatusCode::BAD_REQUEST, "エラー", "redirect_uri が登録されたコールバックURLと一致しません"));
+        return Err(Box::new(message(
+            StatusCode::BAD_REQUEST,
+            "エラー",
+            "redirect_uri が登録されたコールバックURLと一致しません",
+        )));
     }
     Ok(())
 }
@@ -99,7 +103,7 @@ fn check_request(p: &AuthorizeParams) -> Result<(), &'static str> {
 
 pub async fn consent(State(sim): State<SimState>, Query(params): Query<AuthorizeParams>) -> Response {
     if let Err(page) = check_client(&sim, &params) {
-        return page;
+        return *page;
     }
     if let Err(error) = check_request(&params) {
         return back(&params.redirect_uri, &[("error", error), ("state", &params.state)]);
@@ -126,7 +130,7 @@ pub struct Decision {
 pub async fn decide(State(sim): State<SimState>, Form(form): Form<Decision>) -> Response {
     let p = &form.params;
     if let Err(page) = check_client(&sim, p) {
-        return page;
+        return *page;
     }
     if let Err(error) = check_request(p) {
         return back(&p.redirect_uri, &[("error", error), ("state", &p.state)]);
@@ -134,7 +138,8 @@ pub async fn decide(State(sim): State<SimState>, Form(form): Form<Decision>) -> 
     if form.decision != "allow" {
         return back(&p.redirect_uri, &[("error", "access_denied"), ("state", &p.state)]);
     }
-    let seller_id = if form.new_seller_id.trim().is_empty() { form.seller_id.trim() } else { form.new_seller_id.trim() };
+    let seller_id =
+        if form.new_seller_id.trim().is_empty() { form.seller_id.trim() } else { form.new_seller_id.trim() };
     if crate::domain::store::check_seller_id(seller_id, None).is_err() {
         return message(StatusCode::BAD_REQUEST, "エラー", "ストアアカウントを選ぶか、正しい形式で入力してください");
     }
@@ -191,7 +196,9 @@ fn token_error(sim: &SimState, status: StatusCode, error: &'static str, descript
 
 /// `Authorization: Basic base64(id:secret)`, else the body fields.
 fn client_credentials(headers: &HeaderMap, form: &TokenForm) -> Option<(String, String)> {
-    if let Some(basic) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic ")) {
+    if let Some(basic) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "))
+    {
         let decoded = String::from_utf8(STANDARD.decode(basic.trim()).ok()?).ok()?;
         let (id, secret) = decoded.split_once(':')?;
         return Some((id.to_owned(), secret.to_owned()));
@@ -230,7 +237,12 @@ pub async fn token(State(sim): State<SimState>, headers: HeaderMap, body: Bytes)
                 return token_error(&sim, StatusCode::BAD_REQUEST, "invalid_grant", "invalid or expired code");
             };
             if code.client_id != client_id || code.redirect_uri != form.redirect_uri {
-                return token_error(&sim, StatusCode::BAD_REQUEST, "invalid_grant", "code was issued to another client or redirect_uri");
+                return token_error(
+                    &sim,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "code was issued to another client or redirect_uri",
+                );
             }
             if let Some(challenge) = &code.code_challenge
                 && (form.code_verifier.is_empty() || !constant_time_eq(&pkce_challenge(&form.code_verifier), challenge))

@@ -12,7 +12,8 @@ pub fn plaintext(seller_id: &str, unix_seconds: i64) -> String {
 
 /// Builds the header value. CPU-bound (a modular exponentiation): call it on a blocking thread.
 pub fn build(key: &RsaPublicKey, seller_id: &str, unix_seconds: i64) -> Result<String, rsa::Error> {
-    let cipher = key.encrypt(&mut rand::thread_rng(), Pkcs1v15Encrypt, plaintext(seller_id, unix_seconds).as_bytes())?;
+    let cipher =
+        key.encrypt(&mut rand::thread_rng(), Pkcs1v15Encrypt, plaintext(seller_id, unix_seconds).as_bytes())?;
     Ok(STANDARD.encode(cipher))
 }
 

@@ -98,6 +98,9 @@ impl TestApp {
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.data_dir = data_dir.path().to_path_buf();
+        // Tests start their own simulator (see `sim::Sim`) and point the app at it.
+        config.simulator = orderdesk::config::SimulatorMode::Off;
+        config.simulator_listen = "127.0.0.1:0".parse().unwrap();
         let pg_database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {

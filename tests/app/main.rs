@@ -2,9 +2,11 @@
 //! story run on SQLite and on PostgreSQL (see `helpers::Backend`).
 
 mod helpers;
+mod sim;
 
 mod auth;
 mod contract;
 mod security;
+mod simulator;
 mod stores;
 mod tenancy;

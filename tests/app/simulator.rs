@@ -1,0 +1,639 @@
+//! The simulator against the contract (spec/yahoo-store-api.md), through real HTTP only.
+
+use reqwest::{StatusCode, header};
+use serde_json::json;
+
+use crate::sim::{CALLBACK, CLIENT_ID, Sig, Sim, order_info_xml, order_list_xml, wide_window};
+
+const SELLER: &str = "shop-a";
+const FIELDS: &str = "OrderId,Version,OrderStatus,FraudHoldStatus,PublicationTime,BuyerComments,BillLastName,ShipCity,TotalPrice,LineId,Title,ItemOption";
+
+/// A simulator with an authorized seller that has fixture key 1 as version 1.
+async fn ready() -> (Sim, String, String) {
+    let sim = Sim::start().await;
+    let (access, refresh) = sim.authorize(SELLER).await;
+    assert_eq!(sim.key(SELLER, 1).await, 1);
+    (sim, access, refresh)
+}
+
+async fn status_with(sim: &Sim, token: &str, sig: Sig) -> String {
+    let order = sim.plain_order(SELLER).await;
+    let a = sim.call("orderInfo", token, &order_info_xml(SELLER, &order, "OrderId"), &sig).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    a.authorize_status().to_owned()
+}
+
+fn with(key: u8, version: Option<&str>, seller: &str, timestamp: impl ToString) -> Sig {
+    Sig::With { key, version: version.map(str::to_owned), seller: seller.into(), timestamp: timestamp.to_string() }
+}
+
+#[tokio::test]
+async fn every_authorize_status_in_the_contract() {
+    let (sim, token, _) = ready().await;
+    let now = sim.now().await;
+    // Key 2 as version 2, switched to 無効; key 2 as version 3, expired.
+    sim.key(SELLER, 2).await;
+    sim.control(&format!("/_sim/sellers/{SELLER}/keys/2"), json!({ "enabled": false })).await;
+    sim.control(&format!("/_sim/sellers/{SELLER}/keys"), json!({ "private_pem": crate::sim::fixture("private-2.pem"), "version": 3, "expires_at": "2020-01-01T00:00:00Z" })).await;
+
+    let cases: Vec<(Sig, &str)> = vec![
+        (Sig::good(SELLER, now), "authorized"),
+        (Sig::None, "none"),
+        (with(1, None, SELLER, now), "invalid-key-version"),
+        (with(1, Some("v2"), SELLER, now), "invalid-key-version"),
+        (with(1, Some("0"), SELLER, now), "invalid-key-version"),
+        (with(1, Some("9"), SELLER, now), "not-found-key-version"),
+        (with(2, Some("2"), SELLER, now), "invalid-key-status"),
+        (with(2, Some("3"), SELLER, now), "expired-key-version"),
+        (Sig::Raw { signature: "not base64!".into(), version: Some("1".into()) }, "invalid-authorize-value"),
+        (with(2, Some("1"), SELLER, now), "invalid-authorize-value"),
+        (with(1, Some("1"), "someone-else", now), "invalid-sellerid"),
+        (with(1, Some("1"), SELLER, "12:00"), "invalid-timestamp"),
+        (with(1, Some("1"), SELLER, now + 60), "invalid-timestamp"),
+        (with(1, Some("1"), SELLER, now - 600), "expired-timestamp"),
+    ];
+    for (sig, expected) in cases {
+        assert_eq!(status_with(&sim, &token, sig.clone()).await, expected, "{sig:?}");
+    }
+    // Decrypts, but is not `seller:timestamp`.
+    let cipher = rsa::RsaPublicKey::encrypt(
+        &crate::sim::public_key(1),
+        &mut rand::thread_rng(),
+        rsa::Pkcs1v15Encrypt,
+        b"garbage",
+    )
+    .unwrap();
+    let raw = Sig::Raw {
+        signature: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cipher),
+        version: Some("1".into()),
+    };
+    assert_eq!(status_with(&sim, &token, raw).await, "unauthorized");
+
+    let counters = sim.get_json("/_sim/counters").await;
+    assert!(counters["authorize.authorized"].as_u64().unwrap() >= 1);
+    assert!(counters["authorize.expired-timestamp"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn clock_windows_and_skew() {
+    let (sim, token, _) = ready().await;
+    let now = sim.now().await;
+    assert_eq!(status_with(&sim, &token, with(1, Some("1"), SELLER, now)).await, "authorized");
+    assert_eq!(status_with(&sim, &token, with(1, Some("1"), SELLER, now + 5)).await, "invalid-timestamp");
+    assert_eq!(status_with(&sim, &token, with(1, Some("1"), SELLER, now - 530)).await, "authorized");
+    assert_eq!(status_with(&sim, &token, with(1, Some("1"), SELLER, now - 541)).await, "expired-timestamp");
+
+    // The manual's example: our machine reads 12:01 while the real time is 12:00 → fails.
+    sim.control("/_sim/clock", json!({ "offset_secs": -60 })).await;
+    let real = chrono::Utc::now().timestamp();
+    assert_eq!(status_with(&sim, &token, with(1, Some("1"), SELLER, real)).await, "invalid-timestamp");
+    // …and a clock 10 minutes behind fails the other window.
+    sim.control("/_sim/clock", json!({ "offset_secs": 600 })).await;
+    let a =
+        sim.call("orderInfo", &token, &order_info_xml(SELLER, "x", "OrderId"), &with(1, Some("1"), SELLER, real)).await;
+    assert_eq!(a.authorize_status(), "expired-timestamp");
+    // The Date header carries the simulator's clock, so a client can measure the offset.
+    let date = chrono::DateTime::parse_from_rfc2822(a.headers[header::DATE].to_str().unwrap()).unwrap().timestamp();
+    assert!((date - real - 600).abs() <= 2, "Date {date} vs real {real}");
+
+    // Both windows are configurable.
+    sim.control("/_sim/clock", json!({ "offset_secs": 0 })).await;
+    sim.control("/_sim/settings", json!({ "future_tolerance_secs": 120, "max_age_secs": 60 })).await;
+    let now = sim.now().await;
+    assert_eq!(status_with(&sim, &token, with(1, Some("1"), SELLER, now + 100)).await, "authorized");
+    assert_eq!(status_with(&sim, &token, with(1, Some("1"), SELLER, now - 61)).await, "expired-timestamp");
+}
+
+#[tokio::test]
+async fn a_signature_made_by_openssl_is_accepted() {
+    let (sim, token, _) = ready().await;
+    let now = sim.now().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("public.pem");
+    std::fs::write(&key, crate::sim::fixture("public-1.pem")).unwrap();
+    let mut child = std::process::Command::new("openssl")
+        .args(["pkeyutl", "-encrypt", "-pubin", "-inkey"])
+        .arg(&key)
+        .args(["-pkeyopt", "rsa_padding_mode:pkcs1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl is installed");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(format!("{SELLER}:{now}").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, out.stdout);
+    let sig = Sig::Raw { signature, version: Some("1".into()) };
+    assert_eq!(status_with(&sim, &token, sig).await, "authorized");
+    // And our client's signature too.
+    let ours = Sig::Raw { signature: crate::sim::client_signature(SELLER, now), version: Some("1".into()) };
+    assert_eq!(status_with(&sim, &token, ours).await, "authorized");
+}
+
+#[tokio::test]
+async fn session_cap_is_12_hours_without_a_key_and_28_days_with_one() {
+    let (sim, _, refresh) = ready().await;
+    let order = sim.plain_order(SELLER).await;
+    let info = order_info_xml(SELLER, &order, "OrderId");
+    sim.advance(12 * 3600 - 120).await;
+    let (_, t) = sim.refresh(&refresh).await;
+    let token = t["access_token"].as_str().unwrap().to_owned();
+    assert!(t.get("refresh_token").is_none(), "a refresh grant issues no new refresh token");
+    assert_eq!(t["expires_in"], 3600);
+    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK);
+
+    sim.advance(120).await;
+    let unsigned = sim.call("orderInfo", &token, &info, &Sig::None).await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unsigned.error_code().as_deref(), Some("px-04102"));
+    assert!(unsigned.body.contains("This API session is shorter than another API."));
+    let signed = sim.call("orderInfo", &token, &info, &Sig::good(SELLER, sim.now().await)).await;
+    assert_eq!(signed.status, StatusCode::OK, "{}", signed.body);
+    assert_eq!(signed.authorize_status(), "authorized");
+
+    // Just before 28 days the signed session still answers; at 28 days it does not.
+    sim.advance(28 * 86400 - 12 * 3600 - 120).await;
+    let (status, t) = sim.refresh(&refresh).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    let token = t["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::good(SELLER, sim.now().await)).await.status, StatusCode::OK);
+    sim.advance(120).await;
+    let capped = sim.call("orderInfo", &token, &info, &Sig::good(SELLER, sim.now().await)).await;
+    assert_eq!(capped.error_code().as_deref(), Some("px-04102"));
+    let (status, e) = sim.refresh(&refresh).await;
+    assert_eq!((status, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn token_errors_and_expiry() {
+    let (sim, token, refresh) = ready().await;
+    let info = order_info_xml(SELLER, "x", "OrderId");
+    let r = sim.http.post(sim.url("/ShoppingWebService/V1/orderInfo")).body(info.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Authentication parameters in your request incompleted."));
+
+    sim.advance(3600).await;
+    let expired = sim.call("orderInfo", &token, &info, &Sig::None).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    let www = expired.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(www.contains(r#"error="invalid_token""#) && www.contains("expired token"), "{www}");
+    assert!(expired.body.contains("Please provide valid credentials."));
+
+    // Re-authorizing before 28 days keeps the same refresh token.
+    let (_, again) = sim.authorize(SELLER).await;
+    assert_eq!(again, refresh);
+    // Revocation (the merchant removed the app): invalid_grant.
+    sim.control("/_sim/grants/revoke", json!({ "seller_id": SELLER })).await;
+    let (status, e) = sim.refresh(&refresh).await;
+    assert_eq!((status, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn consent_codes_pkce_and_client_authentication() {
+    let sim = Sim::start().await;
+    // Refusal goes back with access_denied and the state.
+    let back = sim.consent(SELLER, &[], "deny").await;
+    assert!(back.as_str().starts_with(CALLBACK));
+    let q: Vec<(String, String)> = back.query_pairs().into_owned().collect();
+    assert!(q.contains(&("error".into(), "access_denied".into())) && q.contains(&("state".into(), "st4te".into())));
+
+    // An unregistered redirect URI gets an error page, never a redirect.
+    let r = sim
+        .http
+        .get(sim.url("/yconnect/v2/authorization"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", "http://evil.example/cb"),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // PKCE: the verifier must match; a code is single-use.
+    let verifier = "a-very-long-verifier-string-with-enough-entropy-0123456789";
+    let challenge = orderdesk::simulator::yconnect::pkce_challenge(verifier);
+    let back = sim.consent(SELLER, &[("code_challenge", &challenge), ("code_challenge_method", "S256")], "allow").await;
+    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let exchange = |v: &'static str, code: String| {
+        let sim = &sim;
+        async move {
+            sim.token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", v),
+                ],
+                false,
+            )
+            .await
+        }
+    };
+    let (status, e) = exchange("wrong-verifier", code.clone()).await;
+    assert_eq!((status, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    // The failed attempt used the code up.
+    let (status, _) = exchange(verifier, code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let back = sim.consent(SELLER, &[("code_challenge", &challenge), ("code_challenge_method", "S256")], "allow").await;
+    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let (status, t) = exchange(verifier, code.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 3600);
+    assert!(t["refresh_token"].is_string() && t["id_token"].is_string());
+    let (status, _) = exchange(verifier, code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a code works once");
+
+    // Codes expire after 600 s.
+    let back = sim.consent(SELLER, &[], "allow").await;
+    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    sim.advance(601).await;
+    let (status, e) = sim
+        .token_request(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK)], true)
+        .await;
+    assert_eq!((status, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+
+    // A wrong secret is invalid_client; an unknown grant type is refused.
+    let r = sim
+        .http
+        .post(sim.url("/yconnect/v2/token"))
+        .basic_auth(CLIENT_ID, Some("nope"))
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client");
+    let (status, e) = sim.token_request(&[("grant_type", "password")], true).await;
+    assert_eq!((status, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")));
+}
+
+#[tokio::test]
+async fn every_transition_of_the_status_table() {
+    let (sim, token, _) = ready().await;
+    for from in 1..=5u8 {
+        for to in 1..=5u8 {
+            let order = sim
+                .order(SELLER, json!({ "items": [{ "item_id": "a", "title": "品物" }], "order_status": from }))
+                .await;
+            let id = order["order_id"].as_str().unwrap();
+            let xml = format!(
+                "<Req><Target><OrderId>{id}</OrderId><IsPointFix>true</IsPointFix><OperationUser>test</OperationUser></Target>\
+                 <Order><OrderStatus>{to}</OrderStatus><CancelReason>210</CancelReason></Order><SellerId>{SELLER}</SellerId></Req>"
+            );
+            let a = sim.call("orderStatusChange", &token, &xml, &Sig::None).await;
+            let allowed = matches!((from, to), (1, 4 | 5) | (2, 3..=5) | (3, 2 | 4 | 5) | (5, 2 | 4));
+            if allowed {
+                assert_eq!(a.status, StatusCode::OK, "{from} → {to}: {}", a.body);
+                assert_eq!(a.xml().path(&["Result", "Status"]).unwrap().text, "OK");
+                let after =
+                    sim.call("orderInfo", &token, &order_info_xml(SELLER, id, "OrderStatus,Version"), &Sig::None).await;
+                let info = after.xml();
+                let o = info.path(&["Result", "OrderInfo"]).unwrap();
+                assert_eq!(o.text_of("OrderStatus"), Some(to.to_string().as_str()));
+                assert_eq!(o.text_of("Version"), Some("2"), "each change bumps Version");
+            } else {
+                assert_eq!(a.status, StatusCode::BAD_REQUEST, "{from} → {to}");
+                assert!(a.body.contains("Cannot Be Operated : "), "{from} → {to}: {}", a.body);
+            }
+        }
+    }
+    // Completing needs IsPointFix=true.
+    let id = sim.plain_order(SELLER).await;
+    let xml = format!(
+        "<Req><Target><OrderId>{id}</OrderId><IsPointFix>false</IsPointFix></Target><Order><OrderStatus>5</OrderStatus></Order><SellerId>{SELLER}</SellerId></Req>"
+    );
+    assert_eq!(sim.call("orderStatusChange", &token, &xml, &Sig::None).await.status, StatusCode::BAD_REQUEST);
+}
+
+fn fraud_item(category: u32) -> serde_json::Value {
+    json!({ "items": [{ "item_id": "fraud", "title": "注文保留テスト商品", "category_id": category }] })
+}
+
+#[tokio::test]
+async fn held_orders_may_only_be_cancelled() {
+    let (sim, token, _) = ready().await;
+    let held = sim.order(SELLER, fraud_item(4101)).await;
+    assert_eq!(held["fraud_hold_status"], 1);
+    let id = held["order_id"].as_str().unwrap();
+    let status = |to: u8| {
+        format!(
+            "<Req><Target><OrderId>{id}</OrderId><IsPointFix>true</IsPointFix></Target><Order><OrderStatus>{to}</OrderStatus><CancelReason>170</CancelReason></Order><SellerId>{SELLER}</SellerId></Req>"
+        )
+    };
+    for to in [3, 5] {
+        let a = sim.call("orderStatusChange", &token, &status(to), &Sig::None).await;
+        assert_eq!((a.status, a.error_code().as_deref()), (StatusCode::BAD_REQUEST, Some("od20401")), "{to}");
+    }
+    let ship = format!(
+        "<Req><Target><OrderId>{id}</OrderId></Target><Order><Ship><ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode><ShipDate>20240602</ShipDate></Ship></Order><SellerId>{SELLER}</SellerId></Req>"
+    );
+    assert_eq!(
+        sim.call("orderShipStatusChange", &token, &ship, &Sig::None).await.error_code().as_deref(),
+        Some("od20401")
+    );
+    let pay = format!(
+        "<Req><Target><OrderId>{id}</OrderId></Target><Order><Pay><PayStatus>1</PayStatus><PayDate>20240602</PayDate></Pay></Order><SellerId>{SELLER}</SellerId></Req>"
+    );
+    assert_eq!(
+        sim.call("orderPayStatusChange", &token, &pay, &Sig::None).await.error_code().as_deref(),
+        Some("od20401")
+    );
+    assert_eq!(sim.call("orderStatusChange", &token, &status(4), &Sig::None).await.status, StatusCode::OK);
+
+    // Free orders take ship and pay changes.
+    let free = sim.plain_order(SELLER).await;
+    let ship = ship.replace(id, &free);
+    assert_eq!(sim.call("orderShipStatusChange", &token, &ship, &Sig::None).await.status, StatusCode::OK);
+    let snap = sim.get_json(&format!("/_sim/sellers/{SELLER}/orders")).await;
+    let o = snap.as_array().unwrap().iter().find(|o| o["order_id"] == free.as_str()).unwrap();
+    assert_eq!((o["ship_status"].as_u64(), o["ship_company_code"].as_str()), (Some(3), Some("1001")));
+}
+
+#[tokio::test]
+async fn held_orders_per_mode_and_publication_time_on_release() {
+    let (sim, token, _) = ready().await;
+    let plain = sim.plain_order(SELLER).await;
+    let release = sim.order(SELLER, fraud_item(4101)).await["order_id"].as_str().unwrap().to_owned();
+    let fraud = sim.order(SELLER, fraud_item(2947)).await["order_id"].as_str().unwrap().to_owned();
+    let list = |flag: bool| {
+        let cond = wide_window() + if flag { "<FraudHoldDisplayType>1</FraudHoldDisplayType>" } else { "" };
+        order_list_xml(SELLER, &cond, 100, 1)
+    };
+    let ids = |a: crate::sim::Answer| -> Vec<String> {
+        let root = a.xml();
+        root.path(&["Search"])
+            .unwrap()
+            .children_named("OrderInfo")
+            .map(|o| o.text_of("OrderId").unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(sim.call("orderList", &token, &list(false), &Sig::None).await), vec![plain.clone()]);
+    assert_eq!(
+        ids(sim.call("orderList", &token, &list(true), &Sig::None).await),
+        vec![plain.clone(), release.clone(), fraud.clone()]
+    );
+    sim.control("/_sim/settings", json!({ "hold_mode": "strict" })).await;
+    assert_eq!(ids(sim.call("orderList", &token, &list(true), &Sig::None).await), vec![plain.clone()]);
+    // orderInfo returns held orders in both modes.
+    let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, &fraud, FIELDS), &Sig::None).await;
+    assert_eq!(a.xml().path(&["Result", "OrderInfo", "FraudHoldStatus"]).unwrap().text, "1");
+
+    // The daily review: 4101 → 2 with PublicationTime = review time, 2947 → 3.
+    sim.advance(600).await;
+    let review = sim.control("/_sim/review", json!({})).await;
+    assert_eq!((review["released"].as_u64(), review["confirmed"].as_u64()), (Some(1), Some(1)));
+    let review_time = sim.now().await;
+    let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, &release, FIELDS), &Sig::None).await;
+    let root = a.xml();
+    let o = root.path(&["Result", "OrderInfo"]).unwrap();
+    assert_eq!(o.text_of("FraudHoldStatus"), Some("2"));
+    let published = orderdesk::domain::jst::parse_response(o.text_of("PublicationTime").unwrap()).unwrap().timestamp();
+    assert!((published - review_time).abs() <= 2);
+    // In strict mode it now appears, found by a PublicationTime window that starts after its order time.
+    let after =
+        orderdesk::domain::jst::format_condition(chrono::DateTime::from_timestamp(review_time - 60, 0).unwrap());
+    let cond =
+        format!("<PublicationTimeFrom>{after}</PublicationTimeFrom><FraudHoldDisplayType>1</FraudHoldDisplayType>");
+    assert_eq!(
+        ids(sim.call("orderList", &token, &order_list_xml(SELLER, &cond, 10, 1), &Sig::None).await),
+        vec![release]
+    );
+}
+
+#[tokio::test]
+async fn paging_edges() {
+    let (sim, token, _) = ready().await;
+    let page = |result: u32, start: u32| order_list_xml(SELLER, &wide_window(), result, start);
+    let count = |a: &crate::sim::Answer| -> (String, usize) {
+        let root = a.xml();
+        let search = root.child("Search").unwrap();
+        (search.text_of("TotalCount").unwrap().to_owned(), search.children_named("OrderInfo").count())
+    };
+    let zero = sim.call("orderList", &token, &page(10, 1), &Sig::None).await;
+    assert_eq!(count(&zero), ("0".into(), 0));
+    sim.plain_order(SELLER).await;
+    let one = sim.call("orderList", &token, &page(10, 1), &Sig::None).await;
+    assert_eq!(count(&one), ("1".into(), 1));
+    assert_eq!(one.xml().path(&["Search", "OrderInfo", "Index"]).unwrap().text, "1");
+    sim.control(
+        &format!("/_sim/sellers/{SELLER}/orders/generate"),
+        json!({ "count": 19, "seed": 3, "fraud_share": 0.0, "spread_hours": 1 }),
+    )
+    .await;
+    let first = sim.call("orderList", &token, &page(10, 1), &Sig::None).await;
+    let second = sim.call("orderList", &token, &page(10, 11), &Sig::None).await;
+    let past = sim.call("orderList", &token, &page(10, 21), &Sig::None).await;
+    assert_eq!(count(&first), ("20".into(), 10));
+    assert_eq!(count(&second), ("20".into(), 10));
+    assert_eq!(count(&past), ("20".into(), 0));
+    assert_eq!(second.xml().path(&["Search", "OrderInfo", "Index"]).unwrap().text, "11");
+    // Sorted by order time; the two pages do not overlap.
+    let ids = |a: &crate::sim::Answer| -> Vec<String> {
+        a.xml()
+            .child("Search")
+            .unwrap()
+            .children_named("OrderInfo")
+            .map(|o| o.text_of("OrderId").unwrap().to_owned())
+            .collect()
+    };
+    let mut all = ids(&first);
+    all.extend(ids(&second));
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 20);
+    // Bad requests: no Field, no range, form body.
+    let bad =
+        format!("<Req><Search><Condition>{}</Condition></Search><SellerId>{SELLER}</SellerId></Req>", wide_window());
+    assert_eq!(sim.call("orderList", &token, &bad, &Sig::None).await.status, StatusCode::BAD_REQUEST);
+    let bad = format!("<Req><Search><Field>OrderId</Field></Search><SellerId>{SELLER}</SellerId></Req>");
+    assert_eq!(sim.call("orderList", &token, &bad, &Sig::None).await.status, StatusCode::BAD_REQUEST);
+    let missing = "<Req><Search><Field>OrderId</Field></Search></Req>";
+    let a = sim.call("orderList", &token, missing, &Sig::None).await;
+    assert_eq!((a.status, a.error_code().as_deref()), (StatusCode::BAD_REQUEST, Some("px-04001")));
+    assert!(a.body.contains("seller_id is not specified"));
+    let form = sim.call_form("orderList", &token, &[("seller_id", SELLER)], &Sig::None).await;
+    assert_eq!(form.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn rate_limit_quota_ip_and_approval() {
+    let (sim, token, _) = ready().await;
+    let info = order_info_xml(SELLER, &sim.plain_order(SELLER).await, "OrderId");
+    sim.control("/_sim/settings", json!({ "rate_per_sec": 1.0 })).await;
+    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK);
+    let throttled = sim.call("orderInfo", &token, &info, &Sig::None).await;
+    assert_eq!(throttled.status, StatusCode::FORBIDDEN);
+    assert!(throttled.body.contains("Your Request was Forbidden"));
+    // Per URL: another API is not affected.
+    let list = order_list_xml(SELLER, &wide_window(), 10, 1);
+    assert_eq!(sim.call("orderList", &token, &list, &Sig::None).await.status, StatusCode::OK);
+    // The simulator's clock moves the window on.
+    sim.advance(1).await;
+    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK);
+    let counters = sim.get_json("/_sim/counters").await;
+    assert_eq!(counters["throttled.orderInfo"], 1);
+
+    sim.control("/_sim/settings", json!({ "rate_per_sec": 0.0, "daily_quota": 3 })).await;
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(sim.call("orderInfo", &token, &info, &Sig::None).await.status.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses.last(), Some(&403), "the quota counts every call of the day: {statuses:?}");
+    sim.control("/_sim/settings", json!({ "daily_quota": 0 })).await;
+
+    sim.control("/_sim/apps", json!({ "client_id": CLIENT_ID, "client_secret": "test-secret", "redirect_uris": [CALLBACK], "allowed_ips": ["192.0.2.10"] })).await;
+    let a = sim.call("orderInfo", &token, &info, &Sig::None).await;
+    assert_eq!((a.status, a.error_code().as_deref()), (StatusCode::FORBIDDEN, Some("px-04306")));
+    sim.control("/_sim/apps", json!({ "client_id": CLIENT_ID, "client_secret": "test-secret", "redirect_uris": [CALLBACK], "allowed_ips": ["127.0.0.1"], "approved_for_orders": false })).await;
+    let a = sim.call("orderInfo", &token, &info, &Sig::None).await;
+    assert_eq!((a.status, a.error_code().as_deref()), (StatusCode::FORBIDDEN, Some("px-04303")));
+}
+
+#[tokio::test]
+async fn each_fault_kind() {
+    let (sim, token, _) = ready().await;
+    let info = order_info_xml(SELLER, &sim.plain_order(SELLER).await, "OrderId");
+    for (kind, status) in [("error500", 500), ("error503", 503), ("throttle", 403)] {
+        sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": kind, "times": 1 })).await;
+        assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status.as_u16(), status, "{kind}");
+        assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK, "{kind} fired once");
+    }
+    sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "malformed_xml", "times": 1 })).await;
+    let a = sim.call("orderInfo", &token, &info, &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(orderdesk::xml::Element::parse(a.body.as_bytes()).is_err());
+
+    sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "drop", "times": 1 })).await;
+    let r =
+        sim.http.post(sim.url("/ShoppingWebService/V1/orderInfo")).bearer_auth(&token).body(info.clone()).send().await;
+    let broken = match r {
+        Err(_) => true,
+        Ok(r) => r.bytes().await.is_err(),
+    };
+    assert!(broken, "the connection breaks mid-answer");
+
+    sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "delay", "delay_ms": 300, "times": 1 })).await;
+    let started = std::time::Instant::now();
+    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+
+    // A share: half of the calls to the token endpoint fail.
+    sim.control("/_sim/faults", json!({ "api": "token", "kind": "error503", "share": 0.5 })).await;
+    let mut failures = 0;
+    for _ in 0..4 {
+        let (status, _) = sim.token_request(&[("grant_type", "refresh_token"), ("refresh_token", "x")], true).await;
+        failures += usize::from(status == StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(failures, 2);
+    let r = sim.http.delete(sim.url("/_sim/faults")).send().await.unwrap();
+    assert!(r.status().is_success());
+    let counters = sim.get_json("/_sim/counters").await;
+    assert_eq!(counters["faults.orderInfo.error503"], 1);
+}
+
+#[tokio::test]
+async fn realistic_xml_gzip_and_stock() {
+    let (sim, token, _) = ready().await;
+    let order = sim
+        .order(SELLER, json!({ "items": [{ "item_id": "mug", "title": "マグ <青> & 白" }], "buyer_comments": "午前中希望 ]]> 念のため" }))
+        .await;
+    let id = order["order_id"].as_str().unwrap();
+    let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, id, FIELDS), &Sig::None).await;
+    assert!(a.body.contains("<![CDATA["), "free text in CDATA: {}", a.body);
+    let root = a.xml();
+    let o = root.path(&["Result", "OrderInfo"]).unwrap();
+    assert_eq!(root.attr("totalResultsAvailable"), Some("1"));
+    assert_eq!(o.text_of("BuyerComments"), Some("午前中希望 ]]> 念のため"));
+    assert_eq!(o.children_named("Item").count(), 1, "a list of one");
+    assert_eq!(o.path(&["Item", "Title"]).unwrap().text, "マグ <青> & 白");
+    assert!(o.path(&["Pay", "BillLastName"]).is_some() && o.path(&["Ship", "ShipCity"]).is_some());
+    assert!(o.path(&["Detail", "TotalPrice"]).is_some());
+    assert_eq!(o.path(&["Seller", "SellerId"]).unwrap().text, SELLER);
+    // Unknown order.
+    let missing = sim.call("orderInfo", &token, &order_info_xml(SELLER, "nope", "OrderId"), &Sig::None).await;
+    assert_eq!(missing.error_code().as_deref(), Some("od10001"));
+
+    // gzip when asked.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let r = raw
+        .post(sim.url("/ShoppingWebService/V1/orderInfo"))
+        .bearer_auth(&token)
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(order_info_xml(SELLER, id, FIELDS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()), Some("gzip"));
+
+    // Stock: set, add, subtract, INI refused, unknown codes, malformed codes.
+    let set = sim
+        .call_form(
+            "setStock",
+            &token,
+            &[("seller_id", SELLER), ("item_code", "mug,mug:blue,cup"), ("quantity", "10,+5,INI")],
+            &Sig::None,
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let results: Vec<_> = set.xml().children_named("Result").cloned().collect();
+    assert_eq!(results[0].text_of("Quantity"), Some("10"));
+    assert_eq!(results[1].text_of("Quantity"), Some("5"));
+    assert_eq!(results[2].text_of("ErrorCode"), Some("st-02104"));
+    sim.call_form("setStock", &token, &[("seller_id", SELLER), ("item_code", "mug"), ("quantity", "-3")], &Sig::None)
+        .await;
+    let get = sim
+        .call_form("getStock", &token, &[("seller_id", SELLER), ("item_code", "mug,mug:blue,unknown")], &Sig::None)
+        .await;
+    let root = get.xml();
+    assert_eq!((root.attr("ok"), root.attr("ng")), (Some("2"), Some("1")));
+    let results: Vec<_> = root.children_named("Result").collect();
+    assert_eq!((results[0].text_of("Quantity"), results[0].text_of("Status")), (Some("7"), Some("1")));
+    assert_eq!((results[1].text_of("ItemCode"), results[1].text_of("SubCode")), (Some("mug"), Some("blue")));
+    assert_eq!(results[2].text_of("Status"), Some("0"));
+    let bad = sim.call_form("getStock", &token, &[("seller_id", SELLER), ("item_code", "bad code!")], &Sig::None).await;
+    assert_eq!(bad.error_code().as_deref(), Some("st-02101"));
+}
+
+#[tokio::test]
+async fn keys_limit_and_the_html_view() {
+    let sim = Sim::start().await;
+    assert_eq!(sim.key(SELLER, 1).await, 1);
+    assert_eq!(sim.key(SELLER, 2).await, 2);
+    let (status, e) = sim
+        .control_status(
+            &format!("/_sim/sellers/{SELLER}/keys"),
+            json!({ "private_pem": crate::sim::fixture("private-1.pem") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    sim.control(&format!("/_sim/sellers/{SELLER}/keys/1"), json!({ "enabled": false })).await;
+    sim.control(
+        &format!("/_sim/sellers/{SELLER}/keys"),
+        json!({ "private_pem": crate::sim::fixture("private-1.pem") }),
+    )
+    .await;
+    let (status, _) = sim.control_status(&format!("/_sim/sellers/{SELLER}/keys/1"), json!({ "enabled": true })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a third 有効 key is refused");
+
+    sim.control(&format!("/_sim/sellers/{SELLER}/orders/generate"), json!({ "count": 5, "seed": 1 })).await;
+    let html = sim.http.get(sim.url("/")).send().await.unwrap().text().await.unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let copy = scraper::Selector::parse("button.copy").unwrap();
+    let buttons: Vec<_> = doc.select(&copy).collect();
+    assert_eq!(buttons.len(), 3);
+    assert!(buttons[0].value().attr("disabled").is_some(), "無効 key: コピー is disabled");
+    assert!(buttons[1].value().attr("disabled").is_none());
+    assert!(html.contains("不正審査を実行する") && html.contains("シミュレーターの現在時刻"));
+    // The review button works from the page.
+    let r = sim.http.post(sim.url("/_sim/view/review")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
