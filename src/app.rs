@@ -83,6 +83,11 @@ impl Application {
         &self.state
     }
 
+    /// The built-in simulator's URL, when this instance runs one.
+    pub fn simulator_url(&self) -> Option<&url::Url> {
+        self.simulator.as_ref().map(|s| s.base_url())
+    }
+
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state, simulator } = self;

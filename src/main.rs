@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(config).await?;
             println!("orderdesk is running at {}", app.state().config.public_url());
-            if let (true, Some(sim)) = (app.state().config.wants_simulator(), &app.state().config.simulator_url) {
+            if let Some(sim) = app.simulator_url() {
                 println!("built-in Yahoo!ショッピング simulator at {sim} (demo-client / demo-secret)");
             }
             app.run_until(shutdown_signal()).await
