@@ -13,6 +13,7 @@ use crate::{
     db::{self, Db, sessions::SessionBackend},
     simulator::{self, SimHandle, Simulator},
     telemetry, web,
+    yahoo::YahooClient,
 };
 
 /// Everything a request handler needs. Cheap to clone.
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Verified against when a sign-in email is unknown (same time as a wrong password).
     pub dummy_hash: Arc<str>,
     pub metrics: PrometheusHandle,
+    /// Every call to Yahoo goes through this.
+    pub yahoo: Arc<YahooClient>,
 }
 
 impl AppState {
@@ -33,7 +36,9 @@ impl AppState {
         db.migrate().await?;
         let secrets = SecretBox::load(config.secret_key.as_ref().map(|k| k.expose()), &config.data_dir)?;
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
+        let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
         Ok(AppState {
+            yahoo,
             db,
             config: Arc::new(config),
             secrets,

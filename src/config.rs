@@ -155,6 +155,18 @@ pub struct Config {
     #[arg(long, env = "ORDERDESK_SIMULATOR_URL", global = true)]
     pub simulator_url: Option<Url>,
 
+    /// Timeout of one call to Yahoo, in seconds.
+    #[arg(long, env = "ORDERDESK_YAHOO_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub yahoo_timeout_secs: u64,
+
+    /// Minimum time between two calls of one store to one Yahoo API URL (Yahoo allows 1 per second).
+    #[arg(long, env = "ORDERDESK_YAHOO_MIN_INTERVAL_MS", default_value_t = 1000, global = true)]
+    pub yahoo_min_interval_ms: u64,
+
+    /// First pause before retrying a temporary Yahoo failure; doubles on each retry.
+    #[arg(long, env = "ORDERDESK_YAHOO_BACKOFF_MS", default_value_t = 500, global = true)]
+    pub yahoo_backoff_ms: u64,
+
     /// Outbound HTTP proxy for calls to Yahoo (a fixed egress address for Yahoo's IP allow-list).
     #[arg(long, env = "ORDERDESK_YAHOO_PROXY", global = true)]
     pub yahoo_proxy: Option<Redacted>,

@@ -43,10 +43,12 @@ pub enum Action {
     StoreUpdated,
     StoreDeleted,
     ClientSecretChanged,
+    StoreConnected,
+    PublicKeyChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -57,6 +59,8 @@ impl Action {
         Action::StoreUpdated,
         Action::StoreDeleted,
         Action::ClientSecretChanged,
+        Action::StoreConnected,
+        Action::PublicKeyChanged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -71,6 +75,8 @@ impl Action {
             Action::StoreUpdated => "store_updated",
             Action::StoreDeleted => "store_deleted",
             Action::ClientSecretChanged => "client_secret_changed",
+            Action::StoreConnected => "store_connected",
+            Action::PublicKeyChanged => "public_key_changed",
         }
     }
 
@@ -86,6 +92,8 @@ impl Action {
             Some(Action::StoreUpdated) => "店舗設定変更",
             Some(Action::StoreDeleted) => "店舗削除",
             Some(Action::ClientSecretChanged) => "クライアントシークレット変更",
+            Some(Action::StoreConnected) => "Yahoo!連携",
+            Some(Action::PublicKeyChanged) => "公開鍵の設定",
             None => "その他",
         }
     }

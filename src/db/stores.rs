@@ -24,6 +24,10 @@ pub struct Store {
     pub public_key_expires_on: Option<NaiveDate>,
     pub authorized_at: Option<DateTime<Utc>>,
     pub last_authorize_status: Option<String>,
+    pub last_authorize_status_at: Option<DateTime<Utc>>,
+    pub clock_offset_ms: Option<i64>,
+    pub last_auth_error: Option<String>,
+    pub last_auth_error_at: Option<DateTime<Utc>>,
     pub auto_import_enabled: bool,
     pub auto_import_interval_minutes: i64,
     pub auto_status_change_enabled: bool,
@@ -63,7 +67,8 @@ const STORE_COLUMNS: &str = "id, account_id, name, seller_id, environment, clien
     client_secret_enc is not null as has_client_secret,
     refresh_token_enc is not null as has_refresh_token,
     public_key_version, public_key_pem is not null as has_public_key, public_key_expires_on,
-    authorized_at, last_authorize_status,
+    authorized_at, last_authorize_status, last_authorize_status_at, clock_offset_ms,
+    last_auth_error, last_auth_error_at,
     auto_import_enabled, auto_import_interval_minutes, auto_status_change_enabled,
     auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled,
     created_at, updated_at";
@@ -192,5 +197,154 @@ pub async fn sealed_client_secret(db: &Db, account_id: AccountId, store_id: Stor
         .fetch_optional(p)
         .await
         .map(Option::flatten)
+    })
+}
+
+/// What the Yahoo client needs to call Yahoo for a store. Secrets stay sealed until the client
+/// opens them; this struct is never given to a page.
+#[derive(Clone, sqlx::FromRow)]
+pub struct Credentials {
+    pub seller_id: String,
+    environment: String,
+    pub client_id: String,
+    pub client_secret_enc: Option<Vec<u8>>,
+    pub refresh_token_enc: Option<Vec<u8>>,
+    pub access_token_enc: Option<Vec<u8>>,
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    pub public_key_pem: Option<String>,
+    pub public_key_version: Option<i64>,
+    pub clock_offset_ms: Option<i64>,
+}
+
+impl Credentials {
+    pub fn environment(&self) -> Environment {
+        Environment::parse(&self.environment).unwrap_or(Environment::Production)
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("seller_id", &self.seller_id).finish_non_exhaustive()
+    }
+}
+
+pub async fn credentials(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<Option<Credentials>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(
+            "select seller_id, environment, client_id, client_secret_enc, refresh_token_enc, access_token_enc,
+                 access_token_expires_at, public_key_pem, public_key_version, clock_offset_ms
+             from store where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .fetch_optional(p)
+        .await
+    })
+}
+
+/// Stores a new authorization: sealed tokens and the time the merchant consented.
+pub async fn save_authorization(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    refresh_token_enc: Vec<u8>,
+    access_token_enc: Vec<u8>,
+    access_expires_at: DateTime<Utc>,
+    authorized_at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store set refresh_token_enc = $3, access_token_enc = $4, access_token_expires_at = $5,
+                 authorized_at = $6, last_auth_error = null, last_auth_error_at = null, updated_at = $6
+             where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(refresh_token_enc)
+        .bind(access_token_enc)
+        .bind(access_expires_at)
+        .bind(authorized_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// Stores a refreshed access token.
+pub async fn save_access_token(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    access_token_enc: Vec<u8>,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query("update store set access_token_enc = $3, access_token_expires_at = $4 where account_id = $1 and id = $2")
+            .bind(account_id)
+            .bind(store_id)
+            .bind(access_token_enc)
+            .bind(expires_at)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// What one call to Yahoo told us: the public-key outcome, the measured clock offset, and the
+/// authentication problem if any (`None` clears it: the call got through).
+pub async fn record_call(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    authorize_status: Option<&str>,
+    clock_offset_ms: Option<i64>,
+    auth_error: Option<&str>,
+) -> sqlx::Result<()> {
+    let t = now();
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store set
+                 last_authorize_status = coalesce($3, last_authorize_status),
+                 last_authorize_status_at = case when $3 is null then last_authorize_status_at else $6 end,
+                 clock_offset_ms = coalesce($4, clock_offset_ms),
+                 last_auth_error = $5,
+                 last_auth_error_at = case when $5 is null then null else $6 end
+             where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(authorize_status)
+        .bind(clock_offset_ms)
+        .bind(auth_error)
+        .bind(t)
+        .execute(p)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Saves a checked public key (SPKI PEM), its version and expiry.
+pub async fn set_public_key(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    spki_pem: &str,
+    version: i64,
+    expires_on: NaiveDate,
+) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store set public_key_pem = $3, public_key_version = $4, public_key_expires_on = $5, updated_at = $6
+             where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(spki_pem)
+        .bind(version)
+        .bind(expires_on)
+        .bind(now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
     })
 }

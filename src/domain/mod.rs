@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod ids;
 pub mod jst;
 pub mod order;
+pub mod public_key;
 pub mod store;
 pub mod user;
 

@@ -1,0 +1,422 @@
+//! The one way to call Yahoo: per-store base URLs, the optional outbound proxy, timeouts,
+//! Bearer tokens refreshed ahead of expiry (single-flight per store), `X-sws-signature` on every
+//! store-API call with the timestamp corrected by the measured clock offset, pacing under the
+//! per-URL rate limit, retries with backoff, and what each answer says recorded on the store.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use reqwest::{StatusCode, header};
+use rsa::{RsaPublicKey, pkcs8::DecodePublicKey};
+use serde::Deserialize;
+use url::Url;
+
+use super::{error::YahooError, signature};
+use crate::{
+    config::Config,
+    crypto::SecretBox,
+    db::{Db, stores},
+    domain::{AccountId, StoreId, authorize::AuthorizeStatus, store::Environment},
+    xml::Element,
+};
+
+/// Purposes the sealed secrets are bound to (see `crypto::SecretBox`).
+pub const CLIENT_SECRET: &str = "store.client_secret";
+pub const REFRESH_TOKEN: &str = "store.refresh_token";
+pub const ACCESS_TOKEN: &str = "store.access_token";
+
+/// Access tokens are refreshed this long before Yahoo says they expire.
+const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Where a store's calls go.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub auth: Url,
+    pub api: Url,
+}
+
+impl Endpoints {
+    pub fn for_environment(environment: Environment, simulator_url: Option<&Url>) -> Result<Endpoints, YahooError> {
+        let parse = |s: &str| Url::parse(s).expect("static URL");
+        Ok(match environment {
+            Environment::Production => Endpoints {
+                auth: parse("https://auth.login.yahoo.co.jp/"),
+                api: parse("https://circus.shopping.yahooapis.jp/"),
+            },
+            Environment::Sandbox => Endpoints {
+                auth: parse("https://auth.login.yahoo.co.jp/"),
+                api: parse("https://test.circus.shopping.yahooapis.jp/"),
+            },
+            Environment::Simulator => {
+                let base = simulator_url.ok_or(YahooError::NotConfigured("ローカルシミュレーターのURL"))?;
+                Endpoints { auth: base.clone(), api: base.clone() }
+            }
+        })
+    }
+
+    pub fn authorization(&self) -> Url {
+        self.auth.join("yconnect/v2/authorization").expect("relative path")
+    }
+
+    pub fn token(&self) -> Url {
+        self.auth.join("yconnect/v2/token").expect("relative path")
+    }
+
+    pub fn store_api(&self, api: &str) -> Url {
+        self.api.join(&format!("ShoppingWebService/V1/{api}")).expect("relative path")
+    }
+}
+
+/// A request body: XML for the order APIs, form fields for the stock APIs.
+#[derive(Clone, Debug)]
+pub enum Body {
+    Xml(String),
+    Form(Vec<(String, String)>),
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: i64,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+/// The signature reused within one second (the value is valid for that second anyway, and RSA
+/// work per call would dominate a fast import).
+struct CachedSignature {
+    timestamp: i64,
+    version: i64,
+    pem: String,
+    value: String,
+}
+
+pub struct YahooClient {
+    http: reqwest::Client,
+    db: Db,
+    secrets: SecretBox,
+    simulator_url: Option<Url>,
+    min_interval: Duration,
+    retries: u32,
+    backoff: Duration,
+    refresh_locks: Mutex<HashMap<StoreId, Arc<tokio::sync::Mutex<()>>>>,
+    next_slot: Mutex<HashMap<(StoreId, String), Instant>>,
+    signatures: Mutex<HashMap<StoreId, CachedSignature>>,
+}
+
+impl YahooClient {
+    pub fn new(config: &Config, db: Db, secrets: SecretBox) -> anyhow::Result<YahooClient> {
+        let mut http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.yahoo_timeout_secs))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("orderdesk/", env!("CARGO_PKG_VERSION")));
+        if let Some(proxy) = &config.yahoo_proxy {
+            http = http.proxy(reqwest::Proxy::all(proxy.expose())?);
+        }
+        Ok(YahooClient {
+            http: http.build()?,
+            db,
+            secrets,
+            simulator_url: config.simulator_url.clone(),
+            min_interval: Duration::from_millis(config.yahoo_min_interval_ms),
+            retries: 3,
+            backoff: Duration::from_millis(config.yahoo_backoff_ms),
+            refresh_locks: Mutex::default(),
+            next_slot: Mutex::default(),
+            signatures: Mutex::default(),
+        })
+    }
+
+    pub fn endpoints(&self, environment: Environment) -> Result<Endpoints, YahooError> {
+        Endpoints::for_environment(environment, self.simulator_url.as_ref())
+    }
+
+    async fn credentials(&self, account: AccountId, store: StoreId) -> Result<stores::Credentials, YahooError> {
+        stores::credentials(&self.db, account, store)
+            .await
+            .map_err(|e| YahooError::Temporary(format!("database: {e}")))?
+            .ok_or(YahooError::NotConnected)
+    }
+
+    fn open(&self, purpose: &str, sealed: &[u8]) -> Result<String, YahooError> {
+        self.secrets.open(purpose, sealed).map_err(|_| YahooError::NotConfigured("復号できる認証情報"))
+    }
+
+    fn client_auth(&self, creds: &stores::Credentials) -> Result<(String, String), YahooError> {
+        if creds.client_id.is_empty() {
+            return Err(YahooError::NotConfigured("Client ID"));
+        }
+        let sealed = creds.client_secret_enc.as_deref().ok_or(YahooError::NotConfigured("シークレット"))?;
+        Ok((creds.client_id.clone(), self.open(CLIENT_SECRET, sealed)?))
+    }
+
+    /// POSTs to the token endpoint with Basic client authentication.
+    async fn token_request(&self, creds: &stores::Credentials, form: &[(&str, &str)]) -> Result<TokenAnswer, YahooError> {
+        let endpoints = self.endpoints(creds.environment())?;
+        let (client_id, secret) = self.client_auth(creds)?;
+        let mut attempt = 0;
+        loop {
+            let result = self.http.post(endpoints.token()).basic_auth(&client_id, Some(&secret)).form(form).send().await;
+            let error = match result {
+                Ok(r) if r.status().is_success() => {
+                    return r.json::<TokenAnswer>().await.map_err(|e| YahooError::Malformed(e.to_string()));
+                }
+                Ok(r) if r.status().is_server_error() => YahooError::Temporary(format!("token endpoint HTTP {}", r.status())),
+                Ok(r) => {
+                    let status = r.status();
+                    let e: TokenError = r.json().await.unwrap_or(TokenError { error: String::new(), error_description: String::new() });
+                    match e.error.as_str() {
+                        "invalid_grant" => YahooError::InvalidGrant,
+                        "invalid_client" => YahooError::InvalidClient,
+                        _ => YahooError::Api { status: status.as_u16(), code: Some(e.error), message: e.error_description },
+                    }
+                }
+                Err(e) => YahooError::Temporary(transport(&e)),
+            };
+            if error.is_temporary() && attempt < self.retries {
+                tokio::time::sleep(self.backoff * 2u32.pow(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(error);
+        }
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) and stores the sealed tokens
+    /// and the authorization time.
+    pub async fn exchange_code(
+        &self,
+        account: AccountId,
+        store: StoreId,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<(), YahooError> {
+        let creds = self.credentials(account, store).await?;
+        let answer = self
+            .token_request(
+                &creds,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", redirect_uri),
+                    ("code_verifier", code_verifier),
+                ],
+            )
+            .await?;
+        let refresh = answer.refresh_token.ok_or_else(|| YahooError::Malformed("no refresh_token".into()))?;
+        let now = Utc::now();
+        stores::save_authorization(
+            &self.db,
+            account,
+            store,
+            self.secrets.seal(REFRESH_TOKEN, &refresh),
+            self.secrets.seal(ACCESS_TOKEN, &answer.access_token),
+            now + chrono::Duration::seconds(answer.expires_in),
+            now,
+        )
+        .await
+        .map_err(|e| YahooError::Temporary(format!("database: {e}")))?;
+        self.signatures.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
+        Ok(())
+    }
+
+    fn usable_token(&self, creds: &stores::Credentials) -> Option<String> {
+        let expires = creds.access_token_expires_at?;
+        if expires - REFRESH_MARGIN <= Utc::now() {
+            return None;
+        }
+        self.open(ACCESS_TOKEN, creds.access_token_enc.as_deref()?).ok()
+    }
+
+    /// A valid access token. Refreshes ahead of expiry, or when `stale` (a token Yahoo just
+    /// refused) is still the stored one; one refresh at a time per store, and callers that
+    /// waited use the token the first one got.
+    async fn access_token(&self, account: AccountId, store: StoreId, stale: Option<&str>) -> Result<String, YahooError> {
+        if stale.is_none() {
+            let creds = self.credentials(account, store).await?;
+            if let Some(token) = self.usable_token(&creds) {
+                return Ok(token);
+            }
+        }
+        let lock = {
+            let mut locks = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(store).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let creds = self.credentials(account, store).await?;
+        if let Some(token) = self.usable_token(&creds)
+            && stale != Some(token.as_str())
+        {
+            return Ok(token);
+        }
+        let refresh = self.open(REFRESH_TOKEN, creds.refresh_token_enc.as_deref().ok_or(YahooError::NotConnected)?)?;
+        let answer = match self.token_request(&creds, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if let Some(code) = e.auth_code() {
+                    let _ = stores::record_call(&self.db, account, store, None, None, Some(code)).await;
+                }
+                return Err(e);
+            }
+        };
+        stores::save_access_token(
+            &self.db,
+            account,
+            store,
+            self.secrets.seal(ACCESS_TOKEN, &answer.access_token),
+            Utc::now() + chrono::Duration::seconds(answer.expires_in),
+        )
+        .await
+        .map_err(|e| YahooError::Temporary(format!("database: {e}")))?;
+        tracing::debug!(store = store.0, "access token refreshed");
+        Ok(answer.access_token)
+    }
+
+    /// Waits for this store's next slot on this API URL (Yahoo allows 1 request per second).
+    async fn pace(&self, store: StoreId, api: &str) {
+        if self.min_interval.is_zero() {
+            return;
+        }
+        let wait = {
+            let mut slots = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let slot = slots.get(&(store, api.to_owned())).copied().filter(|s| *s > now).unwrap_or(now);
+            slots.insert((store, api.to_owned()), slot + self.min_interval);
+            slot - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `X-sws-signature` and its version, or `None` when the store has no key set.
+    async fn signature(&self, store: StoreId, creds: &stores::Credentials, offset_ms: i64) -> Result<Option<(String, i64)>, YahooError> {
+        let (Some(pem), Some(version)) = (creds.public_key_pem.clone(), creds.public_key_version) else {
+            return Ok(None);
+        };
+        let timestamp = (Utc::now().timestamp_millis() + offset_ms).div_euclid(1000);
+        {
+            let cache = self.signatures.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cache.get(&store)
+                && c.timestamp == timestamp
+                && c.version == version
+                && c.pem == pem
+            {
+                return Ok(Some((c.value.clone(), version)));
+            }
+        }
+        let seller = creds.seller_id.clone();
+        let key_pem = pem.clone();
+        let value = tokio::task::spawn_blocking(move || {
+            let key = RsaPublicKey::from_public_key_pem(&key_pem).map_err(|_| YahooError::NotConfigured("正しい公開鍵"))?;
+            signature::build(&key, &seller, timestamp).map_err(|e| YahooError::Malformed(e.to_string()))
+        })
+        .await
+        .map_err(|e| YahooError::Temporary(e.to_string()))??;
+        self.signatures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(store, CachedSignature { timestamp, version, pem, value: value.clone() });
+        Ok(Some((value, version)))
+    }
+
+    /// One store-API call: token, signature, pacing, retries; records the public-key outcome,
+    /// the clock offset and any authentication problem on the store. Returns the parsed root.
+    pub async fn call(&self, account: AccountId, store: StoreId, api: &str, body: Body) -> Result<Element, YahooError> {
+        let creds = self.credentials(account, store).await?;
+        if creds.refresh_token_enc.is_none() {
+            return Err(YahooError::NotConnected);
+        }
+        let url = self.endpoints(creds.environment())?.store_api(api);
+        let mut offset_ms = creds.clock_offset_ms.unwrap_or(0);
+        let mut token = self.access_token(account, store, None).await?;
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            self.pace(store, api).await;
+            let signature = self.signature(store, &creds, offset_ms).await?;
+            let mut request = self.http.post(url.clone()).bearer_auth(&token);
+            request = match &body {
+                Body::Xml(xml) => request.header(header::CONTENT_TYPE, "application/xml; charset=UTF-8").body(xml.clone()),
+                Body::Form(fields) => request.form(fields),
+            };
+            if let Some((value, version)) = &signature {
+                request = request.header("X-sws-signature", value).header("X-sws-signature-version", version.to_string());
+            }
+            let outcome = match request.send().await {
+                Err(e) => Err(YahooError::Temporary(transport(&e))),
+                Ok(response) => {
+                    let status = response.status();
+                    let authorize = response
+                        .headers()
+                        .get("x-sws-authorize-status")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| AuthorizeStatus::parse(v).as_str());
+                    if let Some(measured) = measured_offset(response.headers(), Utc::now()) {
+                        offset_ms = measured;
+                    }
+                    let www = response.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let bytes = response.bytes().await;
+                    let result = match bytes {
+                        Err(e) => Err(YahooError::Temporary(transport(&e))),
+                        Ok(bytes) if status == StatusCode::OK => {
+                            Element::parse(&bytes).map_err(|e| YahooError::Malformed(e.to_string()))
+                        }
+                        Ok(bytes) => Err(super::error::from_store_answer(status, www.as_deref(), &bytes)),
+                    };
+                    let auth_error = result.as_ref().err().and_then(YahooError::auth_code);
+                    let clears = result.is_ok();
+                    if authorize.is_some() || auth_error.is_some() || clears {
+                        let _ = stores::record_call(&self.db, account, store, authorize, Some(offset_ms), auth_error).await;
+                    }
+                    result
+                }
+            };
+            match outcome {
+                Ok(root) => return Ok(root),
+                Err(YahooError::TokenExpired) if !refreshed => {
+                    refreshed = true;
+                    token = self.access_token(account, store, Some(&token)).await?;
+                }
+                Err(e) if e.is_temporary() && attempt < self.retries => {
+                    tracing::info!(store = store.0, api, attempt, error = %e, "retrying a Yahoo call");
+                    tokio::time::sleep(self.backoff * 2u32.pow(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Yahoo's clock minus ours, from the `Date` header (whole seconds, so the estimate errs
+/// early by under a second: a corrected timestamp is never in Yahoo's future).
+pub fn measured_offset(headers: &header::HeaderMap, received_at: DateTime<Utc>) -> Option<i64> {
+    let date = headers.get(header::DATE)?.to_str().ok()?;
+    let server = DateTime::parse_from_rfc2822(date).ok()?.with_timezone(&Utc);
+    Some(server.timestamp_millis() - received_at.timestamp_millis())
+}
+
+/// A transport error without the URL (which can carry nothing secret here, but stays short).
+fn transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        e.to_string()
+    }
+}
