@@ -43,6 +43,20 @@ impl Store {
         Environment::parse(&self.environment).unwrap_or(Environment::Production)
     }
 
+    /// What diagnosis and the clocks need (domain::diagnosis).
+    pub fn facts(&self) -> crate::domain::diagnosis::Facts {
+        crate::domain::diagnosis::Facts {
+            connected: self.has_refresh_token,
+            authorized_at: self.authorized_at,
+            has_public_key: self.has_public_key,
+            public_key_version: self.public_key_version,
+            public_key_expires_on: self.public_key_expires_on,
+            last_authorize_status: self.last_authorize_status.clone(),
+            last_auth_error: self.last_auth_error.clone(),
+            clock_offset_ms: self.clock_offset_ms,
+        }
+    }
+
     pub fn auto_status_change_target(&self) -> Option<InternalStatus> {
         self.auto_status_change_target.as_deref().and_then(InternalStatus::parse)
     }

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod connect;
 pub mod csrf;
 pub mod dashboard;
 pub mod error;
@@ -88,7 +89,12 @@ pub fn routes() -> Routes {
         .get("/stores", stores::index)
         .get("/stores/new", stores::new_form)
         .post("/stores", stores::create)
+        .get("/stores/oauth/callback", connect::callback)
         .get("/stores/{store_id}", stores::show)
+        .post("/stores/{store_id}/connect", connect::connect)
+        .post("/stores/{store_id}/test", connect::test)
+        .get("/stores/{store_id}/public-key", connect::key_form)
+        .post("/stores/{store_id}/public-key", connect::save_key)
         .get("/stores/{store_id}/edit", stores::edit_form)
         .post("/stores/{store_id}", stores::update)
         .post("/stores/{store_id}/delete", stores::delete)

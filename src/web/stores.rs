@@ -24,11 +24,12 @@ use crate::{
     },
     domain::{
         StoreId,
+        diagnosis::{self, Action as Fix, Clocks, Finding},
         store::{Environment, FieldErrors, InternalStatus, StoreForm, StoreSettings},
     },
 };
 
-const SECRET_PURPOSE: &str = "store.client_secret";
+const SECRET_PURPOSE: &str = crate::yahoo::client::CLIENT_SECRET;
 const DUPLICATE_SELLER: &str = "このストアアカウントは既に登録されています";
 
 #[derive(Template)]
@@ -50,12 +51,27 @@ pub struct StorePage {
     layout: Layout,
     store: Store,
     redirect_uri: String,
+    findings: Vec<Finding>,
+    clocks: Clocks,
+}
+
+impl StorePage {
+    fn reauthorize(f: &Finding) -> bool {
+        f.action == Some(Fix::Reauthorize)
+    }
+
+    fn set_key(f: &Finding) -> bool {
+        f.action == Some(Fix::SetPublicKey)
+    }
 }
 
 pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): Path<StoreId>) -> AppResult<Response> {
     let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let layout = me.layout(&store.name).await?;
-    Ok(ok(&StorePage { layout, store, redirect_uri: redirect_uri(&state) }))
+    let now = chrono::Utc::now();
+    let facts = store.facts();
+    let (findings, clocks) = (diagnosis::diagnose(&facts, now), diagnosis::clocks(&facts, now));
+    Ok(ok(&StorePage { layout, store, redirect_uri: redirect_uri(&state), findings, clocks }))
 }
 
 /// The OAuth redirect URI the merchant registers with Yahoo for this service.

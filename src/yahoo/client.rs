@@ -344,6 +344,7 @@ impl YahooClient {
         let mut offset_ms = creds.clock_offset_ms.unwrap_or(0);
         let mut token = self.access_token(account, store, None).await?;
         let mut refreshed = false;
+        let mut resigned = false;
         let mut attempt = 0;
         loop {
             self.pace(store, api).await;
@@ -356,6 +357,7 @@ impl YahooClient {
             if let Some((value, version)) = &signature {
                 request = request.header("X-sws-signature", value).header("X-sws-signature-version", version.to_string());
             }
+            let used_offset = offset_ms;
             let outcome = match request.send().await {
                 Err(e) => Err(YahooError::Temporary(transport(&e))),
                 Ok(response) => {
@@ -377,6 +379,14 @@ impl YahooClient {
                         }
                         Ok(bytes) => Err(super::error::from_store_answer(status, www.as_deref(), &bytes)),
                     };
+                    // A wrong server clock fails the signature's time window; with the offset just
+                    // measured, sign again at once rather than run a call in the 12-hour regime.
+                    let clock_failed = matches!(authorize, Some("invalid-timestamp" | "expired-timestamp"));
+                    if clock_failed && signature.is_some() && !resigned && (offset_ms - used_offset).abs() >= 1000 {
+                        resigned = true;
+                        tracing::info!(store = store.0, offset_ms, "signature clock corrected from Yahoo's Date header");
+                        continue;
+                    }
                     let auth_error = result.as_ref().err().and_then(YahooError::auth_code);
                     let clears = result.is_ok();
                     if authorize.is_some() || auth_error.is_some() || clears {

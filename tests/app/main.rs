@@ -5,6 +5,7 @@ mod helpers;
 mod sim;
 
 mod auth;
+mod connect;
 mod contract;
 mod security;
 mod simulator;

@@ -1,0 +1,271 @@
+//! Diagnosis of authentication problems (product.md §7) and the three clocks and ahead-of-time
+//! warnings (§3), from what the app knows about a store. Pure: the store page, the dashboard
+//! and the support view all call [`diagnose`] and [`clocks`].
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::authorize::AuthorizeStatus;
+
+/// What the app knows about a store's connection.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub connected: bool,
+    pub authorized_at: Option<DateTime<Utc>>,
+    pub has_public_key: bool,
+    pub public_key_version: Option<i64>,
+    pub public_key_expires_on: Option<NaiveDate>,
+    pub last_authorize_status: Option<String>,
+    pub last_auth_error: Option<String>,
+    pub clock_offset_ms: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Reauthorize,
+    SetPublicKey,
+}
+
+/// One thing to tell the merchant: a headline, what to do, and the button that does it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub title: String,
+    pub advice: String,
+    pub action: Option<Action>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Finding {
+    fn new(severity: Severity, title: impl Into<String>, advice: impl Into<String>, action: Option<Action>) -> Finding {
+        Finding { severity, title: title.into(), advice: advice.into(), action }
+    }
+
+    pub fn css_class(&self) -> &'static str {
+        match self.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+pub const AUTH_LIFETIME: Duration = Duration::days(28);
+pub const SHORT_SESSION: Duration = Duration::hours(12);
+
+fn status(f: &Facts) -> Option<AuthorizeStatus> {
+    f.last_authorize_status.as_deref().map(AuthorizeStatus::parse)
+}
+
+/// Whether calls run in the 12-hour regime (public-key auth not passing).
+pub fn short_regime(f: &Facts) -> bool {
+    f.connected && status(f).is_some_and(|s| !s.is_authorized())
+}
+
+/// The key's own problem, if the app can see one without asking Yahoo.
+fn key_problem(f: &Facts, today: NaiveDate) -> Option<Finding> {
+    match (f.has_public_key, f.public_key_version) {
+        (false, None) => Some(Finding::new(
+            Severity::Error,
+            "公開鍵と公開鍵バージョンが設定されていません",
+            "公開鍵認証が行われないため、認証から12時間でYahoo!のAPIが使えなくなります。公開鍵と公開鍵バージョンを設定してください。",
+            Some(Action::SetPublicKey),
+        )),
+        (true, None) | (false, Some(_)) => Some(Finding::new(
+            Severity::Error,
+            "公開鍵と公開鍵バージョンの片方だけが設定されています",
+            "公開鍵と公開鍵バージョンは両方設定してください。",
+            Some(Action::SetPublicKey),
+        )),
+        _ if f.public_key_expires_on.is_some_and(|d| d < today) => Some(Finding::new(
+            Severity::Error,
+            "公開鍵の有効期限が切れています",
+            "公開鍵を再発行して設定してください。",
+            Some(Action::SetPublicKey),
+        )),
+        _ => None,
+    }
+}
+
+/// Which cause applies, most specific first.
+pub fn diagnose(f: &Facts, now: DateTime<Utc>) -> Vec<Finding> {
+    let today = super::jst::today(now);
+    let mut out = Vec::new();
+    match f.last_auth_error.as_deref() {
+        Some("invalid_grant") => out.push(Finding::new(
+            Severity::Error,
+            "Yahoo!連携の有効期限が切れたか、取り消されました",
+            "再認証してください。「Yahoo!と再連携する」を押すと、Yahoo!の同意画面に進みます。",
+            Some(Action::Reauthorize),
+        )),
+        Some("invalid_client") => out.push(Finding::new(
+            Severity::Error,
+            "Client ID またはシークレットが正しくありません",
+            "店舗設定の Client ID とシークレットを、Yahoo!デベロッパーネットワークの表示と同じにしてください。",
+            None,
+        )),
+        Some("px-04306") => out.push(Finding::new(
+            Severity::Error,
+            "このサーバーの送信元IPアドレスがYahoo!に登録されていません（px-04306）",
+            "Yahoo!デベロッパーネットワークのアプリケーション設定に、このサービスの送信元IPアドレスを登録してください。",
+            None,
+        )),
+        Some("px-04303") => out.push(Finding::new(
+            Severity::Error,
+            "このアプリケーションは注文APIの利用を許可されていません（px-04303）",
+            "Yahoo!ショッピングの注文API利用申請が承認されているか確認してください。",
+            None,
+        )),
+        Some("px-04102") => {
+            let cause = key_problem(f, today)
+                .map(|k| format!("{} {}", k.title, k.advice))
+                .or_else(|| status(f).and_then(AuthorizeStatus::advice).map(str::to_owned))
+                .unwrap_or_else(|| "認証から28日が経過しました。".to_owned());
+            out.push(Finding::new(
+                Severity::Error,
+                "Yahoo!のAPIセッションが切れました（px-04102）",
+                format!("原因: {cause} 設定を直したうえで再認証してください。"),
+                Some(Action::Reauthorize),
+            ));
+        }
+        _ => {}
+    }
+    if out.is_empty() {
+        if let Some(k) = key_problem(f, today).filter(|_| f.connected) {
+            out.push(k);
+        } else if let Some(s) = status(f).filter(|s| !s.is_authorized()) {
+            out.push(Finding::new(
+                Severity::Warning,
+                format!("公開鍵認証が通っていません（{}）", s.as_str()),
+                format!("このままでは認証から12時間でAPIが使えなくなります。{}", s.advice().unwrap_or_default()),
+                Some(Action::SetPublicKey),
+            ));
+        }
+    }
+    // Ahead of time (定期的に必要な作業).
+    if let Some(left) = authorization_left(f, now).filter(|l| *l <= Duration::days(7) && *l > Duration::zero())
+        && out.iter().all(|x| x.action != Some(Action::Reauthorize))
+    {
+        out.push(Finding::new(
+            Severity::Warning,
+            format!("Yahoo!連携の有効期限まであと{}", human(left)),
+            "期限が切れる前に再認証してください。",
+            Some(Action::Reauthorize),
+        ));
+    }
+    if let Some(d) = f.public_key_expires_on
+        && d >= today
+        && (d - today).num_days() <= 60
+    {
+        out.push(Finding::new(
+            Severity::Warning,
+            format!("公開鍵の有効期限まであと{}日", (d - today).num_days()),
+            "ストアクリエイターProで公開鍵を再発行し、新しい公開鍵とバージョンを設定してください。",
+            Some(Action::SetPublicKey),
+        ));
+    }
+    out
+}
+
+/// Time left on the authorization: 28 days, or 12 hours while public-key auth is not passing.
+pub fn authorization_left(f: &Facts, now: DateTime<Utc>) -> Option<Duration> {
+    let at = f.authorized_at.filter(|_| f.connected)?;
+    let lifetime = if short_regime(f) { SHORT_SESSION } else { AUTH_LIFETIME };
+    Some(at + lifetime - now)
+}
+
+/// 「3日4時間」, 「5時間」, 「期限切れ」.
+pub fn human(d: Duration) -> String {
+    if d <= Duration::zero() {
+        return "期限切れ".into();
+    }
+    let (days, hours, minutes) = (d.num_days(), d.num_hours() % 24, d.num_minutes() % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}分"),
+        (0, h) => format!("{h}時間{minutes}分"),
+        (d, h) => format!("{d}日{h}時間"),
+    }
+}
+
+/// The three clocks of the store page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clocks {
+    pub authorization: String,
+    pub authorization_regime: &'static str,
+    pub public_key: String,
+    pub clock_offset: String,
+}
+
+pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
+    let today = super::jst::today(now);
+    Clocks {
+        authorization: match authorization_left(f, now) {
+            Some(left) => format!("残り{}", human(left)),
+            None => "未連携".into(),
+        },
+        authorization_regime: if short_regime(f) { "12時間（公開鍵認証が通っていません）" } else { "28日" },
+        public_key: match f.public_key_expires_on {
+            Some(d) if d >= today => format!("残り{}日（{}まで）", (d - today).num_days(), d),
+            Some(d) => format!("期限切れ（{d}）"),
+            None => "未設定".into(),
+        },
+        clock_offset: match f.clock_offset_ms {
+            None => "未計測".into(),
+            Some(ms) if ms.abs() < 1000 => "ずれなし（1秒未満）".into(),
+            Some(ms) => {
+                let secs = (ms as f64 / 1000.0).round() as i64;
+                format!("{}{}秒（Yahoo!の時計との差。署名の時刻を自動で補正しています）", if ms > 0 { "+" } else { "-" }, secs.abs())
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected() -> Facts {
+        Facts {
+            connected: true,
+            authorized_at: Some(Utc::now()),
+            has_public_key: true,
+            public_key_version: Some(1),
+            public_key_expires_on: Some(super::super::jst::today(Utc::now()) + Duration::days(300)),
+            last_authorize_status: Some("authorized".into()),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn healthy_store_has_nothing_to_say() {
+        assert!(diagnose(&connected(), Utc::now()).is_empty());
+        assert_eq!(clocks(&connected(), Utc::now()).authorization_regime, "28日");
+    }
+
+    #[test]
+    fn session_cap_names_the_cause() {
+        let mut f = Facts { has_public_key: false, public_key_version: None, last_auth_error: Some("px-04102".into()), ..connected() };
+        let d = diagnose(&f, Utc::now());
+        assert!(d[0].advice.contains("公開鍵と公開鍵バージョンが設定されていません"), "{d:?}");
+        f = Facts { last_auth_error: Some("px-04102".into()), last_authorize_status: Some("invalid-key-status".into()), ..connected() };
+        assert!(diagnose(&f, Utc::now())[0].advice.contains("無効"));
+        f = Facts { last_auth_error: Some("invalid_grant".into()), ..connected() };
+        assert_eq!(diagnose(&f, Utc::now())[0].action, Some(Action::Reauthorize));
+    }
+
+    #[test]
+    fn warnings_ahead_of_time() {
+        let now = Utc::now();
+        let f = Facts { authorized_at: Some(now - Duration::days(22)), ..connected() };
+        assert!(diagnose(&f, now).iter().any(|x| x.title.starts_with("Yahoo!連携の有効期限まであと6日")));
+        let f = Facts { public_key_expires_on: Some(super::super::jst::today(now) + Duration::days(30)), ..connected() };
+        assert!(diagnose(&f, now).iter().any(|x| x.title == "公開鍵の有効期限まであと30日"));
+        let f = Facts { last_authorize_status: Some("none".into()), ..connected() };
+        assert!(short_regime(&f));
+        assert!(clocks(&f, now).authorization.contains("時間"));
+        assert_eq!(diagnose(&f, now)[0].severity, Severity::Warning);
+    }
+}
