@@ -293,14 +293,16 @@ pub async fn save_access_token(
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     with_pool!(db, |p| {
-        sqlx::query("update store set access_token_enc = $3, access_token_expires_at = $4 where account_id = $1 and id = $2")
-            .bind(account_id)
-            .bind(store_id)
-            .bind(access_token_enc)
-            .bind(expires_at)
-            .execute(p)
-            .await
-            .map(|_| ())
+        sqlx::query(
+            "update store set access_token_enc = $3, access_token_expires_at = $4 where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(access_token_enc)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())
     })
 }
 

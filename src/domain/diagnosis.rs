@@ -206,7 +206,11 @@ pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
             Some(left) => format!("残り{}", human(left)),
             None => "未連携".into(),
         },
-        authorization_regime: if short_regime(f) { "12時間（公開鍵認証が通っていません）" } else { "28日" },
+        authorization_regime: if short_regime(f) {
+            "12時間（公開鍵認証が通っていません）"
+        } else {
+            "28日"
+        },
         public_key: match f.public_key_expires_on {
             Some(d) if d >= today => format!("残り{}日（{}まで）", (d - today).num_days(), d),
             Some(d) => format!("期限切れ（{d}）"),
@@ -217,7 +221,11 @@ pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
             Some(ms) if ms.abs() < 1000 => "ずれなし（1秒未満）".into(),
             Some(ms) => {
                 let secs = (ms as f64 / 1000.0).round() as i64;
-                format!("{}{}秒（Yahoo!の時計との差。署名の時刻を自動で補正しています）", if ms > 0 { "+" } else { "-" }, secs.abs())
+                format!(
+                    "{}{}秒（Yahoo!の時計との差。署名の時刻を自動で補正しています）",
+                    if ms > 0 { "+" } else { "-" },
+                    secs.abs()
+                )
             }
         },
     }
@@ -247,10 +255,19 @@ mod tests {
 
     #[test]
     fn session_cap_names_the_cause() {
-        let mut f = Facts { has_public_key: false, public_key_version: None, last_auth_error: Some("px-04102".into()), ..connected() };
+        let mut f = Facts {
+            has_public_key: false,
+            public_key_version: None,
+            last_auth_error: Some("px-04102".into()),
+            ..connected()
+        };
         let d = diagnose(&f, Utc::now());
         assert!(d[0].advice.contains("公開鍵と公開鍵バージョンが設定されていません"), "{d:?}");
-        f = Facts { last_auth_error: Some("px-04102".into()), last_authorize_status: Some("invalid-key-status".into()), ..connected() };
+        f = Facts {
+            last_auth_error: Some("px-04102".into()),
+            last_authorize_status: Some("invalid-key-status".into()),
+            ..connected()
+        };
         assert!(diagnose(&f, Utc::now())[0].advice.contains("無効"));
         f = Facts { last_auth_error: Some("invalid_grant".into()), ..connected() };
         assert_eq!(diagnose(&f, Utc::now())[0].action, Some(Action::Reauthorize));
@@ -261,7 +278,8 @@ mod tests {
         let now = Utc::now();
         let f = Facts { authorized_at: Some(now - Duration::days(22)), ..connected() };
         assert!(diagnose(&f, now).iter().any(|x| x.title.starts_with("Yahoo!連携の有効期限まであと6日")));
-        let f = Facts { public_key_expires_on: Some(super::super::jst::today(now) + Duration::days(30)), ..connected() };
+        let f =
+            Facts { public_key_expires_on: Some(super::super::jst::today(now) + Duration::days(30)), ..connected() };
         assert!(diagnose(&f, now).iter().any(|x| x.title == "公開鍵の有効期限まであと30日"));
         let f = Facts { last_authorize_status: Some("none".into()), ..connected() };
         assert!(short_regime(&f));

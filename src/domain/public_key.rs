@@ -23,10 +23,13 @@ pub const MIN_BITS: usize = 2048;
 pub const BOTH_REQUIRED: &str = "公開鍵と公開鍵バージョンは両方入力してください";
 pub const MARKERS: &str = "先頭の「-----BEGIN PUBLIC KEY-----」と末尾の「-----END PUBLIC KEY-----」も含めて、コピーした内容をそのまま貼り付けてください";
 pub const PRIVATE_KEY: &str = "これは秘密鍵です。秘密鍵は誰にも渡してはいけません（保存していません）。ストアクリエイターProの暗号鍵管理で「コピー」した公開鍵を貼り付けてください";
-pub const CERTIFICATE: &str = "これは証明書です。ストアクリエイターProの暗号鍵管理で「コピー」した公開鍵を貼り付けてください";
+pub const CERTIFICATE: &str =
+    "これは証明書です。ストアクリエイターProの暗号鍵管理で「コピー」した公開鍵を貼り付けてください";
 pub const SEVERAL_KEYS: &str = "公開鍵が複数含まれています。設定する公開鍵を1つだけ貼り付けてください";
-pub const TEXT_AROUND: &str = "「-----BEGIN PUBLIC KEY-----」の前と「-----END PUBLIC KEY-----」の後には何も入れないでください";
-pub const NOT_RSA: &str = "RSA の公開鍵ではありません。ストアクリエイターProの暗号鍵管理で発行した公開鍵を貼り付けてください";
+pub const TEXT_AROUND: &str =
+    "「-----BEGIN PUBLIC KEY-----」の前と「-----END PUBLIC KEY-----」の後には何も入れないでください";
+pub const NOT_RSA: &str =
+    "RSA の公開鍵ではありません。ストアクリエイターProの暗号鍵管理で発行した公開鍵を貼り付けてください";
 pub const UNREADABLE: &str = "公開鍵の本文を読み取れません。途中が欠けたり書き換わったりしていないか確認し、コピーした内容をそのまま貼り付けてください";
 pub const TOO_LONG: &str = "貼り付けた内容が長すぎます。公開鍵1つだけを貼り付けてください";
 pub const VERSION: &str = "公開鍵バージョンは1以上の整数で入力してください（例: 1）";
@@ -101,7 +104,10 @@ pub fn check(form: &KeyForm, today: NaiveDate) -> Result<CheckedKey, KeyErrors> 
     if let Err(message) = &key {
         errors.fields.insert("public_key", message.clone());
     }
-    let version = version_text.parse::<i64>().ok().filter(|v| *v > 0 && *v < 1_000_000 && version_text.bytes().all(|b| b.is_ascii_digit()));
+    let version = version_text
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0 && *v < 1_000_000 && version_text.bytes().all(|b| b.is_ascii_digit()));
     if version.is_none() {
         errors.fields.insert("public_key_version", VERSION.into());
     }
@@ -113,8 +119,11 @@ pub fn check(form: &KeyForm, today: NaiveDate) -> Result<CheckedKey, KeyErrors> 
         errors.fields.insert("public_key_expires_on", EXPIRY.into());
     }
     match (key, version, expires_on) {
-        (Ok((public, repaired_dashes, converted_pkcs1)), Some(version), Some(expires_on)) if errors.fields.is_empty() => {
-            let spki_pem = public.to_public_key_pem(LineEnding::LF).map_err(|_| KeyErrors::one("public_key", UNREADABLE))?;
+        (Ok((public, repaired_dashes, converted_pkcs1)), Some(version), Some(expires_on))
+            if errors.fields.is_empty() =>
+        {
+            let spki_pem =
+                public.to_public_key_pem(LineEnding::LF).map_err(|_| KeyErrors::one("public_key", UNREADABLE))?;
             Ok(CheckedKey { spki_pem, version, expires_on, bits: public.n().bits(), repaired_dashes, converted_pkcs1 })
         }
         _ => Err(errors),
@@ -135,7 +144,11 @@ fn normalize_digits(s: &str) -> String {
 
 /// Dash look-alikes that word processors and web pages put in place of `-`.
 fn is_dash_like(c: char) -> bool {
-    matches!(c, '-' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FF0D}' | '\u{30FC}' | '\u{2500}' | '\u{FE58}' | '\u{FE63}' | '\u{2043}')
+    matches!(
+        c,
+        '-' | '\u{2010}'
+            ..='\u{2015}' | '\u{2212}' | '\u{FF0D}' | '\u{30FC}' | '\u{2500}' | '\u{FE58}' | '\u{FE63}' | '\u{2043}'
+    )
 }
 
 /// Puts back the five dashes around `BEGIN …`/`END …` lines. Returns the text and whether
@@ -172,7 +185,8 @@ fn check_key_text(text: &str) -> Result<(RsaPublicKey, bool, bool), String> {
     if begins > 1 || ends > 1 {
         return Err(SEVERAL_KEYS.into());
     }
-    let (begin, end, pkcs1) = if text.contains(BEGIN_PKCS1) { (BEGIN_PKCS1, END_PKCS1, true) } else { (BEGIN, END, false) };
+    let (begin, end, pkcs1) =
+        if text.contains(BEGIN_PKCS1) { (BEGIN_PKCS1, END_PKCS1, true) } else { (BEGIN, END, false) };
     let (Some(start), Some(stop)) = (text.find(begin), text.find(end)) else {
         return Err(MARKERS.into());
     };
@@ -202,7 +216,9 @@ fn check_key_text(text: &str) -> Result<(RsaPublicKey, bool, bool), String> {
     };
     let bits = key.n().bits();
     if bits < MIN_BITS {
-        return Err(format!("鍵の長さが {bits} ビットしかありません。{MIN_BITS} ビット以上の RSA 公開鍵を設定してください"));
+        return Err(format!(
+            "鍵の長さが {bits} ビットしかありません。{MIN_BITS} ビット以上の RSA 公開鍵を設定してください"
+        ));
     }
     Ok((key, repaired, pkcs1))
 }
@@ -234,7 +250,8 @@ mod tests {
         assert_eq!(pkcs1.spki_pem, ok.spki_pem);
         assert!(pkcs1.converted_pkcs1);
         assert_eq!(pkcs1.version, 2);
-        let dashed = spki.replace("-----BEGIN", "—–BEGIN").replace("KEY-----", "KEY—–").replace("-----END", "－－－－－END");
+        let dashed =
+            spki.replace("-----BEGIN", "—–BEGIN").replace("KEY-----", "KEY—–").replace("-----END", "－－－－－END");
         let repaired = check(&form(&dashed, "1"), today()).unwrap();
         assert!(repaired.repaired_dashes);
         assert_eq!(repaired.spki_pem, ok.spki_pem);

@@ -38,7 +38,11 @@ struct Pending {
     store_id: StoreId,
 }
 
-pub async fn connect(State(state): State<AppState>, owner: Owner, Path(store_id): Path<StoreId>) -> AppResult<Response> {
+pub async fn connect(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(store_id): Path<StoreId>,
+) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     if store.client_id.is_empty() || !store.has_client_secret {
         owner.flash(FlashKind::Error, "Client ID とシークレットを店舗設定に入力してから連携してください").await?;
@@ -85,7 +89,12 @@ pub async fn callback(
 ) -> AppResult<Response> {
     let pending: Option<Pending> = owner.session.remove(OAUTH_KEY).await.map_err(|e| AppError::Internal(e.into()))?;
     let Some(pending) = pending.filter(|p| !q.state.is_empty() && constant_time_eq(&p.state, &q.state)) else {
-        owner.flash(FlashKind::Error, "連携の手続きを確認できませんでした。店舗のページからもう一度「Yahoo!と連携する」を押してください").await?;
+        owner
+            .flash(
+                FlashKind::Error,
+                "連携の手続きを確認できませんでした。店舗のページからもう一度「Yahoo!と連携する」を押してください",
+            )
+            .await?;
         return Ok(Redirect::to("/stores").into_response());
     };
     let back = Redirect::to(&format!("/stores/{}", pending.store_id)).into_response();
@@ -94,7 +103,11 @@ pub async fn callback(
         owner.flash(FlashKind::Error, "Yahoo!の同意画面で連携が許可されませんでした").await?;
         return Ok(back);
     }
-    match state.yahoo.exchange_code(owner.account_id(), store.id, &q.code, &state.config.redirect_uri(), &pending.verifier).await {
+    match state
+        .yahoo
+        .exchange_code(owner.account_id(), store.id, &q.code, &state.config.redirect_uri(), &pending.verifier)
+        .await
+    {
         Ok(()) => {
             owner.audit(Action::StoreConnected, &format!("{} ({})", store.name, store.seller_id), &ip).await?;
             owner.flash(FlashKind::Success, "Yahoo!と連携しました").await?;
@@ -114,7 +127,11 @@ pub async fn test(State(state): State<AppState>, me: Merchant, Path(store_id): P
         "<Req><Search><Result>1</Result><Condition><OrderId>{}-connection-test</OrderId></Condition><Field>OrderId</Field></Search><SellerId>{}</SellerId></Req>",
         store.seller_id, store.seller_id
     );
-    let result = state.yahoo.call(me.account_id(), store_id, "orderList", Body::Xml(xml)).await.and_then(|root| api::parse_order_list(&root));
+    let result = state
+        .yahoo
+        .call(me.account_id(), store_id, "orderList", Body::Xml(xml))
+        .await
+        .and_then(|root| api::parse_order_list(&root));
     let after = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let status = after.last_authorize_status.as_deref().map(crate::domain::authorize::AuthorizeStatus::parse);
     match (result, status) {
@@ -140,13 +157,20 @@ pub struct PublicKeyPage {
     errors: KeyErrors,
 }
 
-pub async fn key_form(State(state): State<AppState>, owner: Owner, Path(store_id): Path<StoreId>) -> AppResult<Response> {
+pub async fn key_form(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(store_id): Path<StoreId>,
+) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let today = jst::today(chrono::Utc::now());
     let form = KeyForm {
         public_key: String::new(),
         public_key_version: store.public_key_version.map(|v| v.to_string()).unwrap_or_default(),
-        public_key_expires_on: today.checked_add_months(chrono::Months::new(12)).map(|d| d.to_string()).unwrap_or_default(),
+        public_key_expires_on: today
+            .checked_add_months(chrono::Months::new(12))
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
     };
     let layout = owner.layout("公開鍵の設定").await?;
     Ok(ok(&PublicKeyPage { layout, store, form, errors: KeyErrors::default() }))
@@ -162,8 +186,12 @@ pub async fn save_key(
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     match public_key::check(&form, jst::today(chrono::Utc::now())) {
         Ok(key) => {
-            stores::set_public_key(&state.db, owner.account_id(), store_id, &key.spki_pem, key.version, key.expires_on).await?;
-            let detail = format!("{} ({}) バージョン {} / 有効期限 {}", store.name, store.seller_id, key.version, key.expires_on);
+            stores::set_public_key(&state.db, owner.account_id(), store_id, &key.spki_pem, key.version, key.expires_on)
+                .await?;
+            let detail = format!(
+                "{} ({}) バージョン {} / 有効期限 {}",
+                store.name, store.seller_id, key.version, key.expires_on
+            );
             owner.audit(Action::PublicKeyChanged, &detail, &ip).await?;
             let mut message = format!("公開鍵（バージョン {}）を保存しました", key.version);
             if key.repaired_dashes {

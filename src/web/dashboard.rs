@@ -15,6 +15,7 @@ use super::{
 use crate::{
     app::AppState,
     db::stores::{self, Store},
+    domain::diagnosis::{self, Finding},
 };
 
 #[derive(Template)]
@@ -22,6 +23,8 @@ use crate::{
 pub struct DashboardPage {
     layout: Layout,
     stores: Vec<Store>,
+    /// 定期的に必要な作業: (store, what needs doing), most urgent first.
+    warnings: Vec<(Store, Finding)>,
     is_owner: bool,
 }
 
@@ -34,6 +37,12 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
         .into_response());
     };
     let stores = stores::list(&state.db, me.account_id()).await?;
+    let now = chrono::Utc::now();
+    let mut warnings: Vec<(Store, Finding)> = stores
+        .iter()
+        .flat_map(|s| diagnosis::diagnose(&s.facts(), now).into_iter().map(move |f| (s.clone(), f)))
+        .collect();
+    warnings.sort_by_key(|w| std::cmp::Reverse(w.1.severity));
     let layout = me.layout("ダッシュボード").await?;
-    Ok(ok(&DashboardPage { layout, stores, is_owner: me.user.is_owner() }))
+    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner: me.user.is_owner() }))
 }

@@ -40,7 +40,9 @@ fn number<T: std::str::FromStr>(el: &Element, name: &str) -> Result<Option<T>, Y
 }
 
 fn time(el: &Element, name: &str) -> Result<Option<DateTime<Utc>>, YahooError> {
-    el.value_of(name).map(|v| jst::parse_response(v).ok_or_else(|| malformed(&format!("{name} is not a time")))).transpose()
+    el.value_of(name)
+        .map(|v| jst::parse_response(v).ok_or_else(|| malformed(&format!("{name} is not a time"))))
+        .transpose()
 }
 
 fn date(el: &Element, name: &str) -> Option<NaiveDate> {
@@ -224,7 +226,8 @@ pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
             })
         })
         .collect::<Result<Vec<_>, YahooError>>()?;
-    let opt_number = |g: Option<&Element>, name: &str| g.map(|g| number::<u8>(g, name)).transpose().map(Option::flatten);
+    let opt_number =
+        |g: Option<&Element>, name: &str| g.map(|g| number::<u8>(g, name)).transpose().map(Option::flatten);
     Ok(OrderDetail {
         order_id: required(o, "OrderId")?.to_owned(),
         version: number(o, "Version")?.ok_or_else(|| malformed("Version is missing"))?,
@@ -253,7 +256,13 @@ pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
 }
 
 /// orderStatusChange. `cancel_reason` is required by Yahoo when the new status is 4.
-pub fn status_change_xml(seller_id: &str, order_id: &str, status: u8, cancel_reason: Option<u16>, operator: &str) -> String {
+pub fn status_change_xml(
+    seller_id: &str,
+    order_id: &str,
+    status: u8,
+    cancel_reason: Option<u16>,
+    operator: &str,
+) -> String {
     let mut w = XmlWriter::with_capacity(512);
     w.open("Req").open("Target").leaf("OrderId", order_id);
     w.leaf("IsPointFix", if status == 5 { "true" } else { "false" }).leaf("OperationUser", operator).close("Target");
@@ -266,7 +275,14 @@ pub fn status_change_xml(seller_id: &str, order_id: &str, status: u8, cancel_rea
 }
 
 /// orderShipStatusChange.
-pub fn ship_change_xml(seller_id: &str, order_id: &str, ship_status: u8, company: &str, invoice: &str, ship_date: Option<NaiveDate>) -> String {
+pub fn ship_change_xml(
+    seller_id: &str,
+    order_id: &str,
+    ship_status: u8,
+    company: &str,
+    invoice: &str,
+    ship_date: Option<NaiveDate>,
+) -> String {
     let mut w = XmlWriter::with_capacity(512);
     w.open("Req").open("Target").leaf("OrderId", order_id).close("Target");
     w.open("Order").open("Ship").leaf("ShipStatus", &ship_status.to_string());
@@ -354,7 +370,10 @@ mod tests {
     #[test]
     fn order_info_as_recorded() {
         let o = parse_order_info(&Element::parse(ORDER_INFO.as_bytes()).unwrap()).unwrap();
-        assert_eq!((o.order_id.as_str(), o.version, o.order_status, o.fraud_hold_status), ("mystore-10000001", 3, 2, 0));
+        assert_eq!(
+            (o.order_id.as_str(), o.version, o.order_status, o.fraud_hold_status),
+            ("mystore-10000001", 3, 2, 0)
+        );
         assert_eq!(o.buyer_comments, "午前中 <希望> & 置き配");
         assert_eq!(o.bill.last_name, "山田");
         assert_eq!(o.ship.city, "千代田区");
@@ -374,8 +393,17 @@ mod tests {
         let page = parse_order_list(&Element::parse(one.as_bytes()).unwrap()).unwrap();
         assert_eq!(page.orders[0].fraud_hold_status, 1);
         let bad = "<Result><Status>OK</Status><Search><TotalCount>1</TotalCount><OrderInfo><Index>1</Index></OrderInfo></Search></Result>";
-        assert!(parse_order_list(&Element::parse(bad.as_bytes()).unwrap()).is_err(), "an order without OrderId is an error");
-        let q = OrderListQuery { publication_from: Utc::now(), publication_to: Utc::now(), start: 1, result: 100, include_held: true };
+        assert!(
+            parse_order_list(&Element::parse(bad.as_bytes()).unwrap()).is_err(),
+            "an order without OrderId is an error"
+        );
+        let q = OrderListQuery {
+            publication_from: Utc::now(),
+            publication_to: Utc::now(),
+            start: 1,
+            result: 100,
+            include_held: true,
+        };
         let xml = Element::parse(q.to_xml("s").as_bytes()).unwrap();
         assert_eq!(xml.path(&["Search", "Condition", "FraudHoldDisplayType"]).unwrap().text, "1");
     }

@@ -163,24 +163,36 @@ impl YahooClient {
     }
 
     /// POSTs to the token endpoint with Basic client authentication.
-    async fn token_request(&self, creds: &stores::Credentials, form: &[(&str, &str)]) -> Result<TokenAnswer, YahooError> {
+    async fn token_request(
+        &self,
+        creds: &stores::Credentials,
+        form: &[(&str, &str)],
+    ) -> Result<TokenAnswer, YahooError> {
         let endpoints = self.endpoints(creds.environment())?;
         let (client_id, secret) = self.client_auth(creds)?;
         let mut attempt = 0;
         loop {
-            let result = self.http.post(endpoints.token()).basic_auth(&client_id, Some(&secret)).form(form).send().await;
+            let result =
+                self.http.post(endpoints.token()).basic_auth(&client_id, Some(&secret)).form(form).send().await;
             let error = match result {
                 Ok(r) if r.status().is_success() => {
                     return r.json::<TokenAnswer>().await.map_err(|e| YahooError::Malformed(e.to_string()));
                 }
-                Ok(r) if r.status().is_server_error() => YahooError::Temporary(format!("token endpoint HTTP {}", r.status())),
+                Ok(r) if r.status().is_server_error() => {
+                    YahooError::Temporary(format!("token endpoint HTTP {}", r.status()))
+                }
                 Ok(r) => {
                     let status = r.status();
-                    let e: TokenError = r.json().await.unwrap_or(TokenError { error: String::new(), error_description: String::new() });
+                    let e: TokenError =
+                        r.json().await.unwrap_or(TokenError { error: String::new(), error_description: String::new() });
                     match e.error.as_str() {
                         "invalid_grant" => YahooError::InvalidGrant,
                         "invalid_client" => YahooError::InvalidClient,
-                        _ => YahooError::Api { status: status.as_u16(), code: Some(e.error), message: e.error_description },
+                        _ => YahooError::Api {
+                            status: status.as_u16(),
+                            code: Some(e.error),
+                            message: e.error_description,
+                        },
                     }
                 }
                 Err(e) => YahooError::Temporary(transport(&e)),
@@ -244,7 +256,12 @@ impl YahooClient {
     /// A valid access token. Refreshes ahead of expiry, or when `stale` (a token Yahoo just
     /// refused) is still the stored one; one refresh at a time per store, and callers that
     /// waited use the token the first one got.
-    async fn access_token(&self, account: AccountId, store: StoreId, stale: Option<&str>) -> Result<String, YahooError> {
+    async fn access_token(
+        &self,
+        account: AccountId,
+        store: StoreId,
+        stale: Option<&str>,
+    ) -> Result<String, YahooError> {
         if stale.is_none() {
             let creds = self.credentials(account, store).await?;
             if let Some(token) = self.usable_token(&creds) {
@@ -263,15 +280,16 @@ impl YahooClient {
             return Ok(token);
         }
         let refresh = self.open(REFRESH_TOKEN, creds.refresh_token_enc.as_deref().ok_or(YahooError::NotConnected)?)?;
-        let answer = match self.token_request(&creds, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                if let Some(code) = e.auth_code() {
-                    let _ = stores::record_call(&self.db, account, store, None, None, Some(code)).await;
+        let answer =
+            match self.token_request(&creds, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    if let Some(code) = e.auth_code() {
+                        let _ = stores::record_call(&self.db, account, store, None, None, Some(code)).await;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         stores::save_access_token(
             &self.db,
             account,
@@ -303,7 +321,12 @@ impl YahooClient {
     }
 
     /// `X-sws-signature` and its version, or `None` when the store has no key set.
-    async fn signature(&self, store: StoreId, creds: &stores::Credentials, offset_ms: i64) -> Result<Option<(String, i64)>, YahooError> {
+    async fn signature(
+        &self,
+        store: StoreId,
+        creds: &stores::Credentials,
+        offset_ms: i64,
+    ) -> Result<Option<(String, i64)>, YahooError> {
         let (Some(pem), Some(version)) = (creds.public_key_pem.clone(), creds.public_key_version) else {
             return Ok(None);
         };
@@ -321,7 +344,8 @@ impl YahooClient {
         let seller = creds.seller_id.clone();
         let key_pem = pem.clone();
         let value = tokio::task::spawn_blocking(move || {
-            let key = RsaPublicKey::from_public_key_pem(&key_pem).map_err(|_| YahooError::NotConfigured("正しい公開鍵"))?;
+            let key =
+                RsaPublicKey::from_public_key_pem(&key_pem).map_err(|_| YahooError::NotConfigured("正しい公開鍵"))?;
             signature::build(&key, &seller, timestamp).map_err(|e| YahooError::Malformed(e.to_string()))
         })
         .await
@@ -351,11 +375,14 @@ impl YahooClient {
             let signature = self.signature(store, &creds, offset_ms).await?;
             let mut request = self.http.post(url.clone()).bearer_auth(&token);
             request = match &body {
-                Body::Xml(xml) => request.header(header::CONTENT_TYPE, "application/xml; charset=UTF-8").body(xml.clone()),
+                Body::Xml(xml) => {
+                    request.header(header::CONTENT_TYPE, "application/xml; charset=UTF-8").body(xml.clone())
+                }
                 Body::Form(fields) => request.form(fields),
             };
             if let Some((value, version)) = &signature {
-                request = request.header("X-sws-signature", value).header("X-sws-signature-version", version.to_string());
+                request =
+                    request.header("X-sws-signature", value).header("X-sws-signature-version", version.to_string());
             }
             let used_offset = offset_ms;
             let outcome = match request.send().await {
@@ -370,7 +397,11 @@ impl YahooClient {
                     if let Some(measured) = measured_offset(response.headers(), Utc::now()) {
                         offset_ms = measured;
                     }
-                    let www = response.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let www = response
+                        .headers()
+                        .get(header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
                     let bytes = response.bytes().await;
                     let result = match bytes {
                         Err(e) => Err(YahooError::Temporary(transport(&e))),
@@ -384,13 +415,18 @@ impl YahooClient {
                     let clock_failed = matches!(authorize, Some("invalid-timestamp" | "expired-timestamp"));
                     if clock_failed && signature.is_some() && !resigned && (offset_ms - used_offset).abs() >= 1000 {
                         resigned = true;
-                        tracing::info!(store = store.0, offset_ms, "signature clock corrected from Yahoo's Date header");
+                        tracing::info!(
+                            store = store.0,
+                            offset_ms,
+                            "signature clock corrected from Yahoo's Date header"
+                        );
                         continue;
                     }
                     let auth_error = result.as_ref().err().and_then(YahooError::auth_code);
                     let clears = result.is_ok();
                     if authorize.is_some() || auth_error.is_some() || clears {
-                        let _ = stores::record_call(&self.db, account, store, authorize, Some(offset_ms), auth_error).await;
+                        let _ =
+                            stores::record_call(&self.db, account, store, authorize, Some(offset_ms), auth_error).await;
                     }
                     result
                 }

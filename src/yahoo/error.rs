@@ -80,14 +80,23 @@ impl YahooError {
             YahooError::InvalidGrant => "Yahoo!連携の有効期限が切れたか、取り消されました。再認証してください".into(),
             YahooError::InvalidClient => "Client ID またはシークレットが正しくありません".into(),
             YahooError::IpNotAllowed => "このサーバーの送信元IPアドレスがYahoo!に登録されていません（px-04306）".into(),
-            YahooError::NotPermitted(code) => format!("このアプリケーションは注文APIの利用を許可されていません（{code}）"),
-            YahooError::Throttled => "Yahoo!の呼び出し回数の上限に達しました。しばらく待ってから再度お試しください".into(),
+            YahooError::NotPermitted(code) => {
+                format!("このアプリケーションは注文APIの利用を許可されていません（{code}）")
+            }
+            YahooError::Throttled => {
+                "Yahoo!の呼び出し回数の上限に達しました。しばらく待ってから再度お試しください".into()
+            }
             YahooError::IllegalTransition(m) => format!("このステータスには変更できません（{m}）"),
             YahooError::FraudHold(_) => crate::domain::order::FRAUD_HOLD_REFUSAL.into(),
             YahooError::Api { code, message, .. } => {
-                format!("Yahoo!がエラーを返しました: {message}{}", code.as_ref().map(|c| format!("（{c}）")).unwrap_or_default())
+                format!(
+                    "Yahoo!がエラーを返しました: {message}{}",
+                    code.as_ref().map(|c| format!("（{c}）")).unwrap_or_default()
+                )
             }
-            YahooError::Temporary(_) => "Yahoo!に一時的に接続できませんでした。しばらくしてから再度お試しください".into(),
+            YahooError::Temporary(_) => {
+                "Yahoo!に一時的に接続できませんでした。しばらくしてから再度お試しください".into()
+            }
             YahooError::Malformed(_) => "Yahoo!からの応答を読み取れませんでした".into(),
         }
     }
@@ -102,7 +111,10 @@ pub fn from_store_answer(status: StatusCode, www_authenticate: Option<&str>, bod
         (_, Some("px-04102")) => YahooError::SessionCap,
         (_, Some("px-04306")) => YahooError::IpNotAllowed,
         (_, Some(c @ ("px-04303" | "px-14303" | "px-04304"))) => YahooError::NotPermitted(c.to_owned()),
-        (401, _) if www_authenticate.is_some_and(|w| w.contains("invalid_token")) || message.contains("valid credentials") => {
+        (401, _)
+            if www_authenticate.is_some_and(|w| w.contains("invalid_token"))
+                || message.contains("valid credentials") =>
+        {
             YahooError::TokenExpired
         }
         (403, None) if message.contains("Forbidden") => YahooError::Throttled,
@@ -122,15 +134,24 @@ mod tests {
         let cap = br#"<Error><Message>AccessToken has been expired. This API session is shorter than another API.</Message><Code>px-04102</Code></Error>"#;
         assert_eq!(from_store_answer(StatusCode::UNAUTHORIZED, None, cap), YahooError::SessionCap);
         let expired = br#"<Error><Message>Please provide valid credentials. Bearer realm="yahooapis.jp", error="invalid_token", error_description="expired token"</Message></Error>"#;
-        assert_eq!(from_store_answer(StatusCode::UNAUTHORIZED, Some(r#"Bearer error="invalid_token""#), expired), YahooError::TokenExpired);
+        assert_eq!(
+            from_store_answer(StatusCode::UNAUTHORIZED, Some(r#"Bearer error="invalid_token""#), expired),
+            YahooError::TokenExpired
+        );
         let forbidden = b"<Error><Message>Your Request was Forbidden</Message></Error>";
         assert_eq!(from_store_answer(StatusCode::FORBIDDEN, None, forbidden), YahooError::Throttled);
         let ip = b"<Error><Message>Access denied</Message><Code>px-04306</Code></Error>";
         assert_eq!(from_store_answer(StatusCode::FORBIDDEN, None, ip), YahooError::IpNotAllowed);
-        let seller = b"<?xml version='1.0'?><Error><Message>seller_id is not specified</Message><Code>px-04001</Code></Error>";
-        assert!(matches!(from_store_answer(StatusCode::BAD_REQUEST, None, seller), YahooError::Api { code: Some(c), .. } if c == "px-04001"));
+        let seller =
+            b"<?xml version='1.0'?><Error><Message>seller_id is not specified</Message><Code>px-04001</Code></Error>";
+        assert!(
+            matches!(from_store_answer(StatusCode::BAD_REQUEST, None, seller), YahooError::Api { code: Some(c), .. } if c == "px-04001")
+        );
         let illegal = b"<Error><Message>Cannot Be Operated : Cancel OrderStatus</Message><Code>od20013</Code></Error>";
         assert!(matches!(from_store_answer(StatusCode::BAD_REQUEST, None, illegal), YahooError::IllegalTransition(_)));
-        assert!(matches!(from_store_answer(StatusCode::SERVICE_UNAVAILABLE, None, b"<html>"), YahooError::Temporary(_)));
+        assert!(matches!(
+            from_store_answer(StatusCode::SERVICE_UNAVAILABLE, None, b"<html>"),
+            YahooError::Temporary(_)
+        ));
     }
 }

@@ -81,7 +81,11 @@ impl Scene {
 
     async fn set_key(&self, key: &str, version: &str) -> crate::helpers::Page {
         self.owner
-            .submit(&self.path("/public-key"), &self.path("/public-key"), &[("public_key", key), ("public_key_version", version)])
+            .submit(
+                &self.path("/public-key"),
+                &self.path("/public-key"),
+                &[("public_key", key), ("public_key_version", version)],
+            )
             .await
     }
 
@@ -106,7 +110,10 @@ async fn connect_with_key_and_survive_12_hours(backend: Backend) {
     let page = s.test().await;
     assert!(page.body.contains("接続テストに成功しました"), "{}", page.body);
     assert_eq!(text(&page, "#authorize-status").split('（').next(), Some("authorized"));
-    assert!(text(&page, "#clock-authorization").starts_with("残り27日") || text(&page, "#clock-authorization").starts_with("残り28日"));
+    assert!(
+        text(&page, "#clock-authorization").starts_with("残り27日")
+            || text(&page, "#clock-authorization").starts_with("残り28日")
+    );
 
     // 13 simulated hours later: the access token expired at Yahoo, the session did not.
     s.sim.advance(13 * 3600).await;
@@ -125,12 +132,22 @@ async fn without_a_key_the_session_ends_at_12_hours(backend: Backend) {
     s.connect().await;
     let page = s.test().await;
     assert!(page.body.contains("公開鍵認証が通っていません（none）"), "{}", page.body);
-    assert!(text(&page, "#clock-authorization").contains("時間"), "the 12-hour clock: {}", text(&page, "#clock-authorization"));
+    assert!(
+        text(&page, "#clock-authorization").contains("時間"),
+        "the 12-hour clock: {}",
+        text(&page, "#clock-authorization")
+    );
     s.sim.advance(12 * 3600 + 60).await;
     let page = s.test().await;
     let diagnosis = text(&page, ".diagnosis");
-    assert!(diagnosis.contains("px-04102") && diagnosis.contains("公開鍵と公開鍵バージョンが設定されていません"), "{diagnosis}");
+    assert!(
+        diagnosis.contains("px-04102") && diagnosis.contains("公開鍵と公開鍵バージョンが設定されていません"),
+        "{diagnosis}"
+    );
     assert!(!page.select_text("button.reauthorize").is_empty());
+    // The dashboard says so too (定期的に必要な作業).
+    let home = s.owner.get("/").await;
+    assert!(text(&home, "#warnings").contains("px-04102"), "{}", text(&home, "#warnings"));
 }
 
 on_both_backends!(connect_with_key_and_survive_12_hours, without_a_key_the_session_ends_at_12_hours);
@@ -156,7 +173,9 @@ async fn each_key_problem_gets_its_own_diagnosis() {
                 s.sim.control(&format!("/_sim/sellers/{SELLER}/keys/1"), json!({ "enabled": false })).await;
             }
             "expired-key-version" => {
-                s.sim.control(&format!("/_sim/sellers/{SELLER}/keys/1"), json!({ "expires_at": "2020-01-01T00:00:00Z" })).await;
+                s.sim
+                    .control(&format!("/_sim/sellers/{SELLER}/keys/1"), json!({ "expires_at": "2020-01-01T00:00:00Z" }))
+                    .await;
             }
             _ => {}
         }
@@ -241,7 +260,12 @@ async fn the_key_form_refuses_bad_input_and_stores_nothing() {
         (body.clone(), "1", "public_key", "先頭の「-----BEGIN PUBLIC KEY-----」"),
         (spki.replace("-----END PUBLIC KEY-----", ""), "1", "public_key", "先頭の「-----BEGIN PUBLIC KEY-----」"),
         (spki.replace("-----BEGIN PUBLIC KEY-----", ""), "1", "public_key", "先頭の「-----BEGIN PUBLIC KEY-----」"),
-        (spki.replace("BEGIN PUBLIC KEY", "BEGIN PUBLIK KEY"), "1", "public_key", "先頭の「-----BEGIN PUBLIC KEY-----」"),
+        (
+            spki.replace("BEGIN PUBLIC KEY", "BEGIN PUBLIK KEY"),
+            "1",
+            "public_key",
+            "先頭の「-----BEGIN PUBLIC KEY-----」",
+        ),
         (spki.replace("MII", "MII—–"), "1", "public_key", "読み取れません"),
         (fixture("private-1-pkcs1.pem").replace('\n', "\r\n"), "1", "public_key", "秘密鍵"),
         (format!("\u{feff}{body}"), "1", "public_key", "先頭の「-----BEGIN PUBLIC KEY-----」"),
@@ -253,12 +277,27 @@ async fn the_key_form_refuses_bad_input_and_stores_nothing() {
         (fixture("certificate.pem"), "1", "public_key", "証明書"),
         (fixture("public-ec.pem"), "1", "public_key", "RSA の公開鍵ではありません"),
         (fixture("public-1024.pem"), "1", "public_key", "1024 ビット"),
-        ("-----BEGIN PUBLIC KEY-----\n!!!!not base64!!!!\n-----END PUBLIC KEY-----".into(), "1", "public_key", "読み取れません"),
+        (
+            "-----BEGIN PUBLIC KEY-----\n!!!!not base64!!!!\n-----END PUBLIC KEY-----".into(),
+            "1",
+            "public_key",
+            "読み取れません",
+        ),
         ("-----BEGIN PUBLIC KEY-----\nQUJDRA==\n-----END PUBLIC KEY-----".into(), "1", "public_key", "読み取れません"),
         ("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----".into(), "1", "public_key", "読み取れません"),
-        (spki.lines().take(4).collect::<Vec<_>>().join("\n") + "\n-----END PUBLIC KEY-----", "1", "public_key", "読み取れません"),
+        (
+            spki.lines().take(4).collect::<Vec<_>>().join("\n") + "\n-----END PUBLIC KEY-----",
+            "1",
+            "public_key",
+            "読み取れません",
+        ),
         (big, "1", "public_key", "長すぎます"),
-        ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 user@host".into(), "1", "public_key", "先頭の「-----BEGIN PUBLIC KEY-----」"),
+        (
+            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 user@host".into(),
+            "1",
+            "public_key",
+            "先頭の「-----BEGIN PUBLIC KEY-----」",
+        ),
         (String::new(), "1", "public_key", "両方入力してください"),
         (spki.clone(), "", "public_key_version", "両方入力してください"),
         (spki.clone(), "0", "public_key_version", "1以上の整数"),
@@ -271,7 +310,11 @@ async fn the_key_form_refuses_bad_input_and_stores_nothing() {
         let page = s.set_key(key, version).await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{field} {message}");
         let error = page.select_text(&format!("p.field-error[data-field='{field}']")).join(" ");
-        assert!(error.contains(message), "expected {message:?} for {field}, got {error:?} (key starts {:?})", key.chars().take(40).collect::<String>());
+        assert!(
+            error.contains(message),
+            "expected {message:?} for {field}, got {error:?} (key starts {:?})",
+            key.chars().take(40).collect::<String>()
+        );
         if message == &"秘密鍵" {
             assert!(!page.body.contains("PRIVATE KEY-----\n"), "a private key is never echoed back");
         } else if key.len() < 10_000 && !key.is_empty() {
@@ -285,13 +328,20 @@ async fn the_key_form_refuses_bad_input_and_stores_nothing() {
     // The good inputs are stored and authorize against the simulator.
     s.sim.key(SELLER, 1).await;
     s.connect().await;
-    let dashed = spki.replace("-----BEGIN", "—–BEGIN").replace("KEY-----", "KEY—–").replace("-----END", "－－－－－END");
-    for (key, note) in [(fixture("public-1-pkcs1.pem"), "変換しました"), (dashed, "修復しました"), (spki.clone(), "保存しました")] {
+    let dashed =
+        spki.replace("-----BEGIN", "—–BEGIN").replace("KEY-----", "KEY—–").replace("-----END", "－－－－－END");
+    for (key, note) in
+        [(fixture("public-1-pkcs1.pem"), "変換しました"), (dashed, "修復しました"), (spki.clone(), "保存しました")]
+    {
         let saved = s.set_key(&key, "1").await;
         assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
         let page = s.owner.get(&s.path("")).await;
         assert!(page.body.contains(note), "{note}");
         let page = s.test().await;
-        assert!(text(&page, "#authorize-status").starts_with("authorized"), "{note}: {}", text(&page, "#authorize-status"));
+        assert!(
+            text(&page, "#authorize-status").starts_with("authorized"),
+            "{note}: {}",
+            text(&page, "#authorize-status")
+        );
     }
 }
