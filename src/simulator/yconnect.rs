@@ -15,7 +15,6 @@ use base64::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::state::{ACCESS_LIFETIME, Api, AuthCode, CODE_LIFETIME, REFRESH_LIFETIME, SimState};
 use crate::crypto::{constant_time_eq, random_token};
@@ -206,9 +205,7 @@ fn client_credentials(headers: &HeaderMap, form: &TokenForm) -> Option<(String, 
     (!form.client_id.is_empty()).then(|| (form.client_id.clone(), form.client_secret.clone()))
 }
 
-pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
+pub use crate::yahoo::client::pkce_challenge;
 
 pub async fn token(State(sim): State<SimState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(response) = super::store_api::apply_fault(&sim, Api::Token).await {

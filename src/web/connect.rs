@@ -8,9 +8,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{
     error::{AppError, AppResult},
@@ -56,7 +54,7 @@ pub async fn connect(
         }
     };
     let pending = Pending { state: random_token(), verifier: random_token() + &random_token(), store_id };
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(pending.verifier.as_bytes()));
+    let challenge = crate::yahoo::client::pkce_challenge(&pending.verifier);
     let mut url = endpoints.authorization();
     url.query_pairs_mut()
         .append_pair("response_type", "code")

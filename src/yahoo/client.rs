@@ -448,6 +448,13 @@ impl YahooClient {
     }
 }
 
+/// PKCE S256: `BASE64URL(SHA-256(verifier))`, without padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use sha2::{Digest, Sha256};
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
 /// Yahoo's clock minus ours, from the `Date` header (whole seconds, so the estimate errs
 /// early by under a second: a corrected timestamp is never in Yahoo's future).
 pub fn measured_offset(headers: &header::HeaderMap, received_at: DateTime<Utc>) -> Option<i64> {
