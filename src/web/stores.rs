@@ -1,6 +1,6 @@
-//! Stores of an account (product.md §2): list, create, show, edit, delete. Connecting to Yahoo
-//! and the public key come with the Yahoo client; their columns and their place on the store
-//! page exist already.
+//! Stores of an account (product.md §2): list, create, show, edit, delete. Connecting to Yahoo,
+//! 接続テスト and the public-key form are in `connect.rs`; the store page shows their clocks and
+//! diagnosis (domain::diagnosis).
 
 use askama::Template;
 use axum::{
