@@ -11,6 +11,7 @@ use crate::{
     config::Config,
     crypto::{self, SecretBox},
     db::{self, Db, sessions::SessionBackend},
+    import::{ImportSettings, Importer, scheduler::Scheduler},
     simulator::{self, SimHandle, Simulator},
     telemetry, web,
     yahoo::YahooClient,
@@ -27,6 +28,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Every call to Yahoo goes through this.
     pub yahoo: Arc<YahooClient>,
+    /// Runs imports (the scheduler's and the pages').
+    pub importer: Arc<Importer>,
 }
 
 impl AppState {
@@ -37,8 +40,10 @@ impl AppState {
         let secrets = SecretBox::load(config.secret_key.as_ref().map(|k| k.expose()), &config.data_dir)?;
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
         let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
+        let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));
         Ok(AppState {
             yahoo,
+            importer,
             db,
             config: Arc::new(config),
             secrets,
@@ -100,16 +105,34 @@ impl Application {
             tracing::info!(url = %sim.base_url(), "built-in Yahoo simulator");
             sim.spawn()
         });
-        let background = spawn_housekeeping(&state);
+        // Background work ends with this future, even when it is dropped rather than finished
+        // (a test killing a server): its tasks are aborted with it.
+        let _background = AbortOnDrop(spawn_housekeeping(&state));
+        let _scheduler = state.config.scheduler.then(|| {
+            let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
+            AbortOnDrop(tokio::spawn(Scheduler::new(state.importer.clone(), tick, state.config.import_workers).run()))
+        });
         let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(url = %state.config.public_url(), database = state.db.backend_name(), "serving");
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-        background.abort();
+        // Runs in flight end here; their leases expire and another process (or the next start)
+        // redoes what they had not committed.
+        drop(_scheduler);
+        drop(_background);
         if let Some(sim) = sim {
             sim.stop().await;
         }
         state.db.close().await;
         result.context("serving HTTP")
+    }
+}
+
+/// A task that is aborted when this handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

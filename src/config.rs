@@ -170,6 +170,31 @@ pub struct Config {
     /// Outbound HTTP proxy for calls to Yahoo (a fixed egress address for Yahoo's IP allow-list).
     #[arg(long, env = "ORDERDESK_YAHOO_PROXY", global = true)]
     pub yahoo_proxy: Option<Redacted>,
+
+    /// Run automatic imports and queued manual imports in this process (`serve`).
+    #[arg(long, env = "ORDERDESK_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub scheduler: bool,
+
+    /// How often the scheduler looks for due stores and queued imports, in milliseconds.
+    #[arg(long, env = "ORDERDESK_SCHEDULER_TICK_MS", default_value_t = 1000, global = true)]
+    pub scheduler_tick_ms: u64,
+
+    /// Stores this process imports at the same time.
+    #[arg(long, env = "ORDERDESK_IMPORT_WORKERS", default_value_t = 4, global = true)]
+    pub import_workers: usize,
+
+    /// orderInfo calls in flight per store import (they are paced per API URL all the same).
+    #[arg(long, env = "ORDERDESK_IMPORT_CONCURRENCY", default_value_t = 16, global = true)]
+    pub import_concurrency: usize,
+
+    /// A store's import lease lasts this long without renewal; a dead process's stores are
+    /// taken over after it.
+    #[arg(long, env = "ORDERDESK_IMPORT_LEASE_SECS", default_value_t = 60, global = true)]
+    pub import_lease_secs: u64,
+
+    /// Yahoo's daily call quota per app; automatic work keeps a fifth of it for people.
+    #[arg(long, env = "ORDERDESK_YAHOO_DAILY_QUOTA", default_value_t = 50_000, global = true)]
+    pub yahoo_daily_quota: i64,
 }
 
 impl Config {

@@ -2,7 +2,7 @@
 //!
 //! A guided tour: `config` (typed settings) → `app` (state, listener, shutdown) → `web` (routes,
 //! pages, sessions, CSRF) → `db` (typed queries over SQLite or PostgreSQL) → `domain` (pure rules).
-//! `yahoo` is the API client, `simulator` the local stand-in for Yahoo, `xml` their shared XML.
+//! `import` brings orders in (runs, leases, the scheduler), `yahoo` is the API client, `simulator` the local stand-in for Yahoo, `xml` their shared XML.
 //! `crypto` seals secrets at rest and hashes passwords; `cli` holds the non-serve subcommands.
 
 pub mod app;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod import;
 pub mod simulator;
 pub mod telemetry;
 pub mod web;

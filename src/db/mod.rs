@@ -16,6 +16,8 @@ use sqlx::{
 
 pub mod accounts;
 pub mod audit;
+pub mod imports;
+pub mod orders;
 pub mod sessions;
 pub mod signin;
 pub mod stores;

@@ -105,7 +105,9 @@ impl InternalStatus {
     }
 }
 
-pub const MIN_IMPORT_INTERVAL_MINUTES: i64 = 5;
+pub const MIN_IMPORT_INTERVAL_MINUTES: i64 = 1;
+/// A new order shows up within about a minute by default.
+pub const DEFAULT_IMPORT_INTERVAL_MINUTES: i64 = 1;
 pub const MAX_IMPORT_INTERVAL_MINUTES: i64 = 1440;
 
 /// What the store form submits, as typed.
@@ -192,14 +194,14 @@ impl StoreForm {
             errors.insert("client_secret", "シークレットの形式が正しくありません");
         }
         let interval = match self.auto_import_interval_minutes.trim() {
-            "" => Some(15),
+            "" => Some(DEFAULT_IMPORT_INTERVAL_MINUTES),
             s => s
                 .parse::<i64>()
                 .ok()
                 .filter(|m| (MIN_IMPORT_INTERVAL_MINUTES..=MAX_IMPORT_INTERVAL_MINUTES).contains(m)),
         };
         if interval.is_none() {
-            errors.insert("auto_import_interval_minutes", "取込間隔は5〜1440分の整数で入力してください");
+            errors.insert("auto_import_interval_minutes", "取込間隔は1〜1440分の整数で入力してください");
         }
         let auto_status_change_enabled = checked(self.auto_status_change_enabled.clone());
         let target = match self.auto_status_change_target.trim() {
@@ -258,7 +260,7 @@ mod tests {
     #[test]
     fn a_good_form_validates_with_defaults() {
         let s = form().validate().unwrap();
-        assert_eq!(s.auto_import_interval_minutes, 15);
+        assert_eq!(s.auto_import_interval_minutes, DEFAULT_IMPORT_INTERVAL_MINUTES);
         assert!(s.restrict_fraud_hold_changes);
         assert!(!s.auto_import_enabled && !s.stock_sync_enabled && !s.auto_status_change_enabled);
     }
@@ -269,7 +271,7 @@ mod tests {
             name: " ".into(),
             seller_id: "My Store".into(),
             environment: "mars".into(),
-            auto_import_interval_minutes: "1".into(),
+            auto_import_interval_minutes: "0".into(),
             auto_status_change_enabled: Some("on".into()),
             ..StoreForm::default()
         };

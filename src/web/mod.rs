@@ -26,6 +26,8 @@ pub mod csrf;
 pub mod dashboard;
 pub mod error;
 pub mod health;
+pub mod imports;
+pub mod orders;
 pub mod render;
 pub mod session;
 pub mod stores;
@@ -98,6 +100,12 @@ pub fn routes() -> Routes {
         .get("/stores/{store_id}/edit", stores::edit_form)
         .post("/stores/{store_id}", stores::update)
         .post("/stores/{store_id}/delete", stores::delete)
+        .post("/stores/{store_id}/import", imports::import_store)
+        .get("/orders", orders::index)
+        .get("/orders/{order_id}", orders::show)
+        .get("/imports", imports::index)
+        .post("/imports", imports::import_all)
+        .get("/imports/{run_id}", imports::show)
         .get("/audit", audit::index)
         .get("/admin", admin::index)
         .get("/healthz", health::healthz)

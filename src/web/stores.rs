@@ -20,6 +20,7 @@ use crate::{
     db::{
         WriteError,
         audit::Action,
+        imports::{self, ImportState, Run},
         stores::{self, Store},
     },
     domain::{
@@ -53,6 +54,11 @@ pub struct StorePage {
     redirect_uri: String,
     findings: Vec<Finding>,
     clocks: Clocks,
+    import: ImportState,
+    runs: Vec<Run>,
+    /// Calls today by every store of this Yahoo app, and the app's daily quota.
+    calls_today: i64,
+    quota: i64,
 }
 
 impl StorePage {
@@ -71,7 +77,21 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
     let now = chrono::Utc::now();
     let facts = store.facts();
     let (findings, clocks) = (diagnosis::diagnose(&facts, now), diagnosis::clocks(&facts, now));
-    Ok(ok(&StorePage { layout, store, redirect_uri: redirect_uri(&state), findings, clocks }))
+    let import = imports::state(&state.db, me.account_id(), store.id).await?;
+    let runs = imports::list_runs(&state.db, me.account_id(), Some(store.id), 5).await?;
+    let today = crate::domain::jst::today(now).to_string();
+    let calls_today = imports::app_calls_today(&state.db, me.account_id(), store.id, &today).await?;
+    Ok(ok(&StorePage {
+        layout,
+        store,
+        redirect_uri: redirect_uri(&state),
+        findings,
+        clocks,
+        import,
+        runs,
+        calls_today,
+        quota: state.config.yahoo_daily_quota,
+    }))
 }
 
 /// The OAuth redirect URI the merchant registers with Yahoo for this service.
@@ -134,10 +154,13 @@ fn form_from(s: &StoreSettings) -> StoreForm {
 }
 
 pub async fn new_form(owner: Owner) -> AppResult<Response> {
-    // Defaults of product.md §2: the fraud-hold restriction is on, everything automatic is off.
+    // Defaults of product.md §2: the fraud-hold restriction is on, ステータス自動変更 and 在庫連動
+    // are off; automatic import is on, every minute, so orders arrive without anyone pressing
+    // anything once the store is connected.
     let form = StoreForm {
         environment: Environment::Simulator.as_str().to_string(),
-        auto_import_interval_minutes: "15".into(),
+        auto_import_enabled: Some("on".into()),
+        auto_import_interval_minutes: crate::domain::store::DEFAULT_IMPORT_INTERVAL_MINUTES.to_string(),
         restrict_fraud_hold_changes: Some("on".into()),
         ..StoreForm::default()
     };

@@ -16,7 +16,7 @@ pub const LIST_FIELDS: &str = "OrderId,Version,OrderTime,LastUpdateTime,OrderSta
 /// Everything an import asks orderInfo for.
 pub const INFO_FIELDS: &str = "OrderId,Version,OrderTime,LastUpdateTime,OrderStatus,IsSeen,FraudHoldStatus,PublicationTime,CancelReason,BuyerComments,\
 PayStatus,PayMethod,PayMethodName,PayDate,BillLastName,BillFirstName,BillLastNameKana,BillFirstNameKana,BillZipCode,BillPrefecture,BillCity,BillAddress1,BillAddress2,BillPhoneNumber,BillMailAddress,\
-ShipStatus,ShipMethod,ShipMethodName,ShipRequestDate,ShipRequestTime,ShipCompanyCode,ShipInvoiceNumber1,ShipInvoiceNumber2,ShipDate,ShipLastName,ShipFirstName,ShipZipCode,ShipPrefecture,ShipCity,ShipAddress1,ShipAddress2,ShipPhoneNumber,\
+ShipStatus,ShipMethod,ShipMethodName,ShipRequestDate,ShipRequestTime,ShipCompanyCode,ShipInvoiceNumber1,ShipInvoiceNumber2,ShipDate,ShipLastName,ShipFirstName,ShipLastNameKana,ShipFirstNameKana,ShipZipCode,ShipPrefecture,ShipCity,ShipAddress1,ShipAddress2,ShipPhoneNumber,\
 PayCharge,ShipCharge,GiftWrapCharge,Discount,UsePoint,TotalPrice,SettleAmount,\
 LineId,ItemId,Title,SubCode,ItemOption,UnitPrice,Quantity,ItemTaxRatio,ProductId,CategoryId,SellerId";
 
@@ -61,11 +61,31 @@ fn text(el: Option<&Element>, name: &str) -> String {
     el.and_then(|e| e.text_of(name)).unwrap_or_default().to_owned()
 }
 
+/// Which time an orderList search is by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchBy {
+    /// `PublicationTime`: when an order became visible (its order time, or its release from a
+    /// fraud hold). The import searches by it so that released orders are not missed.
+    Publication,
+    /// `LastUpdateTime`: catches changes to orders published before the window.
+    LastUpdate,
+}
+
+impl SearchBy {
+    fn condition(self) -> &'static str {
+        match self {
+            SearchBy::Publication => "PublicationTime",
+            SearchBy::LastUpdate => "LastUpdateTime",
+        }
+    }
+}
+
 /// One orderList search page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderListQuery {
-    pub publication_from: DateTime<Utc>,
-    pub publication_to: DateTime<Utc>,
+    pub by: SearchBy,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
     /// 1-based.
     pub start: u32,
     pub result: u32,
@@ -79,8 +99,9 @@ impl OrderListQuery {
         w.open("Req").open("Search");
         w.leaf("Result", &self.result.to_string()).leaf("Start", &self.start.to_string()).leaf("Sort", "+order_time");
         w.open("Condition");
-        w.leaf("PublicationTimeFrom", &jst::format_condition(self.publication_from));
-        w.leaf("PublicationTimeTo", &jst::format_condition(self.publication_to));
+        let name = self.by.condition();
+        w.leaf(&format!("{name}From"), &jst::format_condition(self.from));
+        w.leaf(&format!("{name}To"), &jst::format_condition(self.to));
         if self.include_held {
             w.leaf("FraudHoldDisplayType", "1");
         }
@@ -140,6 +161,8 @@ pub fn order_info_xml(seller_id: &str, order_id: &str) -> String {
 pub struct Address {
     pub last_name: String,
     pub first_name: String,
+    pub last_name_kana: String,
+    pub first_name_kana: String,
     pub zip_code: String,
     pub prefecture: String,
     pub city: String,
@@ -153,6 +176,8 @@ fn address(group: Option<&Element>, prefix: &str) -> Address {
     Address {
         last_name: f("LastName"),
         first_name: f("FirstName"),
+        last_name_kana: f("LastNameKana"),
+        first_name_kana: f("FirstNameKana"),
         zip_code: f("ZipCode"),
         prefecture: f("Prefecture"),
         city: f("City"),
@@ -162,7 +187,7 @@ fn address(group: Option<&Element>, prefix: &str) -> Address {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderItem {
     pub line_id: i64,
     pub item_id: String,
@@ -171,11 +196,13 @@ pub struct OrderItem {
     pub options: Vec<(String, String)>,
     pub unit_price: i64,
     pub quantity: i64,
+    pub tax_ratio: Option<i64>,
+    pub product_id: String,
     pub category_id: Option<i64>,
 }
 
-/// An order as orderInfo shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An order as orderInfo shows it: every field the import asks for ([`INFO_FIELDS`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderDetail {
     pub order_id: String,
     pub version: i64,
@@ -185,19 +212,31 @@ pub struct OrderDetail {
     pub order_status: u8,
     pub is_seen: Option<bool>,
     pub fraud_hold_status: u8,
+    pub cancel_reason: Option<i64>,
     pub buyer_comments: String,
     pub pay_status: Option<u8>,
+    pub pay_method: String,
     pub pay_method_name: String,
     pub pay_date: Option<NaiveDate>,
     pub bill: Address,
     pub bill_mail: String,
     pub ship_status: Option<u8>,
+    pub ship_method: String,
     pub ship_method_name: String,
+    pub ship_request_date: Option<NaiveDate>,
+    pub ship_request_time: String,
     pub ship_company_code: String,
-    pub ship_invoice_number: String,
+    pub ship_invoice_number1: String,
+    pub ship_invoice_number2: String,
     pub ship_date: Option<NaiveDate>,
     pub ship: Address,
-    pub total_price: Option<i64>,
+    pub pay_charge: i64,
+    pub ship_charge: i64,
+    pub gift_wrap_charge: i64,
+    pub discount: i64,
+    pub use_point: i64,
+    pub total_price: i64,
+    pub settle_amount: i64,
     pub items: Vec<OrderItem>,
     pub seller_id: String,
 }
@@ -222,12 +261,17 @@ pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
                     .collect(),
                 unit_price: number(i, "UnitPrice")?.unwrap_or(0),
                 quantity: number(i, "Quantity")?.unwrap_or(0),
+                tax_ratio: number(i, "ItemTaxRatio")?,
+                product_id: text(Some(i), "ProductId"),
                 category_id: number(i, "CategoryId")?,
             })
         })
         .collect::<Result<Vec<_>, YahooError>>()?;
     let opt_number =
         |g: Option<&Element>, name: &str| g.map(|g| number::<u8>(g, name)).transpose().map(Option::flatten);
+    let amount = |name: &str| -> Result<i64, YahooError> {
+        Ok(detail.map(|d| number::<i64>(d, name)).transpose()?.flatten().unwrap_or(0))
+    };
     Ok(OrderDetail {
         order_id: required(o, "OrderId")?.to_owned(),
         version: number(o, "Version")?.ok_or_else(|| malformed("Version is missing"))?,
@@ -237,19 +281,31 @@ pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
         order_status: number(o, "OrderStatus")?.ok_or_else(|| malformed("OrderStatus is missing"))?,
         is_seen: boolean(o, "IsSeen"),
         fraud_hold_status: number(o, "FraudHoldStatus")?.unwrap_or(0),
+        cancel_reason: number(o, "CancelReason")?,
         buyer_comments: text(Some(o), "BuyerComments"),
         pay_status: opt_number(pay, "PayStatus")?,
+        pay_method: text(pay, "PayMethod"),
         pay_method_name: text(pay, "PayMethodName"),
         pay_date: pay.and_then(|p| date(p, "PayDate")),
         bill: address(pay, "Bill"),
         bill_mail: text(pay, "BillMailAddress"),
         ship_status: opt_number(ship, "ShipStatus")?,
+        ship_method: text(ship, "ShipMethod"),
         ship_method_name: text(ship, "ShipMethodName"),
+        ship_request_date: ship.and_then(|s| date(s, "ShipRequestDate")),
+        ship_request_time: text(ship, "ShipRequestTime"),
         ship_company_code: text(ship, "ShipCompanyCode"),
-        ship_invoice_number: text(ship, "ShipInvoiceNumber1"),
+        ship_invoice_number1: text(ship, "ShipInvoiceNumber1"),
+        ship_invoice_number2: text(ship, "ShipInvoiceNumber2"),
         ship_date: ship.and_then(|s| date(s, "ShipDate")),
         ship: address(ship, "Ship"),
-        total_price: detail.map(|d| number(d, "TotalPrice")).transpose()?.flatten(),
+        pay_charge: amount("PayCharge")?,
+        ship_charge: amount("ShipCharge")?,
+        gift_wrap_charge: amount("GiftWrapCharge")?,
+        discount: amount("Discount")?,
+        use_point: amount("UsePoint")?,
+        total_price: amount("TotalPrice")?,
+        settle_amount: amount("SettleAmount")?,
         items,
         seller_id: text(o.child("Seller"), "SellerId"),
     })
@@ -377,10 +433,10 @@ mod tests {
         assert_eq!(o.buyer_comments, "午前中 <希望> & 置き配");
         assert_eq!(o.bill.last_name, "山田");
         assert_eq!(o.ship.city, "千代田区");
-        assert_eq!(o.ship_invoice_number, "");
+        assert_eq!(o.ship_invoice_number1, "");
         assert_eq!(o.items.len(), 1);
         assert_eq!(o.items[0].options, vec![("色".to_owned(), "青".to_owned())]);
-        assert_eq!(o.total_price, Some(3280));
+        assert_eq!(o.total_price, 3280);
         assert_eq!(jst::format_response(o.order_time), "2024-06-01T10:15:30+09:00");
     }
 
@@ -398,8 +454,9 @@ mod tests {
             "an order without OrderId is an error"
         );
         let q = OrderListQuery {
-            publication_from: Utc::now(),
-            publication_to: Utc::now(),
+            by: SearchBy::Publication,
+            from: Utc::now(),
+            to: Utc::now(),
             start: 1,
             result: 100,
             include_held: true,

@@ -83,8 +83,10 @@ pub struct TestApp {
     pub base: String,
     pub config: Config,
     pub db: Db,
+    pub importer: std::sync::Arc<orderdesk::import::Importer>,
     pg_database: Option<String>,
-    _data_dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data_dir: Arc<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -93,8 +95,40 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::spawn_in(backend, None, adjust).await
+    }
+
+    /// A second server on the same database and secrets key (several `serve` processes).
+    pub async fn spawn_sharing(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let shared = self.config.clone();
+        let mut app = TestApp::spawn_in(
+            if shared.database_url.is_some() { Backend::Postgres } else { Backend::Sqlite },
+            Some(self._data_dir.clone()),
+            move |c| {
+                c.database_url = shared.database_url.clone();
+                c.simulator_url = shared.simulator_url.clone();
+                adjust(c);
+            },
+        )
+        .await;
+        // The database belongs to the first server, which drops it.
+        app.pg_database = None;
+        app
+    }
+
+    /// Stops this server as a crash would: its tasks end mid-work, nothing is cleaned up.
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+
+    async fn spawn_in(
+        backend: Backend,
+        shared_dir: Option<Arc<tempfile::TempDir>>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
         init_logs();
-        let data_dir = tempfile::tempdir().expect("temp dir");
+        let sharing = shared_dir.is_some();
+        let data_dir = shared_dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.data_dir = data_dir.path().to_path_buf();
@@ -103,6 +137,7 @@ impl TestApp {
         config.simulator_listen = "127.0.0.1:0".parse().unwrap();
         let pg_database = match backend {
             Backend::Sqlite => None,
+            Backend::Postgres if sharing => None,
             Backend::Postgres => {
                 let (url, name) = create_postgres_database().await;
                 config.database_url = Some(Redacted::new(url));
@@ -114,8 +149,9 @@ impl TestApp {
         let addr = app.local_addr();
         let config = (*app.state().config).clone();
         let db = app.state().db.clone();
-        tokio::spawn(app.run_until(std::future::pending()));
-        TestApp { base: format!("http://{addr}"), config, db, pg_database, _data_dir: data_dir }
+        let importer = app.state().importer.clone();
+        let task = tokio::spawn(app.run_until(std::future::pending()));
+        TestApp { base: format!("http://{addr}"), config, db, importer, pg_database, task, _data_dir: data_dir }
     }
 
     pub fn browser(&self) -> Browser {
@@ -185,6 +221,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.task.abort();
         if let Some(name) = self.pg_database.take() {
             // Dropped from a plain thread: Drop cannot await, and the app's pool still holds
             // connections (FORCE ends them).

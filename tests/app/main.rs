@@ -7,6 +7,7 @@ mod sim;
 mod auth;
 mod connect;
 mod contract;
+mod import;
 mod security;
 mod simulator;
 mod stores;

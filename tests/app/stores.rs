@@ -16,7 +16,7 @@ async fn store_form_rejects_bad_input_and_stores_nothing(backend: Backend) {
                 ("seller_id", "My Store"),
                 ("environment", "sandbox"),
                 ("client_secret", "typed-secret-xyz"),
-                ("auto_import_interval_minutes", "2"),
+                ("auto_import_interval_minutes", "0"),
             ],
         )
         .await;
@@ -27,7 +27,7 @@ async fn store_form_rejects_bad_input_and_stores_nothing(backend: Backend) {
     );
     assert_eq!(
         page.field_error("auto_import_interval_minutes").as_deref(),
-        Some("取込間隔は5〜1440分の整数で入力してください")
+        Some("取込間隔は1〜1440分の整数で入力してください")
     );
     assert_eq!(page.select_attr("input[name=name]", "value"), vec!["本店"], "typed input is kept");
     assert!(!page.body.contains("typed-secret-xyz"), "a typed secret is never echoed back");

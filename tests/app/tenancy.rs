@@ -12,6 +12,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     let a = app.owner("A商店", "owner-a@example.jp").await;
     let a_store = app.add_store(&a, "Aの本店", "a-honten", "a-secret").await;
     let a_user = app.add_user(&a, "staff-a@example.jp", "staff").await;
+    let (a_order, a_run) = seed_order_and_run(&app, a_store).await;
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -23,6 +24,8 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
             let value = match &path[start + 1..end] {
                 "store_id" => a_store.to_string(),
                 "user_id" => a_user.to_string(),
+                "order_id" => a_order.to_string(),
+                "run_id" => a_run.to_string(),
                 "file" => break, // static files are not account data
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
             };
@@ -52,6 +55,33 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     assert!(a.get("/users").await.body.contains("staff-a@example.jp"));
     let a_audit = a.get("/audit").await;
     assert!(!a_audit.body.contains("owner-b@example.jp"), "B's actions are not in A's log");
+}
+
+/// An imported order and an import run of the store, written as an import would write them.
+async fn seed_order_and_run(app: &TestApp, store: i64) -> (i64, i64) {
+    use orderdesk::{
+        db::{imports, orders},
+        domain::{StoreId, store::InternalStatus},
+        yahoo::api::OrderDetail,
+    };
+    let store = StoreId(store);
+    let account = crate::import::account_of(&app.db, store).await;
+    let now = orderdesk::db::now();
+    imports::ensure(&app.db, account, store, now).await.unwrap();
+    let write = orders::OrderWrite {
+        detail: OrderDetail { order_id: "a-honten-1".into(), version: 1, order_time: now, ..OrderDetail::default() },
+        new_status: InternalStatus::New,
+        flag_cancel: false,
+        history: vec![],
+    };
+    orders::write_batch(&app.db, account, store, &[write], &[], None, None, &orders::HistoryActor::Job, now)
+        .await
+        .unwrap();
+    let order = orders::all_of_store(&app.db, account, store).await.unwrap()[0].0.id.0;
+    let run = imports::create_run(&app.db, account, store, imports::Trigger::Manual, "done", (None, None), "test", now)
+        .await
+        .unwrap();
+    (order, run.0)
 }
 
 crate::on_both_backends!(another_accounts_ids_are_404_on_every_route);

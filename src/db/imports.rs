@@ -1,0 +1,575 @@
+//! Where each store's import stands (cursor, lease, stops, today's calls) and the record of
+//! every import run. The lease is a row update that only one process can win, on SQLite and on
+//! PostgreSQL alike; a lease whose holder died expires and is taken over.
+//!
+//! The scheduler's queries ([`due_stores`], [`queued_runs`]) span accounts: they are the jobs'
+//! view, never reachable from a route. Everything a page reads takes the account.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, with_pool};
+use crate::domain::{AccountId, StoreId};
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, sqlx::Type,
+)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct RunId(pub i64);
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A store's import state as the store page and the importer see it.
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct ImportState {
+    pub cursor_at: Option<DateTime<Utc>>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub blocked_reason: Option<String>,
+    pub blocked_at: Option<DateTime<Utc>>,
+    pub stopped_reason: Option<String>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub held_checked_at: Option<DateTime<Utc>>,
+    pub calls_day: Option<String>,
+    pub calls_today: i64,
+    /// The account's emergency stop, if any.
+    pub account_stopped_reason: Option<String>,
+    pub account_stopped_at: Option<DateTime<Utc>>,
+}
+
+impl ImportState {
+    /// 緊急停止 of the store or of its whole account.
+    pub fn emergency_stopped(&self) -> bool {
+        self.stopped_at.is_some() || self.account_stopped_at.is_some()
+    }
+
+    /// Calls made on the JST day `day` (zero on a new day).
+    pub fn calls_on(&self, day: &str) -> i64 {
+        if self.calls_day.as_deref() == Some(day) { self.calls_today } else { 0 }
+    }
+}
+
+/// Makes sure the store has its import row (created on first use; stores predate imports).
+pub async fn ensure(db: &Db, account_id: AccountId, store_id: StoreId, now: DateTime<Utc>) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "insert into store_import (store_id, account_id, next_run_at, updated_at)
+             select id, account_id, $3, $3 from store where id = $1 and account_id = $2
+             on conflict (store_id) do nothing",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ())
+    })
+}
+
+pub async fn state(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<ImportState> {
+    let row: Option<ImportState> = with_pool!(db, |p| {
+        sqlx::query_as(
+            "select i.cursor_at, i.next_run_at, i.lease_owner, i.lease_until, i.blocked_reason, i.blocked_at,
+                    i.stopped_reason, i.stopped_at, i.held_checked_at, i.calls_day, coalesce(i.calls_today, 0) as calls_today,
+                    a.stopped_reason as account_stopped_reason, a.stopped_at as account_stopped_at
+             from account a left join store_import i on i.account_id = a.id and i.store_id = $2
+             where a.id = $1",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .fetch_optional(p)
+        .await
+    })?;
+    Ok(row.unwrap_or_default())
+}
+
+/// A store whose automatic import is due.
+#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+pub struct DueStore {
+    pub account_id: AccountId,
+    pub store_id: StoreId,
+}
+
+/// Stores whose automatic import is due and whose lease is free: enabled, connected, not
+/// stopped, and not blocked by an authentication failure that nobody has acted on since
+/// (reconnecting or saving a key touches the store, which lifts the block).
+pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<DueStore>> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "insert into store_import (store_id, account_id, next_run_at, updated_at)
+             select s.id, s.account_id, $1, $1 from store s
+             where s.auto_import_enabled and not exists (select 1 from store_import i where i.store_id = s.id)",
+        )
+        .bind(now)
+        .execute(p)
+        .await?;
+        sqlx::query_as(
+            "select i.account_id, i.store_id
+             from store_import i
+             join store s on s.id = i.store_id and s.account_id = i.account_id
+             join account a on a.id = i.account_id
+             where s.auto_import_enabled and s.refresh_token_enc is not null
+               and i.next_run_at <= $1
+               and (i.lease_until is null or i.lease_until < $1)
+               and i.stopped_at is null and a.stopped_at is null
+               and (i.blocked_at is null or s.updated_at > i.blocked_at
+                    or (s.authorized_at is not null and s.authorized_at > i.blocked_at))
+             order by i.next_run_at
+             limit $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(p)
+        .await
+    })
+}
+
+/// Takes the store's lease for `owner` until `until`, if it is free, expired or already ours.
+/// Exactly one of several racing processes gets it (a conditional update of one row).
+pub async fn acquire(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    ensure(db, account_id, store_id, now).await?;
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store_import set lease_owner = $3, lease_until = $5, updated_at = $4
+             where store_id = $1 and account_id = $2
+               and (lease_owner is null or lease_until is null or lease_until < $4 or lease_owner = $3)",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// Extends a lease we hold; false when it is no longer ours.
+pub async fn renew(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store_import set lease_until = $5, updated_at = $4
+             where store_id = $1 and account_id = $2 and lease_owner = $3 and lease_until >= $4",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// Gives the lease back and sets when the next automatic run is due (`None` keeps it).
+pub async fn release(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    owner: &str,
+    next_run_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store_import set lease_owner = null, lease_until = null,
+                 next_run_at = coalesce($4, next_run_at), updated_at = $5
+             where store_id = $1 and account_id = $2 and lease_owner = $3",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(owner)
+        .bind(next_run_at)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Records (or with `None` clears) the authentication failure that stops automatic import.
+pub async fn set_blocked(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store_import set blocked_reason = $3,
+                 blocked_at = case when $3 is null then null else $4 end, updated_at = $4
+             where store_id = $1 and account_id = $2",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(reason)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Notes that held orders were re-checked now.
+pub async fn held_checked(db: &Db, account_id: AccountId, store_id: StoreId, now: DateTime<Utc>) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query("update store_import set held_checked_at = $3 where store_id = $1 and account_id = $2")
+            .bind(store_id)
+            .bind(account_id)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Adds `n` calls to the store's count for the JST day `day`.
+pub async fn add_calls(db: &Db, account_id: AccountId, store_id: StoreId, day: &str, n: i64) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store_import set
+                 calls_today = case when calls_day = $3 then calls_today + $4 else $4 end, calls_day = $3
+             where store_id = $1 and account_id = $2",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(day)
+        .bind(n)
+        .execute(p)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Calls made today by every store that uses the same Yahoo app (Client ID) as this one: the
+/// daily quota is per app.
+pub async fn app_calls_today(db: &Db, account_id: AccountId, store_id: StoreId, day: &str) -> sqlx::Result<i64> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar(
+            "select cast(coalesce(sum(i.calls_today), 0) as bigint) from store_import i join store s on s.id = i.store_id
+             where i.calls_day = $3 and s.client_id = (select client_id from store where id = $2 and account_id = $1)",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(day)
+        .fetch_one(p)
+        .await
+    })
+}
+
+/// How an import run was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Auto,
+    Manual,
+    Reimport,
+    Reconcile,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Auto => "auto",
+            Trigger::Manual => "manual",
+            Trigger::Reimport => "reimport",
+            Trigger::Reconcile => "reconcile",
+        }
+    }
+
+    pub fn parse(s: &str) -> Trigger {
+        match s {
+            "manual" => Trigger::Manual,
+            "reimport" => Trigger::Reimport,
+            "reconcile" => Trigger::Reconcile,
+            _ => Trigger::Auto,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Trigger::Auto => "自動",
+            Trigger::Manual => "手動",
+            Trigger::Reimport => "再取込",
+            Trigger::Reconcile => "照合",
+        }
+    }
+}
+
+/// One import run, as the runs page shows it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Run {
+    pub id: RunId,
+    pub account_id: AccountId,
+    pub store_id: StoreId,
+    pub store_name: String,
+    trigger_kind: String,
+    pub status: String,
+    pub window_from: Option<DateTime<Utc>>,
+    pub window_to: Option<DateTime<Utc>>,
+    pub owner: String,
+    pub pages: i64,
+    pub calls: i64,
+    pub orders_seen: i64,
+    pub orders_total: i64,
+    pub orders_new: i64,
+    pub orders_changed: i64,
+    pub errors: i64,
+    pub message: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Run {
+    pub fn trigger(&self) -> Trigger {
+        Trigger::parse(&self.trigger_kind)
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.status.as_str(), "queued" | "running")
+    }
+
+    pub fn status_label(&self) -> &'static str {
+        match self.status.as_str() {
+            "queued" => "待機中",
+            "running" => "実行中",
+            "done" => "完了",
+            "failed" => "失敗",
+            "stopped" => "停止",
+            _ => "中断",
+        }
+    }
+
+    /// Progress in percent (orders looked at of those the search reported).
+    pub fn percent(&self) -> i64 {
+        if self.status == "done" {
+            100
+        } else if self.orders_total > 0 {
+            (self.orders_seen * 100 / self.orders_total).clamp(0, 100)
+        } else {
+            0
+        }
+    }
+
+    pub fn duration_secs(&self) -> Option<i64> {
+        self.finished_at.map(|f| (f - self.started_at).num_seconds())
+    }
+}
+
+const RUN_SELECT: &str = "select r.id, r.account_id, r.store_id, s.name as store_name, r.trigger_kind, r.status,
+        r.window_from, r.window_to, r.owner, r.pages, r.calls, r.orders_seen, r.orders_total, r.orders_new,
+        r.orders_changed, r.errors, r.message, r.started_at, r.heartbeat_at, r.finished_at
+    from import_run r join store s on s.id = r.store_id and s.account_id = r.account_id";
+
+/// Records a run: `queued` (a person asked; the scheduler of any process will take it) or
+/// `running` (this process holds the lease already).
+#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
+pub async fn create_run(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    trigger: Trigger,
+    status: &str,
+    window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    owner: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<RunId> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar(
+            "insert into import_run (account_id, store_id, trigger_kind, status, window_from, window_to, owner,
+                 started_at, heartbeat_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(trigger.as_str())
+        .bind(status)
+        .bind(window.0)
+        .bind(window.1)
+        .bind(owner)
+        .bind(now)
+        .fetch_one(p)
+        .await
+    })
+}
+
+/// Queued runs, oldest first (across accounts: the scheduler's view).
+pub async fn queued_runs(db: &Db, limit: i64) -> sqlx::Result<Vec<Run>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!("{RUN_SELECT} where r.status = 'queued' order by r.id limit $1"))
+            .bind(limit)
+            .fetch_all(p)
+            .await
+    })
+}
+
+/// Moves a queued run to running for `owner`; false when another process took it first.
+pub async fn claim_run(db: &Db, run: RunId, owner: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update import_run set status = 'running', owner = $2, started_at = $3, heartbeat_at = $3
+             where id = $1 and status = 'queued'",
+        )
+        .bind(run)
+        .bind(owner)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// Progress counters of a running run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub pages: i64,
+    pub calls: i64,
+    pub orders_seen: i64,
+    pub orders_total: i64,
+    pub orders_new: i64,
+    pub orders_changed: i64,
+    pub errors: i64,
+}
+
+pub async fn update_run(db: &Db, run: RunId, p: &Progress, now: DateTime<Utc>) -> sqlx::Result<()> {
+    with_pool!(db, |pool| {
+        sqlx::query(
+            "update import_run set pages = $2, calls = $3, orders_seen = $4, orders_total = $5, orders_new = $6,
+                 orders_changed = $7, errors = $8, heartbeat_at = $9
+             where id = $1",
+        )
+        .bind(run)
+        .bind(p.pages)
+        .bind(p.calls)
+        .bind(p.orders_seen)
+        .bind(p.orders_total)
+        .bind(p.orders_new)
+        .bind(p.orders_changed)
+        .bind(p.errors)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// The run is alive (its process renews its lease).
+pub async fn touch_run(db: &Db, run: RunId, now: DateTime<Utc>) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query("update import_run set heartbeat_at = $2 where id = $1")
+            .bind(run)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// The PublicationTime window a run searches.
+pub async fn set_window(db: &Db, run: RunId, from: DateTime<Utc>, to: DateTime<Utc>) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query("update import_run set window_from = $2, window_to = $3 where id = $1")
+            .bind(run)
+            .bind(from)
+            .bind(to)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+}
+
+pub async fn finish_run(
+    db: &Db,
+    run: RunId,
+    p: &Progress,
+    status: &str,
+    message: Option<&str>,
+    window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    update_run(db, run, p, now).await?;
+    with_pool!(db, |pool| {
+        sqlx::query(
+            "update import_run set status = $2, message = $3, finished_at = $4,
+                 window_from = coalesce($5, window_from), window_to = coalesce($6, window_to)
+             where id = $1",
+        )
+        .bind(run)
+        .bind(status)
+        .bind(message)
+        .bind(now)
+        .bind(window.0)
+        .bind(window.1)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Runs whose process stopped beating (it died): marked abandoned so that pages do not show
+/// them running for ever. Their work is safe: the next run redoes what was not committed.
+pub async fn abandon_stale(db: &Db, before: DateTime<Utc>, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update import_run set status = 'abandoned', finished_at = $2,
+                 message = '処理していたサーバーが停止したため中断しました。次の取込で続きから取り込みます'
+             where status = 'running' and heartbeat_at < $1",
+        )
+        .bind(before)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+    })
+}
+
+/// Recent runs of the account (optionally one store), newest first.
+pub async fn list_runs(
+    db: &Db,
+    account_id: AccountId,
+    store_id: Option<StoreId>,
+    limit: i64,
+) -> sqlx::Result<Vec<Run>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!(
+            "{RUN_SELECT} where r.account_id = $1 and ($2 is null or r.store_id = $2) order by r.id desc limit $3"
+        ))
+        .bind(account_id)
+        .bind(store_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await
+    })
+}
+
+pub async fn get_run(db: &Db, account_id: AccountId, run: RunId) -> sqlx::Result<Option<Run>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!("{RUN_SELECT} where r.account_id = $1 and r.id = $2"))
+            .bind(account_id)
+            .bind(run)
+            .fetch_optional(p)
+            .await
+    })
+}

@@ -1,0 +1,543 @@
+//! Importing orders (product.md §5, yahoo-store-api.md §4): one store's run, and the scheduler
+//! that starts runs in every `serve` process.
+//!
+//! A run holds the store's lease (`db::imports`), searches orderList by PublicationTime (and by
+//! LastUpdateTime, for changes to older orders) from the saved cursor minus an overlap, asks
+//! for held orders with `FraudHoldDisplayType=1`, fetches orderInfo only for orders that are new
+//! or changed (concurrently, paced by the client), re-checks orders held as 1, and writes in
+//! batches through `db::orders::write_batch`: idempotent upserts keyed by (store, order ID),
+//! fenced by the lease, the cursor moved in the last batch's transaction and only when every
+//! order of the window was stored. Killing a run anywhere leaves either a committed batch or
+//! nothing; the next run redoes the window and skips what is stored.
+
+pub mod rules;
+pub mod scheduler;
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream};
+
+use crate::{
+    config::Config,
+    db::{
+        Db,
+        imports::{self, Progress, RunId, Trigger},
+        orders::{self, BatchError, HistoryActor, OrderWrite},
+        stores::{self, Store},
+    },
+    domain::{AccountId, StoreId, jst},
+    yahoo::{
+        YahooClient,
+        api::{self, OrderDetail, OrderListQuery, SearchBy},
+        client::Body,
+        error::YahooError,
+    },
+};
+
+/// How runs behave; from the configuration, adjustable by tests and the benchmark.
+#[derive(Clone, Debug)]
+pub struct ImportSettings {
+    pub lease_ttl: Duration,
+    /// Each run searches again this far before the cursor (late-visible orders, clock skew).
+    pub overlap: chrono::Duration,
+    /// The first run of a store looks back this far.
+    pub initial_lookback: chrono::Duration,
+    pub page_size: u32,
+    pub info_concurrency: usize,
+    /// Orders written per transaction.
+    pub batch_size: usize,
+    pub daily_quota: i64,
+    /// Share of the daily quota automatic work may use; the rest is kept for people.
+    pub auto_quota_share: f64,
+    /// Calls a day kept for re-checking held orders.
+    pub held_budget: i64,
+}
+
+impl ImportSettings {
+    pub fn from_config(config: &Config) -> ImportSettings {
+        ImportSettings {
+            lease_ttl: Duration::from_secs(config.import_lease_secs.max(3)),
+            overlap: chrono::Duration::minutes(10),
+            initial_lookback: chrono::Duration::days(30),
+            page_size: 1000,
+            info_concurrency: config.import_concurrency.max(1),
+            batch_size: 200,
+            daily_quota: config.yahoo_daily_quota,
+            auto_quota_share: 0.8,
+            held_budget: config.yahoo_daily_quota / 5,
+        }
+    }
+}
+
+/// A PublicationTime period, both ends included.
+pub type Window = (DateTime<Utc>, DateTime<Utc>);
+
+/// One run to do.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub account: AccountId,
+    pub store: StoreId,
+    pub trigger: Trigger,
+    pub run: RunId,
+    /// A period chosen by a person (manual import); `None` continues from the cursor.
+    pub window: Option<Window>,
+    /// Only these order IDs (reconciliation, re-import of an order never imported).
+    pub only: Option<Vec<String>>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    /// 緊急停止 during the run: it stopped between batches; the cursor stays where it was.
+    Stopped,
+    /// Another process holds the store now.
+    LeaseLost,
+    /// An authentication problem: automatic import of the store stops until it is fixed.
+    Auth(YahooError),
+    Failed(String),
+    /// The day's call budget for automatic work is spent.
+    Budget,
+}
+
+impl Ending {
+    fn status(&self) -> &'static str {
+        match self {
+            Ending::Done | Ending::Budget => "done",
+            Ending::Stopped => "stopped",
+            Ending::LeaseLost | Ending::Auth(_) | Ending::Failed(_) => "failed",
+        }
+    }
+
+    fn message(&self) -> Option<String> {
+        match self {
+            Ending::Done => None,
+            Ending::Stopped => Some("緊急停止のため途中で停止しました。再開すると続きから取り込みます".into()),
+            Ending::LeaseLost => Some("別のサーバーがこの店舗の取込を引き継ぎました".into()),
+            Ending::Auth(e) => Some(format!("{}（自動受注取込を停止しました）", e.message_ja())),
+            Ending::Failed(m) => Some(m.clone()),
+            Ending::Budget => {
+                Some("本日のAPI呼び出し回数が上限に近いため、自動取込を見合わせました（手動取込はできます）".into())
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for Ending {
+    fn from(e: sqlx::Error) -> Ending {
+        tracing::error!(error = %e, "database error during an import");
+        Ending::Failed("データベースの処理に失敗しました。次回の取込で再試行します".into())
+    }
+}
+
+impl From<BatchError> for Ending {
+    fn from(e: BatchError) -> Ending {
+        match e {
+            BatchError::LeaseLost => Ending::LeaseLost,
+            BatchError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// Runs imports. One per process, shared by the scheduler and the pages.
+pub struct Importer {
+    db: Db,
+    yahoo: Arc<YahooClient>,
+    /// This process's name in leases and run records.
+    owner: String,
+    pub settings: ImportSettings,
+}
+
+/// What a run carries between its steps.
+struct RunCtx<'a> {
+    job: &'a Job,
+    store: Store,
+    progress: Progress,
+    /// Orders fetched with orderInfo in this run (not fetched twice).
+    fetched: HashSet<String>,
+    pending: Vec<OrderWrite>,
+    unchanged: Vec<String>,
+    /// An order of the window could not be fetched: the cursor must not pass it.
+    incomplete: bool,
+    day: String,
+    calls_recorded: i64,
+}
+
+impl Importer {
+    pub fn new(db: Db, yahoo: Arc<YahooClient>, settings: ImportSettings) -> Importer {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        let owner = format!("{host}:{}:{}", std::process::id(), &crate::crypto::random_token()[..8]);
+        Importer { db, yahoo, owner, settings }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    /// Takes the store's lease for this process.
+    pub async fn acquire(&self, account: AccountId, store: StoreId) -> sqlx::Result<bool> {
+        let now = crate::db::now();
+        imports::acquire(&self.db, account, store, &self.owner, now, self.lease_until(now)).await
+    }
+
+    /// Runs a job whose lease this process holds, records how it ended and gives the lease
+    /// back. If the task dies on the way, the lease expires and the run is marked abandoned.
+    pub async fn execute(&self, job: &Job) -> Ending {
+        let started = std::time::Instant::now();
+        let mut progress = Progress::default();
+        let ending = tokio::select! {
+            ending = self.run(job, &mut progress) => ending,
+            () = self.keep_lease(job) => Ending::LeaseLost,
+        };
+        let now = crate::db::now();
+        let window = (None, None);
+        if let Err(e) =
+            imports::finish_run(&self.db, job.run, &progress, ending.status(), ending.message().as_deref(), window, now)
+                .await
+        {
+            tracing::warn!(error = %e, run = job.run.0, "recording the end of an import run failed");
+        }
+        let next = if job.trigger == Trigger::Auto {
+            let interval = stores::get(&self.db, job.account, job.store)
+                .await
+                .ok()
+                .flatten()
+                .map_or(1, |s| s.auto_import_interval_minutes.max(1));
+            Some(now + chrono::Duration::minutes(interval))
+        } else {
+            None
+        };
+        if ending != Ending::LeaseLost
+            && let Err(e) = imports::release(&self.db, job.account, job.store, &self.owner, next, now).await
+        {
+            tracing::warn!(error = %e, store = job.store.0, "releasing an import lease failed");
+        }
+        let status = ending.status();
+        metrics::counter!("import_runs_total", "trigger" => job.trigger.as_str(), "status" => status).increment(1);
+        metrics::counter!("import_orders_total", "kind" => "new").increment(progress.orders_new as u64);
+        metrics::counter!("import_orders_total", "kind" => "changed").increment(progress.orders_changed as u64);
+        metrics::counter!("import_calls_total").increment(progress.calls as u64);
+        metrics::counter!("import_errors_total").increment(progress.errors as u64);
+        tracing::info!(
+            store = job.store.0,
+            run = job.run.0,
+            trigger = job.trigger.as_str(),
+            status,
+            new = progress.orders_new,
+            changed = progress.orders_changed,
+            calls = progress.calls,
+            errors = progress.errors,
+            ms = started.elapsed().as_millis() as u64,
+            "import run ended"
+        );
+        ending
+    }
+
+    /// Renews the lease and the run's heartbeat while the run goes on; returns when the lease
+    /// is lost.
+    async fn keep_lease(&self, job: &Job) {
+        let every = self.settings.lease_ttl / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            let now = crate::db::now();
+            match imports::renew(&self.db, job.account, job.store, &self.owner, now, self.lease_until(now)).await {
+                Ok(true) => {
+                    let _ = imports::touch_run(&self.db, job.run, now).await;
+                }
+                Ok(false) => return,
+                Err(e) => tracing::warn!(error = %e, store = job.store.0, "renewing an import lease failed"),
+            }
+        }
+    }
+
+    async fn run(&self, job: &Job, progress: &mut Progress) -> Ending {
+        let store = match stores::get(&self.db, job.account, job.store).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ending::Failed("店舗が見つかりません".into()),
+            Err(e) => return e.into(),
+        };
+        let now = crate::db::now();
+        let mut ctx = RunCtx {
+            job,
+            store,
+            progress: Progress::default(),
+            fetched: HashSet::new(),
+            pending: Vec::new(),
+            unchanged: Vec::new(),
+            incomplete: false,
+            day: jst::today(now).to_string(),
+            calls_recorded: 0,
+        };
+        let ending = match self.run_steps(&mut ctx).await {
+            Ok(()) => Ending::Done,
+            Err(e) => e,
+        };
+        let _ = self.record_calls(&mut ctx).await;
+        match &ending {
+            Ending::Auth(e) => {
+                let _ = imports::set_blocked(&self.db, job.account, job.store, e.auth_code(), crate::db::now()).await;
+            }
+            Ending::Done => {
+                let _ = imports::set_blocked(&self.db, job.account, job.store, None, crate::db::now()).await;
+            }
+            _ => {}
+        }
+        *progress = ctx.progress;
+        ending
+    }
+
+    async fn run_steps(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
+        let job = ctx.job;
+        let state = imports::state(&self.db, job.account, job.store).await?;
+        if job.trigger == Trigger::Auto {
+            if state.emergency_stopped() {
+                return Err(Ending::Stopped);
+            }
+            let used = imports::app_calls_today(&self.db, job.account, job.store, &ctx.day).await?;
+            if used as f64 >= self.settings.daily_quota as f64 * self.settings.auto_quota_share {
+                return Err(Ending::Budget);
+            }
+        }
+        if let Some(ids) = &job.only {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            self.fetch_and_stage(ctx, &ids).await?;
+            return self.flush(ctx, None).await;
+        }
+        // Yahoo's clock, as measured from its Date header: the window ends a little before it so
+        // that orders published during the run fall in the next window, not between pages.
+        let yahoo_now = Utc::now() + chrono::Duration::milliseconds(ctx.store.clock_offset_ms.unwrap_or(0));
+        let (from, to, moves_cursor) = match job.window {
+            Some((from, to)) => (from, to.min(yahoo_now), false),
+            None => {
+                let to = yahoo_now - chrono::Duration::seconds(2);
+                let from = state.cursor_at.map_or(to - self.settings.initial_lookback, |c| c - self.settings.overlap);
+                (from.min(to - self.settings.overlap), to, true)
+            }
+        };
+        let now = crate::db::now();
+        let _ = imports::set_window(&self.db, job.run, from, to).await;
+        for by in [SearchBy::Publication, SearchBy::LastUpdate] {
+            self.search(ctx, by, from, to).await?;
+        }
+        self.recheck_held(ctx, now).await?;
+        let cursor = (moves_cursor && !ctx.incomplete).then_some(to);
+        self.flush(ctx, cursor).await?;
+        if ctx.incomplete {
+            return Err(Ending::Failed(format!(
+                "{}件の注文を取得できませんでした。次回の取込で再試行します",
+                ctx.progress.errors
+            )));
+        }
+        Ok(())
+    }
+
+    /// One Yahoo call, counted.
+    async fn call(&self, ctx: &mut RunCtx<'_>, api_name: &str, xml: String) -> Result<crate::xml::Element, YahooError> {
+        ctx.progress.calls += 1;
+        self.yahoo.call(ctx.job.account, ctx.job.store, api_name, Body::Xml(xml)).await
+    }
+
+    /// Pages through one orderList search and stages what is new or changed.
+    async fn search(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        by: SearchBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(), Ending> {
+        let mut start = 1u32;
+        loop {
+            let query = OrderListQuery { by, from, to, start, result: self.settings.page_size, include_held: true };
+            let xml = query.to_xml(&ctx.store.seller_id);
+            let root = match self.call(ctx, "orderList", xml).await {
+                Ok(root) => root,
+                Err(e) if e.is_auth_problem() => return Err(Ending::Auth(e)),
+                Err(e) => {
+                    ctx.progress.errors += 1;
+                    return Err(Ending::Failed(format!("注文検索に失敗しました: {}", e.message_ja())));
+                }
+            };
+            let page = api::parse_order_list(&root)
+                .map_err(|e| Ending::Failed(format!("注文検索の応答を読めませんでした: {e}")))?;
+            ctx.progress.pages += 1;
+            if by == SearchBy::Publication && start == 1 {
+                ctx.progress.orders_total += page.total as i64;
+            }
+            let ids: Vec<&str> = page.orders.iter().map(|o| o.order_id.as_str()).collect();
+            let known = orders::known(&self.db, ctx.job.account, ctx.job.store, &ids).await?;
+            let wanted: Vec<&str> = page
+                .orders
+                .iter()
+                .filter(|o| !ctx.fetched.contains(&o.order_id) && rules::needs_fetch(o, known.get(&o.order_id)))
+                .map(|o| o.order_id.as_str())
+                .collect();
+            if by == SearchBy::Publication {
+                ctx.progress.orders_seen += (page.orders.len() - wanted.len()) as i64;
+            }
+            self.fetch_and_stage(ctx, &wanted).await?;
+            if by == SearchBy::Publication {
+                ctx.progress.orders_seen += wanted.len() as i64;
+            }
+            let _ = imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await;
+            let n = page.orders.len() as u32;
+            if n == 0 || u64::from(start) + u64::from(n) > page.total {
+                return Ok(());
+            }
+            start += n;
+        }
+    }
+
+    /// Fetches these orders with orderInfo, `batch_size` at a time (several in flight), stages
+    /// the writes and flushes each batch; checks the emergency stop between batches.
+    async fn fetch_and_stage(&self, ctx: &mut RunCtx<'_>, ids: &[&str]) -> Result<(), Ending> {
+        for chunk in ids.chunks(self.settings.batch_size) {
+            let seller = ctx.store.seller_id.clone();
+            let (account, store) = (ctx.job.account, ctx.job.store);
+            let calls: Vec<(String, String)> =
+                chunk.iter().map(|id| ((*id).to_owned(), api::order_info_xml(&seller, id))).collect();
+            let results: Vec<(String, Result<OrderDetail, YahooError>)> = stream::iter(calls)
+                .map(|(id, xml)| {
+                    let yahoo = self.yahoo.clone();
+                    async move {
+                        let result = yahoo
+                            .call(account, store, "orderInfo", Body::Xml(xml))
+                            .await
+                            .and_then(|root| api::parse_order_info(&root));
+                        (id, result)
+                    }
+                })
+                .buffer_unordered(self.settings.info_concurrency)
+                .collect()
+                .await;
+            ctx.progress.calls += results.len() as i64;
+            let mut details = Vec::with_capacity(results.len());
+            for (id, result) in results {
+                match result {
+                    Ok(d) if d.order_id == id => details.push(d),
+                    Ok(d) => {
+                        tracing::warn!(asked = %id, got = %d.order_id, "orderInfo answered another order");
+                        ctx.progress.errors += 1;
+                        ctx.incomplete = true;
+                    }
+                    Err(e) if e.is_auth_problem() => return Err(Ending::Auth(e)),
+                    Err(e) => {
+                        tracing::warn!(store = store.0, order = %id, error = %e, "orderInfo failed");
+                        ctx.progress.errors += 1;
+                        ctx.incomplete = true;
+                    }
+                }
+            }
+            self.stage(ctx, details).await?;
+            if ctx.pending.len() >= self.settings.batch_size {
+                self.flush(ctx, None).await?;
+            }
+            let state = imports::state(&self.db, account, store).await?;
+            if state.emergency_stopped() && ctx.job.trigger == Trigger::Auto {
+                self.flush(ctx, None).await?;
+                return Err(Ending::Stopped);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares fetched orders with what is stored and stages the writes and history.
+    async fn stage(&self, ctx: &mut RunCtx<'_>, details: Vec<OrderDetail>) -> Result<(), Ending> {
+        if details.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = details.iter().map(|d| d.order_id.as_str()).collect();
+        let stored = orders::by_order_ids(&self.db, ctx.job.account, ctx.job.store, &ids).await?;
+        let auto_change = (ctx.job.trigger == Trigger::Auto && ctx.store.auto_status_change_enabled)
+            .then(|| ctx.store.auto_status_change_target())
+            .flatten();
+        for detail in details {
+            ctx.fetched.insert(detail.order_id.clone());
+            match stored.get(&detail.order_id) {
+                None => {
+                    let (status, history, flag_cancel) =
+                        rules::new_order(&detail, auto_change, ctx.store.restrict_fraud_hold_changes);
+                    ctx.progress.orders_new += 1;
+                    ctx.pending.push(OrderWrite { detail, new_status: status, flag_cancel, history });
+                }
+                Some((row, items)) => {
+                    let before = row.to_detail(items.clone(), &detail.seller_id);
+                    if before == detail {
+                        ctx.unchanged.push(detail.order_id);
+                        continue;
+                    }
+                    let (history, flag_cancel) = rules::change_history(&before, &detail);
+                    ctx.progress.orders_changed += 1;
+                    ctx.pending.push(OrderWrite { detail, new_status: row.internal_status(), flag_cancel, history });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is staged in one transaction (moving the cursor when given).
+    async fn flush(&self, ctx: &mut RunCtx<'_>, cursor: Option<DateTime<Utc>>) -> Result<(), Ending> {
+        let writes = std::mem::take(&mut ctx.pending);
+        let unchanged = std::mem::take(&mut ctx.unchanged);
+        if writes.is_empty() && unchanged.is_empty() && cursor.is_none() {
+            return Ok(());
+        }
+        let unchanged: Vec<&str> = unchanged.iter().map(String::as_str).collect();
+        orders::write_batch(
+            &self.db,
+            ctx.job.account,
+            ctx.job.store,
+            &writes,
+            &unchanged,
+            cursor,
+            Some(&self.owner),
+            &HistoryActor::Job,
+            crate::db::now(),
+        )
+        .await?;
+        self.record_calls(ctx).await?;
+        imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await?;
+        Ok(())
+    }
+
+    async fn record_calls(&self, ctx: &mut RunCtx<'_>) -> sqlx::Result<()> {
+        let n = ctx.progress.calls - ctx.calls_recorded;
+        if n > 0 {
+            imports::add_calls(&self.db, ctx.job.account, ctx.job.store, &ctx.day, n).await?;
+            ctx.calls_recorded = ctx.progress.calls;
+        }
+        Ok(())
+    }
+
+    /// Follows orders held as 1 with orderInfo (both outcomes of the review are seen even when
+    /// orderList never shows held orders), as often as the call budget allows.
+    async fn recheck_held(&self, ctx: &mut RunCtx<'_>, now: DateTime<Utc>) -> Result<(), Ending> {
+        let (account, store) = (ctx.job.account, ctx.job.store);
+        let held = orders::held_count(&self.db, account, store).await?;
+        if held == 0 {
+            return Ok(());
+        }
+        let interval = chrono::Duration::minutes(ctx.store.auto_import_interval_minutes.max(1));
+        let before = rules::held_check_before(now, held, interval, self.settings.held_budget);
+        let due: Vec<String> = orders::held_to_check(&self.db, account, store, before)
+            .await?
+            .into_iter()
+            .filter(|id| !ctx.fetched.contains(id))
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = due.iter().map(String::as_str).collect();
+        self.fetch_and_stage(ctx, &ids).await?;
+        imports::held_checked(&self.db, account, store, now).await?;
+        Ok(())
+    }
+}
