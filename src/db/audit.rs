@@ -45,10 +45,15 @@ pub enum Action {
     ClientSecretChanged,
     StoreConnected,
     PublicKeyChanged,
+    EmergencyStop,
+    EmergencyResume,
+    ManualImport,
+    OrderReimported,
+    Reconciled,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 17] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -61,6 +66,11 @@ impl Action {
         Action::ClientSecretChanged,
         Action::StoreConnected,
         Action::PublicKeyChanged,
+        Action::EmergencyStop,
+        Action::EmergencyResume,
+        Action::ManualImport,
+        Action::OrderReimported,
+        Action::Reconciled,
     ];
 
     pub fn code(self) -> &'static str {
@@ -77,6 +87,11 @@ impl Action {
             Action::ClientSecretChanged => "client_secret_changed",
             Action::StoreConnected => "store_connected",
             Action::PublicKeyChanged => "public_key_changed",
+            Action::EmergencyStop => "emergency_stop",
+            Action::EmergencyResume => "emergency_resume",
+            Action::ManualImport => "manual_import",
+            Action::OrderReimported => "order_reimported",
+            Action::Reconciled => "reconciled",
         }
     }
 
@@ -94,6 +109,11 @@ impl Action {
             Some(Action::ClientSecretChanged) => "クライアントシークレット変更",
             Some(Action::StoreConnected) => "Yahoo!連携",
             Some(Action::PublicKeyChanged) => "公開鍵の設定",
+            Some(Action::EmergencyStop) => "緊急停止",
+            Some(Action::EmergencyResume) => "緊急停止の解除",
+            Some(Action::ManualImport) => "手動取込",
+            Some(Action::OrderReimported) => "注文再取込",
+            Some(Action::Reconciled) => "注文の照合・取込",
             None => "その他",
         }
     }

@@ -48,6 +48,14 @@ impl ImportState {
         self.stopped_at.is_some() || self.account_stopped_at.is_some()
     }
 
+    /// Whether a run started at `started` must stop: an automatic run stops for any stop; a
+    /// manual one only for a stop pressed after it started (manual import is how a merchant
+    /// works during an emergency stop).
+    pub fn halts(&self, automatic: bool, started: DateTime<Utc>) -> bool {
+        let since = |t: Option<DateTime<Utc>>| t.is_some_and(|t| automatic || t >= started);
+        since(self.stopped_at) || since(self.account_stopped_at)
+    }
+
     /// Calls made on the JST day `day` (zero on a new day).
     pub fn calls_on(&self, day: &str) -> i64 {
         if self.calls_day.as_deref() == Some(day) { self.calls_today } else { 0 }
@@ -229,6 +237,74 @@ pub async fn set_blocked(
         .execute(p)
         .await
         .map(|_| ())
+    })
+}
+
+/// 緊急停止 of one store (`Some(reason)`), or its end (`None`: the next automatic run is due at
+/// once and catches up from the saved cursor). False when there is no such store.
+pub async fn set_store_stop(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    ensure(db, account_id, store_id, now).await?;
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store_import set stopped_reason = $3, stopped_at = case when $3 is null then null else $4 end,
+                 next_run_at = case when $3 is null then $4 else next_run_at end, updated_at = $4
+             where store_id = $1 and account_id = $2",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(reason)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// The account's emergency stop reason, if it is stopped.
+pub async fn account_stop(db: &Db, account_id: AccountId) -> sqlx::Result<Option<String>> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar::<_, Option<String>>(
+            "select stopped_reason from account where id = $1 and stopped_at is not null",
+        )
+        .bind(account_id)
+        .fetch_optional(p)
+        .await
+        .map(|r| r.map(Option::unwrap_or_default))
+    })
+}
+
+/// 緊急停止 of every store of the account, or its end.
+pub async fn set_account_stop(
+    db: &Db,
+    account_id: AccountId,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "update account set stopped_reason = $2, stopped_at = case when $2 is null then null else $3 end
+             where id = $1",
+        )
+        .bind(account_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if reason.is_none() {
+            sqlx::query("update store_import set next_run_at = $2 where account_id = $1 and stopped_at is null")
+                .bind(account_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
     })
 }
 

@@ -162,6 +162,7 @@ struct RunCtx<'a> {
     incomplete: bool,
     day: String,
     calls_recorded: i64,
+    started: DateTime<Utc>,
 }
 
 impl Importer {
@@ -276,6 +277,7 @@ impl Importer {
             incomplete: false,
             day: jst::today(now).to_string(),
             calls_recorded: 0,
+            started: now,
         };
         let ending = match self.run_steps(&mut ctx).await {
             Ok(()) => Ending::Done,
@@ -298,10 +300,10 @@ impl Importer {
     async fn run_steps(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
         let job = ctx.job;
         let state = imports::state(&self.db, job.account, job.store).await?;
+        if state.halts(job.trigger == Trigger::Auto, ctx.started) {
+            return Err(Ending::Stopped);
+        }
         if job.trigger == Trigger::Auto {
-            if state.emergency_stopped() {
-                return Err(Ending::Stopped);
-            }
             let used = imports::app_calls_today(&self.db, job.account, job.store, &ctx.day).await?;
             if used as f64 >= self.settings.daily_quota as f64 * self.settings.auto_quota_share {
                 return Err(Ending::Budget);
@@ -388,6 +390,7 @@ impl Importer {
                 ctx.progress.orders_seen += wanted.len() as i64;
             }
             let _ = imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await;
+            self.check_stop(ctx).await?;
             let n = page.orders.len() as u32;
             if n == 0 || u64::from(start) + u64::from(n) > page.total {
                 return Ok(());
@@ -440,11 +443,17 @@ impl Importer {
             if ctx.pending.len() >= self.settings.batch_size {
                 self.flush(ctx, None).await?;
             }
-            let state = imports::state(&self.db, account, store).await?;
-            if state.emergency_stopped() && ctx.job.trigger == Trigger::Auto {
-                self.flush(ctx, None).await?;
-                return Err(Ending::Stopped);
-            }
+            self.check_stop(ctx).await?;
+        }
+        Ok(())
+    }
+
+    /// 緊急停止 pressed: keep what was fetched (without moving the cursor) and stop here.
+    async fn check_stop(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
+        let state = imports::state(&self.db, ctx.job.account, ctx.job.store).await?;
+        if state.halts(ctx.job.trigger == Trigger::Auto, ctx.started) {
+            self.flush(ctx, None).await?;
+            return Err(Ending::Stopped);
         }
         Ok(())
     }

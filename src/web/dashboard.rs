@@ -14,7 +14,10 @@ use super::{
 };
 use crate::{
     app::AppState,
-    db::stores::{self, Store},
+    db::{
+        imports,
+        stores::{self, Store},
+    },
     domain::diagnosis::{self, Finding},
 };
 
@@ -26,6 +29,8 @@ pub struct DashboardPage {
     /// 定期的に必要な作業: (store, what needs doing), most urgent first.
     warnings: Vec<(Store, Finding)>,
     is_owner: bool,
+    /// 緊急停止 of the whole account, with its reason.
+    stopped: Option<String>,
 }
 
 pub async fn show(State(state): State<AppState>, session: Session, me: Option<Merchant>) -> AppResult<Response> {
@@ -43,6 +48,7 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
         .flat_map(|s| diagnosis::diagnose(&s.facts(), now).into_iter().map(move |f| (s.clone(), f)))
         .collect();
     warnings.sort_by_key(|w| std::cmp::Reverse(w.1.severity));
+    let stopped = imports::account_stop(&state.db, me.account_id()).await?;
     let layout = me.layout("ダッシュボード").await?;
-    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner: me.user.is_owner() }))
+    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner: me.user.is_owner(), stopped }))
 }

@@ -15,12 +15,13 @@ use serde::Deserialize;
 use super::{
     error::{AppError, AppResult},
     render::{FlashKind, Layout, ok},
-    session::Merchant,
+    session::{ClientIp, Merchant, Owner},
 };
 use crate::{
     app::AppState,
     db::{
         self,
+        audit::Action,
         imports::{self, Run, RunId, Trigger},
         stores,
     },
@@ -81,6 +82,7 @@ async fn queue(state: &AppState, me: &Merchant, store: StoreId, window: Option<W
 pub async fn import_store(
     State(state): State<AppState>,
     me: Merchant,
+    ClientIp(ip): ClientIp,
     Path(store_id): Path<StoreId>,
     Form(form): Form<ImportForm>,
 ) -> AppResult<Response> {
@@ -97,6 +99,7 @@ pub async fn import_store(
         return Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response());
     }
     let run = queue(&state, &me, store.id, window).await?;
+    me.audit(Action::ManualImport, &store.name, &ip).await?;
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
 }
 
@@ -104,6 +107,7 @@ pub async fn import_store(
 pub async fn import_all(
     State(state): State<AppState>,
     me: Merchant,
+    ClientIp(ip): ClientIp,
     Form(form): Form<ImportForm>,
 ) -> AppResult<Response> {
     let window = match period(&form) {
@@ -123,7 +127,8 @@ pub async fn import_all(
     if queued == 0 {
         me.flash(FlashKind::Error, "Yahoo!と連携済みの店舗がありません").await?;
     } else {
-        me.flash(FlashKind::Success, &format!("{queued}店舗の取込を開始しました")).await?;
+        me.audit(Action::ManualImport, &format!("すべての店舗（{queued}店舗）"), &ip).await?;
+        me.flash(FlashKind::Success, format!("{queued}店舗の取込を開始しました")).await?;
     }
     Ok(Redirect::to("/imports").into_response())
 }
@@ -154,4 +159,98 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(run_id): Pat
     let run = imports::get_run(&state.db, me.account_id(), run_id).await?.ok_or(AppError::NotFound)?;
     let layout = me.layout(&format!("取込 #{}", run.id)).await?;
     Ok(ok(&RunPage { layout, run }))
+}
+
+/// What 緊急停止 does, as the confirmation says it (product.md §5).
+pub const STOP_EXPLANATION: &str = "自動受注取込と在庫連動を停止します。停止中の注文は再開後に取り込まれます。";
+
+#[derive(Template)]
+#[template(path = "imports/stop.html")]
+pub struct StopPage {
+    layout: Layout,
+    /// `None`: the whole account.
+    store: Option<(StoreId, String)>,
+    action: String,
+    explanation: &'static str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StopForm {
+    #[serde(default)]
+    reason: String,
+}
+
+fn stop_reason(form: &StopForm, who: &str) -> String {
+    let reason: String = form.reason.trim().chars().take(200).collect();
+    if reason.is_empty() { format!("{who}が停止") } else { format!("{reason}（{who}）") }
+}
+
+/// The confirmation page of 緊急停止 for one store.
+pub async fn stop_store_form(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(store_id): Path<StoreId>,
+) -> AppResult<Response> {
+    let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let layout = owner.layout("緊急停止").await?;
+    let action = format!("/stores/{}/emergency-stop", store.id);
+    Ok(ok(&StopPage { layout, store: Some((store.id, store.name)), action, explanation: STOP_EXPLANATION }))
+}
+
+pub async fn stop_store(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Path(store_id): Path<StoreId>,
+    Form(form): Form<StopForm>,
+) -> AppResult<Response> {
+    let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let reason = stop_reason(&form, &owner.user.display_name);
+    imports::set_store_stop(&state.db, owner.account_id(), store.id, Some(&reason), db::now()).await?;
+    owner.audit(Action::EmergencyStop, &format!("{}: {reason}", store.name), &ip).await?;
+    owner.flash(FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています").await?;
+    Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
+}
+
+pub async fn resume_store(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Path(store_id): Path<StoreId>,
+) -> AppResult<Response> {
+    let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    imports::set_store_stop(&state.db, owner.account_id(), store.id, None, db::now()).await?;
+    owner.audit(Action::EmergencyResume, &store.name, &ip).await?;
+    owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
+    Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
+}
+
+/// The confirmation page of 緊急停止 for the whole account.
+pub async fn stop_account_form(owner: Owner) -> AppResult<Response> {
+    let layout = owner.layout("緊急停止（すべての店舗）").await?;
+    Ok(ok(&StopPage { layout, store: None, action: "/emergency-stop".into(), explanation: STOP_EXPLANATION }))
+}
+
+pub async fn stop_account(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<StopForm>,
+) -> AppResult<Response> {
+    let reason = stop_reason(&form, &owner.user.display_name);
+    imports::set_account_stop(&state.db, owner.account_id(), Some(&reason), db::now()).await?;
+    owner.audit(Action::EmergencyStop, &format!("すべての店舗: {reason}"), &ip).await?;
+    owner.flash(FlashKind::Success, "すべての店舗を緊急停止しました").await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+pub async fn resume_account(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
+    imports::set_account_stop(&state.db, owner.account_id(), None, db::now()).await?;
+    owner.audit(Action::EmergencyResume, "すべての店舗", &ip).await?;
+    owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
+    Ok(Redirect::to("/").into_response())
 }

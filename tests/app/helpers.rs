@@ -86,7 +86,7 @@ pub struct TestApp {
     pub importer: std::sync::Arc<orderdesk::import::Importer>,
     pg_database: Option<String>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _data_dir: Arc<tempfile::TempDir>,
+    _data_dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -95,40 +95,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        TestApp::spawn_in(backend, None, adjust).await
-    }
-
-    /// A second server on the same database and secrets key (several `serve` processes).
-    pub async fn spawn_sharing(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let shared = self.config.clone();
-        let mut app = TestApp::spawn_in(
-            if shared.database_url.is_some() { Backend::Postgres } else { Backend::Sqlite },
-            Some(self._data_dir.clone()),
-            move |c| {
-                c.database_url = shared.database_url.clone();
-                c.simulator_url = shared.simulator_url.clone();
-                adjust(c);
-            },
-        )
-        .await;
-        // The database belongs to the first server, which drops it.
-        app.pg_database = None;
-        app
-    }
-
-    /// Stops this server as a crash would: its tasks end mid-work, nothing is cleaned up.
-    pub fn kill(&self) {
-        self.task.abort();
-    }
-
-    async fn spawn_in(
-        backend: Backend,
-        shared_dir: Option<Arc<tempfile::TempDir>>,
-        adjust: impl FnOnce(&mut Config),
-    ) -> TestApp {
         init_logs();
-        let sharing = shared_dir.is_some();
-        let data_dir = shared_dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
+        let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.data_dir = data_dir.path().to_path_buf();
@@ -137,7 +105,6 @@ impl TestApp {
         config.simulator_listen = "127.0.0.1:0".parse().unwrap();
         let pg_database = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres if sharing => None,
             Backend::Postgres => {
                 let (url, name) = create_postgres_database().await;
                 config.database_url = Some(Redacted::new(url));

@@ -496,9 +496,247 @@ async fn imports_killed_anywhere_rerun_to_the_snapshot(backend: Backend) {
     assert!(killed >= 12, "most runs were killed mid-way ({partial:?}, {statuses:?})");
 }
 
+/// The runs of the account, newest first.
+async fn runs(s: &Shop) -> Vec<imports::Run> {
+    imports::list_runs(&s.app.db, s.account, None, 200).await.unwrap()
+}
+
+async fn wait_run_status(s: &Shop, status: &str) -> imports::Run {
+    for _ in 0..300 {
+        if let Some(run) = runs(s).await.into_iter().find(|r| r.status == status) {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no run ended {status}: {:#?}", runs(s).await);
+}
+
+async fn emergency_stop_halts_a_run_and_resume_catches_up(backend: Backend) {
+    let s = shop(backend, |_| {}).await;
+    s.generate(3000, 3).await;
+    s.sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "delay", "share": 1.0, "delay_ms": 20 })).await;
+    set_auto(&s.app.db, s.store, true).await;
+    make_due(&s.app.db, s.store).await;
+    wait_for(&s, |o| o.len() >= 200).await;
+
+    let path = format!("/stores/{}/emergency-stop", s.store);
+    let confirm = s.owner.get(&path).await;
+    assert!(
+        confirm.body.contains("自動受注取込と在庫連動を停止します。停止中の注文は再開後に取り込まれます。"),
+        "{}",
+        confirm.body
+    );
+    let stopped = s.owner.submit(&path, &path, &[("reason", "出荷トラブルのため")]).await;
+    assert_eq!(stopped.status, StatusCode::SEE_OTHER, "{}", stopped.body);
+    let at_stop = s.ours().await.len();
+    let run = wait_run_status(&s, "stopped").await;
+    let after = s.ours().await.len();
+    assert!(after < 3000, "the run stopped before the end ({after})");
+    // Within one batch: what was being fetched when the stop came is kept, nothing more.
+    assert!(after <= at_stop + 2 * 200, "stopped within a page ({at_stop} → {after})");
+    assert!(run.message.unwrap().contains("緊急停止"));
+    let page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    assert!(page.select_text("#import-stopped").join("").contains("出荷トラブルのため"), "{}", page.body);
+
+    // While stopped, no automatic run starts.
+    let before = runs(&s).await.len();
+    make_due(&s.app.db, s.store).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(runs(&s).await.len(), before, "no run while stopped");
+    assert_eq!(s.ours().await.len(), after);
+
+    // Orders keep arriving at Yahoo; resuming imports them and the rest of the backlog.
+    s.sim.plain_order(SELLER).await;
+    s.sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "delay", "share": 0.0 })).await;
+    s.sim.http.delete(s.sim.url("/_sim/faults")).send().await.unwrap();
+    let resumed = s.owner.submit(&format!("/stores/{}", s.store), &format!("/stores/{}/resume", s.store), &[]).await;
+    assert_eq!(resumed.status, StatusCode::SEE_OTHER);
+    let snapshot = s.snapshot(SELLER).await;
+    wait_for(&s, |o| o.len() == snapshot.len()).await;
+    assert_equals_snapshot(&snapshot, &s.ours().await);
+    let audit = s.owner.get("/audit").await;
+    assert!(audit.body.contains("緊急停止") && audit.body.contains("緊急停止の解除"), "{}", audit.body);
+
+    // The whole account: the same, from the dashboard.
+    let stop_all = s.owner.submit("/emergency-stop", "/emergency-stop", &[]).await;
+    assert_eq!(stop_all.status, StatusCode::SEE_OTHER);
+    assert!(s.owner.get("/").await.select_text("#account-stopped").join("").contains("緊急停止中"));
+    let before = runs(&s).await.len();
+    make_due(&s.app.db, s.store).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(runs(&s).await.len(), before, "no run while the account is stopped");
+    s.owner.submit("/", "/resume", &[]).await;
+    wait_for(&s, |_| true).await;
+}
+
+/// Walks the consent flow again (再認証).
+async fn reconnect(s: &Shop) {
+    let path = format!("/stores/{}", s.store);
+    let start = s.owner.submit(&path, &format!("{path}/connect"), &[]).await;
+    let consent = url::Url::parse(start.location()).unwrap();
+    let mut form: Vec<(String, String)> = consent.query_pairs().into_owned().collect();
+    form.push(("decision".into(), "allow".into()));
+    form.push(("new_seller_id".into(), SELLER.into()));
+    let back = s.sim.http.post(s.sim.url("/yconnect/v2/authorization")).form(&form).send().await.unwrap();
+    let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let done = s.owner.get(&format!("{}?{}", callback.path(), callback.query().unwrap())).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+}
+
+async fn an_auth_failure_stops_automatic_import_until_fixed(backend: Backend) {
+    let s = shop(backend, |_| {}).await;
+    s.sim.plain_order(SELLER).await;
+    set_auto(&s.app.db, s.store, true).await;
+    wait_for(&s, |o| o.len() == 1).await;
+
+    // The merchant's authorization is revoked; the access token runs out an hour later.
+    s.sim.control("/_sim/grants/revoke", json!({ "seller_id": SELLER })).await;
+    s.sim.advance(2 * 3600).await;
+    s.sim.plain_order(SELLER).await;
+    make_due(&s.app.db, s.store).await;
+    let failed = wait_run_status(&s, "failed").await;
+    assert!(failed.message.as_deref().unwrap_or("").contains("再認証"), "{failed:?}");
+    let page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    assert!(page.select_text("#import-blocked").join("").contains("invalid_grant"), "{}", page.body);
+    assert!(page.body.contains("再認証してください"), "the diagnosis is shown");
+
+    // Blocked: no more automatic runs hammering Yahoo.
+    let before = runs(&s).await.len();
+    make_due(&s.app.db, s.store).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(runs(&s).await.len(), before, "no run while blocked");
+
+    // Fixing the cause (再認証) resumes it by itself.
+    reconnect(&s).await;
+    make_due(&s.app.db, s.store).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    wait_for(&s, |o| o.len() == 2).await;
+    let page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    assert!(page.select_text("#import-blocked").is_empty(), "the block is lifted");
+}
+
+/// A real `orderdesk serve` process on the test's database and secrets key.
+struct ServeProcess(std::process::Child);
+
+impl ServeProcess {
+    fn start(app: &TestApp, lease_secs: u64) -> ServeProcess {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orderdesk"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ORDERDESK_DATA_DIR", &app.config.data_dir)
+            .env("ORDERDESK_LISTEN", "127.0.0.1:0")
+            .env("ORDERDESK_SIMULATOR", "off")
+            .env("ORDERDESK_SIMULATOR_URL", app.config.simulator_url.as_ref().unwrap().as_str())
+            .env("ORDERDESK_YAHOO_MIN_INTERVAL_MS", "0")
+            .env("ORDERDESK_YAHOO_BACKOFF_MS", "10")
+            .env("ORDERDESK_IMPORT_LEASE_SECS", lease_secs.to_string())
+            .env("ORDERDESK_SCHEDULER_TICK_MS", "100")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(url) = &app.config.database_url {
+            cmd.env("DATABASE_URL", url.expose());
+        }
+        ServeProcess(cmd.spawn().expect("orderdesk serve starts"))
+    }
+
+    /// SIGKILL: the process dies mid-write, holding its leases.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn two_serve_processes_share_stores_and_take_over_a_dead_ones(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    let sellers = [SELLER, "shop-b", "shop-c", "shop-d"];
+    let mut stores = vec![(SELLER, s.store)];
+    for (i, seller) in sellers.iter().enumerate().skip(1) {
+        stores.push((seller, connect_store(&s.app, &s.sim, &s.owner, &format!("支店{i}"), seller).await));
+    }
+    for (i, (seller, store)) in stores.iter().enumerate() {
+        s.sim
+            .control(
+                &format!("/_sim/sellers/{seller}/orders/generate"),
+                json!({ "count": 1500, "seed": 40 + i, "fraud_share": 0.1, "spread_hours": 48 }),
+            )
+            .await;
+        set_auto(&s.app.db, *store, true).await;
+    }
+    s.sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "delay", "share": 1.0, "delay_ms": 15 })).await;
+    let lease_secs = 3;
+    let mut first = ServeProcess::start(&s.app, lease_secs);
+    let _second = ServeProcess::start(&s.app, lease_secs);
+
+    // Let both work a while, then kill the first one mid-import.
+    let all_runs = || async { imports::list_runs(&s.app.db, s.account, None, 500).await.unwrap() };
+    for _ in 0..200 {
+        let r = all_runs().await;
+        let owners: std::collections::HashSet<&str> = r.iter().map(|r| r.owner.as_str()).collect();
+        if owners.len() >= 2 && s.ours().await.len() > 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let killed_at = Utc::now();
+    first.kill();
+
+    // The survivor imports every store completely.
+    let mut done = false;
+    for _ in 0..600 {
+        let mut complete = true;
+        for (seller, store) in &stores {
+            let have = orders::all_of_store(&s.app.db, s.account, *store).await.unwrap().len();
+            complete &= have == s.snapshot(seller).await.len();
+        }
+        if complete {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done, "every store was imported: {:#?}", all_runs().await);
+    for (seller, store) in &stores {
+        let ours = orders::all_of_store(&s.app.db, s.account, *store).await.unwrap();
+        assert_equals_snapshot(&s.snapshot(seller).await, &ours);
+    }
+
+    // Never two runs of one store at once: each starts after the previous one ended (or, for
+    // a run whose process died, after its last sign of life).
+    let mut r = all_runs().await;
+    r.sort_by_key(|r| (r.store_id, r.started_at));
+    let owners: std::collections::HashSet<&str> = r.iter().map(|r| r.owner.as_str()).collect();
+    assert!(owners.len() >= 2, "both processes imported: {owners:?}");
+    for pair in r.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if a.store_id == b.store_id {
+            let a_end = if a.status == "abandoned" { a.heartbeat_at } else { a.finished_at.unwrap_or(a.heartbeat_at) };
+            assert!(b.started_at >= a_end, "runs {} and {} of store {} overlap", a.id, b.id, a.store_id);
+        }
+    }
+    // The dead process's stores were taken over within the lease timeout (plus a tick).
+    let taken_over = r.iter().filter(|run| run.started_at > killed_at).map(|run| run.started_at).min();
+    if let Some(t) = taken_over {
+        assert!(
+            (t - killed_at).num_seconds() <= lease_secs as i64 + 2,
+            "taken over after {}s",
+            (t - killed_at).num_seconds()
+        );
+    }
+}
+
 on_both_backends!(
     five_thousand_orders_equal_the_snapshot_and_a_rerun_changes_nothing,
     held_orders_are_followed_to_release_and_confirmation,
     faults_lose_and_double_nothing,
     imports_killed_anywhere_rerun_to_the_snapshot,
+    emergency_stop_halts_a_run_and_resume_catches_up,
+    an_auth_failure_stops_automatic_import_until_fixed,
+    two_serve_processes_share_stores_and_take_over_a_dead_ones,
 );
