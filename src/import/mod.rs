@@ -10,6 +10,8 @@
 //! order of the window was stored. Killing a run anywhere leaves either a committed batch or
 //! nothing; the next run redoes the window and skips what is stored.
 
+pub mod reconcile;
+pub mod reimport;
 pub mod rules;
 pub mod scheduler;
 
@@ -313,6 +315,27 @@ impl Importer {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             self.fetch_and_stage(ctx, &ids).await?;
             return self.flush(ctx, None).await;
+        }
+        if job.trigger == Trigger::Reconcile {
+            // Exactly the orders Yahoo lists for the period that we do not hold.
+            let window = job.window.ok_or_else(|| Ending::Failed("照合する期間がありません".into()))?;
+            let seller = ctx.store.seller_id.clone();
+            let compared = self.compare(job.account, job.store, &seller, window).await.map_err(|e| match e {
+                reconcile::CompareError::Yahoo(e) if e.is_auth_problem() => Ending::Auth(e),
+                reconcile::CompareError::Yahoo(e) => {
+                    Ending::Failed(format!("注文検索に失敗しました: {}", e.message_ja()))
+                }
+                reconcile::CompareError::Db(e) => e.into(),
+            })?;
+            ctx.progress.orders_total = compared.missing.len() as i64;
+            let missing: Vec<&str> = compared.missing.iter().map(String::as_str).collect();
+            self.fetch_and_stage(ctx, &missing).await?;
+            ctx.progress.orders_seen = ctx.progress.orders_total;
+            self.flush(ctx, None).await?;
+            if ctx.incomplete {
+                return Err(Ending::Failed(format!("{}件の注文を取得できませんでした", ctx.progress.errors)));
+            }
+            return Ok(());
         }
         // Yahoo's clock, as measured from its Date header: the window ends a little before it so
         // that orders published during the run fall in the next window, not between pages.

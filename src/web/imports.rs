@@ -33,13 +33,13 @@ use crate::{
 pub struct ImportForm {
     /// 取込期間 (optional): dates in JST, both ends included.
     #[serde(default)]
-    from: String,
+    pub from: String,
     #[serde(default)]
-    to: String,
+    pub to: String,
 }
 
 /// The period typed into the form: none, or (from 00:00, to 23:59:59) JST.
-fn period(form: &ImportForm) -> Result<Option<Window>, &'static str> {
+pub fn period(form: &ImportForm) -> Result<Option<Window>, &'static str> {
     let parse = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
     match (form.from.trim(), form.to.trim()) {
         ("", "") => Ok(None),

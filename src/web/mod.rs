@@ -28,6 +28,7 @@ pub mod error;
 pub mod health;
 pub mod imports;
 pub mod orders;
+pub mod reimport;
 pub mod render;
 pub mod session;
 pub mod stores;
@@ -109,6 +110,12 @@ pub fn routes() -> Routes {
         .post("/resume", imports::resume_account)
         .get("/orders", orders::index)
         .get("/orders/{order_id}", orders::show)
+        .get("/orders/{order_id}/reimport", reimport::order_preview)
+        .post("/orders/{order_id}/reimport", reimport::order_apply)
+        .get("/stores/{store_id}/reimport", reimport::store_preview)
+        .post("/stores/{store_id}/reimport", reimport::store_apply)
+        .get("/stores/{store_id}/reconcile", reimport::reconcile_form)
+        .post("/stores/{store_id}/reconcile", reimport::reconcile)
         .get("/imports", imports::index)
         .post("/imports", imports::import_all)
         .get("/imports/{run_id}", imports::show)

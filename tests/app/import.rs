@@ -61,7 +61,11 @@ pub async fn shop(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Shop {
 pub async fn connect_store(app: &TestApp, sim: &Sim, owner: &Browser, name: &str, seller: &str) -> StoreId {
     sim.control(
         "/_sim/apps",
-        json!({ "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [app.config.redirect_uri()] }),
+        json!({
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [app.config.redirect_uri(), crate::sim::CALLBACK]
+        }),
     )
     .await;
     let page = owner
@@ -731,7 +735,96 @@ async fn two_serve_processes_share_stores_and_take_over_a_dead_ones(backend: Bac
     }
 }
 
+async fn reimport_shows_differences_and_keeps_our_fields(backend: Backend) {
+    let s = shop(backend, |_| {}).await;
+    let id = s.sim.plain_order(SELLER).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done);
+    let (row, _) = s.ours().await.into_iter().find(|(r, _)| r.order_id == id).unwrap();
+
+    // The order is shipped at Yahoo (by another tool).
+    let (token, _) = s.sim.authorize(SELLER).await;
+    let xml = format!(
+        "<Req><Target><OrderId>{id}</OrderId></Target><Order><Ship><ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode>\
+         <ShipInvoiceNumber1>123456789012</ShipInvoiceNumber1><ShipDate>20261125</ShipDate></Ship></Order><SellerId>{SELLER}</SellerId></Req>"
+    );
+    let changed = s.sim.call("orderShipStatusChange", &token, &xml, &crate::sim::Sig::None).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+
+    let preview = s.owner.get(&format!("/orders/{}/reimport", row.id)).await;
+    assert_eq!(preview.status, StatusCode::OK);
+    let diff = preview.select_text("table.diff th").join(" ");
+    assert!(diff.contains("出荷ステータス") && diff.contains("送り状番号1"), "{}", preview.body);
+    assert!(preview.body.contains("123456789012"));
+    let path = format!("/orders/{}/reimport", row.id);
+    let version = preview.select_attr("input[name=version]", "value").remove(0);
+    let applied = s.owner.submit(&path, &path, &[("version", &version)]).await;
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.body);
+    assert_eq!(applied.location(), format!("/orders/{}", row.id));
+    let page = s.owner.get(&format!("/orders/{}", row.id)).await;
+    assert!(page.body.contains("注文再取込を実行しました") && page.body.contains("123456789012"), "{}", page.body);
+    assert_eq!(page.select_text("#internal-status").join(""), "新規受付", "our status is kept");
+    assert_equals_snapshot(&s.snapshot(SELLER).await, &s.ours().await);
+
+    // An order ID typed by hand, never imported.
+    let typed = s.sim.plain_order(SELLER).await;
+    let store_path = format!("/stores/{}/reimport", s.store);
+    let preview = s.owner.get(&format!("{store_path}?order_id={typed}")).await;
+    assert!(preview.select_text("#reimport-summary").join("").contains("まだ取り込まれていません"), "{}", preview.body);
+    let version = preview.select_attr("input[name=version]", "value").remove(0);
+    let applied = s
+        .owner
+        .submit(&format!("{store_path}?order_id={typed}"), &store_path, &[("order_id", &typed), ("version", &version)])
+        .await;
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.body);
+    assert!(s.ours().await.iter().any(|(r, _)| r.order_id == typed));
+    let bad = s.owner.get(&format!("{store_path}?order_id=%3Cscript%3E")).await;
+    assert!(bad.select_text("#reimport-error").join("").contains("注文ID"), "{}", bad.body);
+    let unknown = s.owner.get(&format!("{store_path}?order_id={SELLER}-99999999")).await;
+    assert!(!unknown.select_text("#reimport-error").is_empty(), "{}", unknown.body);
+    let runs = runs(&s).await;
+    assert!(runs.iter().filter(|r| r.trigger() == Trigger::Reimport).count() == 2, "re-imports are recorded as runs");
+}
+
+async fn reconciliation_restores_exactly_the_orders_deleted_by_hand(backend: Backend) {
+    let s = shop(backend, |_| {}).await;
+    s.generate(300, 21).await;
+    assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done);
+    let ours = s.ours().await;
+    let deleted: Vec<String> = ours.iter().step_by(40).map(|(r, _)| r.order_id.clone()).collect();
+    for id in &deleted {
+        orderdesk::with_pool!(&s.app.db, |p| {
+            sqlx::query("delete from yahoo_order where order_id = $1").bind(id).execute(p).await.map(|_| ())
+        })
+        .unwrap();
+    }
+    let today = orderdesk::domain::jst::today(Utc::now());
+    let (from, to) = ((today - chrono::Duration::days(4)).to_string(), today.to_string());
+    let path = format!("/stores/{}/reconcile", s.store);
+    let page = s.owner.get(&format!("{path}?from={from}&to={to}")).await;
+    assert_eq!(page.select_text("#missing-count").join(""), format!("{}件", deleted.len()), "{}", page.body);
+    let mut listed = page.select_text("#missing li");
+    listed.sort();
+    let mut expected = deleted.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "exactly the deleted orders are missing");
+
+    s.sim.http.delete(s.sim.url("/_sim/counters")).send().await.unwrap();
+    let queued = s.owner.submit(&format!("{path}?from={from}&to={to}"), &path, &[("from", &from), ("to", &to)]).await;
+    assert_eq!(queued.status, StatusCode::SEE_OTHER, "{}", queued.body);
+    let run = s.wait_run(queued.location()).await;
+    assert_eq!(run.select_text("#run-status").join(""), "完了", "{}", run.body);
+    assert_eq!(run.select_text("#run-new").join(""), format!("{}件", deleted.len()));
+    let counters = s.sim.get_json("/_sim/counters").await;
+    assert_eq!(counters["calls.orderInfo"].as_u64(), Some(deleted.len() as u64), "only the missing ones were fetched");
+    assert_equals_snapshot(&s.snapshot(SELLER).await, &s.ours().await);
+    let page = s.owner.get(&format!("{path}?from={from}&to={to}")).await;
+    assert!(!page.select_text("#reconcile-ok").is_empty(), "{}", page.body);
+}
+
 on_both_backends!(
+    reimport_shows_differences_and_keeps_our_fields,
+    reconciliation_restores_exactly_the_orders_deleted_by_hand,
     five_thousand_orders_equal_the_snapshot_and_a_rerun_changes_nothing,
     held_orders_are_followed_to_release_and_confirmation,
     faults_lose_and_double_nothing,
