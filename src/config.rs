@@ -57,6 +57,22 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 10_000)]
         orders: usize,
     },
+    /// Import throughput on SQLite and PostgreSQL beside a bare orderInfo loop, and the share
+    /// of the allowed call rate used with the rate limit on.
+    Import {
+        /// Orders imported per backend with the rate limit off.
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long, env = "BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Orders imported with the rate limit on.
+        #[arg(long, default_value_t = 300)]
+        limited_orders: usize,
+        /// Calls per second per API URL the simulator allows in the rate-limited run (Yahoo: 1).
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+    },
 }
 
 /// Whether `serve` starts the built-in simulator beside itself.

@@ -130,6 +130,9 @@ create table store_import (
 );
 create index store_import_due on store_import (next_run_at);
 
+-- 自動受注取込 inbox: automatically imported orders wait there until someone takes them in.
+alter table store add column auto_import_inbox boolean not null default false;
+
 alter table account add column stopped_reason text;
 alter table account add column stopped_at timestamptz;
 

@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::StreamExt;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use crate::{
@@ -111,4 +112,264 @@ pub async fn simulator_order_info(seconds: u64, concurrency: usize, orders: usiz
     }
     sim.stop().await;
     Ok(())
+}
+
+/// CPU time (user + system) this process has used so far, from /proc (Linux); zero elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A connected store on a fresh database against `sim`: account, store, sealed secret and
+/// tokens, public key, as the connection flow would leave them.
+async fn bench_store(
+    db: &crate::db::Db,
+    secrets: &crate::crypto::SecretBox,
+    sim: &simulator::SimHandle,
+    seller: &str,
+) -> anyhow::Result<(crate::domain::AccountId, crate::domain::StoreId)> {
+    use crate::{
+        db::{accounts, stores},
+        domain::store::{Environment, StoreSettings},
+        yahoo::client,
+    };
+    let client_id = "bench-app";
+    sim.state.world().apps.insert(
+        client_id.into(),
+        simulator::App {
+            client_id: client_id.into(),
+            client_secret: "bench-secret".into(),
+            redirect_uris: vec![],
+            allowed_ips: vec![],
+            approved_for_orders: true,
+        },
+    );
+    let private = tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048)).await??;
+    let public_pem =
+        rsa::pkcs8::EncodePublicKey::to_public_key_pem(&RsaPublicKey::from(&private), rsa::pkcs8::LineEnding::LF)?;
+    let pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&private, rsa::pkcs8::LineEnding::LF)?.to_string();
+    let key =
+        control::issue_key(&sim.state, seller, control::IssueKey { private_pem: Some(pem), ..Default::default() })
+            .await
+            .map_err(|_| anyhow::anyhow!("issuing the key failed"))?;
+    let (account, _) =
+        accounts::create_account_with_owner(db, "ベンチ商店", &format!("bench@{seller}.example"), "ベンチ", "x")
+            .await?;
+    let settings = StoreSettings {
+        name: "ベンチ店".into(),
+        seller_id: seller.into(),
+        environment: Environment::Simulator,
+        client_id: client_id.into(),
+        auto_import_enabled: false,
+        auto_import_interval_minutes: 1,
+        auto_status_change_enabled: false,
+        auto_status_change_target: None,
+        restrict_fraud_hold_changes: true,
+        stock_sync_enabled: false,
+        auto_import_inbox: false,
+    };
+    let store =
+        stores::create(db, account, &settings, Some(secrets.seal(client::CLIENT_SECRET, "bench-secret"))).await?;
+    let (refresh, access) = {
+        let now = sim.state.now();
+        let mut world = sim.state.world();
+        let refresh = world.authorize(client_id, seller, now);
+        let access = world.issue_access_token(&refresh, now);
+        (refresh, access)
+    };
+    let now = crate::db::now();
+    stores::save_authorization(
+        db,
+        account,
+        store,
+        secrets.seal(client::REFRESH_TOKEN, &refresh),
+        secrets.seal(client::ACCESS_TOKEN, &access),
+        now + chrono::Duration::hours(1),
+        now,
+    )
+    .await?;
+    stores::set_public_key(
+        db,
+        account,
+        store,
+        &public_pem,
+        i64::from(key.version),
+        chrono::Utc::now().date_naive() + chrono::Duration::days(300),
+    )
+    .await?;
+    Ok((account, store))
+}
+
+/// A fresh database for one measurement: a SQLite file in a temporary folder, or a new
+/// PostgreSQL database next to `admin_url`'s.
+async fn bench_db(postgres: Option<&str>, dir: &std::path::Path) -> anyhow::Result<(crate::db::Db, Option<String>)> {
+    match postgres {
+        None => {
+            let db = crate::db::Db::connect(None, dir).await?;
+            db.migrate().await?;
+            Ok((db, None))
+        }
+        Some(admin) => {
+            let name = format!("orderdesk_bench_{}", std::process::id());
+            let pool = sqlx::PgPool::connect(admin).await?;
+            sqlx::query(&format!("drop database if exists {name}")).execute(&pool).await?;
+            sqlx::query(&format!("create database {name}")).execute(&pool).await?;
+            pool.close().await;
+            let mut url = url::Url::parse(admin)?;
+            url.set_path(&name);
+            let db = crate::db::Db::connect(Some(url.as_str()), dir).await?;
+            db.migrate().await?;
+            Ok((db, Some(name)))
+        }
+    }
+}
+
+async fn drop_bench_db(admin: Option<&str>, name: Option<String>) {
+    if let (Some(admin), Some(name)) = (admin, name)
+        && let Ok(pool) = sqlx::PgPool::connect(admin).await
+    {
+        let _ = sqlx::query(&format!("drop database if exists {name} with (force)")).execute(&pool).await;
+        pool.close().await;
+    }
+}
+
+/// `bench import`: the simulator runs in this process (so CPU seconds include it); the import
+/// goes over loopback HTTP through the real client, signatures and all.
+pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usize, rate: f64) -> anyhow::Result<()> {
+    use crate::{
+        config::Config,
+        db::imports::{self, Trigger},
+        import::{ImportSettings, Importer, Job},
+        yahoo::{YahooClient, api, client::Body},
+    };
+    let dir = tempfile_dir()?;
+    let secrets = crate::crypto::SecretBox::from_key(&rand::random::<[u8; 32]>());
+    println!("import benchmark: simulator in this process, loopback HTTP, {orders} orders per backend");
+    let mut backends: Vec<Option<&str>> = vec![None];
+    if let Some(url) = postgres.as_deref() {
+        backends.push(Some(url));
+    }
+    for backend in backends {
+        let label = if backend.is_some() { "PostgreSQL" } else { "SQLite" };
+        let settings = simulator::Settings { rate_per_sec: 0.0, daily_quota: 0, ..Default::default() };
+        let sim = Simulator::bind("127.0.0.1:0".parse()?, settings).await?.spawn();
+        let seller = "bench-store";
+        let sub = dir.join(label);
+        std::fs::create_dir_all(&sub)?;
+        let (db, pg_name) = bench_db(backend, &sub).await?;
+        let (account, store) = bench_store(&db, &secrets, &sim, seller).await?;
+        control::generate_into(
+            &sim.state,
+            seller,
+            &Generate { count: orders, seed: 9, fraud_share: 0.05, spread_hours: 72 },
+        );
+        let mut config = Config::defaults();
+        config.simulator_url = Some(sim.base_url.clone());
+        config.yahoo_min_interval_ms = 0;
+        config.yahoo_daily_quota = i64::MAX / 2;
+        let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
+        let importer = Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config));
+
+        let cpu = cpu_seconds();
+        let started = Instant::now();
+        anyhow::ensure!(importer.acquire(account, store).await?, "lease");
+        let run = imports::create_run(
+            &db,
+            account,
+            store,
+            Trigger::Manual,
+            "running",
+            (None, None),
+            importer.owner(),
+            crate::db::now(),
+        )
+        .await?;
+        let ending =
+            importer.execute(&Job { account, store, trigger: Trigger::Manual, run, window: None, only: None }).await;
+        let secs = started.elapsed().as_secs_f64();
+        let cpu_used = cpu_seconds() - cpu;
+        let stored = crate::db::orders::all_of_store(&db, account, store).await?.len();
+        anyhow::ensure!(stored == orders, "imported {stored} of {orders} ({ending:?})");
+        let import_rate = orders as f64 / secs;
+
+        // The bare loop: the same orderInfo calls through the same client, nothing stored.
+        let ids: Vec<String> = sim.state.world().sellers[seller].orders.keys().cloned().collect();
+        let concurrency = config.import_concurrency;
+        let started = Instant::now();
+        let bare: Vec<bool> = futures_util::stream::iter(ids.iter().map(|id| {
+            let (yahoo, xml) = (yahoo.clone(), api::order_info_xml(seller, id));
+            async move { yahoo.call(account, store, "orderInfo", Body::Xml(xml)).await.is_ok() }
+        }))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+        let bare_rate = bare.iter().filter(|ok| **ok).count() as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "  {label:<10} rate limit off: {import_rate:>8.0} orders/s ({secs:.2} s), {:.3} CPU s per 1,000 orders (simulator included); \
+             bare orderInfo loop {bare_rate:.0} calls/s; import ÷ bare = {:.2}",
+            cpu_used * 1000.0 / orders as f64,
+            import_rate / bare_rate
+        );
+        sim.stop().await;
+        db.close().await;
+        drop_bench_db(backend, pg_name).await;
+    }
+
+    // Rate limit on: the simulator enforces `rate` calls/s per app and API URL; the client paces
+    // to it. While a backlog exists every allowed orderInfo slot should be used, none refused.
+    let settings = simulator::Settings { rate_per_sec: rate, daily_quota: 0, ..Default::default() };
+    let sim = Simulator::bind("127.0.0.1:0".parse()?, settings).await?.spawn();
+    let seller = "bench-limited";
+    let sub = dir.join("limited");
+    std::fs::create_dir_all(&sub)?;
+    let (db, _) = bench_db(None, &sub).await?;
+    let (account, store) = bench_store(&db, &secrets, &sim, seller).await?;
+    control::generate_into(
+        &sim.state,
+        seller,
+        &Generate { count: limited_orders, seed: 10, fraud_share: 0.05, spread_hours: 72 },
+    );
+    let mut config = Config::defaults();
+    config.simulator_url = Some(sim.base_url.clone());
+    config.yahoo_min_interval_ms = (1000.0 / rate).ceil() as u64;
+    let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
+    let importer = Importer::new(db.clone(), yahoo, ImportSettings::from_config(&config));
+    anyhow::ensure!(importer.acquire(account, store).await?, "lease");
+    let run = imports::create_run(
+        &db,
+        account,
+        store,
+        Trigger::Manual,
+        "running",
+        (None, None),
+        importer.owner(),
+        crate::db::now(),
+    )
+    .await?;
+    let started = Instant::now();
+    let ending =
+        importer.execute(&Job { account, store, trigger: Trigger::Manual, run, window: None, only: None }).await;
+    let secs = started.elapsed().as_secs_f64();
+    let counters = sim.state.world().counters.clone();
+    let info_calls = counters.get("calls.orderInfo").copied().unwrap_or(0) as f64;
+    let throttled: u64 = counters.iter().filter(|(k, _)| k.starts_with("throttled.")).map(|(_, v)| v).sum();
+    println!(
+        "  SQLite     rate limit on ({rate}/s per API URL): {limited_orders} orders in {secs:.1} s ({ending:?}); \
+         orderInfo used {:.1} % of the allowed calls while the backlog lasted; {throttled} throttled answers",
+        100.0 * info_calls / (secs * rate)
+    );
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("orderdesk-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -30,6 +30,7 @@ pub struct Store {
     pub last_auth_error_at: Option<DateTime<Utc>>,
     pub auto_import_enabled: bool,
     pub auto_import_interval_minutes: i64,
+    pub auto_import_inbox: bool,
     pub auto_status_change_enabled: bool,
     auto_status_change_target: Option<String>,
     pub restrict_fraud_hold_changes: bool,
@@ -69,6 +70,7 @@ impl Store {
             client_id: self.client_id.clone(),
             auto_import_enabled: self.auto_import_enabled,
             auto_import_interval_minutes: self.auto_import_interval_minutes,
+            auto_import_inbox: self.auto_import_inbox,
             auto_status_change_enabled: self.auto_status_change_enabled,
             auto_status_change_target: self.auto_status_change_target(),
             restrict_fraud_hold_changes: self.restrict_fraud_hold_changes,
@@ -83,7 +85,7 @@ const STORE_COLUMNS: &str = "id, account_id, name, seller_id, environment, clien
     public_key_version, public_key_pem is not null as has_public_key, public_key_expires_on,
     authorized_at, last_authorize_status, last_authorize_status_at, clock_offset_ms,
     last_auth_error, last_auth_error_at,
-    auto_import_enabled, auto_import_interval_minutes, auto_status_change_enabled,
+    auto_import_enabled, auto_import_interval_minutes, auto_import_inbox, auto_status_change_enabled,
     auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled,
     created_at, updated_at";
 
@@ -122,7 +124,7 @@ pub async fn get(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Res
     })
 }
 
-/// Binds the ten settings columns in the order both writes list them.
+/// Binds the eleven settings columns in the order both writes list them.
 macro_rules! bind_settings {
     ($query:expr, $s:expr) => {
         $query
@@ -136,6 +138,7 @@ macro_rules! bind_settings {
             .bind($s.auto_status_change_target.map(InternalStatus::as_str))
             .bind($s.restrict_fraud_hold_changes)
             .bind($s.stock_sync_enabled)
+            .bind($s.auto_import_inbox)
     };
 }
 
@@ -151,9 +154,9 @@ pub async fn create(
         let q = sqlx::query_scalar(
             "insert into store (account_id, name, seller_id, environment, client_id,
                  auto_import_enabled, auto_import_interval_minutes, auto_status_change_enabled,
-                 auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled,
+                 auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled, auto_import_inbox,
                  client_secret_enc, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) returning id",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) returning id",
         )
         .bind(account_id);
         bind_settings!(q, s).bind(client_secret_enc).bind(t).fetch_one(p).await.map_err(WriteError::classify)
@@ -173,8 +176,8 @@ pub async fn update(
             "update store set name = $3, seller_id = $4, environment = $5, client_id = $6,
                  auto_import_enabled = $7, auto_import_interval_minutes = $8,
                  auto_status_change_enabled = $9, auto_status_change_target = $10,
-                 restrict_fraud_hold_changes = $11, stock_sync_enabled = $12,
-                 client_secret_enc = coalesce($13, client_secret_enc), updated_at = $14
+                 restrict_fraud_hold_changes = $11, stock_sync_enabled = $12, auto_import_inbox = $13,
+                 client_secret_enc = coalesce($14, client_secret_enc), updated_at = $15
              where account_id = $1 and id = $2",
         )
         .bind(account_id)

@@ -136,6 +136,8 @@ pub struct StoreForm {
     pub restrict_fraud_hold_changes: Option<String>,
     #[serde(default)]
     pub stock_sync_enabled: Option<String>,
+    #[serde(default)]
+    pub auto_import_inbox: Option<String>,
 }
 
 /// Validated store settings, ready to be written.
@@ -151,6 +153,8 @@ pub struct StoreSettings {
     pub auto_status_change_target: Option<InternalStatus>,
     pub restrict_fraud_hold_changes: bool,
     pub stock_sync_enabled: bool,
+    /// Automatically imported orders wait in 「自動受注取込」 until someone takes them in.
+    pub auto_import_inbox: bool,
 }
 
 /// Field name → Japanese message, shown next to the field.
@@ -230,6 +234,7 @@ impl StoreForm {
                     auto_status_change_target: target,
                     restrict_fraud_hold_changes: checked(self.restrict_fraud_hold_changes.clone()),
                     stock_sync_enabled: checked(self.stock_sync_enabled.clone()),
+                    auto_import_inbox: checked(self.auto_import_inbox.clone()),
                 })
             }
             _ => Err(errors),

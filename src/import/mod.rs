@@ -488,15 +488,19 @@ impl Importer {
         }
         let ids: Vec<&str> = details.iter().map(|d| d.order_id.as_str()).collect();
         let stored = orders::by_order_ids(&self.db, ctx.job.account, ctx.job.store, &ids).await?;
-        let auto_change = (ctx.job.trigger == Trigger::Auto && ctx.store.auto_status_change_enabled)
-            .then(|| ctx.store.auto_status_change_target())
-            .flatten();
+        // Only automatic imports go to the inbox or change status by themselves; the inbox wins
+        // (the status can be changed once the order is taken in).
+        let arrival = match (ctx.job.trigger, ctx.store.auto_status_change_target()) {
+            (Trigger::Auto, _) if ctx.store.auto_import_inbox => rules::Arrival::Inbox,
+            (Trigger::Auto, Some(target)) if ctx.store.auto_status_change_enabled => rules::Arrival::AutoChange(target),
+            _ => rules::Arrival::New,
+        };
         for detail in details {
             ctx.fetched.insert(detail.order_id.clone());
             match stored.get(&detail.order_id) {
                 None => {
                     let (status, history, flag_cancel) =
-                        rules::new_order(&detail, auto_change, ctx.store.restrict_fraud_hold_changes);
+                        rules::new_order(&detail, arrival, ctx.store.restrict_fraud_hold_changes);
                     ctx.progress.orders_new += 1;
                     ctx.pending.push(OrderWrite { detail, new_status: status, flag_cancel, history });
                 }

@@ -93,7 +93,7 @@ impl Importer {
         let (status, history, flag_cancel) = match &preview.stored {
             None => {
                 progress.orders_new = 1;
-                let (status, mut history, flag) = rules::new_order(&preview.detail, None, true);
+                let (status, mut history, flag) = rules::new_order(&preview.detail, rules::Arrival::New, true);
                 history[0] =
                     HistoryLine { kind: "reimport", message: "注文再取込で取り込みました".into() };
                 (status, history, flag)

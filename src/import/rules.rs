@@ -191,12 +191,23 @@ fn shown(v: &str) -> &str {
     if v.trim().is_empty() { "（なし）" } else { v }
 }
 
+/// How a new order arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// 新規受付 (manual import, re-import, or automatic import with nothing set).
+    New,
+    /// Automatic import into the 「自動受注取込」 inbox.
+    Inbox,
+    /// Automatic import with ステータス自動変更 to this status.
+    AutoChange(InternalStatus),
+}
+
 /// Status and history of an order imported for the first time. With ステータス自動変更 on (and
 /// only for automatic imports), the order moves to the chosen status unless the fraud-hold
 /// rule refuses it, in which case it goes to 失敗 (the one rule, `check_fraud_hold`).
 pub fn new_order(
     detail: &OrderDetail,
-    auto_change: Option<InternalStatus>,
+    arrival: Arrival,
     restrict_fraud_hold: bool,
 ) -> (InternalStatus, Vec<HistoryLine>, bool) {
     let hold = FraudHoldStatus::from_code(Some(detail.fraud_hold_status)).unwrap_or_default();
@@ -211,9 +222,16 @@ pub fn new_order(
         });
     }
     let flag_cancel = hold == FraudHoldStatus::FraudConfirmed;
-    let status = match auto_change {
-        None => InternalStatus::New,
-        Some(target) => match check_fraud_hold(restrict_fraud_hold, hold, target) {
+    let status = match arrival {
+        Arrival::New => InternalStatus::New,
+        Arrival::Inbox => {
+            lines.push(HistoryLine {
+                kind: "status",
+                message: "「自動受注取込」に入りました。内容を確認して取り込んでください".into(),
+            });
+            InternalStatus::AutoImportInbox
+        }
+        Arrival::AutoChange(target) => match check_fraud_hold(restrict_fraud_hold, hold, target) {
             Ok(()) => {
                 lines.push(HistoryLine {
                     kind: "status",
@@ -358,18 +376,21 @@ mod tests {
 
     #[test]
     fn automatic_change_goes_through_the_fraud_hold_rule() {
-        let (status, lines, _) = new_order(&detail(1), Some(InternalStatus::AwaitingShipment), true);
+        let to_shipment = Arrival::AutoChange(InternalStatus::AwaitingShipment);
+        let (status, lines, _) = new_order(&detail(1), to_shipment, true);
         assert_eq!(status, InternalStatus::Failed);
         assert!(lines.iter().any(|l| l.message == AUTO_CHANGE_REFUSED));
-        let (status, _, flag) = new_order(&detail(3), Some(InternalStatus::AwaitingShipment), true);
+        let (status, _, flag) = new_order(&detail(3), to_shipment, true);
         assert_eq!(status, InternalStatus::Failed);
         assert!(flag);
-        let (status, _, _) = new_order(&detail(0), Some(InternalStatus::AwaitingShipment), true);
+        let (status, _, _) = new_order(&detail(0), to_shipment, true);
         assert_eq!(status, InternalStatus::AwaitingShipment);
-        let (status, _, _) = new_order(&detail(1), None, true);
+        let (status, _, _) = new_order(&detail(1), Arrival::New, true);
         assert_eq!(status, InternalStatus::New);
+        let (status, _, _) = new_order(&detail(1), Arrival::Inbox, true);
+        assert_eq!(status, InternalStatus::AutoImportInbox);
         // The merchant switched the restriction off: the change is made.
-        let (status, _, _) = new_order(&detail(1), Some(InternalStatus::AwaitingShipment), false);
+        let (status, _, _) = new_order(&detail(1), to_shipment, false);
         assert_eq!(status, InternalStatus::AwaitingShipment);
     }
 

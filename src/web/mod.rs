@@ -109,6 +109,7 @@ pub fn routes() -> Routes {
         .post("/emergency-stop", imports::stop_account)
         .post("/resume", imports::resume_account)
         .get("/orders", orders::index)
+        .post("/orders/take-in", orders::take_in)
         .get("/orders/{order_id}", orders::show)
         .get("/orders/{order_id}/reimport", reimport::order_preview)
         .post("/orders/{order_id}/reimport", reimport::order_apply)

@@ -5,14 +5,14 @@
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
-    response::Response,
+    response::{IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
     error::{AppError, AppResult},
-    render::{Layout, ok},
+    render::{FlashKind, Layout, ok},
     session::Merchant,
 };
 use crate::{
@@ -21,7 +21,11 @@ use crate::{
         orders::{self, HistoryEntry, ListFilter, ListedOrder, OrderPk, OrderRow},
         stores::{self, StoreLink},
     },
-    domain::{StoreId, store::InternalStatus},
+    domain::{
+        StoreId,
+        order::{FRAUD_HOLD_REFUSAL, check_fraud_hold},
+        store::InternalStatus,
+    },
     yahoo::api::OrderItem,
 };
 
@@ -83,6 +87,10 @@ impl OrdersPage {
 
     fn is_store(&self, id: &StoreId) -> bool {
         self.store == Some(*id)
+    }
+
+    fn is_inbox(&self) -> bool {
+        self.status == Some(InternalStatus::AutoImportInbox)
     }
 
     fn is_current(&self, status: &Option<InternalStatus>) -> bool {
@@ -159,4 +167,55 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
     let history = orders::history(&state.db, account, order.id).await?;
     let layout = me.layout(&format!("注文 {}", order.order_id)).await?;
     Ok(ok(&OrderPage { layout, order, store_name: store.name, items, history }))
+}
+
+/// Takes orders out of the 「自動受注取込」 inbox into 新規受付. The fraud-hold rule applies as
+/// on every status change: a held order stays (it may only be cancelled) and says why.
+pub async fn take_in(State(state): State<AppState>, me: Merchant, body: String) -> AppResult<Response> {
+    let pks: Vec<OrderPk> = url::form_urlencoded::parse(body.as_bytes())
+        .filter(|(k, _)| k == "order")
+        .filter_map(|(_, v)| v.parse().ok().map(OrderPk))
+        .take(1000)
+        .collect();
+    let account = me.account_id();
+    let rows = orders::rows(&state.db, account, &pks).await?;
+    let stores = stores::list(&state.db, account).await?;
+    let (mut taken, mut held) = (0, 0);
+    let line = orders::HistoryLine {
+        kind: "status", message: "「自動受注取込」から新規受付に取り込みました".into()
+    };
+    let actor = orders::HistoryActor::User(me.user.email.clone());
+    for row in rows.iter().filter(|r| r.internal_status() == InternalStatus::AutoImportInbox) {
+        let restrict = stores.iter().find(|s| s.id == row.store_id).is_none_or(|s| s.restrict_fraud_hold_changes);
+        if check_fraud_hold(restrict, row.fraud_hold(), InternalStatus::New).is_err() {
+            held += 1;
+            continue;
+        }
+        let now = crate::db::now();
+        if orders::move_status(
+            &state.db,
+            account,
+            row.id,
+            InternalStatus::AutoImportInbox,
+            InternalStatus::New,
+            &line,
+            &actor,
+            now,
+        )
+        .await?
+        {
+            taken += 1;
+        }
+    }
+    if taken > 0 {
+        me.flash(FlashKind::Success, format!("{taken}件を新規受付に取り込みました")).await?;
+    }
+    if held > 0 {
+        me.flash(FlashKind::Error, format!("{held}件は{FRAUD_HOLD_REFUSAL}（審査が終わるまで受信箱に残ります）"))
+            .await?;
+    }
+    if taken == 0 && held == 0 {
+        me.flash(FlashKind::Error, "取り込む注文を選んでください").await?;
+    }
+    Ok(Redirect::to("/orders?status=auto_import_inbox").into_response())
 }

@@ -150,6 +150,7 @@ fn form_from(s: &StoreSettings) -> StoreForm {
         auto_status_change_target: s.auto_status_change_target.map(|t| t.as_str().to_string()).unwrap_or_default(),
         restrict_fraud_hold_changes: on(s.restrict_fraud_hold_changes),
         stock_sync_enabled: on(s.stock_sync_enabled),
+        auto_import_inbox: on(s.auto_import_inbox),
     }
 }
 
@@ -290,6 +291,7 @@ fn describe_changes(before: &StoreSettings, after: &StoreSettings) -> Vec<String
         on_off(after.restrict_fraud_hold_changes).into(),
     );
     diff("在庫連動", on_off(before.stock_sync_enabled).into(), on_off(after.stock_sync_enabled).into());
+    diff("自動受注取込の受信箱", on_off(before.auto_import_inbox).into(), on_off(after.auto_import_inbox).into());
     out
 }
 

@@ -24,6 +24,7 @@ fn settings(seller_id: &str) -> StoreSettings {
         auto_status_change_target: Some(InternalStatus::AwaitingShipment),
         restrict_fraud_hold_changes: true,
         stock_sync_enabled: false,
+        auto_import_inbox: false,
     }
 }
 

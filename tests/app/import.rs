@@ -822,7 +822,68 @@ async fn reconciliation_restores_exactly_the_orders_deleted_by_hand(backend: Bac
     assert!(!page.select_text("#reconcile-ok").is_empty(), "{}", page.body);
 }
 
+/// Saves the store's settings form with the import switches given.
+async fn save_settings(s: &Shop, extra: &[(&str, &str)]) {
+    let path = format!("/stores/{}", s.store);
+    let mut fields = vec![
+        ("name", "本店"),
+        ("seller_id", SELLER),
+        ("environment", "simulator"),
+        ("client_id", CLIENT_ID),
+        ("auto_import_enabled", "on"),
+        ("auto_import_interval_minutes", "1"),
+        ("restrict_fraud_hold_changes", "on"),
+    ];
+    fields.extend_from_slice(extra);
+    let saved = s.owner.submit(&format!("{path}/edit"), &path, &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+}
+
+async fn automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule(backend: Backend) {
+    let s = shop(backend, |_| {}).await;
+    let held = json!({ "items": [{ "item_id": "flower", "title": "注文保留_花", "category_id": 4101 }] });
+    save_settings(&s, &[("auto_status_change_enabled", "on"), ("auto_status_change_target", "awaiting_shipment")])
+        .await;
+    let plain = s.sim.plain_order(SELLER).await;
+    let hold = s.sim.order(SELLER, held.clone()).await["order_id"].as_str().unwrap().to_owned();
+    let ours = wait_for(&s, |o| o.len() == 2).await;
+    let row = |id: &str| ours.iter().find(|(r, _)| r.order_id == id).unwrap().0.clone();
+    assert_eq!(row(&plain).internal_status(), orderdesk::domain::store::InternalStatus::AwaitingShipment);
+    assert_eq!(row(&hold).internal_status(), orderdesk::domain::store::InternalStatus::Failed);
+    let page = s.owner.get(&format!("/orders/{}", row(&hold).id)).await;
+    assert!(page.body.contains("不正保留中のためステータス変更しませんでした"), "{}", page.body);
+
+    // The inbox: automatically imported orders wait there; taking them in obeys the rule too.
+    save_settings(&s, &[("auto_import_inbox", "on")]).await;
+    let plain = s.sim.plain_order(SELLER).await;
+    let hold = s.sim.order(SELLER, held).await["order_id"].as_str().unwrap().to_owned();
+    let ours = wait_for(&s, |o| o.len() == 4).await;
+    let row = |id: &str| ours.iter().find(|(r, _)| r.order_id == id).unwrap().0.clone();
+    let inbox = orderdesk::domain::store::InternalStatus::AutoImportInbox;
+    assert_eq!((row(&plain).internal_status(), row(&hold).internal_status()), (inbox, inbox));
+    let list = s.owner.get("/orders?status=auto_import_inbox").await;
+    assert_eq!(list.select_attr("#take-in input[name=order]", "value").len(), 2, "{}", list.body);
+    let (a, b) = (row(&plain).id.to_string(), row(&hold).id.to_string());
+    let taken = s
+        .owner
+        .submit("/orders?status=auto_import_inbox", "/orders/take-in", &[("order", a.as_str()), ("order", b.as_str())])
+        .await;
+    assert_eq!(taken.status, StatusCode::SEE_OTHER);
+    let after = s.owner.get(taken.location()).await;
+    assert!(after.body.contains("1件を新規受付に取り込みました"), "{}", after.body);
+    assert!(
+        after.body.contains("不正利用審査中の注文は「キャンセル」へのステータス変更のみ行えます"),
+        "{}",
+        after.body
+    );
+    let ours = s.ours().await;
+    let row = |id: &str| ours.iter().find(|(r, _)| r.order_id == id).unwrap().0.clone();
+    assert_eq!(row(&plain).internal_status(), orderdesk::domain::store::InternalStatus::New);
+    assert_eq!(row(&hold).internal_status(), inbox, "a held order stays in the inbox");
+}
+
 on_both_backends!(
+    automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule,
     reimport_shows_differences_and_keeps_our_fields,
     reconciliation_restores_exactly_the_orders_deleted_by_hand,
     five_thousand_orders_equal_the_snapshot_and_a_rerun_changes_nothing,
