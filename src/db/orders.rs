@@ -849,6 +849,7 @@ pub async fn rows(db: &Db, account_id: AccountId, pks: &[OrderPk]) -> sqlx::Resu
 
 /// Moves one order from `from` to `to` with a history line, only if it is still in `from`
 /// (two people pressing at once change it once). The caller has applied the fraud-hold rule.
+#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
 pub async fn move_status(
     db: &Db,
     account_id: AccountId,

@@ -283,7 +283,13 @@ impl Importer {
         };
         let ending = match self.run_steps(&mut ctx).await {
             Ok(()) => Ending::Done,
-            Err(e) => e,
+            Err(e) => {
+                // Keep what was fetched before the failure (the cursor does not move).
+                if matches!(e, Ending::Failed(_) | Ending::Auth(_)) && !ctx.pending.is_empty() {
+                    let _ = self.flush(&mut ctx, None).await;
+                }
+                e
+            }
         };
         let _ = self.record_calls(&mut ctx).await;
         match &ending {
@@ -365,13 +371,25 @@ impl Importer {
         Ok(())
     }
 
-    /// One Yahoo call, counted.
-    async fn call(&self, ctx: &mut RunCtx<'_>, api_name: &str, xml: String) -> Result<crate::xml::Element, YahooError> {
-        ctx.progress.calls += 1;
-        self.yahoo.call(ctx.job.account, ctx.job.store, api_name, Body::Xml(xml)).await
+    /// One orderList page. It borrows nothing of the run, so the next page can be asked for
+    /// while the current page's orders are fetched (their rate limits are separate).
+    async fn list_page(
+        &self,
+        account: AccountId,
+        store: StoreId,
+        query: OrderListQuery,
+        seller_id: String,
+    ) -> Result<api::OrderListPage, Ending> {
+        let root = match self.yahoo.call(account, store, "orderList", Body::Xml(query.to_xml(&seller_id))).await {
+            Ok(root) => root,
+            Err(e) if e.is_auth_problem() => return Err(Ending::Auth(e)),
+            Err(e) => return Err(Ending::Failed(format!("注文検索に失敗しました: {}", e.message_ja()))),
+        };
+        api::parse_order_list(&root).map_err(|e| Ending::Failed(format!("注文検索の応答を読めませんでした: {e}")))
     }
 
-    /// Pages through one orderList search and stages what is new or changed.
+    /// Pages through one orderList search and stages what is new or changed; the next page is
+    /// fetched while this page's orders are.
     async fn search(
         &self,
         ctx: &mut RunCtx<'_>,
@@ -379,26 +397,22 @@ impl Importer {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<(), Ending> {
+        let (account, store) = (ctx.job.account, ctx.job.store);
+        let seller = ctx.store.seller_id.clone();
+        let query = |start| OrderListQuery { by, from, to, start, result: self.settings.page_size, include_held: true };
         let mut start = 1u32;
+        ctx.progress.calls += 1;
+        let mut page = self
+            .list_page(account, store, query(start), seller.clone())
+            .await
+            .inspect_err(|_| ctx.progress.errors += 1)?;
         loop {
-            let query = OrderListQuery { by, from, to, start, result: self.settings.page_size, include_held: true };
-            let xml = query.to_xml(&ctx.store.seller_id);
-            let root = match self.call(ctx, "orderList", xml).await {
-                Ok(root) => root,
-                Err(e) if e.is_auth_problem() => return Err(Ending::Auth(e)),
-                Err(e) => {
-                    ctx.progress.errors += 1;
-                    return Err(Ending::Failed(format!("注文検索に失敗しました: {}", e.message_ja())));
-                }
-            };
-            let page = api::parse_order_list(&root)
-                .map_err(|e| Ending::Failed(format!("注文検索の応答を読めませんでした: {e}")))?;
             ctx.progress.pages += 1;
             if by == SearchBy::Publication && start == 1 {
                 ctx.progress.orders_total += page.total as i64;
             }
             let ids: Vec<&str> = page.orders.iter().map(|o| o.order_id.as_str()).collect();
-            let known = orders::known(&self.db, ctx.job.account, ctx.job.store, &ids).await?;
+            let known = orders::known(&self.db, account, store, &ids).await?;
             let wanted: Vec<&str> = page
                 .orders
                 .iter()
@@ -408,17 +422,27 @@ impl Importer {
             if by == SearchBy::Publication {
                 ctx.progress.orders_seen += (page.orders.len() - wanted.len()) as i64;
             }
-            self.fetch_and_stage(ctx, &wanted).await?;
+            let n = page.orders.len() as u32;
+            let last = n == 0 || u64::from(start) + u64::from(n) > page.total;
+            let next_start = start + n;
+            let next = async {
+                if last { None } else { Some(self.list_page(account, store, query(next_start), seller.clone()).await) }
+            };
+            let (staged, next) = tokio::join!(self.fetch_and_stage(ctx, &wanted), next);
+            staged?;
             if by == SearchBy::Publication {
                 ctx.progress.orders_seen += wanted.len() as i64;
             }
             let _ = imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await;
             self.check_stop(ctx).await?;
-            let n = page.orders.len() as u32;
-            if n == 0 || u64::from(start) + u64::from(n) > page.total {
-                return Ok(());
+            match next {
+                None => return Ok(()),
+                Some(next) => {
+                    ctx.progress.calls += 1;
+                    page = next.inspect_err(|_| ctx.progress.errors += 1)?;
+                    start = next_start;
+                }
             }
-            start += n;
         }
     }
 
