@@ -95,6 +95,18 @@ impl Db {
         sessions::SessionBackend::new(self).migrate().await
     }
 
+    /// How many rows of `params_per_row` bound values one statement should carry. SQLite finds
+    /// each `$N` by a linear scan of the statement's parameters, so a statement's cost grows with
+    /// the square of their number: keep them small there (the database is in-process, so more
+    /// statements cost little). PostgreSQL gains from fewer round trips.
+    pub fn rows_per_statement(&self, params_per_row: usize) -> usize {
+        let budget = match self {
+            Db::Sqlite(_) => 100,
+            Db::Postgres(_) => 6000,
+        };
+        (budget / params_per_row.max(1)).clamp(1, 500)
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

@@ -339,7 +339,7 @@ pub async fn known(
     order_ids: &[&str],
 ) -> sqlx::Result<HashMap<String, Known>> {
     let mut out = HashMap::with_capacity(order_ids.len());
-    for chunk in order_ids.chunks(500) {
+    for chunk in order_ids.chunks(db.rows_per_statement(1)) {
         let sql = format!(
             "select order_id, version, last_update_time, fraud_hold_status from yahoo_order
              where account_id = $1 and store_id = $2 and order_id in ({})",
@@ -482,7 +482,7 @@ pub async fn write_batch(
                 return Err(BatchError::LeaseLost);
             }
         }
-        for chunk in writes.chunks(100) {
+        for chunk in writes.chunks(db.rows_per_statement(per_row)) {
             let rows = (0..chunk.len())
                 .map(|i| format!("($1, $2, $3, $3, $3, {})", placeholders(4 + i * per_row, per_row)))
                 .collect::<Vec<_>>()
@@ -520,7 +520,7 @@ pub async fn write_batch(
                 .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
                 .flat_map(|(pk, w)| w.detail.items.iter().map(move |i| (pk, i)))
                 .collect();
-            for part in items.chunks(400) {
+            for part in items.chunks(db.rows_per_statement(11)) {
                 let rows = (0..part.len())
                     .map(|i| format!("({})", placeholders(1 + i * 11, 11)))
                     .collect::<Vec<_>>()
@@ -553,7 +553,7 @@ pub async fn write_batch(
                 .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
                 .flat_map(|(pk, w)| w.history.iter().map(move |h| (pk, h)))
                 .collect();
-            for part in lines.chunks(400) {
+            for part in lines.chunks(db.rows_per_statement(3)) {
                 let rows = (0..part.len())
                     .map(|i| format!("($1, $2, $3, $4, {})", placeholders(5 + i * 3, 3)))
                     .collect::<Vec<_>>()
@@ -568,7 +568,7 @@ pub async fn write_batch(
                 q.execute(&mut *tx).await?;
             }
         }
-        for part in unchanged.chunks(500) {
+        for part in unchanged.chunks(db.rows_per_statement(1)) {
             let sql = format!(
                 "update yahoo_order set checked_at = $3 where account_id = $1 and store_id = $2 and order_id in ({})",
                 placeholders(4, part.len())
@@ -600,7 +600,7 @@ const ORDER_SELECT: &str = "select * from yahoo_order";
 
 async fn items_of(db: &Db, pks: &[OrderPk]) -> sqlx::Result<HashMap<OrderPk, Vec<OrderItem>>> {
     let mut out: HashMap<OrderPk, Vec<OrderItem>> = HashMap::new();
-    for part in pks.chunks(500) {
+    for part in pks.chunks(db.rows_per_statement(1)) {
         let sql = format!(
             "select * from order_item where order_pk in ({}) order by order_pk, line_id",
             placeholders(1, part.len())
@@ -627,7 +627,7 @@ pub async fn by_order_ids(
     order_ids: &[&str],
 ) -> sqlx::Result<HashMap<String, (OrderRow, Vec<OrderItem>)>> {
     let mut rows: Vec<OrderRow> = Vec::new();
-    for part in order_ids.chunks(500) {
+    for part in order_ids.chunks(db.rows_per_statement(1)) {
         let sql = format!(
             "{ORDER_SELECT} where account_id = $1 and store_id = $2 and order_id in ({})",
             placeholders(3, part.len())
@@ -833,7 +833,7 @@ pub async fn count_by_status(
 /// Orders of the account by primary key (others' keys are simply not found).
 pub async fn rows(db: &Db, account_id: AccountId, pks: &[OrderPk]) -> sqlx::Result<Vec<OrderRow>> {
     let mut out = Vec::with_capacity(pks.len());
-    for part in pks.chunks(500) {
+    for part in pks.chunks(db.rows_per_statement(1)) {
         let sql = format!("{ORDER_SELECT} where account_id = $1 and id in ({})", placeholders(2, part.len()));
         let found: Vec<OrderRow> = with_pool!(db, |p| {
             let mut q = sqlx::query_as(&sql).bind(account_id);

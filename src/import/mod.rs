@@ -449,12 +449,19 @@ impl Importer {
     /// Fetches these orders with orderInfo, `batch_size` at a time (several in flight), stages
     /// the writes and flushes each batch; checks the emergency stop between batches.
     async fn fetch_and_stage(&self, ctx: &mut RunCtx<'_>, ids: &[&str]) -> Result<(), Ending> {
-        for chunk in ids.chunks(self.settings.batch_size) {
-            let seller = ctx.store.seller_id.clone();
-            let (account, store) = (ctx.job.account, ctx.job.store);
-            let calls: Vec<(String, String)> =
-                chunk.iter().map(|id| ((*id).to_owned(), api::order_info_xml(&seller, id))).collect();
-            let results: Vec<(String, Result<OrderDetail, YahooError>)> = stream::iter(calls)
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (account, store) = (ctx.job.account, ctx.job.store);
+        let calls: Vec<(String, String)> =
+            ids.iter().map(|id| ((*id).to_owned(), api::order_info_xml(&ctx.store.seller_id, id))).collect();
+        // The fetching goes on while the previous batch is compared and written: a bounded
+        // channel between the two halves of one task (a killed run ends both).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Result<OrderDetail, YahooError>)>(
+            self.settings.batch_size + self.settings.info_concurrency,
+        );
+        let fetch = async move {
+            let mut results = stream::iter(calls)
                 .map(|(id, xml)| {
                     let yahoo = self.yahoo.clone();
                     async move {
@@ -465,34 +472,49 @@ impl Importer {
                         (id, result)
                     }
                 })
-                .buffer_unordered(self.settings.info_concurrency)
-                .collect()
-                .await;
-            ctx.progress.calls += results.len() as i64;
-            let mut details = Vec::with_capacity(results.len());
-            for (id, result) in results {
-                match result {
-                    Ok(d) if d.order_id == id => details.push(d),
-                    Ok(d) => {
-                        tracing::warn!(asked = %id, got = %d.order_id, "orderInfo answered another order");
-                        ctx.progress.errors += 1;
-                        ctx.incomplete = true;
-                    }
-                    Err(e) if e.is_auth_problem() => return Err(Ending::Auth(e)),
-                    Err(e) => {
-                        tracing::warn!(store = store.0, order = %id, error = %e, "orderInfo failed");
-                        ctx.progress.errors += 1;
-                        ctx.incomplete = true;
-                    }
+                .buffer_unordered(self.settings.info_concurrency);
+            while let Some(result) = results.next().await {
+                if tx.send(result).await.is_err() {
+                    return; // the writing half stopped
                 }
             }
-            self.stage(ctx, details).await?;
-            if ctx.pending.len() >= self.settings.batch_size {
-                self.flush(ctx, None).await?;
+        };
+        // `move`: when the writing half ends early (a stop, an auth failure), the receiver is
+        // dropped with it and the fetching half stops at its next send instead of waiting.
+        let write = async move {
+            let mut buffer = Vec::with_capacity(self.settings.batch_size);
+            loop {
+                let n = rx.recv_many(&mut buffer, self.settings.batch_size).await;
+                if n == 0 {
+                    return Ok(());
+                }
+                ctx.progress.calls += n as i64;
+                let mut details = Vec::with_capacity(n);
+                for (id, result) in buffer.drain(..) {
+                    match result {
+                        Ok(d) if d.order_id == id => details.push(d),
+                        Ok(d) => {
+                            tracing::warn!(asked = %id, got = %d.order_id, "orderInfo answered another order");
+                            ctx.progress.errors += 1;
+                            ctx.incomplete = true;
+                        }
+                        Err(e) if e.is_auth_problem() => return Err(Ending::Auth(e)),
+                        Err(e) => {
+                            tracing::warn!(store = store.0, order = %id, error = %e, "orderInfo failed");
+                            ctx.progress.errors += 1;
+                            ctx.incomplete = true;
+                        }
+                    }
+                }
+                self.stage(ctx, details).await?;
+                if ctx.pending.len() >= self.settings.batch_size {
+                    self.flush(ctx, None).await?;
+                }
+                self.check_stop(ctx).await?;
             }
-            self.check_stop(ctx).await?;
-        }
-        Ok(())
+        };
+        let ((), written) = tokio::join!(fetch, write);
+        written
     }
 
     /// 緊急停止 pressed: keep what was fetched (without moving the cursor) and stop here.

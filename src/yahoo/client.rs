@@ -114,6 +114,36 @@ pub struct YahooClient {
     refresh_locks: Mutex<HashMap<StoreId, Arc<tokio::sync::Mutex<()>>>>,
     next_slot: Mutex<HashMap<(StoreId, String), Instant>>,
     signatures: Mutex<HashMap<StoreId, CachedSignature>>,
+    /// Credentials read in the last moment: an import makes thousands of calls a minute, and
+    /// reading the store row for each would cost more than the call.
+    credentials: Mutex<HashMap<StoreId, (Instant, stores::Credentials)>>,
+    /// What was last written by `record_call` per store, so that unchanged outcomes are not
+    /// written again on every call.
+    recorded: Mutex<HashMap<StoreId, Recorded>>,
+}
+
+/// How long read credentials are reused (a key saved on the store page applies after this).
+const CREDENTIALS_TTL: Duration = Duration::from_secs(2);
+/// An unchanged call outcome is written again after this long (the page shows its time).
+const RECORD_EVERY: Duration = Duration::from_secs(60);
+/// The in-memory maps hold at most this many stores before expired entries are dropped.
+const MAP_BOUND: usize = 10_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Recorded {
+    authorize: Option<&'static str>,
+    offset_ms: i64,
+    auth_error: Option<&'static str>,
+    at: Instant,
+}
+
+impl Recorded {
+    fn same(&self, other: &Recorded) -> bool {
+        self.authorize == other.authorize
+            && self.auth_error == other.auth_error
+            && (self.offset_ms - other.offset_ms).abs() < 2000
+            && other.at.duration_since(self.at) < RECORD_EVERY
+    }
 }
 
 impl YahooClient {
@@ -136,6 +166,8 @@ impl YahooClient {
             refresh_locks: Mutex::default(),
             next_slot: Mutex::default(),
             signatures: Mutex::default(),
+            credentials: Mutex::default(),
+            recorded: Mutex::default(),
         })
     }
 
@@ -143,11 +175,58 @@ impl YahooClient {
         Endpoints::for_environment(environment, self.simulator_url.as_ref())
     }
 
+    /// The store's credentials, read again after [`CREDENTIALS_TTL`].
     async fn credentials(&self, account: AccountId, store: StoreId) -> Result<stores::Credentials, YahooError> {
-        stores::credentials(&self.db, account, store)
+        if let Some((at, creds)) = self.credentials.lock().unwrap_or_else(|p| p.into_inner()).get(&store)
+            && at.elapsed() < CREDENTIALS_TTL
+        {
+            return Ok(creds.clone());
+        }
+        self.fresh_credentials(account, store).await
+    }
+
+    /// The store's credentials as stored now (before and after a token refresh).
+    async fn fresh_credentials(&self, account: AccountId, store: StoreId) -> Result<stores::Credentials, YahooError> {
+        let creds = stores::credentials(&self.db, account, store)
             .await
             .map_err(|e| YahooError::Temporary(format!("database: {e}")))?
-            .ok_or(YahooError::NotConnected)
+            .ok_or(YahooError::NotConnected)?;
+        let mut cache = self.credentials.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAP_BOUND {
+            cache.retain(|_, (at, _)| at.elapsed() < CREDENTIALS_TTL);
+        }
+        cache.insert(store, (Instant::now(), creds.clone()));
+        Ok(creds)
+    }
+
+    fn forget_credentials(&self, store: StoreId) {
+        self.credentials.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
+    }
+
+    /// Writes what a call told us on the store, unless it is what was last written.
+    async fn record(
+        &self,
+        account: AccountId,
+        store: StoreId,
+        authorize: Option<&'static str>,
+        offset_ms: i64,
+        auth_error: Option<&'static str>,
+    ) {
+        let now = Recorded { authorize, offset_ms, auth_error, at: Instant::now() };
+        {
+            let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+            if recorded.get(&store).is_some_and(|last| last.same(&now)) {
+                return;
+            }
+            if recorded.len() >= MAP_BOUND {
+                recorded.retain(|_, r| r.at.elapsed() < RECORD_EVERY);
+            }
+            recorded.insert(store, now);
+        }
+        if let Err(e) = stores::record_call(&self.db, account, store, authorize, Some(offset_ms), auth_error).await {
+            tracing::warn!(store = store.0, error = %e, "recording a Yahoo call's outcome failed");
+            self.recorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
+        }
     }
 
     fn open(&self, purpose: &str, sealed: &[u8]) -> Result<String, YahooError> {
@@ -216,7 +295,7 @@ impl YahooClient {
         redirect_uri: &str,
         code_verifier: &str,
     ) -> Result<(), YahooError> {
-        let creds = self.credentials(account, store).await?;
+        let creds = self.fresh_credentials(account, store).await?;
         let answer = self
             .token_request(
                 &creds,
@@ -242,6 +321,8 @@ impl YahooClient {
         .await
         .map_err(|e| YahooError::Temporary(format!("database: {e}")))?;
         self.signatures.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
+        self.forget_credentials(store);
+        self.recorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
         Ok(())
     }
 
@@ -273,7 +354,8 @@ impl YahooClient {
             locks.entry(store).or_default().clone()
         };
         let _guard = lock.lock().await;
-        let creds = self.credentials(account, store).await?;
+        // Read as stored now: another caller (or process) may have refreshed meanwhile.
+        let creds = self.fresh_credentials(account, store).await?;
         if let Some(token) = self.usable_token(&creds)
             && stale != Some(token.as_str())
         {
@@ -299,6 +381,7 @@ impl YahooClient {
         )
         .await
         .map_err(|e| YahooError::Temporary(format!("database: {e}")))?;
+        self.forget_credentials(store);
         tracing::debug!(store = store.0, "access token refreshed");
         Ok(answer.access_token)
     }
@@ -425,8 +508,7 @@ impl YahooClient {
                     let auth_error = result.as_ref().err().and_then(YahooError::auth_code);
                     let clears = result.is_ok();
                     if authorize.is_some() || auth_error.is_some() || clears {
-                        let _ =
-                            stores::record_call(&self.db, account, store, authorize, Some(offset_ms), auth_error).await;
+                        self.record(account, store, authorize, offset_ms, auth_error).await;
                     }
                     result
                 }

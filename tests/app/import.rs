@@ -508,7 +508,8 @@ async fn imports_killed_anywhere_rerun_to_the_snapshot(backend: Backend) {
         assert_equals_snapshot(&s.snapshot(SELLER).await, &s.ours().await);
     }
     let mid = partial.iter().filter(|n| **n > 0 && **n < 500).count();
-    assert!(mid >= 8, "many kills came mid-import, after some batches committed: {partial:?}");
+    let none = partial.iter().filter(|n| **n == 0).count();
+    assert!(mid >= 5 && none >= 3, "kills came before any batch and mid-import, after some committed: {partial:?}");
     let runs = imports::list_runs(&s.app.db, s.account, Some(s.store), 100).await.unwrap();
     let killed = runs.iter().filter(|r| r.status == "running").count();
     assert!(killed >= 12, "most runs were killed mid-way ({partial:?})");
