@@ -44,7 +44,7 @@ pub fn router(sim: SimState) -> Router {
         .route("/", get(view::index))
         .route("/yconnect/v2/authorization", get(yconnect::consent).post(yconnect::decide))
         .route("/yconnect/v2/token", post(yconnect::token))
-        .route("/ShoppingWebService/V1/{api}", post(store_api::handle))
+        .route("/ShoppingWebService/V1/{api}", post(store_api::handle).get(store_api::handle))
         .route("/_sim/state", get(control::state))
         .route("/_sim/settings", post(control::settings))
         .route("/_sim/clock", post(control::clock))
