@@ -3,7 +3,8 @@
 //!
 //! The reader is strict about structure (one root, matching end tags, bounded depth and size) and
 //! tolerant about content: CDATA and escaped text read the same, empty elements read as empty
-//! text, unknown elements are kept and simply not asked for. It never panics on any input.
+//! text, unknown elements are kept and simply not asked for, a namespace (`xmlns="urn:yahoo:api"`,
+//! or a prefix) does not change an element's name. It never panics on any input.
 
 use quick_xml::events::Event;
 
@@ -142,7 +143,9 @@ impl Element {
 }
 
 fn open(start: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
-    let name = std::str::from_utf8(start.name().as_ref()).map_err(|e| e.to_string())?.to_owned();
+    // The local name: Yahoo's answers name elements without a prefix, but `yahoo:Error` is
+    // still an `Error`.
+    let name = std::str::from_utf8(start.local_name().as_ref()).map_err(|e| e.to_string())?.to_owned();
     let mut attrs = Vec::new();
     for attr in start.attributes() {
         let attr = attr.map_err(|e| e.to_string())?;
@@ -264,6 +267,26 @@ mod tests {
         assert_eq!(info.text_of("Title"), Some("A & B"));
         assert_eq!(info.children_named("Item").count(), 1);
         assert_eq!(info.text_of("Missing"), None);
+    }
+
+    #[test]
+    fn reads_error_bodies_as_yahoo_writes_them() {
+        // Declaration with `encoding="utf-8" ?`, the namespace, a CDATA message padded with
+        // newlines, a Detail; with and without a byte-order mark; a prefixed root.
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n<Error xmlns=\"urn:yahoo:api\">\n  <Message><![CDATA[\n    Invalid Request.\n  ]]></Message>\n  <Code>od00001</Code>\n  <Detail><![CDATA[OrderId is not specified]]></Detail>\n</Error>\n";
+        for input in [
+            doc.to_owned(),
+            format!("\u{feff}{doc}"),
+            doc.replace("<Error", "<y:Error").replace("</Error", "</y:Error").replace("xmlns=", "xmlns:y="),
+        ] {
+            let root = Element::parse(input.as_bytes()).unwrap_or_else(|e| panic!("{e}: {input}"));
+            assert_eq!(root.name, "Error");
+            assert_eq!(root.value_of("Message"), Some("Invalid Request."));
+            assert_eq!(root.value_of("Code"), Some("od00001"));
+            assert_eq!(root.value_of("Detail"), Some("OrderId is not specified"));
+        }
+        let padded = "<Error><Message>\n\nYour Request was Forbidden\n\n</Message></Error>";
+        assert_eq!(Element::parse(padded.as_bytes()).unwrap().value_of("Message"), Some("Your Request was Forbidden"));
     }
 
     #[test]

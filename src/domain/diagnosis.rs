@@ -107,6 +107,14 @@ pub fn diagnose(f: &Facts, now: DateTime<Utc>) -> Vec<Finding> {
             "店舗設定の Client ID とシークレットを、Yahoo!デベロッパーネットワークの表示と同じにしてください。",
             None,
         )),
+        Some("insufficient_scope") => out.push(Finding::new(
+            Severity::Error,
+            "このアプリケーションにストアAPIの権限（スコープ）がありません（insufficient_scope）",
+            "Yahoo!が、このアプリケーション（店舗設定の Client ID）にはYahoo!ショッピングのストアAPI（注文API）を使う権限がないと答えました。\
+             Yahoo!デベロッパーネットワークの「アプリケーションの管理」でこのアプリケーションを開き、利用するAPIのスコープにショッピングのストアAPIを加えてください。\
+             アクセストークンの更新では直りません。スコープを加えたあとで再認証してください。",
+            Some(Action::Reauthorize),
+        )),
         Some("px-04306") => out.push(Finding::new(
             Severity::Error,
             "このサーバーの送信元IPアドレスがYahoo!に登録されていません（px-04306）",
@@ -271,6 +279,20 @@ mod tests {
         assert!(diagnose(&f, Utc::now())[0].advice.contains("無効"));
         f = Facts { last_auth_error: Some("invalid_grant".into()), ..connected() };
         assert_eq!(diagnose(&f, Utc::now())[0].action, Some(Action::Reauthorize));
+    }
+
+    #[test]
+    fn missing_scope_says_where_to_add_it() {
+        let f = Facts { last_auth_error: Some("insufficient_scope".into()), ..connected() };
+        let d = diagnose(&f, Utc::now());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].severity, Severity::Error);
+        assert!(d[0].title.contains("insufficient_scope"));
+        for needle in
+            ["Yahoo!デベロッパーネットワーク", "アプリケーションの管理", "スコープ", "ストアAPI", "更新では直りません"]
+        {
+            assert!(d[0].advice.contains(needle), "{needle}: {}", d[0].advice);
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::{
     generate::{self, Generate, NewOrder},
     orders::{Order, review_outcome},
-    state::{App, Fault, KEY_LIFETIME_DAYS, Key, Settings, SimState, World},
+    state::{Api, App, Fault, KEY_LIFETIME_DAYS, Key, Settings, SimState, World},
 };
 
 pub struct ControlError(StatusCode, String);
@@ -315,6 +315,12 @@ pub async fn review(State(sim): State<SimState>) -> Json<Value> {
 pub async fn add_fault(State(sim): State<SimState>, Json(fault): Json<Fault>) -> ControlResult {
     if !(0.0..=1.0).contains(&fault.share) {
         return Err(bad("share must be between 0 and 1"));
+    }
+    if fault.api == Api::Token && fault.kind.store_api_only() {
+        return Err(bad(format!(
+            "{} answers in the store APIs' XML; the token endpoint does not take it",
+            fault.kind.as_str()
+        )));
     }
     sim.world().faults.push(fault.clone());
     Ok(Json(json!(fault)))

@@ -5,10 +5,12 @@
 //! It needs no database: its world lives in memory ([`state`]). It runs on its own port as the
 //! `simulator` subcommand, beside `serve` in the embedded default, and in-process in tests.
 //! Tour: [`yconnect`] (consent and tokens) → [`store_api`] (the gate and the APIs) →
-//! [`orders`] (order XML) → [`generate`] (bulk orders) → [`control`] (JSON) → [`view`] (HTML).
+//! [`orders`] (order XML) → [`generate`] (bulk orders) → [`control`] (JSON) → [`view`] (HTML);
+//! [`http`] serves it all with Yahoo's header names.
 
 pub mod control;
 pub mod generate;
+pub mod http;
 pub mod orders;
 pub mod state;
 pub mod store_api;
@@ -42,7 +44,7 @@ pub fn router(sim: SimState) -> Router {
         .route("/", get(view::index))
         .route("/yconnect/v2/authorization", get(yconnect::consent).post(yconnect::decide))
         .route("/yconnect/v2/token", post(yconnect::token))
-        .route("/ShoppingWebService/V1/{api}", post(store_api::handle))
+        .route("/ShoppingWebService/V1/{api}", post(store_api::handle).get(store_api::handle))
         .route("/_sim/state", get(control::state))
         .route("/_sim/settings", post(control::settings))
         .route("/_sim/clock", post(control::clock))
@@ -104,8 +106,7 @@ impl Simulator {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        http::serve(self.listener, router(self.state), shutdown).await
     }
 
     /// Serves in the background until the handle is dropped or shut down.

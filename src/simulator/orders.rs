@@ -1,6 +1,8 @@
 //! Orders as the simulator keeps them, and their XML: which fields orderList and orderInfo can
 //! return, how orderInfo groups them, and which text goes in CDATA.
 
+use std::{collections::HashMap, sync::LazyLock};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +105,7 @@ pub enum Group {
     Detail,
     Item,
     Seller,
+    Buyer,
 }
 
 enum Value {
@@ -140,93 +143,136 @@ fn person(p: &Person, prefix: &str, field: &str) -> Option<Option<Value>> {
         "Address2" => cdata(&p.address2),
         "PhoneNumber" => text(&p.phone),
         "MailAddress" if prefix == "Bill" => text(&p.mail),
-        _ => None,
+        _ => return None,
     })
 }
 
-/// Every field name the simulator knows, with its group; orderList returns only `Order` ones.
-pub const FIELDS: &[(&str, Group)] = &[
-    ("OrderId", Group::Order),
-    ("Version", Group::Order),
-    ("OrderTime", Group::Order),
-    ("LastUpdateTime", Group::Order),
-    ("OrderStatus", Group::Order),
-    ("IsSeen", Group::Order),
-    ("FraudHoldStatus", Group::Order),
-    ("PublicationTime", Group::Order),
-    ("CancelReason", Group::Order),
-    ("CancelReasonDetail", Group::Order),
-    ("BuyerComments", Group::Order),
-    ("IsPointFix", Group::Order),
-    ("PayStatus", Group::Pay),
-    ("PayMethod", Group::Pay),
-    ("PayMethodName", Group::Pay),
-    ("PayDate", Group::Pay),
-    ("BillLastName", Group::Pay),
-    ("BillFirstName", Group::Pay),
-    ("BillLastNameKana", Group::Pay),
-    ("BillFirstNameKana", Group::Pay),
-    ("BillZipCode", Group::Pay),
-    ("BillPrefecture", Group::Pay),
-    ("BillCity", Group::Pay),
-    ("BillAddress1", Group::Pay),
-    ("BillAddress2", Group::Pay),
-    ("BillPhoneNumber", Group::Pay),
-    ("BillMailAddress", Group::Pay),
-    ("ShipStatus", Group::Ship),
-    ("ShipMethod", Group::Ship),
-    ("ShipMethodName", Group::Ship),
-    ("ShipRequestDate", Group::Ship),
-    ("ShipRequestTime", Group::Ship),
-    ("ShipCompanyCode", Group::Ship),
-    ("ShipInvoiceNumber1", Group::Ship),
-    ("ShipInvoiceNumber2", Group::Ship),
-    ("ShipDate", Group::Ship),
-    ("ShipLastName", Group::Ship),
-    ("ShipFirstName", Group::Ship),
-    ("ShipLastNameKana", Group::Ship),
-    ("ShipFirstNameKana", Group::Ship),
-    ("ShipZipCode", Group::Ship),
-    ("ShipPrefecture", Group::Ship),
-    ("ShipCity", Group::Ship),
-    ("ShipAddress1", Group::Ship),
-    ("ShipAddress2", Group::Ship),
-    ("ShipPhoneNumber", Group::Ship),
-    ("PayCharge", Group::Detail),
-    ("ShipCharge", Group::Detail),
-    ("GiftWrapCharge", Group::Detail),
-    ("Discount", Group::Detail),
-    ("UsePoint", Group::Detail),
-    ("TotalPrice", Group::Detail),
-    ("SettleAmount", Group::Detail),
-    ("LineId", Group::Item),
-    ("ItemId", Group::Item),
-    ("Title", Group::Item),
-    ("SubCode", Group::Item),
-    ("ItemOption", Group::Item),
-    ("UnitPrice", Group::Item),
-    ("Quantity", Group::Item),
-    ("ItemTaxRatio", Group::Item),
-    ("ProductId", Group::Item),
-    ("CategoryId", Group::Item),
-    ("SellerId", Group::Seller),
+/// Every orderInfo field name the simulator knows, by group: the names of Yahoo's orderInfo
+/// field table as production clients ask for them. Fields the simulator keeps data for have
+/// values; flags read `false`, amounts `0`; the rest come back empty. A name outside this table
+/// is refused (orderInfo) rather than dropped.
+#[rustfmt::skip]
+pub const FIELDS: &[(Group, &[&str])] = &[
+    (
+        Group::Order,
+        &[
+            "OrderId", "Version", "ParentOrderId", "ChildOrderId", "DeviceType", "MobileCarrierName", "IsSeen",
+            "IsSplit", "CancelReason", "CancelReasonDetail", "IsRoyalty", "IsRoyaltyFix", "IsSeller", "IsAffiliate",
+            "IsRatingB2s", "NeedSnl", "OrderTime", "LastUpdateTime", "Suspect", "SuspectMessage", "OrderStatus",
+            "StoreStatus", "RoyaltyFixTime", "SendConfirmTime", "SendPayTime", "PrintSlipTime", "PrintDeliveryTime",
+            "PrintBillTime", "BuyerComments", "SellerComments", "Notes", "OperationUser", "Referer", "EntryPoint",
+            "HistoryId", "UsageId", "UseCouponData", "TotalCouponDiscount", "ShippingCouponFlg",
+            "ShippingCouponDiscount", "CampaignPoints", "IsMultiShip", "MultiShipId", "IsReadOnly",
+            "IsFirstClassDrugIncludes", "IsFirstClassDrugAgreement", "IsWelcomeGiftIncludes", "YamatoCoopStatus",
+            "FraudHoldStatus", "PublicationTime", "IsYahooAuctionOrder", "YahooAuctionMerchantId", "YahooAuctionId",
+            "IsYahooAuctionDeferred", "YahooAuctionCategoryType", "YahooAuctionBidType", "UseGiftCardData",
+            "SocialGiftType", "AffiliateType", "IsLineCommerceTabOrder", "XshoppingStoreType", "IsPointFix",
+        ],
+    ),
+    (
+        Group::Pay,
+        &[
+            "PayStatus", "SettleStatus", "PayType", "PayKind", "PayMethod", "PayMethodName", "SellerHandlingCharge",
+            "PayActionTime", "PayDate", "PayNotes", "SettleId", "CardBrand", "CardNumber", "CardNumberLast4",
+            "CardExpireYear", "CardExpireMonth", "CardPayType", "CardHolderName", "CardPayCount", "CardBirthDay",
+            "UseYahooCard", "UseWallet", "NeedBillSlip", "NeedDetailedSlip", "NeedReceipt", "AgeConfirmField",
+            "AgeConfirmValue", "AgeConfirmCheck", "BillAddressFrom", "BillFirstName", "BillFirstNameKana",
+            "BillLastName", "BillLastNameKana", "BillZipCode", "BillPrefecture", "BillPrefectureKana", "BillCity",
+            "BillCityKana", "BillAddress1", "BillAddress1Kana", "BillAddress2", "BillAddress2Kana", "BillPhoneNumber",
+            "BillEmgPhoneNumber", "BillMailAddress", "BillSection1Field", "BillSection1Value", "BillSection2Field",
+            "BillSection2Value", "PayNo", "PayNoIssueDate", "ConfirmNumber", "PaymentTerm", "IsApplePay",
+        ],
+    ),
+    (
+        Group::Ship,
+        &[
+            "ShipStatus", "ShipMethod", "ShipMethodName", "ShipRequestDate", "ShipRequestTime", "ShipNotes",
+            "ShipCompanyCode", "ReceiveShopCode", "ShipInvoiceNumber1", "ShipInvoiceNumber2",
+            "ShipInvoiceNumberEmptyReason", "ShipUrl", "ArriveType", "ShipDate", "ArrivalDate", "NeedGiftWrap",
+            "GiftWrapCode", "GiftWrapType", "GiftWrapMessage", "NeedGiftWrapPaper", "GiftWrapPaperType",
+            "GiftWrapName", "Option1Field", "Option1Type", "Option1Value", "Option2Field", "Option2Type",
+            "Option2Value", "ShipFirstName", "ShipFirstNameKana", "ShipLastName", "ShipLastNameKana", "ShipZipCode",
+            "ShipPrefecture", "ShipPrefectureKana", "ShipCity", "ShipCityKana", "ShipAddress1", "ShipAddress1Kana",
+            "ShipAddress2", "ShipAddress2Kana", "ShipPhoneNumber", "ShipEmgPhoneNumber", "ShipSection1Field",
+            "ShipSection1Value", "ShipSection2Field", "ShipSection2Value", "ReceiveSatelliteType",
+            "ReceiveSatelliteSettleMethod", "ReceiveSatelliteMethod", "ReceiveSatelliteCompanyName",
+            "ReceiveSatelliteShopCode", "ReceiveSatelliteShopName", "ReceiveSatelliteShipKind",
+            "ReceiveSatelliteYahooCode", "ReceiveSatelliteCertificationNumber", "CollectionDate", "CashOnDeliveryTax",
+            "NumberUnitsShipped", "ShipRequestTimeZoneCode", "ShipInstructType", "ShipInstructStatus",
+            "ReceiveShopType", "ReceiveShopName", "ExcellentDelivery", "IsEazy", "EazyDeliveryCode",
+            "EazyDeliveryName", "IsMallContactlessDelivery", "MallContactlessDeliveryStatus", "YamatoInputDate",
+            "SagawaInputDate", "JapanPostInputDate", "FirstArrivalDateTime", "RemoteAreaShippingType",
+        ],
+    ),
+    (
+        Group::Detail,
+        &[
+            "PayCharge", "ShipCharge", "GiftWrapCharge", "Discount", "Adjustments", "SettleAmount", "UsePoint",
+            "GiftCardDiscount", "TotalPrice", "SettlePayAmount", "IsGetPointFixAll", "TotalMallCouponDiscount",
+            "IsGetStoreBonusFixAll",
+        ],
+    ),
+    (
+        Group::Item,
+        &[
+            "LineId", "ItemId", "Title", "SubCode", "SubCodeOption", "ItemOption", "Inscription", "IsUsed",
+            "ImageId", "IsTaxable", "ItemTaxRatio", "Jan", "ProductId", "CategoryId", "AffiliateRatio", "UnitPrice",
+            "Quantity", "PointAvailQuantity", "ReleaseDate", "PointFspCode", "PointRatioY", "PointRatioSeller",
+            "UnitGetPoint", "IsGetPointFix", "GetPointFixDate", "CouponData", "CouponDiscount", "CouponUseNum",
+            "OriginalPrice", "OriginalNum", "LeadTimeText", "LeadTimeStart", "LeadTimeEnd", "PriceType",
+            "PickAndDeliveryCode", "PickAndDeliveryTransportRuleType", "YamatoUndeliverableReason",
+            "StoreBonusRatioSeller", "UnitGetStoreBonus", "IsGetStoreBonusFix", "GetStoreBonusFixDate",
+            "IsAffiliateItem",
+        ],
+    ),
+    (Group::Seller, &["SellerId"]),
+    (Group::Buyer, &["IsLogin", "FspLicenseCode", "FspLicenseName", "GuestAuthId"]),
 ];
 
 pub fn group_of(field: &str) -> Option<Group> {
-    FIELDS.iter().find(|(name, _)| *name == field).map(|(_, g)| *g)
+    // Looked up for every field of every orderInfo answer: a table built once.
+    static BY_NAME: LazyLock<HashMap<&'static str, Group>> =
+        LazyLock::new(|| FIELDS.iter().flat_map(|(group, names)| names.iter().map(move |n| (*n, *group))).collect());
+    BY_NAME.get(field).copied()
 }
 
-/// orderList can also return these order-level values from the groups.
-const LIST_EXTRA: &[&str] = &["PayStatus", "PayMethod", "ShipStatus", "TotalPrice", "BillLastName", "BillFirstName"];
-
+/// orderList returns order-level values, taken flat from every group but the item lines.
 pub fn listable(field: &str) -> bool {
-    group_of(field) == Some(Group::Order) || LIST_EXTRA.contains(&field)
+    group_of(field).is_some_and(|g| g != Group::Item)
+}
+
+/// Flags the simulator has no data for read `false`, amounts `0`.
+#[rustfmt::skip]
+const FALSE_FLAGS: &[&str] = &[
+    "IsSplit", "IsRoyalty", "IsRoyaltyFix", "IsSeller", "IsAffiliate", "IsRatingB2s", "NeedSnl", "IsMultiShip",
+    "IsReadOnly", "IsFirstClassDrugIncludes", "IsFirstClassDrugAgreement", "IsWelcomeGiftIncludes",
+    "IsYahooAuctionOrder", "IsYahooAuctionDeferred", "IsLineCommerceTabOrder", "UseYahooCard", "UseWallet",
+    "NeedBillSlip", "NeedDetailedSlip", "NeedReceipt", "IsApplePay", "NeedGiftWrap", "NeedGiftWrapPaper", "IsEazy",
+    "IsMallContactlessDelivery", "IsGetPointFixAll", "IsGetStoreBonusFixAll", "IsUsed", "IsGetPointFix",
+    "IsGetStoreBonusFix", "IsAffiliateItem",
+];
+#[rustfmt::skip]
+const ZERO_AMOUNTS: &[&str] = &[
+    "Suspect", "TotalCouponDiscount", "ShippingCouponDiscount", "CampaignPoints", "SellerHandlingCharge",
+    "Adjustments", "GiftCardDiscount", "TotalMallCouponDiscount", "CouponDiscount", "CouponUseNum", "UnitGetPoint",
+    "UnitGetStoreBonus",
+];
+
+/// `DeviceType` (1 PC, 3 smartphone): plausible and stable per order.
+fn device_type(o: &Order) -> u8 {
+    if o.order_id.bytes().last().is_some_and(|b| b % 3 == 0) { 1 } else { 3 }
+}
+
+/// `PayType`: 1 for methods paid before shipping (bank transfer, convenience store), else 0.
+fn pay_type(o: &Order) -> u8 {
+    u8::from(o.pay_method.starts_with("payment_b") || o.pay_method.starts_with("payment_c"))
 }
 
 fn order_value(o: &Order, field: &str) -> Option<Value> {
     match field {
         "OrderId" => text(&o.order_id),
         "Version" => text(o.version),
+        "DeviceType" => text(device_type(o)),
         "OrderTime" => time(o.order_time),
         "LastUpdateTime" => time(o.last_update_time),
         "OrderStatus" => text(o.order_status),
@@ -237,7 +283,9 @@ fn order_value(o: &Order, field: &str) -> Option<Value> {
         "CancelReasonDetail" => cdata(&o.cancel_reason_detail),
         "BuyerComments" => cdata(&o.buyer_comments),
         "IsPointFix" => text(o.is_point_fix),
+        "SocialGiftType" => text(0),
         "PayStatus" => text(o.pay_status),
+        "PayType" => text(pay_type(o)),
         "PayMethod" => text(&o.pay_method),
         "PayMethodName" => cdata(&o.pay_method_name),
         "PayDate" => date(o.pay_date),
@@ -255,9 +303,30 @@ fn order_value(o: &Order, field: &str) -> Option<Value> {
         "GiftWrapCharge" => text(o.gift_wrap_charge),
         "Discount" => text(o.discount),
         "UsePoint" => text(o.use_point),
-        "TotalPrice" | "SettleAmount" => text(o.total_price()),
+        "TotalPrice" | "SettleAmount" | "SettlePayAmount" => text(o.total_price()),
         "SellerId" => text(&o.seller_id),
+        "IsLogin" => text(true),
+        f if FALSE_FLAGS.contains(&f) => text(false),
+        f if ZERO_AMOUNTS.contains(&f) => text(0),
         f => person(&o.bill, "Bill", f).or_else(|| person(&o.ship, "Ship", f)).flatten(),
+    }
+}
+
+fn item_value(item: &ItemLine, field: &str) -> Option<Value> {
+    match field {
+        "LineId" => text(item.line_id),
+        "ItemId" => text(&item.item_id),
+        "Title" => cdata(&item.title),
+        "SubCode" => text(&item.sub_code),
+        "UnitPrice" | "OriginalPrice" => text(item.unit_price),
+        "Quantity" | "PointAvailQuantity" | "OriginalNum" => text(item.quantity),
+        "ItemTaxRatio" => text(item.tax_ratio),
+        "ProductId" => text(&item.product_id),
+        "CategoryId" => text(item.category_id),
+        "IsTaxable" => text(true),
+        f if FALSE_FLAGS.contains(&f) => text(false),
+        f if ZERO_AMOUNTS.contains(&f) => text(0),
+        _ => None,
     }
 }
 
@@ -278,9 +347,12 @@ pub fn write_list_entry(w: &mut XmlWriter, index: usize, o: &Order, fields: &[&s
     w.close("OrderInfo");
 }
 
-/// orderInfo's `<OrderInfo>`: order-level fields directly, the rest in their groups.
+/// orderInfo's `<OrderInfo>`: order-level fields directly, the rest in their groups; only the
+/// fields asked for, and a group only when one of its fields was asked for. Every name must be
+/// known ([`group_of`]); the caller refuses the others.
 pub fn write_order_info(w: &mut XmlWriter, o: &Order, fields: &[&str]) {
-    let wanted = |g: Group| fields.iter().filter(move |f| group_of(f) == Some(g));
+    let grouped: Vec<(&str, Group)> = fields.iter().filter_map(|f| group_of(f).map(|g| (*f, g))).collect();
+    let wanted = |g: Group| grouped.iter().filter(move |(_, fg)| *fg == g).map(|(f, _)| f);
     w.open("OrderInfo");
     for field in wanted(Group::Order) {
         write_value(w, field, order_value(o, field));
@@ -298,31 +370,27 @@ pub fn write_order_info(w: &mut XmlWriter, o: &Order, fields: &[&str]) {
         for item in &o.items {
             w.open("Item");
             for field in wanted(Group::Item) {
-                match *field {
-                    "LineId" => &mut *w.leaf("LineId", &item.line_id.to_string()),
-                    "ItemId" => w.leaf("ItemId", &item.item_id),
-                    "Title" => w.cdata("Title", &item.title),
-                    "SubCode" => w.leaf("SubCode", &item.sub_code),
-                    "ItemOption" => {
-                        for (i, (name, value)) in item.options.iter().enumerate() {
-                            w.open("ItemOption").leaf("Index", &(i + 1).to_string());
-                            w.cdata("Name", name).cdata("Value", value).close("ItemOption");
-                        }
-                        &mut *w
+                if *field == "ItemOption" {
+                    for (i, (name, value)) in item.options.iter().enumerate() {
+                        w.open("ItemOption").leaf("Index", &(i + 1).to_string());
+                        w.cdata("Name", name).cdata("Value", value).close("ItemOption");
                     }
-                    "UnitPrice" => w.leaf("UnitPrice", &item.unit_price.to_string()),
-                    "Quantity" => w.leaf("Quantity", &item.quantity.to_string()),
-                    "ItemTaxRatio" => w.leaf("ItemTaxRatio", &item.tax_ratio.to_string()),
-                    "ProductId" => w.leaf("ProductId", &item.product_id),
-                    "CategoryId" => w.leaf("CategoryId", &item.category_id.to_string()),
-                    _ => &mut *w,
-                };
+                } else {
+                    write_value(w, field, item_value(item, field));
+                }
             }
             w.close("Item");
         }
     }
-    w.open("Seller").leaf("SellerId", &o.seller_id).close("Seller");
-    w.open("Buyer").leaf("IsLogin", "true").close("Buyer");
+    for (group, tag) in [(Group::Seller, "Seller"), (Group::Buyer, "Buyer")] {
+        if wanted(group).next().is_some() {
+            w.open(tag);
+            for field in wanted(group) {
+                write_value(w, field, order_value(o, field));
+            }
+            w.close(tag);
+        }
+    }
     w.close("OrderInfo");
 }
 

@@ -61,6 +61,10 @@ pub struct Settings {
     pub hold_mode: HoldMode,
     /// Requests per second per app and API URL; 0 turns rate limiting off.
     pub rate_per_sec: f64,
+    /// How many calls may come at once before the rate applies (a token bucket of this size,
+    /// refilled at `rate_per_sec`). 2 lets a client that paces at the rate through despite
+    /// network jitter; a client that calls every 0.5 s is refused from its fourth call (1.5 s in).
+    pub rate_burst: f64,
     /// Requests per app per (JST) day; 0 turns the quota off.
     pub daily_quota: u64,
     /// A signature timestamp more than this many seconds ahead of the clock is `invalid-timestamp`.
@@ -76,6 +80,7 @@ impl Default for Settings {
         Settings {
             hold_mode: HoldMode::Display,
             rate_per_sec: 1.0,
+            rate_burst: 2.0,
             daily_quota: 50_000,
             future_tolerance_secs: 0,
             max_age_secs: 540,
@@ -93,6 +98,8 @@ pub enum Api {
     OrderList,
     #[serde(rename = "orderInfo")]
     OrderInfo,
+    #[serde(rename = "orderCount")]
+    OrderCount,
     #[serde(rename = "orderStatusChange")]
     OrderStatusChange,
     #[serde(rename = "orderShipStatusChange")]
@@ -106,9 +113,10 @@ pub enum Api {
 }
 
 impl Api {
-    pub const STORE_APIS: [Api; 7] = [
+    pub const STORE_APIS: [Api; 8] = [
         Api::OrderList,
         Api::OrderInfo,
+        Api::OrderCount,
         Api::OrderStatusChange,
         Api::OrderShipStatusChange,
         Api::OrderPayStatusChange,
@@ -121,6 +129,7 @@ impl Api {
             Api::Token => "token",
             Api::OrderList => "orderList",
             Api::OrderInfo => "orderInfo",
+            Api::OrderCount => "orderCount",
             Api::OrderStatusChange => "orderStatusChange",
             Api::OrderShipStatusChange => "orderShipStatusChange",
             Api::OrderPayStatusChange => "orderPayStatusChange",
@@ -232,6 +241,40 @@ pub enum FaultKind {
     MalformedXml,
     /// The rate-limit answer: 403 `Your Request was Forbidden`.
     Throttle,
+    /// The call goes through, and its answer carries two `<Warning>`s (code and message) after
+    /// `Status` (APIs whose answer has a `Status`).
+    Warning,
+    /// HTTP 200 whose `Result/Status` is `NG`, with an `<Error>` (code, message, detail):
+    /// Yahoo refusing the request. Nothing is changed.
+    StatusNg,
+    /// 401 with `WWW-Authenticate: Bearer … error="insufficient_scope"`: the app lacks the
+    /// store API scope.
+    InsufficientScope,
+    /// HTTP 400 with an error body in the shapes recorded from Yahoo: `<?xml … encoding="utf-8" ?>`,
+    /// `xmlns="urn:yahoo:api"`, a CDATA `<Message>` padded with newlines, and a `<Detail>`.
+    ErrorDetail,
+}
+
+impl FaultKind {
+    /// Kinds that answer in the store APIs' XML; the token endpoint does not take them.
+    pub fn store_api_only(self) -> bool {
+        matches!(self, FaultKind::Warning | FaultKind::StatusNg | FaultKind::InsufficientScope | FaultKind::ErrorDetail)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Error500 => "error500",
+            FaultKind::Error503 => "error503",
+            FaultKind::Delay => "delay",
+            FaultKind::Drop => "drop",
+            FaultKind::MalformedXml => "malformed_xml",
+            FaultKind::Throttle => "throttle",
+            FaultKind::Warning => "warning",
+            FaultKind::StatusNg => "status_ng",
+            FaultKind::InsufficientScope => "insufficient_scope",
+            FaultKind::ErrorDetail => "error_detail",
+        }
+    }
 }
 
 /// A fault rule for one API: applies to `share` of the calls (deterministically: every call
@@ -273,6 +316,30 @@ impl Fault {
     }
 }
 
+/// A token bucket: `tokens` left at `at_ms` (the simulator's clock).
+#[derive(Clone, Copy, Debug)]
+pub struct Bucket {
+    pub tokens: f64,
+    pub at_ms: i64,
+}
+
+impl Bucket {
+    /// Takes one token for a call at `now_ms` if there is one. A clock moved backwards (tests
+    /// skew it) restarts the refill from `now_ms` without adding tokens.
+    pub fn take(&mut self, now_ms: i64, rate_per_sec: f64, burst: f64) -> bool {
+        let burst = burst.max(1.0);
+        let elapsed = (now_ms - self.at_ms).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * rate_per_sec).min(burst);
+        self.at_ms = now_ms;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct World {
     pub settings: Settings,
@@ -281,7 +348,8 @@ pub struct World {
     pub codes: HashMap<String, AuthCode>,
     pub grants: HashMap<String, Grant>,
     pub access: HashMap<String, AccessToken>,
-    pub last_call_ms: HashMap<(String, Api), i64>,
+    /// Rate-limit buckets per (app, API).
+    pub buckets: HashMap<(String, Api), Bucket>,
     pub quota_used: HashMap<(String, NaiveDate), u64>,
     pub faults: Vec<Fault>,
     pub counters: BTreeMap<String, u64>,
@@ -396,6 +464,26 @@ mod tests {
         once.fired = 0;
         assert!(once.fires());
         assert!(!once.fires());
+    }
+
+    #[test]
+    fn the_bucket_lets_a_client_at_the_rate_through_and_refuses_one_at_twice_the_rate() {
+        let full = Bucket { tokens: 2.0, at_ms: 0 };
+        // Paced at 1 s with ±150 ms of jitter: never refused.
+        let mut b = full;
+        let mut t = 0;
+        for i in 0..200 {
+            t += if i % 2 == 0 { 850 } else { 1150 };
+            assert!(b.take(t, 1.0, 2.0), "call {i} at {t} ms");
+        }
+        // Paced at 0.5 s: the third call is refused.
+        let mut b = full;
+        let outcomes: Vec<bool> = (0..4).map(|i| b.take(i * 500, 1.0, 2.0)).collect();
+        assert_eq!(outcomes, vec![true, true, true, false]);
+        // A clock moved back adds nothing and does not lock the bucket.
+        let mut b = Bucket { tokens: 0.0, at_ms: 10_000 };
+        assert!(!b.take(5_000, 1.0, 2.0));
+        assert!(b.take(6_000, 1.0, 2.0));
     }
 
     #[test]

@@ -24,9 +24,14 @@ fn malformed(what: &str) -> YahooError {
     YahooError::Malformed(what.to_owned())
 }
 
+/// `Status` must be `OK`; `NG` is Yahoo refusing the request (the client already turns it into
+/// that error; parsers fed a root by other paths say the same).
 fn ok_status(root: &Element, path: &[&str]) -> Result<(), YahooError> {
     match root.path(path).map(|s| s.text.trim()) {
         Some("OK") => Ok(()),
+        Some("NG") => Err(super::error::from_success(reqwest::StatusCode::OK, root.clone())
+            .err()
+            .unwrap_or_else(|| malformed("Status is NG"))),
         _ => Err(malformed("Status is not OK")),
     }
 }
@@ -365,10 +370,68 @@ pub fn pay_change_xml(seller_id: &str, order_id: &str, pay_status: u8, pay_date:
     w.finish()
 }
 
-/// The answer of the change APIs: OK, with an optional warning.
-pub fn parse_change(root: &Element) -> Result<Option<String>, YahooError> {
+/// A warning Yahoo attaches to a successful answer: `<Warning><Code/><Message/></Warning>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub code: String,
+    pub message: String,
+}
+
+/// Every `<Warning>` of an answer (after `Status`, under `Result` or at the root), in order.
+pub fn warnings(root: &Element) -> Vec<Warning> {
+    let parent = root.child("Result").unwrap_or(root);
+    parent
+        .children_named("Warning")
+        .map(|w| Warning {
+            code: text(Some(w), "Code"),
+            // An element without children is a warning written as plain text.
+            message: w.value_of("Message").map(str::to_owned).unwrap_or_else(|| w.text.trim().to_owned()),
+        })
+        .filter(|w| !w.code.is_empty() || !w.message.is_empty())
+        .collect()
+}
+
+/// The answer of the change APIs: OK, with the warnings Yahoo attached (often none).
+pub fn parse_change(root: &Element) -> Result<Vec<Warning>, YahooError> {
     ok_status(root, &["Result", "Status"])?;
-    Ok(root.path(&["Result", "Warning"]).map(|w| w.text.trim().to_owned()).filter(|w| !w.is_empty()))
+    Ok(warnings(root))
+}
+
+/// orderCount's query: the seller ID as the camelCase `sellerId` parameter.
+pub fn order_count_query(seller_id: &str) -> Vec<(String, String)> {
+    vec![("sellerId".to_owned(), seller_id.to_owned())]
+}
+
+/// orderCount (注文ステータス別件数参照): 新規注文, 新規予約 and 保留, and every counter as sent
+/// (Yahoo lists more than these three; their names are not confirmed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderCount {
+    pub new_order: u64,
+    pub new_reserve: u64,
+    /// 0 when the answer has no `Holding`.
+    pub holding: u64,
+    pub all: Vec<(String, u64)>,
+}
+
+pub fn parse_order_count(root: &Element) -> Result<OrderCount, YahooError> {
+    ok_status(root, &["Result", "Status"])?;
+    let count = root.path(&["Result", "Count"]).ok_or_else(|| malformed("Count is missing"))?;
+    let all = count
+        .children
+        .iter()
+        .filter(|c| !c.text.trim().is_empty())
+        .map(|c| {
+            let n = c.text.trim().parse::<u64>().map_err(|_| malformed(&format!("{} is not a number", c.name)))?;
+            Ok((c.name.clone(), n))
+        })
+        .collect::<Result<Vec<_>, YahooError>>()?;
+    let get = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    Ok(OrderCount {
+        new_order: get("NewOrder").ok_or_else(|| malformed("NewOrder is missing"))?,
+        new_reserve: get("NewReserve").ok_or_else(|| malformed("NewReserve is missing"))?,
+        holding: get("Holding").unwrap_or(0),
+        all,
+    })
 }
 
 /// One item of getStock / setStock.
@@ -466,6 +529,57 @@ mod tests {
     }
 
     #[test]
+    fn change_answers_keep_every_warning() {
+        let ok = Element::parse(b"<ResultSet><Result><Status>OK</Status></Result></ResultSet>").unwrap();
+        assert_eq!(parse_change(&ok).unwrap(), vec![]);
+        let warned = r#"<?xml version="1.0" encoding="UTF-8" ?>
+<ResultSet totalResultsAvailable="1" totalResultsReturned="1" firstResultPosition="1"><Result><Status>OK</Status>
+<Warning><Target>ShipInvoiceNumber1</Target><Code>od-w1</Code><Message><![CDATA[
+  送り状番号を確認してください
+]]></Message></Warning><Warning><Code>od-w2</Code><Message>二件目</Message></Warning></Result></ResultSet>"#;
+        assert_eq!(
+            parse_change(&Element::parse(warned.as_bytes()).unwrap()).unwrap(),
+            vec![
+                Warning { code: "od-w1".into(), message: "送り状番号を確認してください".into() },
+                Warning { code: "od-w2".into(), message: "二件目".into() },
+            ]
+        );
+        let plain =
+            Element::parse(b"<ResultSet><Result><Status>OK</Status><Warning> w </Warning></Result></ResultSet>")
+                .unwrap();
+        assert_eq!(parse_change(&plain).unwrap(), vec![Warning { code: String::new(), message: "w".into() }]);
+        // NG is Yahoo's refusal with its code, not a malformed answer.
+        let ng = Element::parse(b"<ResultSet><Result><Status>NG</Status><Error><Code>od1</Code><Message>no</Message></Error></Result></ResultSet>").unwrap();
+        assert_eq!(
+            parse_change(&ng).unwrap_err(),
+            YahooError::Api { status: 200, code: Some("od1".into()), message: "no".into() }
+        );
+    }
+
+    #[test]
+    fn order_count_as_recorded() {
+        // A public client's recorded answer has no Holding; the sandbox's has it.
+        let recorded = r#"<ResultSet totalResultsAvailable="1" totalResultsReturned="1" firstResultPosition="1">
+  <Result>
+    <Status>OK</Status>
+    <Count>
+      <NewOrder>27</NewOrder>
+      <NewReserve>4</NewReserve>
+    </Count>
+  </Result>
+</ResultSet>"#;
+        let c = parse_order_count(&Element::parse(recorded.as_bytes()).unwrap()).unwrap();
+        assert_eq!((c.new_order, c.new_reserve, c.holding), (27, 4, 0));
+        let more = "<ResultSet><Result><Status>OK</Status><Count><NewOrder>1</NewOrder><NewReserve>0</NewReserve><Holding>2</Holding><WaitPayment>5</WaitPayment><Other/></Count></Result></ResultSet>";
+        let c = parse_order_count(&Element::parse(more.as_bytes()).unwrap()).unwrap();
+        assert_eq!(c.holding, 2);
+        assert_eq!(c.all.last(), Some(&("WaitPayment".to_owned(), 5)));
+        let bad = "<ResultSet><Result><Status>OK</Status><Count><NewOrder>x</NewOrder><NewReserve>0</NewReserve></Count></Result></ResultSet>";
+        assert!(matches!(parse_order_count(&Element::parse(bad.as_bytes()).unwrap()), Err(YahooError::Malformed(_))));
+        assert_eq!(order_count_query("s"), vec![("sellerId".to_owned(), "s".to_owned())]);
+    }
+
+    #[test]
     fn parsers_never_panic() {
         // Deterministic mutation fuzz over recorded shapes: every parser sees every mutant.
         let seeds = [
@@ -473,6 +587,9 @@ mod tests {
             "<Result><Status>OK</Status><Search><TotalCount>2</TotalCount><OrderInfo><Index>1</Index><OrderId>a</OrderId><Version>1</Version></OrderInfo></Search></Result>".to_owned(),
             r#"<ResultSet ok="1"><Result><ItemCode>a</ItemCode><SubCode/><Status>1</Status><Quantity>5</Quantity></Result></ResultSet>"#.to_owned(),
             "<ResultSet><Result><Status>OK</Status><Warning>w</Warning></Result></ResultSet>".to_owned(),
+            "<ResultSet><Result><Status>OK</Status><Warning><Code>c</Code><Message>m</Message></Warning></Result></ResultSet>".to_owned(),
+            "<ResultSet><Result><Status>NG</Status><Error><Code>c</Code><Message>m</Message></Error></Result></ResultSet>".to_owned(),
+            "<ResultSet><Result><Status>OK</Status><Count><NewOrder>27</NewOrder><NewReserve>4</NewReserve></Count></Result></ResultSet>".to_owned(),
         ];
         let mut state = 0x9e37_79b9_u32;
         let mut next = || {
@@ -499,6 +616,7 @@ mod tests {
                     let _ = parse_order_list(&root);
                     let _ = parse_stock(&root);
                     let _ = parse_change(&root);
+                    let _ = parse_order_count(&root);
                 }
             }
         }

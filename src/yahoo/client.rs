@@ -10,7 +10,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use reqwest::{StatusCode, header};
+use reqwest::header;
 use rsa::{RsaPublicKey, pkcs8::DecodePublicKey};
 use serde::Deserialize;
 use url::Url;
@@ -71,11 +71,13 @@ impl Endpoints {
     }
 }
 
-/// A request body: XML for the order APIs, form fields for the stock APIs.
+/// A request body: XML for the order APIs, form fields for the stock APIs; `Query` is a GET
+/// with these query parameters and no body (orderCount).
 #[derive(Clone, Debug)]
 pub enum Body {
     Xml(String),
     Form(Vec<(String, String)>),
+    Query(Vec<(String, String)>),
 }
 
 #[derive(Deserialize)]
@@ -112,7 +114,9 @@ pub struct YahooClient {
     retries: u32,
     backoff: Duration,
     refresh_locks: Mutex<HashMap<StoreId, Arc<tokio::sync::Mutex<()>>>>,
-    next_slot: Mutex<HashMap<(StoreId, String), Instant>>,
+    /// Next free slot per (client ID, API URL): Yahoo's rate limit is per app and API URL, so
+    /// stores that share an app share the slots.
+    next_slot: Mutex<HashMap<(String, String), Instant>>,
     signatures: Mutex<HashMap<StoreId, CachedSignature>>,
     /// Credentials read in the last moment: an import makes thousands of calls a minute, and
     /// reading the store row for each would cost more than the call.
@@ -386,16 +390,17 @@ impl YahooClient {
         Ok(answer.access_token)
     }
 
-    /// Waits for this store's next slot on this API URL (Yahoo allows 1 request per second).
-    async fn pace(&self, store: StoreId, api: &str) {
+    /// Waits for this app's next slot on this API URL (Yahoo allows 1 request per second).
+    async fn pace(&self, client_id: &str, url: &Url) {
         if self.min_interval.is_zero() {
             return;
         }
         let wait = {
             let mut slots = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            let slot = slots.get(&(store, api.to_owned())).copied().filter(|s| *s > now).unwrap_or(now);
-            slots.insert((store, api.to_owned()), slot + self.min_interval);
+            let key = (client_id.to_owned(), url.to_string());
+            let slot = slots.get(&key).copied().filter(|s| *s > now).unwrap_or(now);
+            slots.insert(key, slot + self.min_interval);
             slot - now
         };
         if !wait.is_zero() {
@@ -454,15 +459,18 @@ impl YahooClient {
         let mut resigned = false;
         let mut attempt = 0;
         loop {
-            self.pace(store, api).await;
+            self.pace(&creds.client_id, &url).await;
             let signature = self.signature(store, &creds, offset_ms).await?;
-            let mut request = self.http.post(url.clone()).bearer_auth(&token);
-            request = match &body {
-                Body::Xml(xml) => {
-                    request.header(header::CONTENT_TYPE, "application/xml; charset=UTF-8").body(xml.clone())
-                }
-                Body::Form(fields) => request.form(fields),
-            };
+            let mut request = match &body {
+                Body::Xml(xml) => self
+                    .http
+                    .post(url.clone())
+                    .header(header::CONTENT_TYPE, "application/xml; charset=UTF-8")
+                    .body(xml.clone()),
+                Body::Form(fields) => self.http.post(url.clone()).form(fields),
+                Body::Query(params) => self.http.get(url.clone()).query(params),
+            }
+            .bearer_auth(&token);
             if let Some((value, version)) = &signature {
                 request =
                     request.header("X-sws-signature", value).header("X-sws-signature-version", version.to_string());
@@ -472,6 +480,8 @@ impl YahooClient {
                 Err(e) => Err(YahooError::Temporary(transport(&e))),
                 Ok(response) => {
                     let status = response.status();
+                    // Header names are matched case-insensitively (`HeaderMap`), whatever case
+                    // Yahoo or a proxy writes them in.
                     let authorize = response
                         .headers()
                         .get("x-sws-authorize-status")
@@ -488,9 +498,9 @@ impl YahooClient {
                     let bytes = response.bytes().await;
                     let result = match bytes {
                         Err(e) => Err(YahooError::Temporary(transport(&e))),
-                        Ok(bytes) if status == StatusCode::OK => {
-                            Element::parse(&bytes).map_err(|e| YahooError::Malformed(e.to_string()))
-                        }
+                        Ok(bytes) if status.is_success() => Element::parse(&bytes)
+                            .map_err(|e| YahooError::Malformed(e.to_string()))
+                            .and_then(|root| super::error::from_success(status, root)),
                         Ok(bytes) => Err(super::error::from_store_answer(status, www.as_deref(), &bytes)),
                     };
                     // A wrong server clock fails the signature's time window; with the offset just
@@ -514,7 +524,12 @@ impl YahooClient {
                 }
             };
             match outcome {
-                Ok(root) => return Ok(root),
+                Ok(root) => {
+                    for w in super::api::warnings(&root) {
+                        tracing::warn!(store = store.0, api, code = %w.code, message = %w.message, "Yahoo answered with a warning");
+                    }
+                    return Ok(root);
+                }
                 Err(YahooError::TokenExpired) if !refreshed => {
                     refreshed = true;
                     token = self.access_token(account, store, Some(&token)).await?;
@@ -553,5 +568,23 @@ fn transport(e: &reqwest::Error) -> String {
         "connection failed".into()
     } else {
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yahoo_header_names_are_read_in_any_case() {
+        // Yahoo writes `X-SWS-Authorize-Status` and `WWW-Authenticate`; the header map keeps
+        // names in lower case, so any spelling on the wire is found by the names we ask for.
+        let mut raw = axum::http::Response::builder();
+        for (name, value) in [("X-SWS-Authorize-Status", "authorized"), ("WWW-Authenticate", "Bearer x")] {
+            raw = raw.header(name, value);
+        }
+        let response = raw.body(()).unwrap();
+        assert_eq!(response.headers().get("x-sws-authorize-status").unwrap(), "authorized");
+        assert_eq!(response.headers().get(header::WWW_AUTHENTICATE).unwrap(), "Bearer x");
     }
 }

@@ -22,6 +22,10 @@ pub enum YahooError {
     InvalidGrant,
     #[error("client ID or secret refused (invalid_client)")]
     InvalidClient,
+    /// 401 with `WWW-Authenticate: Bearer … error="insufficient_scope"`: the app lacks the
+    /// store API scope. Permanent: refreshing the token does not help.
+    #[error("the app lacks the store API scope (insufficient_scope)")]
+    InsufficientScope,
     #[error("source IP not registered (px-04306)")]
     IpNotAllowed,
     #[error("app not permitted to use this API ({0})")]
@@ -32,6 +36,8 @@ pub enum YahooError {
     IllegalTransition(String),
     #[error("refused: order under fraud review: {0}")]
     FraudHold(String),
+    /// Any other refusal, including an HTTP 200 whose `Status` is `NG` (`status` 200). The
+    /// message carries Yahoo's `Detail` when there is one.
     #[error("Yahoo error {status} {code:?}: {message}")]
     Api { status: u16, code: Option<String>, message: String },
     #[error("temporary failure: {0}")]
@@ -53,6 +59,7 @@ impl YahooError {
             YahooError::SessionCap
                 | YahooError::InvalidGrant
                 | YahooError::InvalidClient
+                | YahooError::InsufficientScope
                 | YahooError::IpNotAllowed
                 | YahooError::NotPermitted(_)
         )
@@ -64,6 +71,7 @@ impl YahooError {
             YahooError::SessionCap => "px-04102",
             YahooError::InvalidGrant => "invalid_grant",
             YahooError::InvalidClient => "invalid_client",
+            YahooError::InsufficientScope => INSUFFICIENT_SCOPE,
             YahooError::IpNotAllowed => "px-04306",
             YahooError::NotPermitted(_) => "px-04303",
             _ => return None,
@@ -79,6 +87,7 @@ impl YahooError {
             YahooError::SessionCap => "Yahoo!のAPIセッションが切れました（px-04102）。再認証してください".into(),
             YahooError::InvalidGrant => "Yahoo!連携の有効期限が切れたか、取り消されました。再認証してください".into(),
             YahooError::InvalidClient => "Client ID またはシークレットが正しくありません".into(),
+            YahooError::InsufficientScope => "このアプリケーションにはYahoo!ショッピングのストアAPIを使う権限（スコープ）がありません（insufficient_scope）。Yahoo!デベロッパーネットワークのアプリケーション設定でストアAPIのスコープを追加し、再認証してください".into(),
             YahooError::IpNotAllowed => "このサーバーの送信元IPアドレスがYahoo!に登録されていません（px-04306）".into(),
             YahooError::NotPermitted(code) => {
                 format!("このアプリケーションは注文APIの利用を許可されていません（{code}）")
@@ -102,26 +111,85 @@ impl YahooError {
     }
 }
 
+/// The `auth_code` of [`YahooError::InsufficientScope`], as Yahoo names the error.
+pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
+
+/// What Yahoo's `<Error>` elements say: the first code, every message and detail, trimmed (CDATA
+/// and the newlines Yahoo pads messages with are gone).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub code: Option<String>,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl ErrorBody {
+    /// Reads the errors of an answer: the root `<Error>` itself, or the `<Error>`s under
+    /// `Result` (an answer whose `Status` is `NG` may hold several).
+    pub fn read(root: &Element) -> ErrorBody {
+        let errors: Vec<&Element> = if root.name == "Error" {
+            vec![root]
+        } else {
+            let parent = root.child("Result").unwrap_or(root);
+            parent.children_named("Error").collect()
+        };
+        let join = |name: &str| {
+            let parts: Vec<&str> = errors.iter().filter_map(|e| e.value_of(name)).collect();
+            (!parts.is_empty()).then(|| parts.join(" / "))
+        };
+        ErrorBody {
+            code: errors.iter().find_map(|e| e.value_of("Code")).map(str::to_owned),
+            message: join("Message").unwrap_or_default(),
+            detail: join("Detail"),
+        }
+    }
+
+    /// The message with the detail, as the merchant and the logs see it.
+    fn full_message(&self) -> String {
+        match &self.detail {
+            Some(detail) if !self.message.is_empty() => format!("{} ({detail})", self.message),
+            Some(detail) => detail.clone(),
+            None => self.message.clone(),
+        }
+    }
+}
+
 /// Reads a store-API error answer (`<Error><Message/><Code/></Error>`) into a typed error.
 pub fn from_store_answer(status: StatusCode, www_authenticate: Option<&str>, body: &[u8]) -> YahooError {
-    let parsed = Element::parse(body).ok();
-    let message = parsed.as_ref().and_then(|e| e.value_of("Message").map(str::to_owned)).unwrap_or_default();
-    let code = parsed.as_ref().and_then(|e| e.value_of("Code").map(str::to_owned));
-    match (status.as_u16(), code.as_deref()) {
+    let error = Element::parse(body).map(|root| ErrorBody::read(&root)).unwrap_or_default();
+    classify(status.as_u16(), www_authenticate, error)
+}
+
+/// A successful HTTP answer can still be a refusal: a `Status` of `NG` (under `Result`, or at the
+/// root as orderList writes it) with its `<Error>`, or an `<Error>` root. Those become the Yahoo
+/// error they are (never "malformed", never retried); anything else is the answer.
+pub fn from_success(status: StatusCode, root: Element) -> Result<Element, YahooError> {
+    let status_text = root.path(&["Result", "Status"]).or_else(|| root.child("Status")).map(|s| s.text.trim());
+    if root.name == "Error" || status_text == Some("NG") {
+        let mut error = ErrorBody::read(&root);
+        if error.message.is_empty() && error.code.is_none() {
+            error.message = "Status NG".into();
+        }
+        return Err(classify(status.as_u16(), None, error));
+    }
+    Ok(root)
+}
+
+/// One place that decides what an error means, whichever way it arrived.
+fn classify(status: u16, www_authenticate: Option<&str>, error: ErrorBody) -> YahooError {
+    let says = |needle: &str| www_authenticate.is_some_and(|w| w.contains(needle)) || error.message.contains(needle);
+    match (status, error.code.as_deref()) {
         (_, Some("px-04102")) => YahooError::SessionCap,
         (_, Some("px-04306")) => YahooError::IpNotAllowed,
         (_, Some(c @ ("px-04303" | "px-14303" | "px-04304"))) => YahooError::NotPermitted(c.to_owned()),
-        (401, _)
-            if www_authenticate.is_some_and(|w| w.contains("invalid_token"))
-                || message.contains("valid credentials") =>
-        {
-            YahooError::TokenExpired
-        }
-        (403, None) if message.contains("Forbidden") => YahooError::Throttled,
+        // Before the expired-token rule: this body also asks for "valid credentials".
+        (401, _) if says(INSUFFICIENT_SCOPE) => YahooError::InsufficientScope,
+        (401, _) if says("invalid_token") || error.message.contains("valid credentials") => YahooError::TokenExpired,
+        (403, None) if error.message.contains("Forbidden") => YahooError::Throttled,
         (500..=599, _) => YahooError::Temporary(format!("HTTP {status}")),
-        (_, Some("od20401")) => YahooError::FraudHold(message),
-        _ if message.starts_with("Cannot Be Operated") => YahooError::IllegalTransition(message),
-        _ => YahooError::Api { status: status.as_u16(), code, message },
+        (_, Some("od20401")) => YahooError::FraudHold(error.full_message()),
+        _ if error.message.starts_with("Cannot Be Operated") => YahooError::IllegalTransition(error.message),
+        _ => YahooError::Api { status, message: error.full_message(), code: error.code },
     }
 }
 
@@ -153,5 +221,93 @@ mod tests {
             from_store_answer(StatusCode::SERVICE_UNAVAILABLE, None, b"<html>"),
             YahooError::Temporary(_)
         ));
+    }
+
+    #[test]
+    fn error_bodies_in_every_recorded_shape() {
+        let namespaced = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error xmlns=\"urn:yahoo:api\"><Message>item_code() is invalid format.</Message><Code>st-02101</Code></Error>";
+        assert_eq!(
+            from_store_answer(StatusCode::BAD_REQUEST, None, namespaced.as_bytes()),
+            YahooError::Api {
+                status: 400,
+                code: Some("st-02101".into()),
+                message: "item_code() is invalid format.".into()
+            }
+        );
+        let detailed = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n<Error xmlns=\"urn:yahoo:api\">\n  <Message><![CDATA[\n    Invalid Request.\n  ]]></Message>\n  <Code>od00001</Code>\n  <Detail><![CDATA[OrderId is not specified]]></Detail>\n</Error>\n";
+        let e = from_store_answer(StatusCode::BAD_REQUEST, None, detailed.as_bytes());
+        assert_eq!(
+            e,
+            YahooError::Api {
+                status: 400,
+                code: Some("od00001".into()),
+                message: "Invalid Request. (OrderId is not specified)".into()
+            }
+        );
+        assert_eq!(
+            e.message_ja(),
+            "Yahoo!がエラーを返しました: Invalid Request. (OrderId is not specified)（od00001）"
+        );
+        assert!(!e.is_temporary());
+        let padded = "<Error>\n<Message>\n\nYour Request was Forbidden\n\n</Message>\n</Error>";
+        assert_eq!(from_store_answer(StatusCode::FORBIDDEN, None, padded.as_bytes()), YahooError::Throttled);
+        let cdata_cap = "<Error><Message><![CDATA[AccessToken has been expired. This API session is shorter than another API.]]></Message><Code>\npx-04102\n</Code></Error>";
+        assert_eq!(from_store_answer(StatusCode::UNAUTHORIZED, None, cdata_cap.as_bytes()), YahooError::SessionCap);
+    }
+
+    #[test]
+    fn insufficient_scope_is_permanent_and_not_an_expired_token() {
+        let www = r#"Bearer realm="yahooapis.jp", error="insufficient_scope", error_description="insufficient scope""#;
+        let body = format!("<Error><Message>Please provide valid credentials. {www}</Message></Error>");
+        for header in [Some(www), None] {
+            let e = from_store_answer(StatusCode::UNAUTHORIZED, header, body.as_bytes());
+            assert_eq!(e, YahooError::InsufficientScope, "{header:?}");
+            assert!(e.is_auth_problem() && !e.is_temporary());
+            assert_eq!(e.auth_code(), Some("insufficient_scope"));
+            assert!(e.message_ja().contains("スコープ") && e.message_ja().contains("Yahoo!デベロッパーネットワーク"));
+        }
+        // The header alone is enough.
+        assert_eq!(
+            from_store_answer(StatusCode::UNAUTHORIZED, Some(www), b"<Error><Message>Unauthorized</Message></Error>"),
+            YahooError::InsufficientScope
+        );
+    }
+
+    #[test]
+    fn status_ng_in_a_200_is_a_yahoo_refusal() {
+        let ng = "<ResultSet totalResultsAvailable=\"1\"><Result><Status>NG</Status><Error><Code>od83001</Code><Message><![CDATA[\n この注文は変更できません \n]]></Message><Detail>OrderId=s-1</Detail></Error></Result></ResultSet>";
+        let e = from_success(StatusCode::OK, Element::parse(ng.as_bytes()).unwrap()).unwrap_err();
+        assert_eq!(
+            e,
+            YahooError::Api {
+                status: 200,
+                code: Some("od83001".into()),
+                message: "この注文は変更できません (OrderId=s-1)".into()
+            }
+        );
+        assert!(!e.is_temporary() && !e.is_auth_problem());
+        assert_eq!(e.message_ja(), "Yahoo!がエラーを返しました: この注文は変更できません (OrderId=s-1)（od83001）");
+        // Several errors (the shape Yahoo's item APIs use): the first code, every message.
+        let two = "<ResultSet><Result><Status>NG</Status><Error><Target>path</Target><Code>it-01001</Code><Message>a</Message></Error><Error><Code>it-01002</Code><Message>b</Message></Error></Result></ResultSet>";
+        assert_eq!(
+            from_success(StatusCode::OK, Element::parse(two.as_bytes()).unwrap()).unwrap_err(),
+            YahooError::Api { status: 200, code: Some("it-01001".into()), message: "a / b".into() }
+        );
+        // orderList's root is `Result`; an NG there is read the same way, and the usual mapping applies.
+        let list = "<Result><Status>NG</Status><Error><Code>od20401</Code><Message>held</Message></Error></Result>";
+        assert!(matches!(
+            from_success(StatusCode::OK, Element::parse(list.as_bytes()).unwrap()),
+            Err(YahooError::FraudHold(_))
+        ));
+        let bare = "<ResultSet><Result><Status>NG</Status></Result></ResultSet>";
+        assert!(matches!(
+            from_success(StatusCode::OK, Element::parse(bare.as_bytes()).unwrap()),
+            Err(YahooError::Api { status: 200, .. })
+        ));
+        // An `<Error>` root in a 200, and a plain OK answer.
+        let root = Element::parse(b"<Error><Message>m</Message><Code>c</Code></Error>").unwrap();
+        assert!(matches!(from_success(StatusCode::OK, root), Err(YahooError::Api { status: 200, .. })));
+        let ok = Element::parse(b"<ResultSet><Result><Status>OK</Status></Result></ResultSet>").unwrap();
+        assert!(from_success(StatusCode::OK, ok).is_ok());
     }
 }

@@ -4,10 +4,12 @@
 mod helpers;
 mod sim;
 
+mod answers;
 mod auth;
 mod connect;
 mod contract;
 mod import;
+mod public_client;
 mod security;
 mod simulator;
 mod stores;

@@ -197,6 +197,29 @@ impl Sim {
         self.send(sign(req, sig)).await
     }
 
+    /// Calls a store API with a raw body labelled `content_type` (`None`: no Content-Type).
+    pub async fn call_labelled(
+        &self,
+        api: &str,
+        token: &str,
+        body: &str,
+        content_type: Option<&str>,
+        sig: &Sig,
+    ) -> Answer {
+        let mut req =
+            self.http.post(self.url(&format!("/ShoppingWebService/V1/{api}"))).bearer_auth(token).body(body.to_owned());
+        if let Some(content_type) = content_type {
+            req = req.header(header::CONTENT_TYPE, content_type);
+        }
+        self.send(sign(req, sig)).await
+    }
+
+    /// GETs a store API with these query parameters (orderCount).
+    pub async fn call_get(&self, api: &str, token: &str, query: &[(&str, &str)], sig: &Sig) -> Answer {
+        let req = self.http.get(self.url(&format!("/ShoppingWebService/V1/{api}"))).bearer_auth(token).query(query);
+        self.send(sign(req, sig)).await
+    }
+
     pub async fn call_form(&self, api: &str, token: &str, form: &[(&str, &str)], sig: &Sig) -> Answer {
         let req = self.http.post(self.url(&format!("/ShoppingWebService/V1/{api}"))).bearer_auth(token).form(form);
         self.send(sign(req, sig)).await

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::sim::{CALLBACK, CLIENT_ID, Sig, Sim, order_info_xml, order_list_xml, wide_window};
 
 const SELLER: &str = "shop-a";
-const FIELDS: &str = "OrderId,Version,OrderStatus,FraudHoldStatus,PublicationTime,BuyerComments,BillLastName,ShipCity,TotalPrice,LineId,Title,ItemOption";
+const FIELDS: &str = "OrderId,Version,OrderStatus,FraudHoldStatus,PublicationTime,BuyerComments,BillLastName,ShipCity,TotalPrice,LineId,Title,ItemOption,SellerId";
 
 /// A simulator with an authorized seller that has fixture key 1 as version 1.
 async fn ready() -> (Sim, String, String) {
@@ -466,10 +466,18 @@ async fn rate_limit_quota_ip_and_approval() {
     let (sim, token, _) = ready().await;
     let info = order_info_xml(SELLER, &sim.plain_order(SELLER).await, "OrderId");
     sim.control("/_sim/settings", json!({ "rate_per_sec": 1.0 })).await;
-    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK);
+    // A burst of two passes (jitter tolerance), the third call at once is refused, as Yahoo does.
+    for _ in 0..2 {
+        assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK);
+    }
     let throttled = sim.call("orderInfo", &token, &info, &Sig::None).await;
     assert_eq!(throttled.status, StatusCode::FORBIDDEN);
-    assert!(throttled.body.contains("Your Request was Forbidden"));
+    let root = throttled.xml();
+    assert_eq!(
+        (root.name.as_str(), root.value_of("Message"), root.value_of("Code")),
+        ("Error", Some("Your Request was Forbidden"), None)
+    );
+    assert_eq!(root.children.len(), 1, "{}", throttled.body);
     // Per URL: another API is not affected.
     let list = order_list_xml(SELLER, &wide_window(), 10, 1);
     assert_eq!(sim.call("orderList", &token, &list, &Sig::None).await.status, StatusCode::OK);
@@ -584,7 +592,9 @@ async fn realistic_xml_gzip_and_stock() {
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
-    let results: Vec<_> = set.xml().children_named("Result").cloned().collect();
+    let set_root = set.xml();
+    assert_eq!((set_root.attr("ok"), set_root.attr("ng")), (Some("2"), Some("1")), "setStock counts as a real answer");
+    let results: Vec<_> = set_root.children_named("Result").cloned().collect();
     assert_eq!(results[0].text_of("Quantity"), Some("10"));
     assert_eq!(results[1].text_of("Quantity"), Some("5"));
     assert_eq!(results[2].text_of("ErrorCode"), Some("st-02104"));
@@ -636,4 +646,277 @@ async fn keys_limit_and_the_html_view() {
     // The review button works from the page.
     let r = sim.http.post(sim.url("/_sim/view/review")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn xml_apis_read_raw_xml_whatever_the_content_type() {
+    let (sim, token, _) = ready().await;
+    let order = sim.plain_order(SELLER).await;
+    let xml = order_info_xml(SELLER, &order, "OrderId");
+    // A public client sends raw XML labelled as a form on every call, and Yahoo answers it.
+    for label in
+        [Some("application/x-www-form-urlencoded"), Some("text/xml;charset=UTF-8"), Some("application/json"), None]
+    {
+        let a = sim.call_labelled("orderInfo", &token, &xml, label, &Sig::None).await;
+        assert_eq!(a.status, StatusCode::OK, "{label:?}: {}", a.body);
+        assert_eq!(a.xml().path(&["Result", "OrderInfo", "OrderId"]).unwrap().text, order);
+    }
+    // Only a body that is not XML is refused.
+    for body in [format!("seller_id={SELLER}&order_id={order}"), String::new(), "<Req>".into()] {
+        let a =
+            sim.call_labelled("orderInfo", &token, &body, Some("application/x-www-form-urlencoded"), &Sig::None).await;
+        assert_eq!((a.status, a.error_code().as_deref()), (StatusCode::BAD_REQUEST, Some("od00001")), "{body:?}");
+    }
+}
+
+fn item() -> serde_json::Value {
+    json!([{ "item_id": "mug", "title": "マグカップ" }])
+}
+
+fn counts(a: &crate::sim::Answer) -> Vec<(String, String)> {
+    let root = a.xml();
+    assert_eq!(root.path(&["Result", "Status"]).map(|s| s.text.as_str()), Some("OK"), "{}", a.body);
+    root.path(&["Result", "Count"]).unwrap().children.iter().map(|c| (c.name.clone(), c.text.clone())).collect()
+}
+
+fn count_of(a: &crate::sim::Answer, name: &str) -> u64 {
+    counts(a).into_iter().find(|(n, _)| n == name).map(|(_, v)| v.parse().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn order_count_counts_new_orders_reservations_and_holds() {
+    let (sim, token, _) = ready().await;
+    let mut ids = Vec::new();
+    for status in [2, 2, 1, 3, 4, 5] {
+        let o = sim.order(SELLER, json!({ "items": item(), "order_status": status })).await;
+        ids.push(o["order_id"].as_str().unwrap().to_owned());
+    }
+    // An order under fraud review is not counted (orderList does not show it either).
+    sim.order(SELLER, fraud_item(4101)).await;
+    let now = sim.now().await;
+    let a = sim.call_get("orderCount", &token, &[("sellerId", SELLER)], &Sig::good(SELLER, now)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.authorize_status(), "authorized", "the same gate as the other order APIs");
+    assert_eq!(a.xml().attr("totalResultsAvailable"), Some("1"));
+    let names: Vec<String> = counts(&a).into_iter().map(|(n, _)| n).collect();
+    let expected: Vec<&str> = orderdesk::simulator::store_api::ORDER_COUNTERS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, expected);
+    assert_eq!((count_of(&a, "NewOrder"), count_of(&a, "NewReserve"), count_of(&a, "Holding")), (2, 1, 1));
+
+    // Seen orders are no longer new: 2 → 3 moves one from 新規注文 to 保留.
+    let hold = format!(
+        "<Req><Target><OrderId>{}</OrderId><IsPointFix>false</IsPointFix></Target><Order><OrderStatus>3</OrderStatus></Order><SellerId>{SELLER}</SellerId></Req>",
+        ids[0]
+    );
+    assert_eq!(sim.call("orderStatusChange", &token, &hold, &Sig::None).await.status, StatusCode::OK);
+    let a = sim.call_get("orderCount", &token, &[("sellerId", SELLER)], &Sig::None).await;
+    assert_eq!((count_of(&a, "NewOrder"), count_of(&a, "NewReserve"), count_of(&a, "Holding")), (1, 1, 2));
+
+    // The gate: token, the camelCase sellerId, the seller of the token, GET only.
+    let r =
+        sim.http.get(sim.url("/ShoppingWebService/V1/orderCount")).query(&[("sellerId", SELLER)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    for query in [vec![], vec![("seller_id", SELLER)]] {
+        let a = sim.call_get("orderCount", &token, &query, &Sig::None).await;
+        assert_eq!((a.status, a.error_code().as_deref()), (StatusCode::BAD_REQUEST, Some("px-04001")), "{query:?}");
+    }
+    let a = sim.call_get("orderCount", &token, &[("sellerId", "someone-else")], &Sig::None).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = sim.call_labelled("orderCount", &token, "", None, &Sig::None).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    // Faults and the rate limit apply to it like to any store API.
+    sim.control("/_sim/faults", json!({ "api": "orderCount", "kind": "error503", "times": 1 })).await;
+    assert_eq!(sim.call_get("orderCount", &token, &[("sellerId", SELLER)], &Sig::None).await.status.as_u16(), 503);
+    sim.control("/_sim/settings", json!({ "rate_per_sec": 1.0 })).await;
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(sim.call_get("orderCount", &token, &[("sellerId", SELLER)], &Sig::None).await.status.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, vec![200, 200, 403]);
+    let counters = sim.get_json("/_sim/counters").await;
+    assert_eq!(counters["throttled.orderCount"], 1);
+    assert!(counters["calls.orderCount"].as_u64().unwrap() >= 8);
+}
+
+#[tokio::test]
+async fn order_info_returns_only_the_fields_asked_for() {
+    let (sim, token, _) = ready().await;
+    let card = sim.order(SELLER, json!({ "items": item(), "pay_method": "payment_a1" })).await;
+    let bank = sim.order(SELLER, json!({ "items": item(), "pay_method": "payment_b1" })).await;
+    let info = |id: &serde_json::Value, fields: &str| {
+        let xml = order_info_xml(SELLER, id.as_str().unwrap(), fields);
+        let sim = &sim;
+        let token = token.clone();
+        async move { sim.call("orderInfo", &token, &xml, &Sig::None).await }
+    };
+    let a = info(&card["order_id"], "OrderId,OrderStatus").await;
+    let root = a.xml();
+    let names: Vec<&str> =
+        root.path(&["Result", "OrderInfo"]).unwrap().children.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["OrderId", "OrderStatus"], "no Seller, no Buyer unless asked: {}", a.body);
+
+    // A name Yahoo does not have is named in the error, never silently left out.
+    let a = info(&card["order_id"], "OrderId,NoSuchField,Title").await;
+    assert_eq!((a.status, a.error_code().as_deref()), (StatusCode::BAD_REQUEST, Some("od00001")));
+    assert!(a.xml().value_of("Message").unwrap().contains("NoSuchField"), "{}", a.body);
+
+    // Fields production clients ask for, each in its group.
+    let asked = "OrderId,SocialGiftType,DeviceType,StoreStatus,IsSplit,PayType,PayMethod,CardPayType,ShipStatus,NeedGiftWrap,TotalPrice,SettlePayAmount,LineId,IsUsed,Jan,SellerId,IsLogin,GuestAuthId";
+    for (order, pay_type) in [(&card, "0"), (&bank, "1")] {
+        let a = info(&order["order_id"], asked).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let root = a.xml();
+        let o = root.path(&["Result", "OrderInfo"]).unwrap();
+        assert_eq!(o.text_of("SocialGiftType"), Some("0"));
+        assert!(matches!(o.text_of("DeviceType"), Some("1" | "3")));
+        assert_eq!((o.text_of("StoreStatus"), o.text_of("IsSplit")), (Some(""), Some("false")));
+        assert_eq!(o.path(&["Pay", "PayType"]).unwrap().text, pay_type);
+        assert_eq!(o.path(&["Pay", "CardPayType"]).unwrap().text, "");
+        assert_eq!(o.path(&["Ship", "NeedGiftWrap"]).unwrap().text, "false");
+        assert_eq!(
+            o.path(&["Detail", "SettlePayAmount"]).unwrap().text,
+            o.path(&["Detail", "TotalPrice"]).unwrap().text
+        );
+        assert_eq!(o.path(&["Item", "IsUsed"]).unwrap().text, "false");
+        assert_eq!(o.path(&["Seller", "SellerId"]).unwrap().text, SELLER);
+        assert_eq!(o.path(&["Buyer", "IsLogin"]).unwrap().text, "true");
+        assert_eq!(o.path(&["Buyer", "GuestAuthId"]).unwrap().text, "");
+    }
+    // Every name of the table at once (a production client's default Field).
+    let all: Vec<&str> =
+        orderdesk::simulator::orders::FIELDS.iter().flat_map(|(_, names)| names.iter().copied()).collect();
+    assert!(all.len() > 250);
+    assert_eq!(info(&card["order_id"], &all.join(",")).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_illegal_transition_from_cancelled_reads_as_the_sandbox_says() {
+    let (sim, token, _) = ready().await;
+    let id =
+        sim.order(SELLER, json!({ "items": item(), "order_status": 1 })).await["order_id"].as_str().unwrap().to_owned();
+    let change = |to: u8| {
+        format!(
+            "<Req><SellerId>{SELLER}</SellerId><Target><OrderId>{id}</OrderId><IsPointFix>false</IsPointFix></Target><Order><OrderStatus>{to}</OrderStatus><CancelReason>220</CancelReason></Order></Req>"
+        )
+    };
+    let cancel = sim
+        .call_labelled("orderStatusChange", &token, &change(4), Some("application/x-www-form-urlencoded"), &Sig::None)
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.body);
+    let again = sim
+        .call_labelled("orderStatusChange", &token, &change(1), Some("application/x-www-form-urlencoded"), &Sig::None)
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    let root = again.xml();
+    assert_eq!(root.value_of("Message"), Some("Cannot Be Operated : CancelOrder OrderStatus"));
+    assert_eq!(root.value_of("Code"), Some("od20013"));
+}
+
+#[tokio::test]
+async fn stock_codes_as_yahoo_numbers_them() {
+    let (sim, token, _) = ready().await;
+    let set = |codes: &str, quantities: &str| {
+        let form = [("seller_id", SELLER), ("item_code", codes), ("quantity", quantities)];
+        let sim = &sim;
+        let token = token.clone();
+        let form: Vec<(String, String)> = form.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            sim.call_form("setStock", &token, &form, &Sig::None).await
+        }
+    };
+    // A quantity that is not a number is st-02104, per item; the others are set.
+    let a = set("a,b,c,d,e,f", "5,INI,abc,1.5,,+x").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let root = a.xml();
+    assert_eq!((root.attr("ok"), root.attr("ng")), (Some("1"), Some("5")));
+    let errors: Vec<Option<&str>> = root.children_named("Result").map(|r| r.value_of("ErrorCode")).collect();
+    assert_eq!(
+        errors,
+        vec![None, Some("st-02104"), Some("st-02104"), Some("st-02104"), Some("st-02104"), Some("st-02104")]
+    );
+    // Request-level codes.
+    for (codes, quantities, code) in
+        [("bad code!", "1", "st-02101"), ("a,a", "1,2", "st-02103"), ("a,b", "1", "st-02105")]
+    {
+        let a = set(codes, quantities).await;
+        assert_eq!(
+            (a.status, a.error_code().as_deref()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{codes} {quantities}"
+        );
+    }
+    let many: Vec<String> = (0..1001).map(|i| format!("i{i}")).collect();
+    let ones = vec!["1"; 1001].join(",");
+    assert_eq!(set(&many.join(","), &ones).await.error_code().as_deref(), Some("st-02102"));
+}
+
+#[tokio::test]
+async fn fault_modes_for_the_answers_yahoo_really_gives() {
+    let (sim, token, _) = ready().await;
+    let id = sim.plain_order(SELLER).await;
+    let ship = format!(
+        "<Req><Target><OrderId>{id}</OrderId></Target><Order><Ship><ShipStatus>3</ShipStatus><ShipInvoiceNumber1>1234</ShipInvoiceNumber1></Ship></Order><SellerId>{SELLER}</SellerId></Req>"
+    );
+    let before = snapshot_ship(&sim, &id).await;
+
+    // status_ng: a 200 that refuses; nothing changes.
+    sim.control("/_sim/faults", json!({ "api": "orderShipStatusChange", "kind": "status_ng", "times": 1 })).await;
+    let a = sim.call("orderShipStatusChange", &token, &ship, &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let root = a.xml();
+    assert_eq!(root.path(&["Result", "Status"]).unwrap().text, "NG");
+    let error = root.path(&["Result", "Error"]).unwrap();
+    assert!(
+        error.value_of("Code").is_some() && error.value_of("Message").is_some() && error.value_of("Detail").is_some()
+    );
+    assert_eq!(snapshot_ship(&sim, &id).await, before);
+
+    // warning: the change is made and the answer carries two warnings with code and message.
+    sim.control("/_sim/faults", json!({ "api": "orderShipStatusChange", "kind": "warning", "times": 1 })).await;
+    let a = sim.call("orderShipStatusChange", &token, &ship, &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let root = a.xml();
+    let result = root.child("Result").unwrap();
+    assert_eq!(result.children[0].name, "Status", "warnings follow Status");
+    let warnings: Vec<_> = result.children_named("Warning").collect();
+    assert_eq!(warnings.len(), 2);
+    assert!(warnings.iter().all(|w| w.value_of("Code").is_some() && w.value_of("Message").is_some()));
+    assert_eq!(snapshot_ship(&sim, &id).await, 3);
+
+    // insufficient_scope: 401 with the header; error_detail: the recorded error shapes.
+    sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "insufficient_scope", "times": 1 })).await;
+    let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, &id, "OrderId"), &Sig::None).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.headers[header::WWW_AUTHENTICATE].to_str().unwrap().contains(r#"error="insufficient_scope""#));
+    sim.control("/_sim/faults", json!({ "api": "orderInfo", "kind": "error_detail", "times": 1 })).await;
+    let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, &id, "OrderId"), &Sig::None).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body.starts_with(r#"<?xml version="1.0" encoding="utf-8" ?>"#), "{}", a.body);
+    assert!(a.body.contains(r#"<Error xmlns="urn:yahoo:api">"#) && a.body.contains("<![CDATA[\n"));
+    let root = a.xml();
+    assert_eq!((root.value_of("Message"), root.value_of("Code")), (Some("Invalid Request."), Some("sim-e01")));
+    assert!(root.value_of("Detail").is_some());
+
+    // The token endpoint does not take the XML kinds.
+    let (status, e) = sim.control_status("/_sim/faults", json!({ "api": "token", "kind": "status_ng" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let counters = sim.get_json("/_sim/counters").await;
+    for key in [
+        "faults.orderShipStatusChange.status_ng",
+        "faults.orderShipStatusChange.warning",
+        "faults.orderInfo.insufficient_scope",
+        "faults.orderInfo.error_detail",
+    ] {
+        assert_eq!(counters[key], 1, "{key}");
+    }
+}
+
+async fn snapshot_ship(sim: &Sim, order_id: &str) -> u64 {
+    let snap = sim.get_json(&format!("/_sim/sellers/{SELLER}/orders")).await;
+    let order = snap.as_array().unwrap().iter().find(|o| o["order_id"] == order_id).unwrap();
+    order["ship_status"].as_u64().unwrap()
 }
