@@ -10,7 +10,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 use anyhow::Context;
 use sqlx::{
     PgPool, SqlitePool,
-    postgres::PgPoolOptions,
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
@@ -50,10 +50,15 @@ impl Db {
     pub async fn connect(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Db> {
         match url {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                // A transaction left open by a cancelled caller would hold its row locks for
+                // ever; the server ends such a session instead (ours last milliseconds).
+                let options = PgConnectOptions::from_str(u)
+                    .context("parsing the PostgreSQL URL")?
+                    .options([("idle_in_transaction_session_timeout", "30s")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect(u)
+                    .connect_with(options)
                     .await
                     .context("connecting to PostgreSQL")?;
                 Ok(Db::Postgres(pool))

@@ -444,22 +444,49 @@ pub struct BatchOutcome {
     pub checked: u64,
 }
 
-/// Writes one batch of an import in one transaction: upserts `writes` keyed by (store, order
-/// ID), replaces their item lines, appends their history, marks `unchanged` as checked now, and
-/// moves the cursor when asked. With a `lease_owner`, the store's lease is checked first (and on
-/// PostgreSQL its row locked until commit), so a process that lost its lease writes nothing.
-#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
+/// One transaction's worth of an import's writes.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub writes: Vec<OrderWrite>,
+    /// Orders looked at again and found unchanged: only their `checked_at` moves.
+    pub unchanged: Vec<String>,
+    /// Moves the store's cursor here in the same transaction.
+    pub cursor_to: Option<DateTime<Utc>>,
+    /// The lease that must still be this process's (`None`: a person's re-import).
+    pub lease_owner: Option<String>,
+    pub actor: HistoryActor,
+    pub now: DateTime<Utc>,
+}
+
+/// Writes one batch of an import in one transaction: upserts the writes keyed by (store, order
+/// ID), replaces their item lines, appends their history, marks the unchanged ones as checked
+/// now, and moves the cursor when asked. With a lease owner, the store's lease is checked first
+/// (and on PostgreSQL its row locked until commit), so a process that lost its lease writes
+/// nothing.
+///
+/// The transaction runs on a task of its own and always reaches its commit or rollback: a
+/// caller cancelled half-way (an import task killed, a request dropped) would otherwise hand a
+/// pooled connection back inside an open transaction, whose locks then block everyone.
 pub async fn write_batch(
     db: &Db,
     account_id: AccountId,
     store_id: StoreId,
-    writes: &[OrderWrite],
-    unchanged: &[&str],
-    cursor_to: Option<DateTime<Utc>>,
-    lease_owner: Option<&str>,
-    actor: &HistoryActor,
-    now: DateTime<Utc>,
+    batch: Batch,
 ) -> Result<BatchOutcome, BatchError> {
+    let db = db.clone();
+    tokio::spawn(async move { write_batch_now(&db, account_id, store_id, &batch).await })
+        .await
+        .map_err(|e| BatchError::Db(sqlx::Error::Protocol(format!("the write task ended: {e}"))))?
+}
+
+async fn write_batch_now(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    batch: &Batch,
+) -> Result<BatchOutcome, BatchError> {
+    let Batch { writes, unchanged, cursor_to, lease_owner, actor, now } = batch;
+    let (now, cursor_to) = (*now, *cursor_to);
     let mut outcome = BatchOutcome::default();
     let columns = DETAIL_COLUMNS.join(", ");
     let updates = DETAIL_COLUMNS.iter().skip(1).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
@@ -467,7 +494,7 @@ pub async fn write_batch(
     let (actor_type, actor_name) = actor.parts();
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
-        if let Some(owner) = lease_owner {
+        if let Some(owner) = lease_owner.as_deref() {
             let held = sqlx::query(
                 "update store_import set updated_at = $3
                  where store_id = $1 and account_id = $2 and lease_owner = $4 and lease_until > $3",
@@ -575,7 +602,7 @@ pub async fn write_batch(
             );
             let mut q = sqlx::query(&sql).bind(account_id).bind(store_id).bind(now);
             for id in part {
-                q = q.bind(*id);
+                q = q.bind(id.as_str());
             }
             outcome.checked += q.execute(&mut *tx).await?.rows_affected();
         }

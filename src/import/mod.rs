@@ -25,7 +25,7 @@ use crate::{
     db::{
         Db,
         imports::{self, Progress, RunId, Trigger},
-        orders::{self, BatchError, HistoryActor, OrderWrite},
+        orders::{self, Batch, BatchError, HistoryActor, OrderWrite},
         stores::{self, Store},
     },
     domain::{AccountId, StoreId, jst},
@@ -572,19 +572,15 @@ impl Importer {
         if writes.is_empty() && unchanged.is_empty() && cursor.is_none() {
             return Ok(());
         }
-        let unchanged: Vec<&str> = unchanged.iter().map(String::as_str).collect();
-        orders::write_batch(
-            &self.db,
-            ctx.job.account,
-            ctx.job.store,
-            &writes,
-            &unchanged,
-            cursor,
-            Some(&self.owner),
-            &HistoryActor::Job,
-            crate::db::now(),
-        )
-        .await?;
+        let batch = Batch {
+            writes,
+            unchanged,
+            cursor_to: cursor,
+            lease_owner: Some(self.owner.clone()),
+            actor: HistoryActor::Job,
+            now: crate::db::now(),
+        };
+        orders::write_batch(&self.db, ctx.job.account, ctx.job.store, batch).await?;
         self.record_calls(ctx).await?;
         imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await?;
         Ok(())

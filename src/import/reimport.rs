@@ -109,18 +109,15 @@ impl Importer {
             }
         };
         let write = OrderWrite { detail: preview.detail.clone(), new_status: status, flag_cancel, history };
-        let written = orders::write_batch(
-            &self.db,
-            account,
-            store,
-            &[write],
-            &[],
-            None,
-            None,
-            &HistoryActor::User(user.to_owned()),
+        let batch = orders::Batch {
+            writes: vec![write],
+            unchanged: Vec::new(),
+            cursor_to: None,
+            lease_owner: None,
+            actor: HistoryActor::User(user.to_owned()),
             now,
-        )
-        .await;
+        };
+        let written = orders::write_batch(&self.db, account, store, batch).await;
         let (state, message) = match &written {
             Ok(_) => ("done", None),
             Err(e) => ("failed", Some(e.to_string())),

@@ -74,9 +74,15 @@ async fn seed_order_and_run(app: &TestApp, store: i64) -> (i64, i64) {
         flag_cancel: false,
         history: vec![],
     };
-    orders::write_batch(&app.db, account, store, &[write], &[], None, None, &orders::HistoryActor::Job, now)
-        .await
-        .unwrap();
+    let batch = orders::Batch {
+        writes: vec![write],
+        unchanged: vec![],
+        cursor_to: None,
+        lease_owner: None,
+        actor: orders::HistoryActor::Job,
+        now,
+    };
+    orders::write_batch(&app.db, account, store, batch).await.unwrap();
     let order = orders::all_of_store(&app.db, account, store).await.unwrap()[0].0.id.0;
     let run = imports::create_run(&app.db, account, store, imports::Trigger::Manual, "done", (None, None), "test", now)
         .await
