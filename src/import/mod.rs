@@ -165,6 +165,10 @@ struct RunCtx<'a> {
     day: String,
     calls_recorded: i64,
     started: DateTime<Utc>,
+    /// When progress was last written.
+    reported: Option<std::time::Instant>,
+    /// Orders of the current page that the store does not hold.
+    absent: HashSet<String>,
 }
 
 impl Importer {
@@ -280,6 +284,8 @@ impl Importer {
             day: jst::today(now).to_string(),
             calls_recorded: 0,
             started: now,
+            reported: None,
+            absent: HashSet::new(),
         };
         let ending = match self.run_steps(&mut ctx).await {
             Ok(()) => Ending::Done,
@@ -413,6 +419,7 @@ impl Importer {
             }
             let ids: Vec<&str> = page.orders.iter().map(|o| o.order_id.as_str()).collect();
             let known = orders::known(&self.db, account, store, &ids).await?;
+            ctx.absent = page.orders.iter().filter(|o| !known.contains_key(&o.order_id)).map(|o| o.order_id.clone()).collect();
             let wanted: Vec<&str> = page
                 .orders
                 .iter()
@@ -433,7 +440,7 @@ impl Importer {
             if by == SearchBy::Publication {
                 ctx.progress.orders_seen += wanted.len() as i64;
             }
-            let _ = imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await;
+            self.report(ctx).await;
             self.check_stop(ctx).await?;
             match next {
                 None => return Ok(()),
@@ -532,8 +539,14 @@ impl Importer {
         if details.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = details.iter().map(|d| d.order_id.as_str()).collect();
-        let stored = orders::by_order_ids(&self.db, ctx.job.account, ctx.job.store, &ids).await?;
+        // Orders the list showed as absent need no lookup (a first import looks up nothing).
+        let ids: Vec<&str> =
+            details.iter().map(|d| d.order_id.as_str()).filter(|id| !ctx.absent.contains(*id)).collect();
+        let stored = if ids.is_empty() {
+            Default::default()
+        } else {
+            orders::by_order_ids(&self.db, ctx.job.account, ctx.job.store, &ids).await?
+        };
         // Only automatic imports go to the inbox or change status by themselves; the inbox wins
         // (the status can be changed once the order is taken in).
         let arrival = match (ctx.job.trigger, ctx.store.auto_status_change_target()) {
@@ -581,9 +594,23 @@ impl Importer {
             now: crate::db::now(),
         };
         orders::write_batch(&self.db, ctx.job.account, ctx.job.store, batch).await?;
-        self.record_calls(ctx).await?;
-        imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await?;
+        self.report(ctx).await;
         Ok(())
+    }
+
+    /// The run's progress and today's calls, written at most once a second (each write is a
+    /// commit; the page that shows them refreshes every two seconds).
+    async fn report(&self, ctx: &mut RunCtx<'_>) {
+        if ctx.reported.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        ctx.reported = Some(std::time::Instant::now());
+        if let Err(e) = self.record_calls(ctx).await {
+            tracing::warn!(error = %e, "counting today's Yahoo calls failed");
+        }
+        if let Err(e) = imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await {
+            tracing::warn!(error = %e, "recording an import's progress failed");
+        }
     }
 
     async fn record_calls(&self, ctx: &mut RunCtx<'_>) -> sqlx::Result<()> {
