@@ -49,6 +49,9 @@ pub struct ImportSettings {
     pub info_concurrency: usize,
     /// Orders written per transaction.
     pub batch_size: usize,
+    /// A smaller batch is written once its oldest order waited this long, so that orders show up
+    /// while a paced run (one orderInfo a second) is still going.
+    pub batch_max_wait: Duration,
     pub daily_quota: i64,
     /// Share of the daily quota automatic work may use; the rest is kept for people.
     pub auto_quota_share: f64,
@@ -65,6 +68,7 @@ impl ImportSettings {
             page_size: 1000,
             info_concurrency: config.import_concurrency.max(1),
             batch_size: 200,
+            batch_max_wait: Duration::from_secs(2),
             daily_quota: config.yahoo_daily_quota,
             auto_quota_share: 0.8,
             held_budget: config.yahoo_daily_quota / 5,
@@ -159,6 +163,8 @@ struct RunCtx<'a> {
     /// Orders fetched with orderInfo in this run (not fetched twice).
     fetched: HashSet<String>,
     pending: Vec<OrderWrite>,
+    /// When the oldest staged write was staged.
+    pending_since: Option<std::time::Instant>,
     unchanged: Vec<String>,
     /// An order of the window could not be fetched: the cursor must not pass it.
     incomplete: bool,
@@ -200,6 +206,7 @@ impl Importer {
     /// back. If the task dies on the way, the lease expires and the run is marked abandoned.
     pub async fn execute(&self, job: &Job) -> Ending {
         let started = std::time::Instant::now();
+        let began = crate::db::now();
         let mut progress = Progress::default();
         let ending = tokio::select! {
             ending = self.run(job, &mut progress) => ending,
@@ -219,7 +226,10 @@ impl Importer {
                 .ok()
                 .flatten()
                 .map_or(1, |s| s.auto_import_interval_minutes.max(1));
-            Some(now + chrono::Duration::minutes(interval))
+            // The interval counts from the run's start: a run that took a minute (a first import
+            // paced at one orderInfo a second) is followed at once, so what arrived while it ran
+            // shows up within the interval, not within the interval plus the run.
+            Some((began + chrono::Duration::minutes(interval)).max(now))
         } else {
             None
         };
@@ -279,6 +289,7 @@ impl Importer {
             progress: Progress::default(),
             fetched: HashSet::new(),
             pending: Vec::new(),
+            pending_since: None,
             unchanged: Vec::new(),
             incomplete: false,
             day: jst::today(now).to_string(),
@@ -514,7 +525,8 @@ impl Importer {
                     }
                 }
                 self.stage(ctx, details).await?;
-                if ctx.pending.len() >= self.settings.batch_size {
+                let waited = ctx.pending_since.is_some_and(|t| t.elapsed() >= self.settings.batch_max_wait);
+                if ctx.pending.len() >= self.settings.batch_size || waited {
                     self.flush(ctx, None).await?;
                 }
                 self.check_stop(ctx).await?;
@@ -575,12 +587,16 @@ impl Importer {
                 }
             }
         }
+        if !ctx.pending.is_empty() && ctx.pending_since.is_none() {
+            ctx.pending_since = Some(std::time::Instant::now());
+        }
         Ok(())
     }
 
     /// Writes what is staged in one transaction (moving the cursor when given).
     async fn flush(&self, ctx: &mut RunCtx<'_>, cursor: Option<DateTime<Utc>>) -> Result<(), Ending> {
         let writes = std::mem::take(&mut ctx.pending);
+        ctx.pending_since = None;
         let unchanged = std::mem::take(&mut ctx.unchanged);
         if writes.is_empty() && unchanged.is_empty() && cursor.is_none() {
             return Ok(());

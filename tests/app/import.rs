@@ -509,7 +509,10 @@ async fn imports_killed_anywhere_rerun_to_the_snapshot(backend: Backend) {
     }
     let mid = partial.iter().filter(|n| **n > 0 && **n < 500).count();
     let none = partial.iter().filter(|n| **n == 0).count();
-    assert!(mid >= 5 && none >= 3, "kills came before any batch and mid-import, after some committed: {partial:?}");
+    // Batches are written at 200 orders or after 2 s, so how many kills land before the first
+    // commit depends on the machine's speed; mid-import kills (some batches committed) are what
+    // must be well represented.
+    assert!(mid >= 5 && none >= 1, "kills came before any batch and mid-import, after some committed: {partial:?}");
     let runs = imports::list_runs(&s.app.db, s.account, Some(s.store), 100).await.unwrap();
     let killed = runs.iter().filter(|r| r.status == "running").count();
     assert!(killed >= 12, "most runs were killed mid-way ({partial:?})");
@@ -697,7 +700,8 @@ async fn two_serve_processes_share_stores_and_take_over_a_dead_ones(backend: Bac
 
     // Let both work a while, then kill the first one mid-import.
     let all_runs = || async { imports::list_runs(&s.app.db, s.account, None, 500).await.unwrap() };
-    for _ in 0..200 {
+    // Up to a minute: starting two debug binaries on a loaded machine can take a while.
+    for _ in 0..1200 {
         let r = all_runs().await;
         let owners: std::collections::HashSet<&str> = r.iter().map(|r| r.owner.as_str()).collect();
         if owners.len() >= 2 && s.ours().await.len() > 100 {
@@ -741,14 +745,23 @@ async fn two_serve_processes_share_stores_and_take_over_a_dead_ones(backend: Bac
             assert!(b.started_at >= a_end, "runs {} and {} of store {} overlap", a.id, b.id, a.store_id);
         }
     }
-    // The dead process's stores were taken over within the lease timeout (plus a tick).
-    let taken_over = r.iter().filter(|run| run.started_at > killed_at).map(|run| run.started_at).min();
-    if let Some(t) = taken_over {
-        assert!(
-            (t - killed_at).num_seconds() <= lease_secs as i64 + 2,
-            "taken over after {}s",
-            (t - killed_at).num_seconds()
-        );
+    // The dead process's stores were taken over within the lease timeout (plus a tick) once the
+    // survivor had a free worker (it has two, and may have been busy with its own stores).
+    let dump = || format!("killed at {killed_at}: {:#?}", r.iter().map(|r| (r.id, r.store_id, &r.owner, &r.status, r.started_at, r.finished_at)).collect::<Vec<_>>());
+    let dead: std::collections::HashSet<&str> =
+        r.iter().filter(|run| run.status == "abandoned").map(|run| run.owner.as_str()).collect();
+    assert!(!dead.is_empty(), "the killed process was mid-import: {}", dump());
+    let busy_at_kill: Vec<DateTime<Utc>> = r
+        .iter()
+        .filter(|run| !dead.contains(run.owner.as_str()) && run.started_at <= killed_at)
+        .filter_map(|run| run.finished_at.filter(|f| *f > killed_at))
+        .collect();
+    let worker_free = if busy_at_kill.len() < 2 { killed_at } else { *busy_at_kill.iter().min().unwrap() };
+    let bound = (killed_at + chrono::Duration::seconds(lease_secs as i64)).max(worker_free) + chrono::Duration::seconds(2);
+    for abandoned in r.iter().filter(|run| run.status == "abandoned") {
+        let next = r.iter().filter(|run| run.store_id == abandoned.store_id && run.started_at > abandoned.started_at);
+        let taken = next.map(|run| run.started_at).min();
+        assert!(taken.is_some_and(|t| t <= bound), "store {} taken over by {bound}: {}", abandoned.store_id.0, dump());
     }
 }
 
