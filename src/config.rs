@@ -134,13 +134,25 @@ pub struct Config {
     #[arg(long, env = "ORDERDESK_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 
-    /// Take the client address from X-Forwarded-For (only behind a trusted reverse proxy).
-    #[arg(long, env = "ORDERDESK_TRUST_FORWARDED_FOR", global = true)]
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies of our own in front of the service. 0: the client address is the socket
+    /// peer. N: it is the Nth X-Forwarded-For entry from the right (the one our outermost proxy
+    /// added); entries further left are the client's own and never trusted.
+    #[arg(long, env = "ORDERDESK_TRUSTED_PROXY_HOPS", default_value_t = 0, global = true)]
+    pub trusted_proxy_hops: usize,
 
-    /// Failed sign-ins for one email address within the window before sign-in is refused.
+    /// Failed sign-ins for one email address from one client address within the window before
+    /// sign-in is refused for that pair.
     #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_EMAIL", default_value_t = 5, global = true)]
     pub signin_max_failures_per_email: i64,
+
+    /// Failed sign-ins for one email address, from addresses it has never signed in from, within
+    /// the window before sign-in from new addresses is refused (known addresses are unaffected).
+    #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_EMAIL_NEW_ADDRESSES", default_value_t = 20, global = true)]
+    pub signin_max_failures_per_email_new_addresses: i64,
+
+    /// Sign-ups from one client address within the window before sign-up is refused.
+    #[arg(long, env = "ORDERDESK_SIGNUP_MAX_PER_IP", default_value_t = 10, global = true)]
+    pub signup_max_per_ip: i64,
 
     /// Failed sign-ins from one client address within the window before sign-in is refused.
     #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_IP", default_value_t = 20, global = true)]
@@ -227,6 +239,17 @@ impl Config {
             let host = if host.contains(':') { format!("[{host}]") } else { host };
             Url::parse(&format!("http://{host}:{}/", self.listen.port())).expect("a socket address makes a valid URL")
         })
+    }
+
+    /// The sign-in and sign-up throttling thresholds.
+    pub fn signin_limits(&self) -> crate::db::signin::Limits {
+        crate::db::signin::Limits {
+            per_pair: self.signin_max_failures_per_email,
+            per_ip: self.signin_max_failures_per_ip,
+            per_email_unknown: self.signin_max_failures_per_email_new_addresses,
+            signups_per_ip: self.signup_max_per_ip,
+            window: chrono::Duration::minutes(self.signin_window_minutes),
+        }
     }
 
     /// Whether `serve` should start the built-in simulator.

@@ -1,7 +1,37 @@
 //! Issue 14: ids, sessions, sign-in throttling, secrets, CSRF behind a proxy and the other
 //! hardening points, each tried the way an attacker would.
 
-use crate::helpers::{Backend, PASSWORD, TestApp};
+use reqwest::StatusCode;
+
+use crate::helpers::{Backend, Browser, PASSWORD, Page, TestApp};
+
+const THROTTLED: &str = "一時的にサインインを制限しています";
+
+/// Signs in as if through our reverse proxy, which sent `forwarded` as X-Forwarded-For.
+async fn sign_in_via(b: &Browser, forwarded: &str, email: &str, password: &str) -> Page {
+    let token = b.get("/signin").await.csrf_token().expect("sign-in form");
+    b.post_raw(
+        "/signin",
+        &[("csrf_token", &token), ("email", email), ("password", password)],
+        &[("x-forwarded-for", forwarded)],
+    )
+    .await
+}
+
+/// Which of the two passwords signs in now (from another address, past the throttle).
+async fn here_password(app: &TestApp) -> &'static str {
+    let b = app.browser();
+    if sign_in_via(&b, "192.0.2.1", "a@example.jp", PASSWORD).await.location() == "/" { PASSWORD } else { "other" }
+}
+
+async fn change_password(b: &Browser, current: &str, new: &str) -> Page {
+    b.submit(
+        "/account/password",
+        "/account/password",
+        &[("current_password", current), ("new_password", new), ("new_password_confirm", new)],
+    )
+    .await
+}
 
 /// A removed user's open session must not become the next user created, and a deleted store's
 /// id must not go to another account's store (SQLite reused both before AUTOINCREMENT).
@@ -25,7 +55,152 @@ async fn ids_are_never_reused(backend: Backend) {
     assert_ne!(theirs, deleted, "a deleted store's id went to another account");
 }
 
-crate::on_both_backends!(ids_are_never_reused,);
+/// Changing the password ends the user's other sessions at once; the one that changed it stays.
+async fn password_change_ends_other_sessions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let here = app.owner("A", "a@example.jp").await;
+    let elsewhere = app.browser();
+    assert_eq!(elsewhere.sign_in("a@example.jp", PASSWORD).await.location(), "/");
+    assert_eq!(elsewhere.get("/").await.status, StatusCode::OK);
+    assert_eq!(change_password(&here, PASSWORD, "a brand new password").await.location(), "/");
+    assert_eq!(elsewhere.get("/").await.location(), "/signin", "the other session ended");
+    assert_eq!(here.get("/").await.status, StatusCode::OK, "the session that changed it goes on");
+}
+
+/// Wrong current passwords on the password form count like failed sign-ins: after the limit
+/// even the right one is refused, and the failures are in the audit log.
+async fn password_form_is_throttled(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signin_max_failures_per_email = 3;
+        c.trusted_proxy_hops = 1;
+    })
+    .await;
+    let owner = app.owner("A", "a@example.jp").await;
+    for _ in 0..3 {
+        let page = change_password(&owner, "wrong guess!", "a brand new password").await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let page = change_password(&owner, PASSWORD, "a brand new password").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.body.contains(THROTTLED));
+    assert_eq!(here_password(&app).await, PASSWORD, "the password did not change");
+    let audit = owner.get("/audit").await;
+    let failed = audit.select_text("table.audit td:nth-child(3)").iter().filter(|a| *a == "サインイン失敗").count();
+    assert_eq!(failed, 3, "{}", audit.body);
+}
+
+/// Behind one proxy of ours only the entry it added counts: a client choosing its own
+/// X-Forwarded-For gains nothing, and a huge header is neither stored nor an error.
+async fn forwarded_for_trusts_only_our_proxys_hop(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxy_hops = 1;
+        c.signin_max_failures_per_ip = 3;
+        c.signin_max_failures_per_email = 100;
+    })
+    .await;
+    app.owner("A", "a@example.jp").await;
+    let attacker = app.browser();
+    for i in 0..3 {
+        let page =
+            sign_in_via(&attacker, &format!("10.9.9.{i}, 203.0.113.9"), &format!("x{i}@example.jp"), "guess guess")
+                .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let page = sign_in_via(&attacker, "10.9.9.99, 203.0.113.9", "a@example.jp", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "a spoofed left entry does not escape the limit");
+    let huge = format!("{}, 198.51.100.7", "1".repeat(6000));
+    let page = sign_in_via(&attacker, &huge, "nobody@example.jp", "guess guess").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "a huge header is an ordinary attempt: {}", page.body);
+    let garbage = "x".repeat(6000);
+    let page = sign_in_via(&attacker, &garbage, "nobody@example.jp", "guess guess").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let page = sign_in_via(&app.browser(), "198.51.100.7", "a@example.jp", PASSWORD).await;
+    assert_eq!(page.location(), "/", "another client is not affected");
+    let owner = app.browser();
+    sign_in_via(&owner, "198.51.100.8", "a@example.jp", PASSWORD).await;
+    let audit = owner.get("/audit").await;
+    assert!(audit.body.contains("198.51.100.8"), "the parsed address is what is recorded");
+    assert!(!audit.body.contains("111111"), "never the raw header");
+}
+
+/// 40 wrong passwords at once for one email: only the limit's worth are even checked.
+async fn parallel_attempts_cannot_beat_the_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.owner("A", "a@example.jp").await;
+    let mut ready = Vec::new();
+    for _ in 0..40 {
+        let b = app.browser();
+        let token = b.get("/signin").await.csrf_token().unwrap();
+        ready.push((b, token));
+    }
+    let attempts = ready.iter().map(|(b, token)| async move {
+        b.post_raw("/signin", &[("csrf_token", token), ("email", "a@example.jp"), ("password", "wrong guess")], &[])
+            .await
+    });
+    let pages = futures_util::future::join_all(attempts).await;
+    let checked = pages.iter().filter(|p| p.status == StatusCode::UNAUTHORIZED).count();
+    let refused = pages.iter().filter(|p| p.status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + refused, 40);
+    assert!(checked <= 5, "{checked} wrong passwords were checked, the limit is 5");
+}
+
+/// Failing on someone's email locks the failing address out, not the owner at an address they
+/// have signed in from; and once failures come from many addresses, only new addresses stop.
+async fn third_party_cannot_lock_the_owner_out(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxy_hops = 1;
+        c.signin_max_failures_per_email_new_addresses = 6;
+    })
+    .await;
+    app.owner("A", "a@example.jp").await;
+    assert_eq!(sign_in_via(&app.browser(), "198.51.100.1", "a@example.jp", PASSWORD).await.location(), "/");
+    let attacker = app.browser();
+    for i in 0..10 {
+        sign_in_via(&attacker, "203.0.113.9", "a@example.jp", &format!("guess {i} guess")).await;
+    }
+    let page = sign_in_via(&attacker, "203.0.113.9", "a@example.jp", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "the attacker's address is locked");
+    assert_eq!(sign_in_via(&app.browser(), "198.51.100.1", "a@example.jp", PASSWORD).await.location(), "/");
+    // The failures (11 from unknown addresses) are over the email's limit for new addresses...
+    let page = sign_in_via(&app.browser(), "198.51.100.2", "a@example.jp", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    // ...but the owner's known address still works.
+    assert_eq!(sign_in_via(&app.browser(), "198.51.100.1", "a@example.jp", PASSWORD).await.location(), "/");
+}
+
+/// Sign-ups are limited per address.
+async fn signup_is_throttled_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.signup_max_per_ip = 2).await;
+    app.owner("A", "a@example.jp").await;
+    app.owner("B", "b@example.jp").await;
+    let b = app.browser();
+    let page = b
+        .submit(
+            "/signup",
+            "/signup",
+            &[
+                ("account_name", "C"),
+                ("display_name", "C"),
+                ("email", "c@example.jp"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.body.contains("一時的に新規登録を制限しています"));
+    assert_eq!(b.sign_in("c@example.jp", PASSWORD).await.status, StatusCode::UNAUTHORIZED, "nothing was created");
+}
+
+crate::on_both_backends!(
+    ids_are_never_reused,
+    password_change_ends_other_sessions,
+    password_form_is_throttled,
+    forwarded_for_trusts_only_our_proxys_hop,
+    parallel_attempts_cannot_beat_the_limit,
+    third_party_cannot_lock_the_owner_out,
+    signup_is_throttled_per_address,
+);
 
 /// The SQLite rebuild of 0004 keeps rows, ids and the links between them.
 #[tokio::test]
