@@ -141,15 +141,14 @@ fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
     let db = state.db.clone();
     let window = chrono::Duration::minutes(state.config.signin_window_minutes);
     tokio::spawn(async move {
-        let sessions = tokio::spawn(SessionBackend::new(&db).delete_expired_continuously(Duration::from_secs(600)));
+        // Aborted with this task (its handle is dropped with the loop below).
+        let _sessions =
+            AbortOnDrop(tokio::spawn(SessionBackend::new(&db).delete_expired_continuously(Duration::from_secs(600))));
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
             if let Err(e) = db::signin::prune(&db, db::now() - window * 2).await {
                 tracing::warn!(error = %e, "pruning sign-in failures failed");
-            }
-            if sessions.is_finished() {
-                tracing::warn!("session clean-up task ended");
             }
         }
     })

@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
 use super::{
+    csrf::AnonymousToken,
     error::{AppError, AppResult},
     render::{Flash, FlashKind, Layout, Nav},
 };
@@ -99,6 +100,7 @@ async fn session_from(parts: &mut Parts, state: &AppState) -> AppResult<Session>
 /// Anyone, signed in or not (sign-in and sign-up pages).
 pub struct Visitor {
     pub session: Session,
+    anonymous: Option<AnonymousToken>,
 }
 
 /// The parts of every page's layout that come from the session.
@@ -113,15 +115,29 @@ async fn session_layout(session: &Session, title: &str) -> AppResult<Layout> {
 }
 
 impl Visitor {
+    /// A signed-in visitor's page uses the session's token; anyone else's uses the signed
+    /// cookie's, so an anonymous page view writes no session.
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
-        session_layout(&self.session, title).await
+        let csrf = match (stored_csrf_token(&self.session).await?, &self.anonymous) {
+            (Some(t), _) => t,
+            (None, Some(anonymous)) => anonymous.take(),
+            (None, None) => return session_layout(&self.session, title).await,
+        };
+        Ok(Layout {
+            title: title.to_string(),
+            csrf,
+            flashes: take_flashes(&self.session).await?,
+            nav: None,
+            support_name: None,
+        })
     }
 }
 
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        Ok(Visitor { session: session_from(parts, state).await? })
+        let anonymous = parts.extensions.get::<AnonymousToken>().cloned();
+        Ok(Visitor { session: session_from(parts, state).await?, anonymous })
     }
 }
 

@@ -192,8 +192,79 @@ async fn signup_is_throttled_per_address(backend: Backend) {
     assert_eq!(b.sign_in("c@example.jp", PASSWORD).await.status, StatusCode::UNAUTHORIZED, "nothing was created");
 }
 
+/// Rows in the session table.
+async fn session_rows(app: &TestApp) -> i64 {
+    match &app.db {
+        orderdesk::db::Db::Sqlite(p) => {
+            sqlx::query_scalar("select count(*) from tower_sessions").fetch_one(p).await.unwrap()
+        }
+        orderdesk::db::Db::Postgres(p) => {
+            sqlx::query_scalar("select count(*) from tower_sessions.session").fetch_one(p).await.unwrap()
+        }
+    }
+}
+
+/// Anonymous visits (the sign-in and sign-up pages, failed attempts) write no session row and
+/// set no session cookie; their forms work with the signed CSRF cookie.
+async fn anonymous_visits_write_no_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.owner("A", "a@example.jp").await.sign_out().await;
+    assert_eq!(session_rows(&app).await, 0, "signing out removed the session");
+    let b = app.browser();
+    for _ in 0..3 {
+        let page = b.get("/signin").await;
+        assert!(page.headers.get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("orderdesk=")));
+        b.get("/signup").await;
+    }
+    assert_eq!(b.sign_in("a@example.jp", "wrong password").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(session_rows(&app).await, 0, "anonymous visits stored sessions");
+    // A forged anonymous cookie is not accepted: the token must match a cookie we signed.
+    let forged = app.browser();
+    forged.jar.add_cookie_str("orderdesk-csrf=forged.forged; Path=/", &app.base.parse().unwrap());
+    let page = forged
+        .post_raw("/signin", &[("csrf_token", "forged"), ("email", "a@example.jp"), ("password", PASSWORD)], &[])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.sign_in("a@example.jp", PASSWORD).await.location(), "/");
+    assert_eq!(session_rows(&app).await, 1);
+}
+
+/// The expired-session clean-up goes on after the database failed under it.
+async fn session_cleanup_survives_database_errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = app.db.clone();
+    let task = tokio::spawn(
+        orderdesk::db::sessions::SessionBackend::new(&db)
+            .delete_expired_continuously(std::time::Duration::from_millis(50)),
+    );
+    let (drop_table, insert_expired) = match backend {
+        Backend::Sqlite => {
+            ("drop table tower_sessions", "insert into tower_sessions (id, data, expiry_date) values ('old', x'00', 0)")
+        }
+        Backend::Postgres => (
+            "drop table tower_sessions.session",
+            "insert into tower_sessions.session (id, data, expiry_date) values ('old', '\\x00', now() - interval '1 day')",
+        ),
+    };
+    orderdesk::db::with_pool!(&db, |p| sqlx::query(drop_table).execute(p).await.map(|_| ())).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!task.is_finished(), "a failed round ended the clean-up");
+    db.migrate().await.unwrap();
+    orderdesk::db::with_pool!(&db, |p| sqlx::query(insert_expired).execute(p).await.map(|_| ())).unwrap();
+    for _ in 0..100 {
+        if session_rows(&app).await == 0 {
+            task.abort();
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the expired session was never deleted");
+}
+
 crate::on_both_backends!(
     ids_are_never_reused,
+    anonymous_visits_write_no_session,
+    session_cleanup_survives_database_errors,
     password_change_ends_other_sessions,
     password_form_is_throttled,
     forwarded_for_trusts_only_our_proxys_hop,
