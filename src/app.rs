@@ -37,7 +37,14 @@ impl AppState {
     pub async fn new(config: Config) -> anyhow::Result<AppState> {
         let db = Db::connect(config.database_url.as_ref().map(|u| u.expose()), &config.data_dir).await?;
         db.migrate().await?;
+        // Servers sharing PostgreSQL must share the key: none may generate its own.
+        anyhow::ensure!(
+            config.secret_key.is_some() || matches!(db, Db::Sqlite(_)),
+            "ORDERDESK_SECRET_KEY is required with PostgreSQL (32 bytes, base64, e.g. `openssl rand -base64 32`): \
+             servers sharing the database must share the key, so none generates its own"
+        );
         let secrets = SecretBox::load(config.secret_key.as_ref().map(|k| k.expose()), &config.data_dir)?;
+        db::key_check::verify(&db, &secrets).await?;
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
         let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
         let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));

@@ -17,6 +17,7 @@ use sqlx::{
 pub mod accounts;
 pub mod audit;
 pub mod imports;
+pub mod key_check;
 pub mod orders;
 pub mod sessions;
 pub mod signin;

@@ -271,6 +271,7 @@ crate::on_both_backends!(
     parallel_attempts_cannot_beat_the_limit,
     third_party_cannot_lock_the_owner_out,
     signup_is_throttled_per_address,
+    wrong_secrets_key_refuses_to_start,
 );
 
 /// The SQLite rebuild of 0004 keeps rows, ids and the links between them.
@@ -324,4 +325,95 @@ async fn sqlite_rebuild_keeps_rows_and_links() {
     let sql: String =
         sqlx::query_scalar("select sql from sqlite_master where name = 'store'").fetch_one(pool).await.unwrap();
     assert!(sql.contains("autoincrement"), "{sql}");
+}
+
+/// Starts the real binary's `serve` against `app`'s database with `key`, and says how it went:
+/// `Ok(())` once it serves, `Err(output)` if it exited.
+fn serve_with_key_config(config: &orderdesk::config::Config, key: Option<&str>) -> Result<(), String> {
+    use std::{
+        io::{BufRead, BufReader, Read},
+        process::{Command, Stdio},
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderdesk"));
+    cmd.env_clear()
+        .arg("serve")
+        .env("ORDERDESK_LISTEN", "127.0.0.1:0")
+        .env("ORDERDESK_SIMULATOR", "off")
+        .env("ORDERDESK_SCHEDULER", "false")
+        .env("ORDERDESK_DATA_DIR", &config.data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(url) = &config.database_url {
+        cmd.env("DATABASE_URL", url.expose());
+    }
+    if let Some(key) = key {
+        cmd.env("ORDERDESK_SECRET_KEY", key);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    // Log lines, then "orderdesk is running at …" once it serves; the end when it exits.
+    let mut first_line = String::new();
+    let mut lines = BufReader::new(stdout);
+    let mut line = String::new();
+    while lines.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("is running") {
+        first_line.push_str(&line);
+        line.clear();
+    }
+    if line.contains("is running") {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        return Ok(());
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    Err(format!("{status}: {first_line}{stderr}"))
+}
+
+/// A second server started with another secrets key refuses to start, with a message that says
+/// why; with the right key it starts.
+async fn wrong_secrets_key_refuses_to_start(backend: Backend) {
+    let key = crate::helpers::test_secret_key();
+    let app =
+        TestApp::spawn_with(backend, |c| c.secret_key = Some(orderdesk::config::Redacted::new(key.clone()))).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    app.add_store(&owner, "本店", "honten", "secret-1").await;
+    let other = crate::helpers::test_secret_key();
+    let refused = tokio::task::spawn_blocking({
+        let app_config = (app.config.data_dir.clone(), app.config.database_url.clone());
+        let probe = Probe(app_config);
+        move || probe.serve(Some(&other))
+    })
+    .await
+    .unwrap();
+    let output = refused.expect_err("started with the wrong key");
+    assert!(output.contains("does not open the secrets stored in this database"), "{output}");
+    assert!(!output.contains(&key), "the key is never printed");
+    let started = {
+        let probe = Probe((app.config.data_dir.clone(), app.config.database_url.clone()));
+        tokio::task::spawn_blocking(move || probe.serve(Some(&key))).await.unwrap()
+    };
+    assert_eq!(started, Ok(()), "the right key starts");
+}
+
+/// On PostgreSQL a server without a configured key refuses to start (it would otherwise
+/// generate a key of its own beside other servers' keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_requires_the_secrets_key() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let probe = Probe((app.config.data_dir.clone(), app.config.database_url.clone()));
+    let output = tokio::task::spawn_blocking(move || probe.serve(None)).await.unwrap().expect_err("started");
+    assert!(output.contains("ORDERDESK_SECRET_KEY is required with PostgreSQL"), "{output}");
+}
+
+/// What `serve_with_key` needs of a running test app, movable to a blocking thread.
+struct Probe((std::path::PathBuf, Option<orderdesk::config::Redacted>));
+
+impl Probe {
+    fn serve(&self, key: Option<&str>) -> Result<(), String> {
+        let mut config = orderdesk::config::Config::defaults();
+        config.data_dir = self.0.0.clone();
+        config.database_url = self.0.1.clone();
+        serve_with_key_config(&config, key)
+    }
 }
