@@ -68,6 +68,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+        config.check_for_serve()?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         if config.public_url.is_none() {

@@ -140,6 +140,10 @@ pub struct Config {
     #[arg(long, env = "ORDERDESK_TRUSTED_PROXY_HOPS", default_value_t = 0, global = true)]
     pub trusted_proxy_hops: usize,
 
+    /// Client addresses besides loopback that may read /metrics (comma-separated IPs).
+    #[arg(long, env = "ORDERDESK_METRICS_ALLOW", value_delimiter = ',', global = true)]
+    pub metrics_allow: Vec<std::net::IpAddr>,
+
     /// Failed sign-ins for one email address from one client address within the window before
     /// sign-in is refused for that pair.
     #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_EMAIL", default_value_t = 5, global = true)]
@@ -241,6 +245,25 @@ impl Config {
         })
     }
 
+    /// Whether the client at `ip` (as [`crate::web::session::client_address`] found it) may
+    /// read /metrics: loopback, or an address on the allow-list.
+    pub fn metrics_allowed(&self, ip: &str) -> bool {
+        ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback() || self.metrics_allow.contains(&ip))
+    }
+
+    /// Settings `serve` refuses to start with.
+    pub fn check_for_serve(&self) -> anyhow::Result<()> {
+        // Off loopback, people reach the service by some name we cannot guess; without it the
+        // cookies would lack Secure and links and the OAuth callback would point nowhere.
+        anyhow::ensure!(
+            self.listen.ip().is_loopback() || self.public_url.is_some(),
+            "ORDERDESK_PUBLIC_URL is required when listening on {} (not a loopback address): set it to the URL \
+             people use, e.g. https://desk.example.jp/",
+            self.listen
+        );
+        Ok(())
+    }
+
     /// The sign-in and sign-up throttling thresholds.
     pub fn signin_limits(&self) -> crate::db::signin::Limits {
         crate::db::signin::Limits {
@@ -325,6 +348,25 @@ mod tests {
         c.listen = "0.0.0.0:8080".parse().unwrap();
         assert_eq!(c.public_url().as_str(), "http://localhost:8080/");
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn public_url_is_required_off_loopback() {
+        let mut c = Config::defaults();
+        assert!(c.check_for_serve().is_ok());
+        c.listen = "0.0.0.0:8080".parse().unwrap();
+        assert!(c.check_for_serve().unwrap_err().to_string().contains("ORDERDESK_PUBLIC_URL is required"));
+        c.public_url = Some(Url::parse("https://desk.example.jp/").unwrap());
+        assert!(c.check_for_serve().is_ok());
+    }
+
+    #[test]
+    fn metrics_answer_loopback_and_the_allow_list() {
+        let mut c = Config::defaults();
+        assert!(c.metrics_allowed("127.0.0.1") && c.metrics_allowed("::1"));
+        assert!(!c.metrics_allowed("203.0.113.9") && !c.metrics_allowed("unknown"));
+        c.metrics_allow = vec!["203.0.113.9".parse().unwrap()];
+        assert!(c.metrics_allowed("203.0.113.9"));
     }
 
     #[test]

@@ -417,3 +417,39 @@ impl Probe {
         serve_with_key_config(&config, key)
     }
 }
+
+/// /metrics answers loopback (and the allow-list) only, judged by the real client behind our
+/// proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_not_public() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.trusted_proxy_hops = 1).await;
+    let b = app.browser();
+    assert_eq!(b.get("/metrics").await.status, StatusCode::OK, "loopback");
+    let outside = b.client.get(format!("{}/metrics", app.base)).header("x-forwarded-for", "203.0.113.9").send().await;
+    assert_eq!(outside.unwrap().status(), StatusCode::NOT_FOUND);
+    let allowed = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.trusted_proxy_hops = 1;
+        c.metrics_allow = vec!["203.0.113.9".parse().unwrap()];
+    })
+    .await;
+    let r = allowed.browser().client.get(format!("{}/metrics", allowed.base)).header("x-forwarded-for", "203.0.113.9");
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::OK);
+}
+
+/// `serve` on a non-loopback address without a public URL refuses to start (the Dockerfile's
+/// 0.0.0.0 therefore needs ORDERDESK_PUBLIC_URL).
+#[test]
+fn serve_off_loopback_requires_a_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orderdesk"))
+        .env_clear()
+        .arg("serve")
+        .env("ORDERDESK_LISTEN", "0.0.0.0:0")
+        .env("ORDERDESK_SIMULATOR", "off")
+        .env("ORDERDESK_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ORDERDESK_PUBLIC_URL is required"), "{stderr}");
+}
