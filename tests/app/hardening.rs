@@ -261,8 +261,58 @@ async fn session_cleanup_survives_database_errors(backend: Backend) {
     panic!("the expired session was never deleted");
 }
 
+/// Behind a proxy that rewrites `Host` (nginx's default) the browser's `Origin` is the public
+/// URL's: accepted; any other origin is still refused. Multipart forms (uploads) carry the token
+/// like any other form, and their body is bounded.
+async fn csrf_uses_the_public_origin_and_reads_multipart(backend: Backend) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::spawn_with(backend, |c| {
+        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.public_url = Some(format!("http://localhost:{port}/").parse().unwrap());
+    })
+    .await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let token = owner.get("/").await.csrf_token().unwrap();
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("name", "本店"),
+        ("seller_id", "honten"),
+        ("environment", "simulator"),
+        ("client_id", "c"),
+        ("client_secret", "s"),
+        ("auto_import_interval_minutes", "15"),
+    ];
+    // The proxy forwarded with Host: 127.0.0.1:<port>; the browser was on the public origin.
+    let public = format!("http://localhost:{port}");
+    let page = owner.post_raw("/stores", &fields, &[("origin", &public)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = owner.post_raw("/stores", &fields, &[("origin", "https://evil.example")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    let multipart = |token: &str, filler: usize| {
+        let boundary = "orderdeskBoundary7MA4YWxk";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stock.csv\"\r\nContent-Type: text/csv\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--{boundary}--\r\n",
+            "x".repeat(filler)
+        );
+        owner
+            .client
+            .post(format!("{}/signout", app.base))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+    };
+    let forged = multipart("forged", 10).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let huge = multipart(&token, 3 * 1024 * 1024).send().await.unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let ok = multipart(&token, 10).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER, "the multipart token is read");
+    assert_eq!(owner.get("/").await.location(), "/signin", "signed out");
+}
+
 crate::on_both_backends!(
     ids_are_never_reused,
+    csrf_uses_the_public_origin_and_reads_multipart,
     anonymous_visits_write_no_session,
     session_cleanup_survives_database_errors,
     password_change_ends_other_sessions,
