@@ -310,8 +310,47 @@ async fn csrf_uses_the_public_origin_and_reads_multipart(backend: Backend) {
     assert_eq!(owner.get("/").await.location(), "/signin", "signed out");
 }
 
+/// Saving a settings form opened before an emergency stop does not undo the stop: the form
+/// writes only its own fields.
+async fn old_settings_form_cannot_undo_a_stop(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let id = app.add_store(&owner, "本店", "honten", "secret-1").await;
+    let old_form = owner.get(&format!("/stores/{id}/edit")).await;
+    let token = old_form.csrf_token().unwrap();
+    let stop = owner
+        .submit(
+            &format!("/stores/{id}/emergency-stop"),
+            &format!("/stores/{id}/emergency-stop"),
+            &[("reason", "誤出荷")],
+        )
+        .await;
+    assert_eq!(stop.status, StatusCode::SEE_OTHER);
+    let saved = owner
+        .post_raw(
+            &format!("/stores/{id}"),
+            &[
+                ("csrf_token", token.as_str()),
+                ("name", "本店 改"),
+                ("seller_id", "honten"),
+                ("environment", "simulator"),
+                ("client_id", "dj00client"),
+                ("auto_import_enabled", "on"),
+                ("auto_import_interval_minutes", "15"),
+                ("restrict_fraud_hold_changes", "on"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = owner.get(&format!("/stores/{id}")).await;
+    assert!(page.body.contains("本店 改"), "the form's own fields were saved");
+    assert!(page.body.contains("緊急停止中です"), "the stop stays");
+}
+
 crate::on_both_backends!(
     ids_are_never_reused,
+    old_settings_form_cannot_undo_a_stop,
     csrf_uses_the_public_origin_and_reads_multipart,
     anonymous_visits_write_no_session,
     session_cleanup_survives_database_errors,
