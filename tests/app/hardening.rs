@@ -542,3 +542,36 @@ fn serve_off_loopback_requires_a_public_url() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ORDERDESK_PUBLIC_URL is required"), "{stderr}");
 }
+
+/// The simulator's own forms refuse posts from other sites, and an absurd clock change is a
+/// 400 that leaves the clock (and every later page) working.
+#[tokio::test]
+async fn simulator_refuses_other_sites_and_absurd_clocks() {
+    let sim = crate::sim::Sim::start().await;
+    let review = |headers: &[(&'static str, &'static str)]| {
+        let mut r = sim.http.post(sim.url("/_sim/view/review"));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    assert_eq!(review(&[("origin", "https://evil.example")]).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(review(&[("sec-fetch-site", "cross-site")]).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(review(&[("sec-fetch-site", "same-origin")]).await.unwrap().status(), StatusCode::SEE_OTHER);
+
+    let before = sim.now().await;
+    for body in [
+        serde_json::json!({ "advance_secs": i64::MAX }),
+        serde_json::json!({ "advance_secs": i64::MIN }),
+        serde_json::json!({ "offset_secs": 10_000_000_000_i64 }),
+    ] {
+        let (status, _) = sim.control_status("/_sim/clock", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let r = sim.http.post(sim.url("/_sim/view/clock")).form(&[("advance_hours", i64::MAX.to_string())]).send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert!((sim.now().await - before).abs() < 60, "the clock did not move");
+    assert_eq!(sim.http.get(sim.url("/")).send().await.unwrap().status(), StatusCode::OK);
+    sim.advance(3600).await;
+    assert!(sim.now().await - before >= 3600, "sane changes still work");
+}
