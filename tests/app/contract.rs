@@ -140,6 +140,9 @@ async fn audit_log_is_append_only(backend: Backend) {
     assert_eq!(audit::page(db, b, None, 10).await.unwrap().len(), 1);
     let edit = with_pool!(db, |p| sqlx::query("update audit_log set detail = 'forged'").execute(p).await.map(|_| ()));
     assert!(edit.is_err(), "the database refuses to edit the audit log");
+    let delete = with_pool!(db, |p| sqlx::query("delete from audit_log").execute(p).await.map(|_| ()));
+    assert!(delete.is_err(), "the database refuses to delete from the audit log");
+    assert_eq!(audit::page(db, a, None, 10).await.unwrap().len(), 5);
 }
 
 async fn sign_in_failures_count_by_window(backend: Backend) {
