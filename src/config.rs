@@ -264,6 +264,13 @@ impl Config {
         Ok(())
     }
 
+    /// How long a Yahoo call made while a person waits (接続テスト, the OAuth callback) may take
+    /// in all, retries included: well inside the request timeout, so the person gets a message
+    /// instead of an empty 408.
+    pub fn interactive_yahoo_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis((self.request_timeout_secs * 1000 * 2 / 3).max(500))
+    }
+
     /// The sign-in and sign-up throttling thresholds.
     pub fn signin_limits(&self) -> crate::db::signin::Limits {
         crate::db::signin::Limits {
