@@ -146,6 +146,26 @@ async fn a_slow_yahoo_ends_with_a_message_not_a_408(backend: Backend) {
     assert!(page.body.contains("秒以内に応答がなかったため、接続テストを中断しました"), "{}", page.body);
 }
 
+/// Consent given on the consent page for another seller than the store's is refused at the
+/// callback, naming both seller IDs, and nothing is stored.
+async fn consent_for_another_seller_is_refused(backend: Backend) {
+    let s = scene(backend).await;
+    let start = s.owner.submit(&s.path(""), &s.path("/connect"), &[]).await;
+    let consent_url = url::Url::parse(start.location()).unwrap();
+    let mut form: Vec<(String, String)> = consent_url.query_pairs().into_owned().collect();
+    form.push(("decision".into(), "allow".into()));
+    form.push(("new_seller_id".into(), "shop-other".into()));
+    let back = s.sim.http.post(s.sim.url("/yconnect/v2/authorization")).form(&form).send().await.unwrap();
+    let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let done = s.owner.get(&format!("{}?{}", callback.path(), callback.query().unwrap())).await;
+    assert_eq!(done.location(), s.path(""));
+    let page = s.owner.get(&s.path("")).await;
+    let flash = page.select_text(".flash").join(" ");
+    assert!(flash.contains("shop-other") && flash.contains(SELLER) && flash.contains("px-04304"), "{flash}");
+    let test = s.test().await;
+    assert!(test.body.contains("Yahoo!と連携していません"), "nothing was stored: {}", test.body);
+}
+
 async fn without_a_key_the_session_ends_at_12_hours(backend: Backend) {
     let s = scene(backend).await;
     s.connect().await;
@@ -171,6 +191,7 @@ async fn without_a_key_the_session_ends_at_12_hours(backend: Backend) {
 
 on_both_backends!(
     a_slow_yahoo_ends_with_a_message_not_a_408,
+    consent_for_another_seller_is_refused,
     connect_with_key_and_survive_12_hours,
     without_a_key_the_session_ends_at_12_hours
 );

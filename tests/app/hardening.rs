@@ -348,8 +348,52 @@ async fn old_settings_form_cannot_undo_a_stop(backend: Backend) {
     assert!(page.body.contains("緊急停止中です"), "the stop stays");
 }
 
+/// The key form: a private key pasted without its marker lines is recognised and never echoed;
+/// an expiry in the past or beyond Yahoo's one year is refused; nothing is stored.
+async fn key_form_catches_bare_private_keys_and_bad_expiry(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let id = app.add_store(&owner, "本店", "honten", "secret-1").await;
+    let path = format!("/stores/{id}/public-key");
+    let private = crate::sim::fixture("private-1.pem");
+    let bare: String = private.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().join("\n");
+    let page = owner.submit(&path, &path, &[("public_key", &bare), ("public_key_version", "1")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("これは秘密鍵です"), "{}", page.body);
+    let some_line = bare.lines().nth(3).unwrap();
+    assert!(!page.body.contains(some_line), "the private key was echoed back");
+
+    let public = crate::sim::fixture("public-1.pem");
+    for (expiry, message) in [("2020-01-01", "有効期限が今日以前です"), ("2999-01-01", "発行から1年です")]
+    {
+        let page = owner
+            .submit(
+                &path,
+                &path,
+                &[("public_key", &public), ("public_key_version", "1"), ("public_key_expires_on", expiry)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{expiry}");
+        assert!(page.body.contains(message), "{expiry}: {}", page.body);
+    }
+    let sealed = orderdesk::db::stores::credentials(
+        &app.db,
+        account_of(&app, "a@example.jp").await,
+        orderdesk::domain::StoreId(id),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(sealed.public_key_pem.is_none(), "nothing was stored");
+}
+
+async fn account_of(app: &TestApp, email: &str) -> orderdesk::domain::AccountId {
+    orderdesk::db::accounts::find_credentials(&app.db, email).await.unwrap().unwrap().account_id
+}
+
 crate::on_both_backends!(
     ids_are_never_reused,
+    key_form_catches_bare_private_keys_and_bad_expiry,
     old_settings_form_cannot_undo_a_stop,
     csrf_uses_the_public_origin_and_reads_multipart,
     anonymous_visits_write_no_session,
