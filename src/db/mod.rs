@@ -19,6 +19,7 @@ pub mod audit;
 pub mod imports;
 pub mod key_check;
 pub mod orders;
+pub mod pacing;
 pub mod sessions;
 pub mod signin;
 pub mod stores;

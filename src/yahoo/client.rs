@@ -405,6 +405,7 @@ impl YahooClient {
             locks.entry(store).or_default().clone()
         };
         let _guard = lock.lock().await;
+        let _shared = self.shared_refresh_lock(store).await?;
         // Read as stored now: another caller (or process) may have refreshed meanwhile.
         let creds = self.fresh_credentials(account, store).await?;
         if let Some(token) = self.usable_token(&creds)
@@ -437,10 +438,41 @@ impl YahooClient {
         Ok(answer.access_token)
     }
 
+    /// On PostgreSQL, the lock that makes a store's refresh single-flight across servers too:
+    /// a transaction-level advisory lock, released when the returned transaction is dropped
+    /// (nothing is written in it). A refresh that outlives the database's idle-in-transaction
+    /// limit loses the lock early, which at worst allows a second refresh, as before.
+    async fn shared_refresh_lock(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>, YahooError> {
+        let Db::Postgres(pool) = &self.db else { return Ok(None) };
+        let database = |e: sqlx::Error| YahooError::Temporary(format!("database: {e}"));
+        let mut tx = pool.begin().await.map_err(database)?;
+        sqlx::query("select pg_advisory_xact_lock(hashtextextended('orderdesk token refresh', $1))")
+            .bind(store.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        Ok(Some(tx))
+    }
+
     /// Waits for this app's next slot on this API URL (Yahoo allows 1 request per second).
+    /// On PostgreSQL the slot is reserved in the database, so every server sharing it keeps to
+    /// the one limit; if that fails the in-memory slots below still pace this process.
     async fn pace(&self, client_id: &str, url: &Url) {
         if self.min_interval.is_zero() {
             return;
+        }
+        match crate::db::pacing::reserve(&self.db, client_id, url.as_str(), self.min_interval).await {
+            Ok(Some(wait)) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "shared pacing unavailable; pacing this process only"),
         }
         let wait = {
             let mut slots = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());

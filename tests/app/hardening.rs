@@ -619,3 +619,29 @@ async fn simulator_refuses_other_sites_and_absurd_clocks() {
     sim.advance(3600).await;
     assert!(sim.now().await - before >= 3600, "sane changes still work");
 }
+
+/// Two servers on one PostgreSQL pace one app's calls to one API URL together: the slots they
+/// reserve at the same moment are one interval apart, never shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_holds_across_servers_on_postgres() {
+    use orderdesk::db::{Db, pacing};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let url = app.config.database_url.as_ref().unwrap().expose().to_string();
+    let other = Db::connect(Some(&url), &app.config.data_dir).await.unwrap();
+    let interval = std::time::Duration::from_millis(200);
+    let api = "https://circus.shopping.yahooapis.jp/ShoppingWebService/V1/orderInfo";
+    let calls = (0..10).map(|i| {
+        let db = if i % 2 == 0 { app.db.clone() } else { other.clone() };
+        async move { pacing::reserve(&db, "dj00shared", api, interval).await.unwrap().unwrap() }
+    });
+    let mut waits = futures_util::future::join_all(calls).await;
+    waits.sort();
+    for pair in waits.windows(2) {
+        let gap = pair[1].saturating_sub(pair[0]);
+        assert!(gap >= std::time::Duration::from_millis(150), "two calls shared a slot: {waits:?}");
+    }
+    // Another app, or another URL, has slots of its own.
+    let free = pacing::reserve(&other, "dj00other", api, interval).await.unwrap().unwrap();
+    assert!(free < std::time::Duration::from_millis(50));
+    other.close().await;
+}
