@@ -17,8 +17,13 @@ RUN apt-get update \
 COPY --from=build /src/target/release/orderdesk /usr/local/bin/orderdesk
 USER orderdesk
 WORKDIR /var/lib/orderdesk
+# No built-in simulator in an image meant for real stores. Listening on 0.0.0.0 makes
+# ORDERDESK_PUBLIC_URL required (serve refuses to start without it), so cookies get Secure and
+# the OAuth callback points where people are. /metrics answers loopback only unless
+# ORDERDESK_METRICS_ALLOW lists the scraper's address.
 ENV ORDERDESK_DATA_DIR=/var/lib/orderdesk \
     ORDERDESK_LISTEN=0.0.0.0:8080 \
+    ORDERDESK_SIMULATOR=off \
     ORDERDESK_LOG_FORMAT=json
 VOLUME ["/var/lib/orderdesk"]
 EXPOSE 8080

@@ -37,7 +37,14 @@ impl AppState {
     pub async fn new(config: Config) -> anyhow::Result<AppState> {
         let db = Db::connect(config.database_url.as_ref().map(|u| u.expose()), &config.data_dir).await?;
         db.migrate().await?;
+        // Servers sharing PostgreSQL must share the key: none may generate its own.
+        anyhow::ensure!(
+            config.secret_key.is_some() || matches!(db, Db::Sqlite(_)),
+            "ORDERDESK_SECRET_KEY is required with PostgreSQL (32 bytes, base64, e.g. `openssl rand -base64 32`): \
+             servers sharing the database must share the key, so none generates its own"
+        );
         let secrets = SecretBox::load(config.secret_key.as_ref().map(|k| k.expose()), &config.data_dir)?;
+        db::key_check::verify(&db, &secrets).await?;
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
         let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
         let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));
@@ -61,6 +68,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+        config.check_for_serve()?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         if config.public_url.is_none() {
@@ -141,15 +149,14 @@ fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
     let db = state.db.clone();
     let window = chrono::Duration::minutes(state.config.signin_window_minutes);
     tokio::spawn(async move {
-        let sessions = tokio::spawn(SessionBackend::new(&db).delete_expired_continuously(Duration::from_secs(600)));
+        // Aborted with this task (its handle is dropped with the loop below).
+        let _sessions =
+            AbortOnDrop(tokio::spawn(SessionBackend::new(&db).delete_expired_continuously(Duration::from_secs(600))));
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
             if let Err(e) = db::signin::prune(&db, db::now() - window * 2).await {
                 tracing::warn!(error = %e, "pruning sign-in failures failed");
-            }
-            if sessions.is_finished() {
-                tracing::warn!("session clean-up task ended");
             }
         }
     })

@@ -134,13 +134,29 @@ pub struct Config {
     #[arg(long, env = "ORDERDESK_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 
-    /// Take the client address from X-Forwarded-For (only behind a trusted reverse proxy).
-    #[arg(long, env = "ORDERDESK_TRUST_FORWARDED_FOR", global = true)]
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies of our own in front of the service. 0: the client address is the socket
+    /// peer. N: it is the Nth X-Forwarded-For entry from the right (the one our outermost proxy
+    /// added); entries further left are the client's own and never trusted.
+    #[arg(long, env = "ORDERDESK_TRUSTED_PROXY_HOPS", default_value_t = 0, global = true)]
+    pub trusted_proxy_hops: usize,
 
-    /// Failed sign-ins for one email address within the window before sign-in is refused.
+    /// Client addresses besides loopback that may read /metrics (comma-separated IPs).
+    #[arg(long, env = "ORDERDESK_METRICS_ALLOW", value_delimiter = ',', global = true)]
+    pub metrics_allow: Vec<std::net::IpAddr>,
+
+    /// Failed sign-ins for one email address from one client address within the window before
+    /// sign-in is refused for that pair.
     #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_EMAIL", default_value_t = 5, global = true)]
     pub signin_max_failures_per_email: i64,
+
+    /// Failed sign-ins for one email address, from addresses it has never signed in from, within
+    /// the window before sign-in from new addresses is refused (known addresses are unaffected).
+    #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_EMAIL_NEW_ADDRESSES", default_value_t = 20, global = true)]
+    pub signin_max_failures_per_email_new_addresses: i64,
+
+    /// Sign-ups from one client address within the window before sign-up is refused.
+    #[arg(long, env = "ORDERDESK_SIGNUP_MAX_PER_IP", default_value_t = 10, global = true)]
+    pub signup_max_per_ip: i64,
 
     /// Failed sign-ins from one client address within the window before sign-in is refused.
     #[arg(long, env = "ORDERDESK_SIGNIN_MAX_FAILURES_PER_IP", default_value_t = 20, global = true)]
@@ -229,6 +245,43 @@ impl Config {
         })
     }
 
+    /// Whether the client at `ip` (as [`crate::web::session::client_address`] found it) may
+    /// read /metrics: loopback, or an address on the allow-list.
+    pub fn metrics_allowed(&self, ip: &str) -> bool {
+        ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback() || self.metrics_allow.contains(&ip))
+    }
+
+    /// Settings `serve` refuses to start with.
+    pub fn check_for_serve(&self) -> anyhow::Result<()> {
+        // Off loopback, people reach the service by some name we cannot guess; without it the
+        // cookies would lack Secure and links and the OAuth callback would point nowhere.
+        anyhow::ensure!(
+            self.listen.ip().is_loopback() || self.public_url.is_some(),
+            "ORDERDESK_PUBLIC_URL is required when listening on {} (not a loopback address): set it to the URL \
+             people use, e.g. https://desk.example.jp/",
+            self.listen
+        );
+        Ok(())
+    }
+
+    /// How long a Yahoo call made while a person waits (接続テスト, the OAuth callback) may take
+    /// in all, retries included: well inside the request timeout, so the person gets a message
+    /// instead of an empty 408.
+    pub fn interactive_yahoo_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis((self.request_timeout_secs * 1000 * 2 / 3).max(500))
+    }
+
+    /// The sign-in and sign-up throttling thresholds.
+    pub fn signin_limits(&self) -> crate::db::signin::Limits {
+        crate::db::signin::Limits {
+            per_pair: self.signin_max_failures_per_email,
+            per_ip: self.signin_max_failures_per_ip,
+            per_email_unknown: self.signin_max_failures_per_email_new_addresses,
+            signups_per_ip: self.signup_max_per_ip,
+            window: chrono::Duration::minutes(self.signin_window_minutes),
+        }
+    }
+
     /// Whether `serve` should start the built-in simulator.
     pub fn wants_simulator(&self) -> bool {
         match self.simulator {
@@ -302,6 +355,25 @@ mod tests {
         c.listen = "0.0.0.0:8080".parse().unwrap();
         assert_eq!(c.public_url().as_str(), "http://localhost:8080/");
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn public_url_is_required_off_loopback() {
+        let mut c = Config::defaults();
+        assert!(c.check_for_serve().is_ok());
+        c.listen = "0.0.0.0:8080".parse().unwrap();
+        assert!(c.check_for_serve().unwrap_err().to_string().contains("ORDERDESK_PUBLIC_URL is required"));
+        c.public_url = Some(Url::parse("https://desk.example.jp/").unwrap());
+        assert!(c.check_for_serve().is_ok());
+    }
+
+    #[test]
+    fn metrics_answer_loopback_and_the_allow_list() {
+        let mut c = Config::defaults();
+        assert!(c.metrics_allowed("127.0.0.1") && c.metrics_allowed("::1"));
+        assert!(!c.metrics_allowed("203.0.113.9") && !c.metrics_allowed("unknown"));
+        c.metrics_allow = vec!["203.0.113.9".parse().unwrap()];
+        assert!(c.metrics_allowed("203.0.113.9"));
     }
 
     #[test]

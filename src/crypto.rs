@@ -24,6 +24,8 @@ const NONCE_LEN: usize = 24;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Arc<XChaCha20Poly1305>,
+    /// A key for MACs, derived from the secrets key (never the key itself).
+    mac_key: Arc<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -34,7 +36,24 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     pub fn from_key(key: &[u8; 32]) -> SecretBox {
-        SecretBox { cipher: Arc::new(XChaCha20Poly1305::new(Key::from_slice(key))) }
+        let mac_key = hmac_sha256(key, b"orderdesk mac key v1");
+        SecretBox { cipher: Arc::new(XChaCha20Poly1305::new(Key::from_slice(key))), mac_key: Arc::new(mac_key) }
+    }
+
+    /// A MAC of `data` for `purpose` (for example the anonymous CSRF cookie), URL-safe base64.
+    /// Several servers sharing the secrets key make and accept the same MACs.
+    pub fn mac(&self, purpose: &str, data: &str) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut message = Vec::with_capacity(purpose.len() + 1 + data.len());
+        message.extend_from_slice(purpose.as_bytes());
+        message.push(0);
+        message.extend_from_slice(data.as_bytes());
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.mac_key[..], &message))
+    }
+
+    /// Whether `mac` is [`SecretBox::mac`] of `data` for `purpose`, in constant time.
+    pub fn verify_mac(&self, purpose: &str, data: &str, mac: &str) -> bool {
+        constant_time_eq(&self.mac(purpose, data), mac)
     }
 
     /// The key from `ORDERDESK_SECRET_KEY` (base64), or the one in `<data dir>/secret.key`,
@@ -91,6 +110,13 @@ impl SecretBox {
             .map_err(|_| anyhow::anyhow!("secret cannot be decrypted (wrong key or purpose)"))?;
         Ok(String::from_utf8(plain)?)
     }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// Hashes a password with argon2id. Slow on purpose: call it through [`hash_password_blocking`].

@@ -20,6 +20,8 @@ pub struct User {
     pub display_name: String,
     role: String,
     pub created_at: DateTime<Utc>,
+    /// Bumped when the user's password or role changes; sessions carry the value they began with.
+    pub auth_epoch: i64,
 }
 
 impl User {
@@ -39,9 +41,10 @@ pub struct UserCredentials {
     pub id: UserId,
     pub account_id: AccountId,
     pub password_hash: String,
+    pub auth_epoch: i64,
 }
 
-const USER_COLUMNS: &str = "id, account_id, email, display_name, role, created_at";
+const USER_COLUMNS: &str = "id, account_id, email, display_name, role, created_at, auth_epoch";
 
 /// Sign-up: a new account and its owner, in one transaction.
 pub async fn create_account_with_owner(
@@ -90,7 +93,7 @@ pub async fn get_account(db: &Db, account_id: AccountId) -> sqlx::Result<Option<
 /// user query that does not start from an account.
 pub async fn find_credentials(db: &Db, email: &str) -> sqlx::Result<Option<UserCredentials>> {
     with_pool!(db, |p| {
-        sqlx::query_as("select id, account_id, password_hash from app_user where email = $1")
+        sqlx::query_as("select id, account_id, password_hash, auth_epoch from app_user where email = $1")
             .bind(email)
             .fetch_optional(p)
             .await
@@ -164,16 +167,25 @@ pub async fn delete_user(db: &Db, account_id: AccountId, user_id: UserId) -> sql
     })
 }
 
-pub async fn set_password_hash(db: &Db, account_id: AccountId, user_id: UserId, hash: &str) -> sqlx::Result<bool> {
+/// Sets a new password and bumps the user's auth epoch, which ends their other sessions.
+/// Returns the new epoch, or None if there is no such user in this account.
+pub async fn set_password_hash(
+    db: &Db,
+    account_id: AccountId,
+    user_id: UserId,
+    hash: &str,
+) -> sqlx::Result<Option<i64>> {
     with_pool!(db, |p| {
-        sqlx::query("update app_user set password_hash = $3, updated_at = $4 where account_id = $1 and id = $2")
-            .bind(account_id)
-            .bind(user_id)
-            .bind(hash)
-            .bind(now())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected() == 1)
+        sqlx::query_scalar(
+            "update app_user set password_hash = $3, auth_epoch = auth_epoch + 1, updated_at = $4
+             where account_id = $1 and id = $2 returning auth_epoch",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .bind(hash)
+        .bind(now())
+        .fetch_optional(p)
+        .await
     })
 }
 

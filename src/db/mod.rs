@@ -17,7 +17,9 @@ use sqlx::{
 pub mod accounts;
 pub mod audit;
 pub mod imports;
+pub mod key_check;
 pub mod orders;
+pub mod pacing;
 pub mod sessions;
 pub mod signin;
 pub mod stores;
@@ -94,7 +96,7 @@ impl Db {
     /// Applies this backend's migrations (the app's tables and the session table).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await.context("migrating SQLite")?,
+            Db::Sqlite(pool) => migrate_sqlite(pool).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.context("migrating PostgreSQL")?,
         }
         sessions::SessionBackend::new(self).migrate().await
@@ -127,6 +129,24 @@ impl Db {
     pub async fn close(&self) {
         with_pool!(self, |p| p.close().await)
     }
+}
+
+/// Runs SQLite's migrations with foreign keys off, as SQLite's table-rebuild procedure needs (a
+/// `drop table` of a parent would otherwise cascade into its children). The pragma is a no-op
+/// inside a transaction and sqlx runs each migration in one, so it is set on the connection
+/// around the migrator; the foreign keys are checked before they are turned back on.
+async fn migrate_sqlite(pool: &SqlitePool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await.context("migrating SQLite")?;
+    sqlx::query("pragma foreign_keys = off").execute(&mut *conn).await?;
+    let migrated = SQLITE_MIGRATIONS.run(&mut *conn).await.context("migrating SQLite");
+    let broken: anyhow::Result<Vec<(String,)>> =
+        async { Ok(sqlx::query_as("select \"table\" from pragma_foreign_key_check").fetch_all(&mut *conn).await?) }
+            .await;
+    sqlx::query("pragma foreign_keys = on").execute(&mut *conn).await?;
+    migrated?;
+    let broken = broken?;
+    anyhow::ensure!(broken.is_empty(), "migrating SQLite left rows without their parent in {broken:?}");
+    Ok(())
 }
 
 /// True when the error is a unique-constraint violation (turned into a form error by callers).

@@ -33,14 +33,22 @@ impl SessionBackend {
         Ok(())
     }
 
-    /// Deletes expired sessions every `period` until the task is dropped.
+    /// Deletes expired sessions every `period` until the task is dropped. A failed round (the
+    /// database away for a moment) is logged and the next one tried: the task never ends by
+    /// itself.
     pub async fn delete_expired_continuously(self, period: std::time::Duration) {
-        let result = match self {
-            SessionBackend::Sqlite(s) => s.continuously_delete_expired(period).await,
-            SessionBackend::Postgres(s) => s.continuously_delete_expired(period).await,
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "expired-session cleanup stopped");
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let result = match &self {
+                SessionBackend::Sqlite(s) => s.delete_expired().await,
+                SessionBackend::Postgres(s) => s.delete_expired().await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "deleting expired sessions failed; trying again next round");
+            }
         }
     }
 }

@@ -1,42 +1,120 @@
-//! Failed sign-ins, counted per email and per client address for throttling. Kept in the
-//! database so that several servers sharing PostgreSQL throttle together.
+//! Throttling of sign-ins, wrong current passwords and sign-ups. Kept in the database so that
+//! several servers sharing PostgreSQL throttle together.
+//!
+//! Every attempt is written *before* the password is checked and counts as a failure until it
+//! succeeds; the decision is taken on the count that includes it. So parallel attempts cannot
+//! slip under the limit (each sees at least every attempt committed before its own), and an
+//! attempt that could not be written is refused rather than left uncounted.
+//!
+//! Limits (per window):
+//! - per (email, address) pair: [`Limits::per_pair`] failures;
+//! - per address, over every email: [`Limits::per_ip`] failures;
+//! - per email, over addresses it has never signed in from: [`Limits::per_email_unknown`]
+//!   failures. An address the login has signed in from is exempt from this one, so a third party
+//!   failing on an owner's email locks only their own pair and address, never the owner's own
+//!   known address.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::{Db, now, with_pool};
 
-pub async fn record_failure(db: &Db, email: &str, ip: &str) -> sqlx::Result<()> {
-    with_pool!(db, |p| {
-        sqlx::query("insert into sign_in_failure (email, ip, created_at) values ($1, $2, $3)")
-            .bind(email)
-            .bind(ip)
-            .bind(now())
-            .execute(p)
-            .await
-            .map(|_| ())
-    })
+/// The thresholds, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub per_pair: i64,
+    pub per_ip: i64,
+    pub per_email_unknown: i64,
+    pub signups_per_ip: i64,
+    pub window: Duration,
 }
 
-/// Failures since `since` for this email and for this address.
-pub async fn recent_failures(db: &Db, email: &str, ip: &str, since: DateTime<Utc>) -> sqlx::Result<(i64, i64)> {
-    with_pool!(db, |p| {
-        sqlx::query_as(
-            "select (select count(*) from sign_in_failure where email = $1 and created_at > $3),
-                    (select count(*) from sign_in_failure where ip = $2 and created_at > $3)",
+/// An attempt written before the password check.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt {
+    id: i64,
+    /// The limit was reached: answer without checking the password.
+    pub throttled: bool,
+}
+
+/// Records a sign-in attempt (or a current-password check) for `email` from `ip` and says
+/// whether it may go on.
+pub async fn begin(db: &Db, limits: &Limits, email: &str, ip: &str) -> sqlx::Result<Attempt> {
+    let t = now();
+    let since = t - limits.window;
+    let (id, pair, by_ip, unknown, known): (i64, i64, i64, i64, i64) = with_pool!(db, |p| {
+        let (id,): (i64,) = sqlx::query_as(
+            "insert into sign_in_failure (email, ip, kind, created_at) values ($1, $2, 'signin', $3) returning id",
+        )
+        .bind(email)
+        .bind(ip)
+        .bind(t)
+        .fetch_one(p)
+        .await?;
+        let (pair, by_ip, unknown, known): (i64, i64, i64, i64) = sqlx::query_as(
+            "select
+               (select count(*) from sign_in_failure where kind = 'signin' and email = $1 and ip = $2 and created_at > $3),
+               (select count(*) from sign_in_failure where kind = 'signin' and ip = $2 and created_at > $3),
+               (select count(*) from sign_in_failure f where f.kind = 'signin' and f.email = $1 and f.created_at > $3
+                  and not exists (select 1 from sign_in_known_address k where k.email = f.email and k.ip = f.ip)),
+               (select count(*) from sign_in_known_address where email = $1 and ip = $2)",
         )
         .bind(email)
         .bind(ip)
         .bind(since)
         .fetch_one(p)
-        .await
+        .await?;
+        Ok::<_, sqlx::Error>((id, pair, by_ip, unknown, known))
+    })?;
+    let throttled =
+        pair > limits.per_pair || by_ip > limits.per_ip || (known == 0 && unknown > limits.per_email_unknown);
+    if throttled {
+        tracing::warn!(pair, by_ip, unknown, known = known > 0, "sign-in throttled");
+    }
+    Ok(Attempt { id, throttled })
+}
+
+/// The password was right: the attempt and the pair's earlier failures are forgiven and the
+/// address becomes one the login is known to sign in from.
+pub async fn succeeded(db: &Db, attempt: Attempt, email: &str, ip: &str) -> sqlx::Result<()> {
+    let t = now();
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        sqlx::query("delete from sign_in_failure where id = $1 or (kind = 'signin' and email = $2 and ip = $3)")
+            .bind(attempt.id)
+            .bind(email)
+            .bind(ip)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "insert into sign_in_known_address (email, ip, last_success_at) values ($1, $2, $3)
+             on conflict (email, ip) do update set last_success_at = excluded.last_success_at",
+        )
+        .bind(email)
+        .bind(ip)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     })
 }
 
-/// A successful sign-in forgives the email's earlier failures.
-pub async fn clear_for_email(db: &Db, email: &str) -> sqlx::Result<()> {
-    with_pool!(db, |p| {
-        sqlx::query("delete from sign_in_failure where email = $1").bind(email).execute(p).await.map(|_| ())
-    })
+/// Records a sign-up attempt from `ip`; true when the address has made too many in the window.
+pub async fn signup_throttled(db: &Db, limits: &Limits, ip: &str) -> sqlx::Result<bool> {
+    let t = now();
+    let since = t - limits.window;
+    let count: i64 = with_pool!(db, |p| {
+        sqlx::query("insert into sign_in_failure (email, ip, kind, created_at) values ('', $1, 'signup', $2)")
+            .bind(ip)
+            .bind(t)
+            .execute(p)
+            .await?;
+        sqlx::query_scalar("select count(*) from sign_in_failure where kind = 'signup' and ip = $1 and created_at > $2")
+            .bind(ip)
+            .bind(since)
+            .fetch_one(p)
+            .await
+    })?;
+    Ok(count > limits.signups_per_ip)
 }
 
 /// Drops rows older than `before`; called periodically.

@@ -8,12 +8,14 @@ pub struct SupportStaff {
     pub id: SupportStaffId,
     pub email: String,
     pub display_name: String,
+    pub auth_epoch: i64,
 }
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct SupportCredentials {
     pub id: SupportStaffId,
     pub password_hash: String,
+    pub auth_epoch: i64,
 }
 
 pub async fn create(
@@ -40,7 +42,7 @@ pub async fn create(
 
 pub async fn find_credentials(db: &Db, email: &str) -> sqlx::Result<Option<SupportCredentials>> {
     with_pool!(db, |p| {
-        sqlx::query_as("select id, password_hash from support_staff where email = $1")
+        sqlx::query_as("select id, password_hash, auth_epoch from support_staff where email = $1")
             .bind(email)
             .fetch_optional(p)
             .await
@@ -49,7 +51,7 @@ pub async fn find_credentials(db: &Db, email: &str) -> sqlx::Result<Option<Suppo
 
 pub async fn get(db: &Db, id: SupportStaffId) -> sqlx::Result<Option<SupportStaff>> {
     with_pool!(db, |p| {
-        sqlx::query_as("select id, email, display_name from support_staff where id = $1")
+        sqlx::query_as("select id, email, display_name, auth_epoch from support_staff where id = $1")
             .bind(id)
             .fetch_optional(p)
             .await

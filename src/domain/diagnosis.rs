@@ -127,6 +127,12 @@ pub fn diagnose(f: &Facts, now: DateTime<Utc>) -> Vec<Finding> {
             "Yahoo!ショッピングの注文API利用申請が承認されているか確認してください。",
             None,
         )),
+        Some("px-04304") => out.push(Finding::new(
+            Severity::Error,
+            "Yahoo!の連携が別のストアアカウントのものです（px-04304）",
+            "同意画面で、店舗設定のストアアカウント（seller ID）とは別のストアで同意した連携です。「Yahoo!と再連携する」を押し、このストアアカウントのストアで同意してください。",
+            Some(Action::Reauthorize),
+        )),
         Some("px-04102") => {
             let cause = key_problem(f, today)
                 .map(|k| format!("{} {}", k.title, k.advice))

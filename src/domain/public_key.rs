@@ -19,6 +19,10 @@ const END_PKCS1: &str = "-----END RSA PUBLIC KEY-----";
 /// A 4096-bit key is under 1 KB of PEM; anything this long is not one key.
 const MAX_LEN: usize = 16 * 1024;
 pub const MIN_BITS: usize = 2048;
+/// Yahoo issues 2048-bit keys; anything above this is not one of theirs.
+pub const MAX_BITS: usize = 4096;
+/// Yahoo's keys are valid one year after issue.
+const VALIDITY_MONTHS: u32 = 12;
 
 pub const BOTH_REQUIRED: &str = "公開鍵と公開鍵バージョンは両方入力してください";
 pub const MARKERS: &str = "先頭の「-----BEGIN PUBLIC KEY-----」と末尾の「-----END PUBLIC KEY-----」も含めて、コピーした内容をそのまま貼り付けてください";
@@ -34,6 +38,8 @@ pub const UNREADABLE: &str = "公開鍵の本文を読み取れません。途�
 pub const TOO_LONG: &str = "貼り付けた内容が長すぎます。公開鍵1つだけを貼り付けてください";
 pub const VERSION: &str = "公開鍵バージョンは1以上の整数で入力してください（例: 1）";
 pub const EXPIRY: &str = "有効期限は「2025-06-01」の形式で入力してください";
+pub const EXPIRY_PAST: &str =
+    "有効期限が今日以前です。期限が切れた鍵は使えません。ストアクリエイターProで公開鍵を再発行して設定してください";
 
 /// What the form sent.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -83,7 +89,7 @@ pub fn check(form: &KeyForm, today: NaiveDate) -> Result<CheckedKey, KeyErrors> 
     let text = form.public_key.trim_start_matches('\u{feff}').replace("\r\n", "\n").replace('\r', "\n");
     let text = text.trim();
     let version_text = normalize_digits(form.public_key_version.trim());
-    if text.contains("PRIVATE KEY") {
+    if text.contains("PRIVATE KEY") || is_bare_private_key(text) {
         let mut e = KeyErrors::one("public_key", PRIVATE_KEY);
         e.private_key_seen = true;
         return Err(e);
@@ -115,8 +121,22 @@ pub fn check(form: &KeyForm, today: NaiveDate) -> Result<CheckedKey, KeyErrors> 
         "" => today.checked_add_months(Months::new(12)),
         s => NaiveDate::parse_from_str(&normalize_digits(s).replace('/', "-"), "%Y-%m-%d").ok(),
     };
-    if expires_on.is_none() {
-        errors.fields.insert("public_key_expires_on", EXPIRY.into());
+    match expires_on {
+        None => {
+            errors.fields.insert("public_key_expires_on", EXPIRY.into());
+        }
+        Some(date) if date <= today => {
+            errors.fields.insert("public_key_expires_on", EXPIRY_PAST.into());
+        }
+        Some(date) => {
+            let latest = today.checked_add_months(Months::new(VALIDITY_MONTHS)).unwrap_or(today);
+            if date > latest {
+                errors.fields.insert(
+                    "public_key_expires_on",
+                    format!("Yahoo!の公開鍵の有効期限は発行から1年です。{latest} 以前の日付を入力してください"),
+                );
+            }
+        }
     }
     match (key, version, expires_on) {
         (Ok((public, repaired_dashes, converted_pkcs1)), Some(version), Some(expires_on))
@@ -128,6 +148,21 @@ pub fn check(form: &KeyForm, today: NaiveDate) -> Result<CheckedKey, KeyErrors> 
         }
         _ => Err(errors),
     }
+}
+
+/// A private key pasted without its `-----BEGIN … PRIVATE KEY-----` lines: base64 of PKCS#8 or
+/// PKCS#1 private-key DER. It must be recognised as private (and never echoed) all the same.
+fn is_bare_private_key(text: &str) -> bool {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use rsa::{pkcs1::DecodeRsaPrivateKey, pkcs8::DecodePrivateKey};
+    if text.contains("-----") {
+        return false;
+    }
+    let body: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let Ok(der) = STANDARD.decode(body.as_bytes()) else { return false };
+    rsa::RsaPrivateKey::from_pkcs8_der(&der).is_ok()
+        || rsa::RsaPrivateKey::from_pkcs1_der(&der).is_ok()
+        || rsa::pkcs8::PrivateKeyInfo::try_from(der.as_slice()).is_ok()
 }
 
 /// Full-width digits (１２) are what a Japanese IME often types; they mean the same number.
@@ -218,6 +253,11 @@ fn check_key_text(text: &str) -> Result<(RsaPublicKey, bool, bool), String> {
     if bits < MIN_BITS {
         return Err(format!(
             "鍵の長さが {bits} ビットしかありません。{MIN_BITS} ビット以上の RSA 公開鍵を設定してください"
+        ));
+    }
+    if bits > MAX_BITS {
+        return Err(format!(
+            "鍵の長さが {bits} ビットあります。Yahoo!の公開鍵は {MIN_BITS}〜{MAX_BITS} ビットです。ストアクリエイターProで発行した公開鍵を貼り付けてください"
         ));
     }
     Ok((key, repaired, pkcs1))

@@ -111,14 +111,18 @@ pub struct ClockChange {
 }
 
 /// `POST /_sim/clock`: move the clock forward, or set its offset from real time (skew).
-pub async fn clock(State(sim): State<SimState>, Json(change): Json<ClockChange>) -> Json<Value> {
-    if let Some(offset) = change.offset_secs {
-        sim.clock().set_offset(Duration::seconds(offset));
+/// A change beyond 100 years from real time is refused with 400 and changes nothing.
+pub async fn clock(State(sim): State<SimState>, Json(change): Json<ClockChange>) -> ControlResult {
+    let before = sim.clock().offset_ms();
+    let result = change
+        .offset_secs
+        .map_or(Ok(()), |offset| sim.clock().set_offset_secs(offset))
+        .and_then(|()| change.advance_secs.map_or(Ok(()), |advance| sim.clock().advance_secs(advance)));
+    if let Err(e) = result {
+        sim.clock().set_offset_secs(before / 1000).ok();
+        return Err(bad(e.to_string()));
     }
-    if let Some(advance) = change.advance_secs {
-        sim.clock().advance(Duration::seconds(advance));
-    }
-    Json(json!({ "now": sim.now(), "offset_ms": sim.clock().offset_ms() }))
+    Ok(Json(json!({ "now": sim.now(), "offset_ms": sim.clock().offset_ms() })))
 }
 
 /// `POST /_sim/apps`: register or replace an app.

@@ -65,8 +65,41 @@ pub fn router(sim: SimState) -> Router {
         .route("/_sim/view/clock", post(view::clock))
         .route("/_sim/view/mode", post(view::mode))
         .layer(CompressionLayer::new().gzip(true))
+        .layer(middleware::from_fn(same_origin_only))
         .layer(middleware::from_fn_with_state(sim.clone(), date_header))
         .with_state(sim)
+}
+
+/// A browser reaches the simulator's own pages (the HTML view, the consent page), so a POST a
+/// browser says came from another site is refused, as the service's CSRF layer does: another
+/// page the person has open cannot press the simulator's buttons. API clients send no `Origin`.
+async fn same_origin_only(request: Request, next: Next) -> Response {
+    use axum::{
+        http::{Method, StatusCode, header},
+        response::IntoResponse,
+    };
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| !matches!(site, "same-origin" | "none"));
+    let foreign_origin = headers.get(header::ORIGIN).is_some_and(|origin| {
+        let authority = origin.to_str().ok().and_then(|o| Url::parse(o).ok()).and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        });
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        !matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+    });
+    if cross_site || foreign_origin {
+        return (StatusCode::FORBIDDEN, "別のサイトからの送信は受け付けません（シミュレーター）").into_response();
+    }
+    next.run(request).await
 }
 
 /// Every answer carries the simulator's clock in `Date`, as Yahoo's carries its own: this is

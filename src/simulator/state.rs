@@ -34,12 +34,39 @@ impl Clock {
         self.offset_ms.load(Ordering::Relaxed)
     }
 
-    pub fn advance(&self, by: Duration) {
-        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+    /// Moves the clock by `secs` (backwards when negative). Refused, leaving the clock as it
+    /// was, when the offset would leave ±[`MAX_CLOCK_OFFSET_SECS`]: further has no use, and the
+    /// dates it makes would overflow (every later request would panic).
+    pub fn advance_secs(&self, secs: i64) -> Result<(), ClockOutOfRange> {
+        let by = secs.checked_mul(1000).ok_or(ClockOutOfRange)?;
+        self.offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                now.checked_add(by).filter(|o| o.unsigned_abs() <= MAX_CLOCK_OFFSET_SECS as u64 * 1000)
+            })
+            .map(|_| ())
+            .map_err(|_| ClockOutOfRange)
     }
 
-    pub fn set_offset(&self, offset: Duration) {
-        self.offset_ms.store(offset.num_milliseconds(), Ordering::Relaxed);
+    /// Sets the offset from real time to `secs`, within ±[`MAX_CLOCK_OFFSET_SECS`].
+    pub fn set_offset_secs(&self, secs: i64) -> Result<(), ClockOutOfRange> {
+        if secs.unsigned_abs() > MAX_CLOCK_OFFSET_SECS as u64 {
+            return Err(ClockOutOfRange);
+        }
+        self.offset_ms.store(secs * 1000, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// How far the simulator's clock may be from real time: 100 years.
+pub const MAX_CLOCK_OFFSET_SECS: i64 = 100 * 366 * 24 * 3600;
+
+/// A clock change beyond [`MAX_CLOCK_OFFSET_SECS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockOutOfRange;
+
+impl std::fmt::Display for ClockOutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the clock may move at most {MAX_CLOCK_OFFSET_SECS} seconds (100 years) from real time")
     }
 }
 

@@ -9,7 +9,6 @@ use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
 };
-use chrono::Duration;
 use serde::Deserialize;
 
 use super::{
@@ -143,10 +142,12 @@ pub struct ClockForm {
 
 pub async fn clock(State(sim): State<SimState>, Form(f): Form<ClockForm>) -> Response {
     if f.reset.is_some() {
-        sim.clock().set_offset(Duration::zero());
+        sim.clock().set_offset_secs(0).ok();
     }
-    if let Some(hours) = f.advance_hours {
-        sim.clock().advance(Duration::hours(hours));
+    if let Some(hours) = f.advance_hours
+        && hours.checked_mul(3600).is_none_or(|secs| sim.clock().advance_secs(secs).is_err())
+    {
+        return (StatusCode::BAD_REQUEST, "時計は現在から100年以内でしか動かせません").into_response();
     }
     back("時計を変更しました")
 }

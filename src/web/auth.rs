@@ -11,7 +11,6 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use chrono::Duration;
 use serde::Deserialize;
 
 use super::{
@@ -23,7 +22,7 @@ use crate::{
     app::AppState,
     crypto,
     db::{
-        self, WriteError, accounts,
+        WriteError, accounts,
         audit::{self, Action, Actor},
         signin, support,
     },
@@ -33,8 +32,13 @@ use crate::{
 pub const BAD_CREDENTIALS: &str = "メールアドレスまたはパスワードが正しくありません";
 pub const THROTTLED: &str =
     "サインインの失敗が続いたため、一時的にサインインを制限しています。しばらく待ってから再度お試しください。";
+const SIGNUP_THROTTLED: &str =
+    "このアドレスからの登録が続いたため、一時的に新規登録を制限しています。しばらく待ってから再度お試しください。";
 const EMAIL_TAKEN: &str = "このメールアドレスは既に登録されています";
 const CONFIRM_MISMATCH: &str = "確認用のパスワードが一致しません";
+
+/// Longest email kept as a throttling key (RFC 5321's path limit, with room).
+const MAX_EMAIL_CHARS: usize = 320;
 
 type FieldErrors = std::collections::BTreeMap<&'static str, &'static str>;
 
@@ -74,6 +78,16 @@ pub async fn signup(
     ClientIp(ip): ClientIp,
     Form(form): Form<SignupForm>,
 ) -> AppResult<Response> {
+    if signin::signup_throttled(&state.db, &state.config.signin_limits(), &ip).await? {
+        tracing::warn!("sign-up throttled");
+        let mut form = form;
+        form.password.clear();
+        form.password_confirm.clear();
+        let layout = visitor.layout("新規登録").await?;
+        let mut errors = FieldErrors::new();
+        errors.insert("email", SIGNUP_THROTTLED);
+        return Ok(render(StatusCode::TOO_MANY_REQUESTS, &SignupPage { layout, form, errors }));
+    }
     let mut errors = FieldErrors::new();
     let account_name = check_name(&form.account_name, "会社名・ショップ名を入力してください")
         .map_err(|e| errors.insert("account_name", e))
@@ -109,7 +123,7 @@ pub async fn signup(
             Err(e) => return Err(e.into()),
         };
     tracing::info!(%account_id, %user_id, "account created");
-    session::sign_in(&visitor.session, Principal::Merchant { account_id, user_id }).await?;
+    session::sign_in(&visitor.session, Principal::Merchant { account_id, user_id, epoch: 0 }).await?;
     audit::record(&state.db, account_id, Actor::User(email.as_str()), Action::SignIn, "アカウント作成", Some(&ip))
         .await?;
     session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次に店舗を追加してください。")
@@ -156,15 +170,18 @@ pub async fn signin(
     ClientIp(ip): ClientIp,
     Form(form): Form<SigninForm>,
 ) -> AppResult<Response> {
-    let email =
-        Email::parse(&form.email).map(|e| e.as_str().to_string()).unwrap_or_else(|_| form.email.trim().to_lowercase());
-    let typed_email = form.email.trim().to_string();
+    // The throttling key is bounded: whatever was typed, at most an email's length is stored.
+    let email: String = Email::parse(&form.email)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| form.email.trim().to_lowercase())
+        .chars()
+        .take(MAX_EMAIL_CHARS)
+        .collect();
+    let typed_email: String = form.email.trim().chars().take(MAX_EMAIL_CHARS).collect();
 
-    let config = &state.config;
-    let since = db::now() - Duration::minutes(config.signin_window_minutes);
-    let (by_email, by_ip) = signin::recent_failures(&state.db, &email, &ip, since).await?;
-    if by_email >= config.signin_max_failures_per_email || by_ip >= config.signin_max_failures_per_ip {
-        tracing::warn!(by_email, by_ip, "sign-in throttled");
+    // Counted before the password is checked; an attempt that cannot be written is refused.
+    let attempt = signin::begin(&state.db, &state.config.signin_limits(), &email, &ip).await?;
+    if attempt.throttled {
         return signin_again(&visitor, typed_email, StatusCode::TOO_MANY_REQUESTS, THROTTLED).await;
     }
 
@@ -183,19 +200,20 @@ pub async fn signin(
 
     match (verified, merchant, staff) {
         (true, Some(m), _) => {
-            signin::clear_for_email(&state.db, &email).await?;
-            session::sign_in(&visitor.session, Principal::Merchant { account_id: m.account_id, user_id: m.id }).await?;
+            signin::succeeded(&state.db, attempt, &email, &ip).await?;
+            let principal = Principal::Merchant { account_id: m.account_id, user_id: m.id, epoch: m.auth_epoch };
+            session::sign_in(&visitor.session, principal).await?;
             audit::record(&state.db, m.account_id, Actor::User(&email), Action::SignIn, "", Some(&ip)).await?;
             Ok(Redirect::to("/").into_response())
         }
         (true, None, Some(s)) => {
-            signin::clear_for_email(&state.db, &email).await?;
-            session::sign_in(&visitor.session, Principal::Support { staff_id: s.id }).await?;
+            signin::succeeded(&state.db, attempt, &email, &ip).await?;
+            session::sign_in(&visitor.session, Principal::Support { staff_id: s.id, epoch: s.auth_epoch }).await?;
             tracing::info!(staff_id = %s.id, "support staff signed in");
             Ok(Redirect::to("/admin").into_response())
         }
         (_, merchant, _) => {
-            signin::record_failure(&state.db, &email, &ip).await?;
+            // The attempt stays recorded as a failure.
             if let Some(m) = merchant {
                 // Written off the request path so a known email answers exactly as fast as an
                 // unknown one.
@@ -226,7 +244,7 @@ async fn signin_again(
 }
 
 pub async fn signout(State(state): State<AppState>, visitor: Visitor, ClientIp(ip): ClientIp) -> AppResult<Response> {
-    if let Some(Principal::Merchant { account_id, user_id }) = session::principal(&visitor.session).await?
+    if let Some(Principal::Merchant { account_id, user_id, .. }) = session::principal(&visitor.session).await?
         && let Some(user) = accounts::get_user(&state.db, account_id, user_id).await?
     {
         audit::record(&state.db, account_id, Actor::User(&user.email), Action::SignOut, "", Some(&ip)).await?;
@@ -263,10 +281,29 @@ pub async fn change_password(
     ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
+    // Wrong current passwords are throttled and recorded like failed sign-ins (a stolen session
+    // must not become a password-guessing oracle).
+    let attempt = signin::begin(&state.db, &state.config.signin_limits(), &me.user.email, &ip).await?;
     let mut errors = FieldErrors::new();
+    if attempt.throttled {
+        errors.insert("current_password", THROTTLED);
+        let layout = me.layout("パスワード変更").await?;
+        return Ok(render(StatusCode::TOO_MANY_REQUESTS, &PasswordPage { layout, errors }));
+    }
     let hash = accounts::get_password_hash(&state.db, me.account_id(), me.user.id).await?.unwrap_or_default();
-    if !crypto::verify_password_blocking(form.current_password.clone(), hash).await.unwrap_or(false) {
+    if crypto::verify_password_blocking(form.current_password.clone(), hash).await.unwrap_or(false) {
+        signin::succeeded(&state.db, attempt, &me.user.email, &ip).await?;
+    } else {
         errors.insert("current_password", "現在のパスワードが正しくありません");
+        audit::record(
+            &state.db,
+            me.account_id(),
+            Actor::User(&me.user.email),
+            Action::SignInFailed,
+            "パスワード変更: 現在のパスワードが正しくありません",
+            Some(&ip),
+        )
+        .await?;
     }
     if let Err(e) = check_new_password(&form.new_password) {
         errors.insert("new_password", e);
@@ -278,10 +315,14 @@ pub async fn change_password(
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &PasswordPage { layout, errors }));
     }
     let new_hash = crypto::hash_password_blocking(form.new_password).await?;
-    accounts::set_password_hash(&state.db, me.account_id(), me.user.id, &new_hash).await?;
+    // The epoch moves on with the password: every other session of this user ends.
+    let epoch = accounts::set_password_hash(&state.db, me.account_id(), me.user.id, &new_hash)
+        .await?
+        .ok_or(super::error::AppError::SignInRequired)?;
     me.audit(Action::PasswordChanged, "", &ip).await?;
     // A new session ID, so a session stolen before the change is worthless after it.
-    session::sign_in(&me.session, Principal::Merchant { account_id: me.account_id(), user_id: me.user.id }).await?;
+    let principal = Principal::Merchant { account_id: me.account_id(), user_id: me.user.id, epoch };
+    session::sign_in(&me.session, principal).await?;
     me.flash(FlashKind::Success, "パスワードを変更しました").await?;
     Ok(Redirect::to("/").into_response())
 }

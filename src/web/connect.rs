@@ -101,11 +101,13 @@ pub async fn callback(
         owner.flash(FlashKind::Error, "Yahoo!の同意画面で連携が許可されませんでした").await?;
         return Ok(back);
     }
-    match state
-        .yahoo
-        .exchange_code(owner.account_id(), store.id, &q.code, &state.config.redirect_uri(), &pending.verifier)
-        .await
-    {
+    let redirect_uri = state.config.redirect_uri();
+    let exchange = state.yahoo.exchange_code(owner.account_id(), store.id, &q.code, &redirect_uri, &pending.verifier);
+    let Some(exchanged) = within_deadline(&state, exchange).await else {
+        owner.flash(FlashKind::Error, too_slow(&state, "Yahoo!との連携")).await?;
+        return Ok(back);
+    };
+    match exchanged {
         Ok(()) => {
             owner.audit(Action::StoreConnected, &format!("{} ({})", store.name, store.seller_id), &ip).await?;
             owner.flash(FlashKind::Success, "Yahoo!と連携しました").await?;
@@ -118,6 +120,19 @@ pub async fn callback(
     Ok(back)
 }
 
+/// Runs a Yahoo call a person is waiting for, within the interactive deadline; None when it
+/// ran out (the call is abandoned; what it wrote before is complete, as after any cancellation).
+async fn within_deadline<T>(state: &AppState, call: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(state.config.interactive_yahoo_deadline(), call).await.ok()
+}
+
+fn too_slow(state: &AppState, what: &str) -> String {
+    let secs = state.config.interactive_yahoo_deadline().as_secs().max(1);
+    format!(
+        "Yahoo!から{secs}秒以内に応答がなかったため、{what}を中断しました。しばらく待ってからもう一度お試しください。"
+    )
+}
+
 /// The cheapest signed call: an orderList for an order ID that cannot exist.
 pub async fn test(State(state): State<AppState>, me: Merchant, Path(store_id): Path<StoreId>) -> AppResult<Response> {
     let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
@@ -125,11 +140,12 @@ pub async fn test(State(state): State<AppState>, me: Merchant, Path(store_id): P
         "<Req><Search><Result>1</Result><Condition><OrderId>{}-connection-test</OrderId></Condition><Field>OrderId</Field></Search><SellerId>{}</SellerId></Req>",
         store.seller_id, store.seller_id
     );
-    let result = state
-        .yahoo
-        .call(me.account_id(), store_id, "orderList", Body::Xml(xml))
-        .await
-        .and_then(|root| api::parse_order_list(&root));
+    let call = state.yahoo.call(me.account_id(), store_id, "orderList", Body::Xml(xml));
+    let Some(result) = within_deadline(&state, call).await else {
+        me.flash(FlashKind::Error, too_slow(&state, "接続テスト")).await?;
+        return Ok(Redirect::to(&format!("/stores/{store_id}")).into_response());
+    };
+    let result = result.and_then(|root| api::parse_order_list(&root));
     let after = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let status = after.last_authorize_status.as_deref().map(crate::domain::authorize::AuthorizeStatus::parse);
     match (result, status) {

@@ -10,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::session::ClientIp;
 use crate::app::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
@@ -22,7 +23,13 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text, for loopback clients and the configured allow-list only; anyone else gets
+/// a plain 404 (request counts by route are nobody else's business). The client is the one
+/// [`ClientIp`] rule, so a request through our proxy is judged by its real client.
+pub async fn metrics(State(state): State<AppState>, ClientIp(ip): ClientIp) -> Response {
+    if !state.config.metrics_allowed(&ip) {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 

@@ -149,7 +149,7 @@ pub fn router(state: AppState) -> Router {
     routes()
         .router
         .route_layer(middleware::from_fn(health::track_metrics))
-        .layer(middleware::from_fn(csrf::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(sessions)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))

@@ -7,10 +7,11 @@ use axum::{
     http::request::Parts,
 };
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
 use super::{
+    csrf::AnonymousToken,
     error::{AppError, AppResult},
     render::{Flash, FlashKind, Layout, Nav},
 };
@@ -29,11 +30,21 @@ const PRINCIPAL_KEY: &str = "principal";
 const CSRF_KEY: &str = "csrf";
 const FLASH_KEY: &str = "flash";
 
-/// Who a session belongs to.
+/// Who a session belongs to, and the login's auth epoch when it signed in: removing the login,
+/// changing its role or password bumps the epoch, which ends every session made before.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Principal {
-    Merchant { account_id: AccountId, user_id: UserId },
-    Support { staff_id: SupportStaffId },
+    Merchant {
+        account_id: AccountId,
+        user_id: UserId,
+        #[serde(default)]
+        epoch: i64,
+    },
+    Support {
+        staff_id: SupportStaffId,
+        #[serde(default)]
+        epoch: i64,
+    },
 }
 
 /// Starts a signed-in session: a new session ID (so a planted ID is worthless) and a new CSRF
@@ -89,6 +100,7 @@ async fn session_from(parts: &mut Parts, state: &AppState) -> AppResult<Session>
 /// Anyone, signed in or not (sign-in and sign-up pages).
 pub struct Visitor {
     pub session: Session,
+    anonymous: Option<AnonymousToken>,
 }
 
 /// The parts of every page's layout that come from the session.
@@ -103,15 +115,29 @@ async fn session_layout(session: &Session, title: &str) -> AppResult<Layout> {
 }
 
 impl Visitor {
+    /// A signed-in visitor's page uses the session's token; anyone else's uses the signed
+    /// cookie's, so an anonymous page view writes no session.
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
-        session_layout(&self.session, title).await
+        let csrf = match (stored_csrf_token(&self.session).await?, &self.anonymous) {
+            (Some(t), _) => t,
+            (None, Some(anonymous)) => anonymous.take(),
+            (None, None) => return session_layout(&self.session, title).await,
+        };
+        Ok(Layout {
+            title: title.to_string(),
+            csrf,
+            flashes: take_flashes(&self.session).await?,
+            nav: None,
+            support_name: None,
+        })
     }
 }
 
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        Ok(Visitor { session: session_from(parts, state).await? })
+        let anonymous = parts.extensions.get::<AnonymousToken>().cloned();
+        Ok(Visitor { session: session_from(parts, state).await?, anonymous })
     }
 }
 
@@ -159,14 +185,15 @@ impl FromRequestParts<AppState> for Merchant {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
         let session = session_from(parts, state).await?;
-        let (account_id, user_id) = match principal(&session).await? {
-            Some(Principal::Merchant { account_id, user_id }) => (account_id, user_id),
+        let (account_id, user_id, epoch) = match principal(&session).await? {
+            Some(Principal::Merchant { account_id, user_id, epoch }) => (account_id, user_id, epoch),
             Some(Principal::Support { .. }) => return Err(AppError::Forbidden),
             None => return Err(AppError::SignInRequired),
         };
-        // A removed user's session ends at their next request.
+        // A removed user's session, or one from before a password or role change, ends at its
+        // next request.
         let (Some(user), Some(account)) = (
-            accounts::get_user(&state.db, account_id, user_id).await?,
+            accounts::get_user(&state.db, account_id, user_id).await?.filter(|u| u.auth_epoch == epoch),
             accounts::get_account(&state.db, account_id).await?,
         ) else {
             sign_out(&session).await?;
@@ -214,9 +241,9 @@ impl FromRequestParts<AppState> for Support {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
         let session = session_from(parts, state).await?;
         match principal(&session).await? {
-            Some(Principal::Support { staff_id }) => match support::get(&state.db, staff_id).await? {
-                Some(staff) => Ok(Support { session, staff }),
-                None => {
+            Some(Principal::Support { staff_id, epoch }) => match support::get(&state.db, staff_id).await? {
+                Some(staff) if staff.auth_epoch == epoch => Ok(Support { session, staff }),
+                _ => {
                     sign_out(&session).await?;
                     Err(AppError::SignInRequired)
                 }
@@ -227,26 +254,37 @@ impl FromRequestParts<AppState> for Support {
     }
 }
 
-/// The client's address: the socket peer, or the first X-Forwarded-For hop when configured to
-/// trust a reverse proxy.
+/// The client's address: the socket peer, or, behind `trusted_proxy_hops` reverse proxies of our
+/// own, the X-Forwarded-For entry the outermost of them added. Always a parsed IP address (at
+/// most 45 characters), never header text.
 pub struct ClientIp(pub String);
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        if state.config.trust_forwarded_for
-            && let Some(first) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        {
-            return Ok(ClientIp(first.to_string()));
-        }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(ClientIp(peer.unwrap_or_else(|| "unknown".to_string())))
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let forwarded: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        Ok(ClientIp(client_address(peer, &forwarded, state.config.trusted_proxy_hops)))
+    }
+}
+
+/// The one rule for the client address. Each proxy appends the address it was connected from,
+/// so with `hops` proxies of ours the client is the `hops`th entry from the right; everything
+/// left of it was sent by the client and could be anything. A chain shorter than `hops`, or an
+/// entry that is not an address, falls back to the peer (the proxy), which fails safe: such
+/// requests are throttled together.
+pub fn client_address(peer: Option<IpAddr>, forwarded: &[&str], hops: usize) -> String {
+    let from_header = hops
+        .checked_sub(1)
+        .and_then(|skip| forwarded.iter().rev().flat_map(|v| v.rsplit(',')).nth(skip))
+        .and_then(|entry| {
+            let entry = entry.trim();
+            entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        });
+    match from_header.or(peer) {
+        Some(ip) => ip.to_canonical().to_string(),
+        None => "unknown".to_string(),
     }
 }
 
@@ -258,5 +296,26 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Merchant {
             Err(AppError::SignInRequired | AppError::Forbidden) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+
+    #[test]
+    fn client_address_takes_our_proxys_hop_only() {
+        let peer = Some("10.0.0.2".parse().unwrap());
+        assert_eq!(client_address(peer, &["1.1.1.1"], 0), "10.0.0.2");
+        assert_eq!(client_address(peer, &["spoofed, 203.0.113.9"], 1), "203.0.113.9");
+        assert_eq!(client_address(peer, &["1.1.1.1, 203.0.113.9", "10.0.0.1"], 2), "203.0.113.9");
+        assert_eq!(client_address(peer, &["203.0.113.9:5555"], 1), "203.0.113.9");
+        assert_eq!(client_address(peer, &["[2001:db8::1]:443"], 1), "2001:db8::1");
+        assert_eq!(client_address(peer, &["::ffff:203.0.113.9"], 1), "203.0.113.9");
+        // Too short a chain, garbage, or no header: the peer.
+        assert_eq!(client_address(peer, &["203.0.113.9"], 2), "10.0.0.2");
+        assert_eq!(client_address(peer, &[&"x".repeat(6000)], 1), "10.0.0.2");
+        assert_eq!(client_address(peer, &[], 1), "10.0.0.2");
+        assert_eq!(client_address(None, &[], 0), "unknown");
     }
 }

@@ -86,6 +86,17 @@ struct TokenAnswer {
     expires_in: i64,
     #[serde(default)]
     refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+/// The `sub` claim of an ID token received straight from the token endpoint (over TLS, so its
+/// signature need not be checked to read it; it is only shown, never trusted for access).
+fn id_token_subject(token: &str) -> Option<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("sub")?.as_str().filter(|s| !s.is_empty() && s.len() <= 200).map(str::to_owned)
 }
 
 #[derive(Deserialize)]
@@ -314,7 +325,11 @@ impl YahooClient {
                 ],
             )
             .await?;
-        let refresh = answer.refresh_token.ok_or_else(|| YahooError::Malformed("no refresh_token".into()))?;
+        let refresh = answer.refresh_token.clone().ok_or_else(|| YahooError::Malformed("no refresh_token".into()))?;
+        // Before anything is stored: the seller who consented must be this store's seller,
+        // or the store would run (and a reconnect would overwrite a good grant) on someone
+        // else's authorization.
+        self.check_seller(&creds, &answer).await?;
         let now = Utc::now();
         stores::save_authorization(
             &self.db,
@@ -331,6 +346,35 @@ impl YahooClient {
         self.forget_credentials(store);
         self.recorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
         Ok(())
+    }
+
+    /// Asks Yahoo, with the new token, for the store's seller ID (orderCount, the cheapest
+    /// call). px-04304 means the token is for another seller: [`YahooError::SellerMismatch`]
+    /// names both IDs (the consenting one from the ID token's subject, when it has one). Any
+    /// other answer is left to 接続テスト and the diagnosis.
+    async fn check_seller(&self, creds: &stores::Credentials, answer: &TokenAnswer) -> Result<(), YahooError> {
+        let url = self.endpoints(creds.environment())?.store_api("orderCount");
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&answer.access_token)
+            .query(&[("sellerId", creds.seller_id.as_str())])
+            .send()
+            .await;
+        let Ok(response) = response else { return Ok(()) };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let www = response.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = response.bytes().await.unwrap_or_default();
+        match super::error::from_store_answer(status, www.as_deref(), &bytes) {
+            YahooError::WrongSeller => Err(YahooError::SellerMismatch {
+                expected: creds.seller_id.clone(),
+                consented: answer.id_token.as_deref().and_then(id_token_subject),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn usable_token(&self, creds: &stores::Credentials) -> Option<String> {
@@ -361,6 +405,7 @@ impl YahooClient {
             locks.entry(store).or_default().clone()
         };
         let _guard = lock.lock().await;
+        let _shared = self.shared_refresh_lock(store).await?;
         // Read as stored now: another caller (or process) may have refreshed meanwhile.
         let creds = self.fresh_credentials(account, store).await?;
         if let Some(token) = self.usable_token(&creds)
@@ -393,10 +438,41 @@ impl YahooClient {
         Ok(answer.access_token)
     }
 
+    /// On PostgreSQL, the lock that makes a store's refresh single-flight across servers too:
+    /// a transaction-level advisory lock, released when the returned transaction is dropped
+    /// (nothing is written in it). A refresh that outlives the database's idle-in-transaction
+    /// limit loses the lock early, which at worst allows a second refresh, as before.
+    async fn shared_refresh_lock(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>, YahooError> {
+        let Db::Postgres(pool) = &self.db else { return Ok(None) };
+        let database = |e: sqlx::Error| YahooError::Temporary(format!("database: {e}"));
+        let mut tx = pool.begin().await.map_err(database)?;
+        sqlx::query("select pg_advisory_xact_lock(hashtextextended('orderdesk token refresh', $1))")
+            .bind(store.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        Ok(Some(tx))
+    }
+
     /// Waits for this app's next slot on this API URL (Yahoo allows 1 request per second).
+    /// On PostgreSQL the slot is reserved in the database, so every server sharing it keeps to
+    /// the one limit; if that fails the in-memory slots below still pace this process.
     async fn pace(&self, client_id: &str, url: &Url) {
         if self.min_interval.is_zero() {
             return;
+        }
+        match crate::db::pacing::reserve(&self.db, client_id, url.as_str(), self.min_interval).await {
+            Ok(Some(wait)) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "shared pacing unavailable; pacing this process only"),
         }
         let wait = {
             let mut slots = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());

@@ -30,6 +30,12 @@ pub enum YahooError {
     IpNotAllowed,
     #[error("app not permitted to use this API ({0})")]
     NotPermitted(String),
+    /// px-04304: the token belongs to another seller than the store's seller ID.
+    #[error("token for another seller (px-04304)")]
+    WrongSeller,
+    /// At the OAuth callback: the seller who consented is not the store's.
+    #[error("consent given for another seller than {expected} (px-04304)")]
+    SellerMismatch { expected: String, consented: Option<String> },
     #[error("rate limit or quota exceeded")]
     Throttled,
     #[error("illegal status transition: {0}")]
@@ -62,6 +68,7 @@ impl YahooError {
                 | YahooError::InsufficientScope
                 | YahooError::IpNotAllowed
                 | YahooError::NotPermitted(_)
+                | YahooError::WrongSeller
         )
     }
 
@@ -74,6 +81,7 @@ impl YahooError {
             YahooError::InsufficientScope => INSUFFICIENT_SCOPE,
             YahooError::IpNotAllowed => "px-04306",
             YahooError::NotPermitted(_) => "px-04303",
+            YahooError::WrongSeller => "px-04304",
             _ => return None,
         })
     }
@@ -89,6 +97,11 @@ impl YahooError {
             YahooError::InvalidClient => "Client ID またはシークレットが正しくありません".into(),
             YahooError::InsufficientScope => "このアプリケーションにはYahoo!ショッピングのストアAPIを使う権限（スコープ）がありません（insufficient_scope）。Yahoo!デベロッパーネットワークのアプリケーション設定でストアAPIのスコープを追加し、再認証してください".into(),
             YahooError::IpNotAllowed => "このサーバーの送信元IPアドレスがYahoo!に登録されていません（px-04306）".into(),
+            YahooError::SellerMismatch { expected, consented } => format!(
+                "同意したストアアカウント（{}）が、この店舗のストアアカウント（{expected}）と違います（px-04304）。連携は保存していません。ストアアカウント {expected} でログインして同意し直してください",
+                consented.as_deref().unwrap_or("不明")
+            ),
+            YahooError::WrongSeller => "Yahoo!の連携が別のストアアカウントのものです（px-04304）。店舗設定のストアアカウント（seller ID）のストアで同意し直してください".into(),
             YahooError::NotPermitted(code) => {
                 format!("このアプリケーションは注文APIの利用を許可されていません（{code}）")
             }
@@ -181,7 +194,8 @@ fn classify(status: u16, www_authenticate: Option<&str>, error: ErrorBody) -> Ya
     match (status, error.code.as_deref()) {
         (_, Some("px-04102")) => YahooError::SessionCap,
         (_, Some("px-04306")) => YahooError::IpNotAllowed,
-        (_, Some(c @ ("px-04303" | "px-14303" | "px-04304"))) => YahooError::NotPermitted(c.to_owned()),
+        (_, Some("px-04304")) => YahooError::WrongSeller,
+        (_, Some(c @ ("px-04303" | "px-14303"))) => YahooError::NotPermitted(c.to_owned()),
         // Before the expired-token rule: this body also asks for "valid credentials".
         (401, _) if says(INSUFFICIENT_SCOPE) => YahooError::InsufficientScope,
         (401, _) if says("invalid_token") || error.message.contains("valid credentials") => YahooError::TokenExpired,
@@ -196,6 +210,17 @@ fn classify(status: u16, www_authenticate: Option<&str>, error: ErrorBody) -> Ya
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn px_04304_is_diagnosed_as_itself() {
+        let other = b"<Error><Message>token for another seller</Message><Code>px-04304</Code></Error>";
+        let e = from_store_answer(StatusCode::FORBIDDEN, None, other);
+        assert_eq!(e, YahooError::WrongSeller);
+        assert_eq!(e.auth_code(), Some("px-04304"));
+        assert!(e.message_ja().contains("別のストアアカウント") && !e.message_ja().contains("px-04303"));
+        let not_permitted = b"<Error><Message>x</Message><Code>px-04303</Code></Error>";
+        assert_eq!(from_store_answer(StatusCode::FORBIDDEN, None, not_permitted).auth_code(), Some("px-04303"));
+    }
 
     #[test]
     fn recorded_error_shapes() {

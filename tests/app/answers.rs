@@ -229,7 +229,8 @@ async fn order_count_through_the_client() {
     let count = api::parse_order_count(&root).unwrap();
     assert_eq!((count.new_order, count.new_reserve, count.holding), (3, 1, 1));
     assert_eq!(s.counter("authorize.authorized").await, 1, "signed like every store-API call");
-    assert_eq!(s.counter("status.orderCount.200").await, 1);
+    // One more: the OAuth callback's seller check asks orderCount with the new token.
+    assert_eq!(s.counter("status.orderCount.200").await, 2);
 }
 
 /// Our client paces per app and API URL at `yahoo_min_interval_ms` (1 s): under the simulator's

@@ -58,12 +58,14 @@ async fn session_id_rotates_at_sign_in(backend: Backend) {
     app.owner("A", "a@example.jp").await.sign_out().await;
     let b = app.browser();
     b.get("/signin").await;
-    let before = b.session_cookie().expect("anonymous session for the CSRF token");
+    assert_eq!(b.session_cookie(), None, "an anonymous visit has no session");
+    // A session ID planted before sign-in (say, by an attacker) does not carry the sign-in.
+    let before = "planted-session-id-0000000000000";
+    b.jar.add_cookie_str(&format!("orderdesk={before}; Path=/"), &app.base.parse().unwrap());
     assert_eq!(b.sign_in("a@example.jp", PASSWORD).await.location(), "/");
     let after = b.session_cookie().expect("signed-in session");
     assert_ne!(before, after, "session ID must change at sign-in");
 
-    // The pre-sign-in ID (say, planted by an attacker) does not carry the sign-in.
     let planted = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = planted.get(format!("{}/", app.base)).header("cookie", format!("orderdesk={before}")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/signin");

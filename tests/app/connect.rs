@@ -20,12 +20,17 @@ struct Scene {
 }
 
 async fn scene(backend: Backend) -> Scene {
+    scene_with(backend, |_| {}).await
+}
+
+async fn scene_with(backend: Backend, adjust: impl FnOnce(&mut orderdesk::config::Config)) -> Scene {
     let sim = Sim::start().await;
     let sim_url = sim.base.clone();
     let app = TestApp::spawn_with(backend, move |c| {
         c.simulator_url = Some(sim_url);
         c.yahoo_min_interval_ms = 0;
         c.yahoo_backoff_ms = 10;
+        adjust(c);
     })
     .await;
     sim.control(
@@ -127,6 +132,40 @@ async fn connect_with_key_and_survive_12_hours(backend: Backend) {
     drop(s.app);
 }
 
+/// A Yahoo that does not answer in time ends 接続テスト with a message inside the request
+/// timeout, never an empty 408.
+async fn a_slow_yahoo_ends_with_a_message_not_a_408(backend: Backend) {
+    let s = scene_with(backend, |c| c.request_timeout_secs = 3).await;
+    s.sim.key(SELLER, 1).await;
+    s.set_key(&fixture("public-1.pem"), "1").await;
+    s.connect().await;
+    s.sim.control("/_sim/faults", json!({ "api": "orderList", "kind": "delay", "delay_ms": 6000 })).await;
+    let r = s.owner.submit(&s.path(""), &s.path("/test"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = s.owner.get(&s.path("")).await;
+    assert!(page.body.contains("秒以内に応答がなかったため、接続テストを中断しました"), "{}", page.body);
+}
+
+/// Consent given on the consent page for another seller than the store's is refused at the
+/// callback, naming both seller IDs, and nothing is stored.
+async fn consent_for_another_seller_is_refused(backend: Backend) {
+    let s = scene(backend).await;
+    let start = s.owner.submit(&s.path(""), &s.path("/connect"), &[]).await;
+    let consent_url = url::Url::parse(start.location()).unwrap();
+    let mut form: Vec<(String, String)> = consent_url.query_pairs().into_owned().collect();
+    form.push(("decision".into(), "allow".into()));
+    form.push(("new_seller_id".into(), "shop-other".into()));
+    let back = s.sim.http.post(s.sim.url("/yconnect/v2/authorization")).form(&form).send().await.unwrap();
+    let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let done = s.owner.get(&format!("{}?{}", callback.path(), callback.query().unwrap())).await;
+    assert_eq!(done.location(), s.path(""));
+    let page = s.owner.get(&s.path("")).await;
+    let flash = page.select_text(".flash").join(" ");
+    assert!(flash.contains("shop-other") && flash.contains(SELLER) && flash.contains("px-04304"), "{flash}");
+    let test = s.test().await;
+    assert!(test.body.contains("Yahoo!と連携していません"), "nothing was stored: {}", test.body);
+}
+
 async fn without_a_key_the_session_ends_at_12_hours(backend: Backend) {
     let s = scene(backend).await;
     s.connect().await;
@@ -150,7 +189,12 @@ async fn without_a_key_the_session_ends_at_12_hours(backend: Backend) {
     assert!(text(&home, "#warnings").contains("px-04102"), "{}", text(&home, "#warnings"));
 }
 
-on_both_backends!(connect_with_key_and_survive_12_hours, without_a_key_the_session_ends_at_12_hours);
+on_both_backends!(
+    a_slow_yahoo_ends_with_a_message_not_a_408,
+    consent_for_another_seller_is_refused,
+    connect_with_key_and_survive_12_hours,
+    without_a_key_the_session_ends_at_12_hours
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_key_problem_gets_its_own_diagnosis() {

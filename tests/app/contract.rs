@@ -50,8 +50,8 @@ async fn accounts_users_and_uniqueness(backend: Backend) {
     );
     assert!(accounts::get_user(db, b, staff).await.unwrap().is_none(), "scoped by account");
     assert!(!accounts::delete_user(db, b, staff).await.unwrap(), "another account cannot delete");
-    assert!(!accounts::set_password_hash(db, b, staff, "x").await.unwrap());
-    assert!(accounts::set_password_hash(db, a, staff, "h3").await.unwrap());
+    assert!(accounts::set_password_hash(db, b, staff, "x").await.unwrap().is_none());
+    assert_eq!(accounts::set_password_hash(db, a, staff, "h3").await.unwrap(), Some(1), "the auth epoch moves on");
     assert_eq!(accounts::get_password_hash(db, a, staff).await.unwrap().as_deref(), Some("h3"));
     assert!(accounts::delete_user(db, a, staff).await.unwrap());
     assert!(accounts::email_in_use(db, "a@example.jp").await.unwrap());
@@ -140,24 +140,36 @@ async fn audit_log_is_append_only(backend: Backend) {
     assert_eq!(audit::page(db, b, None, 10).await.unwrap().len(), 1);
     let edit = with_pool!(db, |p| sqlx::query("update audit_log set detail = 'forged'").execute(p).await.map(|_| ()));
     assert!(edit.is_err(), "the database refuses to edit the audit log");
+    let delete = with_pool!(db, |p| sqlx::query("delete from audit_log").execute(p).await.map(|_| ()));
+    assert!(delete.is_err(), "the database refuses to delete from the audit log");
+    assert_eq!(audit::page(db, a, None, 10).await.unwrap().len(), 5);
 }
 
 async fn sign_in_failures_count_by_window(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = &app.db;
+    let limits = signin::Limits {
+        per_pair: 3,
+        per_ip: 4,
+        per_email_unknown: 100,
+        signups_per_ip: 1,
+        window: Duration::minutes(15),
+    };
+    // Each attempt counts itself: the fourth for one pair is over a limit of three.
     for _ in 0..3 {
-        signin::record_failure(db, "a@example.jp", "10.0.0.1").await.unwrap();
+        assert!(!signin::begin(db, &limits, "a@example.jp", "10.0.0.1").await.unwrap().throttled);
     }
-    signin::record_failure(db, "b@example.jp", "10.0.0.1").await.unwrap();
-    let since = db::now() - Duration::minutes(15);
-    assert_eq!(signin::recent_failures(db, "a@example.jp", "10.0.0.1", since).await.unwrap(), (3, 4));
-    assert_eq!(
-        signin::recent_failures(db, "a@example.jp", "10.0.0.1", db::now() + Duration::seconds(1)).await.unwrap(),
-        (0, 0)
-    );
-    signin::clear_for_email(db, "a@example.jp").await.unwrap();
-    assert_eq!(signin::recent_failures(db, "a@example.jp", "10.0.0.1", since).await.unwrap(), (0, 1));
-    assert_eq!(signin::prune(db, db::now() + Duration::seconds(1)).await.unwrap(), 1);
+    assert!(signin::begin(db, &limits, "a@example.jp", "10.0.0.1").await.unwrap().throttled);
+    // Another address is a different pair; the first address is now over its own limit.
+    let ok = signin::begin(db, &limits, "a@example.jp", "10.0.0.2").await.unwrap();
+    assert!(!ok.throttled);
+    assert!(signin::begin(db, &limits, "b@example.jp", "10.0.0.1").await.unwrap().throttled, "per address");
+    // Success forgives the pair.
+    signin::succeeded(db, ok, "a@example.jp", "10.0.0.2").await.unwrap();
+    assert!(!signin::begin(db, &limits, "a@example.jp", "10.0.0.2").await.unwrap().throttled);
+    assert!(!signin::signup_throttled(db, &limits, "10.0.0.3").await.unwrap());
+    assert!(signin::signup_throttled(db, &limits, "10.0.0.3").await.unwrap());
+    assert_eq!(signin::prune(db, db::now() + Duration::seconds(1)).await.unwrap(), 8);
 }
 
 crate::on_both_backends!(

@@ -108,6 +108,8 @@ impl TestApp {
             Backend::Postgres => {
                 let (url, name) = create_postgres_database().await;
                 config.database_url = Some(Redacted::new(url));
+                // PostgreSQL requires a configured secrets key.
+                config.secret_key = Some(Redacted::new(test_secret_key()));
                 Some(name)
             }
         };
@@ -206,6 +208,13 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+/// A fresh secrets key, as `ORDERDESK_SECRET_KEY` takes it.
+pub fn test_secret_key() -> String {
+    use base64::Engine;
+    let raw: [u8; 32] = rand::random();
+    base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
 async fn create_postgres_database() -> (String, String) {

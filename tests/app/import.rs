@@ -661,6 +661,10 @@ impl ServeProcess {
         if let Some(url) = &app.config.database_url {
             cmd.env("DATABASE_URL", url.expose());
         }
+        // PostgreSQL requires the shared secrets key.
+        if let Some(key) = &app.config.secret_key {
+            cmd.env("ORDERDESK_SECRET_KEY", key.expose());
+        }
         ServeProcess(cmd.spawn().expect("orderdesk serve starts"))
     }
 

@@ -8,6 +8,7 @@ mod answers;
 mod auth;
 mod connect;
 mod contract;
+mod hardening;
 mod import;
 mod public_client;
 mod security;

@@ -54,10 +54,33 @@ async fn cookies_and_security_headers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let b = app.browser();
     let page = b.get("/signin").await;
+    // Not signed in: only the signed CSRF cookie, no session.
     let cookie = page.headers[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("orderdesk="), "{cookie}");
+    assert!(cookie.starts_with("orderdesk-csrf="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain-http localhost cannot use Secure: {cookie}");
+    let signed_up = b
+        .submit(
+            "/signup",
+            "/signup",
+            &[
+                ("account_name", "A"),
+                ("display_name", "A"),
+                ("email", "a@example.jp"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    let session = signed_up
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("orderdesk="))
+        .expect("a session once signed in")
+        .to_string();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax") && !session.contains("Secure"));
     let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(
         csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline")
@@ -71,7 +94,7 @@ async fn cookies_and_security_headers(backend: Backend) {
         TestApp::spawn_with(backend, |c| c.public_url = Some("https://desk.example.jp/".parse().unwrap())).await;
     let page = public.browser().get("/signin").await;
     let cookie = page.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(cookie.starts_with("__Host-orderdesk=") && cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.starts_with("__Host-orderdesk-csrf=") && cookie.contains("Secure"), "{cookie}");
 }
 
 async fn merchants_are_refused_at_admin_and_support_gets_in(backend: Backend) {

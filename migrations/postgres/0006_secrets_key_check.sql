@@ -1,0 +1,7 @@
+-- A known text sealed under the secrets key: a server started with another key finds out at
+-- start and refuses to run, instead of failing later on every stored secret.
+create table secrets_key_check (
+    id bigint primary key check (id = 1),
+    sealed bytea not null,
+    created_at timestamptz not null
+);
