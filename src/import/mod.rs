@@ -419,7 +419,8 @@ impl Importer {
             }
             let ids: Vec<&str> = page.orders.iter().map(|o| o.order_id.as_str()).collect();
             let known = orders::known(&self.db, account, store, &ids).await?;
-            ctx.absent = page.orders.iter().filter(|o| !known.contains_key(&o.order_id)).map(|o| o.order_id.clone()).collect();
+            ctx.absent =
+                page.orders.iter().filter(|o| !known.contains_key(&o.order_id)).map(|o| o.order_id.clone()).collect();
             let wanted: Vec<&str> = page
                 .orders
                 .iter()

@@ -89,6 +89,8 @@ impl Layout {
 pub struct ErrorPage {
     pub layout: Layout,
     pub message: &'static str,
+    /// Shown small, so a merchant can quote it to support.
+    pub status: u16,
 }
 
 /// Japan Standard Time (no daylight saving), which is how merchants read times.

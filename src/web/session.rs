@@ -129,16 +129,8 @@ impl Merchant {
     }
 
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
-        let stores = stores::links(&self.db, self.account.id).await?;
         Ok(Layout {
-            nav: Some(Nav {
-                account_name: self.account.name.clone(),
-                user_name: self.user.display_name.clone(),
-                user_email: self.user.email.clone(),
-                role_label: self.user.role().label(),
-                is_owner: self.user.is_owner(),
-                stores,
-            }),
+            nav: Some(merchant_nav(&self.db, &self.account, &self.user).await?),
             ..session_layout(&self.session, title).await?
         })
     }
@@ -174,6 +166,36 @@ impl FromRequestParts<AppState> for Merchant {
         };
         Ok(Merchant { session, user, account, db: state.db.clone() })
     }
+}
+
+async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User) -> AppResult<Nav> {
+    Ok(Nav {
+        account_name: account.name.clone(),
+        user_name: user.display_name.clone(),
+        user_email: user.email.clone(),
+        role_label: user.role().label(),
+        is_owner: user.is_owner(),
+        stores: stores::links(db, account.id).await?,
+    })
+}
+
+/// The layout for whoever the session belongs to, signed in or not: error pages, which any
+/// route can answer, keep the header the person had on the page before.
+pub async fn layout_for(session: &Session, db: &crate::db::Db, title: &str) -> AppResult<Layout> {
+    let layout = session_layout(session, title).await?;
+    Ok(match principal(session).await? {
+        Some(Principal::Merchant { account_id, user_id }) => {
+            match (accounts::get_user(db, account_id, user_id).await?, accounts::get_account(db, account_id).await?) {
+                (Some(user), Some(account)) => Layout { nav: Some(merchant_nav(db, &account, &user).await?), ..layout },
+                _ => layout,
+            }
+        }
+        Some(Principal::Support { staff_id }) => match support::get(db, staff_id).await? {
+            Some(staff) => Layout { support_name: Some(staff.display_name), ..layout },
+            None => layout,
+        },
+        None => layout,
+    })
 }
 
 /// A signed-in owner: user and store management, settings, the audit log.

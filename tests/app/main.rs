@@ -9,6 +9,7 @@ mod auth;
 mod connect;
 mod contract;
 mod import;
+mod pages;
 mod public_client;
 mod security;
 mod simulator;
