@@ -150,6 +150,7 @@ pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next
         return next.run(req).await;
     }
     let session = req.extensions().get::<Session>().cloned();
+    let path = req.uri().path().to_string();
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -173,16 +174,17 @@ pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next
                 StatusCode::UNPROCESSABLE_ENTITY | StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::BAD_REQUEST,
                 other => other,
             };
-            return page(&state, session, status, ErrorInfo::for_status(status), Some(parts.headers)).await;
+            return page(&state, session, &path, status, ErrorInfo::for_status(status), Some(parts.headers)).await;
         }
     };
     let headers = response.headers().clone();
-    page(&state, session, status, info, Some(headers)).await
+    page(&state, session, &path, status, info, Some(headers)).await
 }
 
 async fn page(
     state: &AppState,
     session: Option<Session>,
+    path: &str,
     status: StatusCode,
     info: ErrorInfo,
     headers: Option<HeaderMap>,
@@ -190,7 +192,7 @@ async fn page(
     // A slow database must not hold the error page (it may be why the request timed out).
     let layout = match session {
         Some(session) => {
-            match tokio::time::timeout(Duration::from_secs(2), layout_for(&session, &state.db, info.title)).await {
+            match tokio::time::timeout(Duration::from_secs(2), layout_for(&session, &state.db, info.title, path)).await {
                 Ok(Ok(layout)) => layout,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "error page drawn without the session's header");

@@ -89,29 +89,31 @@ async fn session_from(parts: &mut Parts, state: &AppState) -> AppResult<Session>
 /// Anyone, signed in or not (sign-in and sign-up pages).
 pub struct Visitor {
     pub session: Session,
+    path: String,
 }
 
-/// The parts of every page's layout that come from the session.
-async fn session_layout(session: &Session, title: &str) -> AppResult<Layout> {
+/// The parts of every page's layout that come from the session and the request.
+async fn session_layout(session: &Session, title: &str, path: &str) -> AppResult<Layout> {
     Ok(Layout {
         title: title.to_string(),
         csrf: csrf_token(session).await?,
         flashes: take_flashes(session).await?,
         nav: None,
         support_name: None,
+        path: path.to_string(),
     })
 }
 
 impl Visitor {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
-        session_layout(&self.session, title).await
+        session_layout(&self.session, title, &self.path).await
     }
 }
 
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        Ok(Visitor { session: session_from(parts, state).await? })
+        Ok(Visitor { session: session_from(parts, state).await?, path: parts.uri.path().to_string() })
     }
 }
 
@@ -121,6 +123,7 @@ pub struct Merchant {
     pub user: User,
     pub account: Account,
     db: crate::db::Db,
+    path: String,
 }
 
 impl Merchant {
@@ -131,7 +134,7 @@ impl Merchant {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
         Ok(Layout {
             nav: Some(merchant_nav(&self.db, &self.account, &self.user).await?),
-            ..session_layout(&self.session, title).await?
+            ..session_layout(&self.session, title, &self.path).await?
         })
     }
 
@@ -164,7 +167,7 @@ impl FromRequestParts<AppState> for Merchant {
             sign_out(&session).await?;
             return Err(AppError::SignInRequired);
         };
-        Ok(Merchant { session, user, account, db: state.db.clone() })
+        Ok(Merchant { session, user, account, db: state.db.clone(), path: parts.uri.path().to_string() })
     }
 }
 
@@ -181,8 +184,8 @@ async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User) -> App
 
 /// The layout for whoever the session belongs to, signed in or not: error pages, which any
 /// route can answer, keep the header the person had on the page before.
-pub async fn layout_for(session: &Session, db: &crate::db::Db, title: &str) -> AppResult<Layout> {
-    let layout = session_layout(session, title).await?;
+pub async fn layout_for(session: &Session, db: &crate::db::Db, title: &str, path: &str) -> AppResult<Layout> {
+    let layout = session_layout(session, title, path).await?;
     Ok(match principal(session).await? {
         Some(Principal::Merchant { account_id, user_id }) => {
             match (accounts::get_user(db, account_id, user_id).await?, accounts::get_account(db, account_id).await?) {
@@ -220,13 +223,14 @@ impl std::ops::Deref for Owner {
 pub struct Support {
     pub session: Session,
     pub staff: SupportStaff,
+    path: String,
 }
 
 impl Support {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
         Ok(Layout {
             support_name: Some(self.staff.display_name.clone()),
-            ..session_layout(&self.session, title).await?
+            ..session_layout(&self.session, title, &self.path).await?
         })
     }
 }
@@ -237,7 +241,7 @@ impl FromRequestParts<AppState> for Support {
         let session = session_from(parts, state).await?;
         match principal(&session).await? {
             Some(Principal::Support { staff_id }) => match support::get(&state.db, staff_id).await? {
-                Some(staff) => Ok(Support { session, staff }),
+                Some(staff) => Ok(Support { session, staff, path: parts.uri.path().to_string() }),
                 None => {
                     sign_out(&session).await?;
                     Err(AppError::SignInRequired)

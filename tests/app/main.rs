@@ -5,6 +5,7 @@ mod helpers;
 mod sim;
 
 mod answers;
+mod browser;
 mod auth;
 mod connect;
 mod contract;
