@@ -50,10 +50,12 @@ pub enum Action {
     ManualImport,
     OrderReimported,
     Reconciled,
+    /// An owner set a new password for another user of the account.
+    PasswordReset,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -71,6 +73,7 @@ impl Action {
         Action::ManualImport,
         Action::OrderReimported,
         Action::Reconciled,
+        Action::PasswordReset,
     ];
 
     pub fn code(self) -> &'static str {
@@ -92,6 +95,7 @@ impl Action {
             Action::ManualImport => "manual_import",
             Action::OrderReimported => "order_reimported",
             Action::Reconciled => "reconciled",
+            Action::PasswordReset => "password_reset",
         }
     }
 
@@ -114,6 +118,7 @@ impl Action {
             Some(Action::ManualImport) => "手動取込",
             Some(Action::OrderReimported) => "注文再取込",
             Some(Action::Reconciled) => "注文の照合・取込",
+            Some(Action::PasswordReset) => "パスワード再設定",
             None => "その他",
         }
     }

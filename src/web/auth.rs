@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::{
     Form,
-    extract::State,
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -31,8 +31,54 @@ use crate::{
 };
 
 pub const BAD_CREDENTIALS: &str = "メールアドレスまたはパスワードが正しくありません";
-pub const THROTTLED: &str =
-    "サインインの失敗が続いたため、一時的にサインインを制限しています。しばらく待ってから再度お試しください。";
+/// The lock-out after repeated failures: how long it lasts, and what to do meanwhile.
+pub fn throttled_message(window_minutes: i64) -> String {
+    format!(
+        "ログインの失敗が続いたため、一時的にログインを制限しています。{window_minutes}分ほど待ってから再度お試しください。\
+         パスワードが分からない場合は、アカウントのオーナーにパスワードの再設定を依頼してください。"
+    )
+}
+
+/// Said with a failed sign-in when the next failure starts the lock-out.
+pub fn last_attempt_warning(window_minutes: i64) -> String {
+    format!("あと1回失敗すると、{window_minutes}分ほどログインできなくなります。")
+}
+
+/// Where to go after signing in: only a path on this site. `//host`, `/\host`, absolute URLs
+/// and anything with control characters are refused (an open redirect would let a phishing
+/// link borrow our sign-in page).
+pub fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && next.len() <= 2000
+        && !next.starts_with("/signin")
+        && !next.starts_with("/signout");
+    ok.then_some(next)
+}
+
+/// Sends a person who needs to sign in to the sign-in page with the page they asked for, so they
+/// come back to it. Only GET requests: a form posted to an expired session is not replayed.
+pub async fn remember_wanted_page(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let wanted = (req.method() == axum::http::Method::GET)
+        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_string()))
+        .flatten();
+    let mut response = next.run(req).await;
+    if let Some(wanted) = wanted
+        && wanted != "/"
+        && response.status() == StatusCode::SEE_OTHER
+        && response.headers().get(axum::http::header::LOCATION).is_some_and(|l| l == "/signin")
+        && local_path(&wanted).is_some()
+    {
+        let target =
+            format!("/signin?{}", serde_urlencoded::to_string([("next", wanted.as_str())]).unwrap_or_default());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&target) {
+            response.headers_mut().insert(axum::http::header::LOCATION, v);
+        }
+    }
+    response
+}
 const EMAIL_TAKEN: &str = "このメールアドレスは既に登録されています";
 const CONFIRM_MISMATCH: &str = "確認用のパスワードが一致しません";
 
@@ -130,6 +176,15 @@ pub struct SigninForm {
     pub email: String,
     #[serde(default)]
     pub password: String,
+    /// The page asked for before sign-in (a local path; anything else is ignored).
+    #[serde(default)]
+    pub next: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SigninQuery {
+    #[serde(default)]
+    pub next: String,
 }
 
 #[derive(Template)]
@@ -137,17 +192,20 @@ pub struct SigninForm {
 pub struct SigninPage {
     layout: Layout,
     email: String,
-    error: Option<&'static str>,
+    error: Option<String>,
+    warning: Option<String>,
+    next: String,
 }
 
-pub async fn signin_form(visitor: Visitor) -> AppResult<Response> {
+pub async fn signin_form(visitor: Visitor, Query(q): Query<SigninQuery>) -> AppResult<Response> {
     match session::principal(&visitor.session).await? {
         Some(Principal::Merchant { .. }) => return Ok(Redirect::to("/").into_response()),
         Some(Principal::Support { .. }) => return Ok(Redirect::to("/admin").into_response()),
         None => {}
     }
-    let layout = visitor.layout("サインイン").await?;
-    Ok(ok(&SigninPage { layout, email: String::new(), error: None }))
+    let layout = visitor.layout("ログイン").await?;
+    let next = local_path(&q.next).unwrap_or_default().to_string();
+    Ok(ok(&SigninPage { layout, email: String::new(), error: None, warning: None, next }))
 }
 
 pub async fn signin(
@@ -158,14 +216,14 @@ pub async fn signin(
 ) -> AppResult<Response> {
     let email =
         Email::parse(&form.email).map(|e| e.as_str().to_string()).unwrap_or_else(|_| form.email.trim().to_lowercase());
-    let typed_email = form.email.trim().to_string();
 
     let config = &state.config;
     let since = db::now() - Duration::minutes(config.signin_window_minutes);
     let (by_email, by_ip) = signin::recent_failures(&state.db, &email, &ip, since).await?;
     if by_email >= config.signin_max_failures_per_email || by_ip >= config.signin_max_failures_per_ip {
         tracing::warn!(by_email, by_ip, "sign-in throttled");
-        return signin_again(&visitor, typed_email, StatusCode::TOO_MANY_REQUESTS, THROTTLED).await;
+        let message = throttled_message(config.signin_window_minutes);
+        return signin_again(&visitor, &form, StatusCode::TOO_MANY_REQUESTS, message, None).await;
     }
 
     // Merchant users first, then support staff; the dummy hash keeps unknown emails as slow.
@@ -186,13 +244,15 @@ pub async fn signin(
             signin::clear_for_email(&state.db, &email).await?;
             session::sign_in(&visitor.session, Principal::Merchant { account_id: m.account_id, user_id: m.id }).await?;
             audit::record(&state.db, m.account_id, Actor::User(&email), Action::SignIn, "", Some(&ip)).await?;
-            Ok(Redirect::to("/").into_response())
+            let next = local_path(&form.next).filter(|n| !n.starts_with("/admin")).unwrap_or("/");
+            Ok(Redirect::to(next).into_response())
         }
         (true, None, Some(s)) => {
             signin::clear_for_email(&state.db, &email).await?;
             session::sign_in(&visitor.session, Principal::Support { staff_id: s.id }).await?;
             tracing::info!(staff_id = %s.id, "support staff signed in");
-            Ok(Redirect::to("/admin").into_response())
+            let next = local_path(&form.next).filter(|n| n.starts_with("/admin")).unwrap_or("/admin");
+            Ok(Redirect::to(next).into_response())
         }
         (_, merchant, _) => {
             signin::record_failure(&state.db, &email, &ip).await?;
@@ -210,19 +270,25 @@ pub async fn signin(
                     }
                 });
             }
-            signin_again(&visitor, typed_email, StatusCode::UNAUTHORIZED, BAD_CREDENTIALS).await
+            // This failure counted; warn when the next one starts the lock-out.
+            let warning = (by_email + 2 == config.signin_max_failures_per_email)
+                .then(|| last_attempt_warning(config.signin_window_minutes));
+            signin_again(&visitor, &form, StatusCode::UNAUTHORIZED, BAD_CREDENTIALS.to_string(), warning).await
         }
     }
 }
 
 async fn signin_again(
     visitor: &Visitor,
-    email: String,
+    form: &SigninForm,
     status: StatusCode,
-    error: &'static str,
+    error: String,
+    warning: Option<String>,
 ) -> AppResult<Response> {
-    let layout = visitor.layout("サインイン").await?;
-    Ok(render(status, &SigninPage { layout, email, error: Some(error) }))
+    let layout = visitor.layout("ログイン").await?;
+    let next = local_path(&form.next).unwrap_or_default().to_string();
+    let email = form.email.trim().to_string();
+    Ok(render(status, &SigninPage { layout, email, error: Some(error), warning, next }))
 }
 
 pub async fn signout(State(state): State<AppState>, visitor: Visitor, ClientIp(ip): ClientIp) -> AppResult<Response> {
@@ -232,6 +298,7 @@ pub async fn signout(State(state): State<AppState>, visitor: Visitor, ClientIp(i
         audit::record(&state.db, account_id, Actor::User(&user.email), Action::SignOut, "", Some(&ip)).await?;
     }
     session::sign_out(&visitor.session).await?;
+    session::flash(&visitor.session, FlashKind::Success, "ログアウトしました。").await?;
     Ok(Redirect::to("/signin").into_response())
 }
 

@@ -192,7 +192,8 @@ async fn page(
     // A slow database must not hold the error page (it may be why the request timed out).
     let layout = match session {
         Some(session) => {
-            match tokio::time::timeout(Duration::from_secs(2), layout_for(&session, &state.db, info.title, path)).await {
+            match tokio::time::timeout(Duration::from_secs(2), layout_for(&session, &state.db, info.title, path)).await
+            {
                 Ok(Ok(layout)) => layout,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "error page drawn without the session's header");

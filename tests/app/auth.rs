@@ -86,7 +86,7 @@ async fn repeated_failures_are_throttled(backend: Backend) {
     // Per account: even the right password is refused now.
     let page = app.browser().sign_in("a@example.jp", PASSWORD).await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(page.body.contains("一時的にサインインを制限しています"));
+    assert!(page.body.contains("一時的にログインを制限しています"));
     // Another account is not affected by A's failures...
     assert_eq!(app.browser().sign_in("b@example.jp", PASSWORD).await.status, StatusCode::SEE_OTHER);
     // ...until the address has failed too often across emails.

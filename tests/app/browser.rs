@@ -90,7 +90,8 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": self.chrome, "args": args },
         }}});
-        let r: Value = self.http.post(format!("{}/session", self.base)).json(&caps).send().await.unwrap().json().await.unwrap();
+        let r: Value =
+            self.http.post(format!("{}/session", self.base)).json(&caps).send().await.unwrap().json().await.unwrap();
         let id = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no browser session: {r}")).to_string();
         let s = Session { http: self.http.clone(), url: format!("{}/session/{id}", self.base), _profile: profile };
         s.cmd("POST", "/timeouts", json!({ "script": 60_000, "pageLoad": 30_000 })).await;
@@ -166,8 +167,7 @@ impl Session {
         self.exec(&script).await;
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if !self.path().await.starts_with("/signin")
-                && self.exec("return document.readyState;").await == "complete"
+            if !self.path().await.starts_with("/signin") && self.exec("return document.readyState;").await == "complete"
             {
                 return;
             }
@@ -279,7 +279,10 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
             for path in &pages {
                 browser.open(&format!("{}{path}", s.app.base)).await;
                 let landed = browser.path().await;
-                let what = format!("{role} {width}px {path}{}", if &landed != path { format!(" → {landed}") } else { String::new() });
+                let what = format!(
+                    "{role} {width}px {path}{}",
+                    if &landed != path { format!(" → {landed}") } else { String::new() }
+                );
                 let v = browser.exec(INSPECT).await;
                 let status = v["status"].as_u64().unwrap_or(0);
                 if !v["frame"].as_bool().unwrap_or(false) {
@@ -290,7 +293,8 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
                 }
                 let (scroll, client) = (v["scrollWidth"].as_u64().unwrap_or(0), v["clientWidth"].as_u64().unwrap_or(0));
                 if scroll > client {
-                    failures.push(format!("{what}: page scrolls sideways ({scroll} > {client} px; wide: {})", v["wide"]));
+                    failures
+                        .push(format!("{what}: page scrolls sideways ({scroll} > {client} px; wide: {})", v["wide"]));
                 }
                 browser.exec(&format!("{axe}\nreturn true;")).await;
                 for violation in browser.exec_async(AXE_RUN).await.as_array().cloned().unwrap_or_default() {

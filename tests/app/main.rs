@@ -5,8 +5,8 @@ mod helpers;
 mod sim;
 
 mod answers;
-mod browser;
 mod auth;
+mod browser;
 mod connect;
 mod contract;
 mod import;

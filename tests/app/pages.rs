@@ -3,7 +3,7 @@
 
 use reqwest::{StatusCode, header};
 
-use crate::helpers::{Backend, Page, TestApp};
+use crate::helpers::{Backend, PASSWORD, Page, TestApp};
 
 /// An error page drawn by the app: Japanese, inside the frame, with a way back.
 fn assert_error_page(page: &Page, status: StatusCode, signed_in: bool, what: &str) {
@@ -14,7 +14,11 @@ fn assert_error_page(page: &Page, status: StatusCode, signed_in: bool, what: &st
     assert_eq!(page.select_text("main h1").len(), 1, "{what}: a heading");
     assert!(!page.select_text(".error-message[role=alert]").is_empty(), "{what}: a message");
     assert!(!page.select_attr(".way-back a", "href").is_empty(), "{what}: a way back");
-    assert_eq!(!page.select_text("nav.main-nav").is_empty(), signed_in, "{what}: navigation kept when signed in");
+    assert_eq!(
+        !page.select_text("details.menu nav.main-nav").is_empty(),
+        signed_in,
+        "{what}: navigation kept when signed in"
+    );
     for english in ["Invalid URL", "Cannot parse", "Failed to deserialize", "Method Not Allowed"] {
         assert!(!page.body.contains(english), "{what}: raw text {english:?} in {}", page.body);
     }
@@ -57,7 +61,7 @@ async fn every_error_status_gets_the_japanese_page(backend: Backend) {
     // Staff asking for an owner's page: 403 with their navigation.
     app.add_user(&owner, "staff@example.jp", "staff").await;
     let staff = app.browser();
-    staff.sign_in("staff@example.jp", crate::helpers::PASSWORD).await;
+    staff.sign_in("staff@example.jp", PASSWORD).await;
     assert_error_page(&staff.get("/users").await, StatusCode::FORBIDDEN, true, "staff on /users");
 
     // Machines' endpoints stay plain.
@@ -65,4 +69,112 @@ async fn every_error_status_gets_the_japanese_page(backend: Backend) {
     assert_eq!((health.status, health.body.as_str()), (StatusCode::OK, "ok\n"));
 }
 
-crate::on_both_backends!(every_error_status_gets_the_japanese_page);
+async fn sign_out_says_so_and_sign_in_returns_to_the_page_asked_for(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let out = owner.sign_out().await;
+    assert_eq!(out.location(), "/signin");
+    let signin = owner.get("/signin").await;
+    assert_eq!(signin.select_text(".flash-success"), vec!["ログアウトしました。"]);
+    assert!(owner.get("/signin").await.select_text(".flash").is_empty(), "said once");
+
+    // A bookmarked page while signed out: sign in, land on it.
+    let asked = owner.get("/orders?status=new").await;
+    assert_eq!(asked.location(), "/signin?next=%2Forders%3Fstatus%3Dnew");
+    let form = owner.get(asked.location()).await;
+    assert_eq!(form.select_attr("input[name=next]", "value"), vec!["/orders?status=new"]);
+    let page = owner
+        .submit(
+            asked.location(),
+            "/signin",
+            &[("email", "a@example.jp"), ("password", PASSWORD), ("next", "/orders?status=new")],
+        )
+        .await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/orders?status=new"));
+
+    // Only local paths: other sites and odd forms go to the dashboard.
+    for evil in
+        ["//evil.example/", "https://evil.example/", "/\\evil.example", "http:/evil", "/\tevil", "javascript:alert(1)"]
+    {
+        let b = app.browser();
+        let form = b.get(&format!("/signin?next={}", urlencode(evil))).await;
+        assert!(form.select_attr("input[name=next]", "value").is_empty(), "{evil} not carried");
+        let page =
+            b.submit("/signin", "/signin", &[("email", "a@example.jp"), ("password", PASSWORD), ("next", evil)]).await;
+        assert_eq!(page.location(), "/", "{evil}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+async fn lock_out_says_how_long_and_warns_before_the_last_attempt(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signin_max_failures_per_email = 3;
+        c.signin_max_failures_per_ip = 100;
+        c.signin_window_minutes = 15;
+    })
+    .await;
+    app.owner("A", "a@example.jp").await;
+    let b = app.browser();
+    let first = b.sign_in("a@example.jp", "wrong wrong wrong").await;
+    assert!(first.select_text(".form-warning").is_empty(), "no warning while attempts remain");
+    assert_eq!(first.select_attr("#email", "aria-invalid"), vec!["true"]);
+    assert_eq!(first.select_attr("#email", "aria-describedby"), vec!["signin-error"]);
+    let second = b.sign_in("a@example.jp", "wrong wrong wrong").await;
+    assert_eq!(
+        second.select_text(".form-warning[role=alert]"),
+        vec!["あと1回失敗すると、15分ほどログインできなくなります。"]
+    );
+    let third = b.sign_in("a@example.jp", "wrong wrong wrong").await;
+    assert_eq!(third.status, StatusCode::UNAUTHORIZED);
+    let locked = b.sign_in("a@example.jp", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    let message = locked.select_text(".form-error").join("");
+    assert!(message.contains("15分ほど待ってから"), "{message}");
+    assert!(message.contains("オーナーにパスワードの再設定を依頼"), "{message}");
+}
+
+async fn an_owner_resets_another_users_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let staff_id = app.add_user(&owner, "staff@example.jp", "staff").await;
+    let path = format!("/users/{staff_id}/password");
+
+    // Too short: refused, nothing changed.
+    let short = owner.submit("/users", &path, &[("new_password", "short")]).await;
+    assert_eq!(short.location(), "/users");
+    assert!(!owner.get("/users").await.select_text(".flash-error[role=alert]").is_empty());
+    assert_eq!(app.browser().sign_in("staff@example.jp", PASSWORD).await.location(), "/");
+
+    let done = owner.submit("/users", &path, &[("new_password", "temporary pass 123")]).await;
+    assert_eq!(done.location(), "/users");
+    let users = owner.get("/users").await;
+    assert!(users.select_text(".flash-success").join("").contains("パスワードを再設定しました"));
+    assert_eq!(app.browser().sign_in("staff@example.jp", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.browser().sign_in("staff@example.jp", "temporary pass 123").await.location(), "/");
+
+    // Audited, with whose password it was.
+    let audit = owner.get("/audit").await;
+    let rows = audit.select_text("table.audit tr");
+    assert!(rows.iter().any(|r| r.contains("パスワード再設定") && r.contains("staff@example.jp")), "{rows:?}");
+
+    // Staff cannot reset anyone's password; another account's user is not found.
+    let staff = app.browser();
+    staff.sign_in("staff@example.jp", "temporary pass 123").await;
+    let own_id = staff_id.to_string();
+    let refused =
+        staff.submit("/", &format!("/users/{own_id}/password"), &[("new_password", "another pass 456")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let other = app.owner("B", "b@example.jp").await;
+    let refused = other.submit("/users", &path, &[("new_password", "another pass 456")]).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+}
+
+crate::on_both_backends!(
+    every_error_status_gets_the_japanese_page,
+    sign_out_says_so_and_sign_in_returns_to_the_page_asked_for,
+    lock_out_says_how_long_and_warns_before_the_last_attempt,
+    an_owner_resets_another_users_password,
+);

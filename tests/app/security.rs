@@ -78,7 +78,7 @@ async fn merchants_are_refused_at_admin_and_support_gets_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.owner("山田商店", "a@example.jp").await;
     assert_eq!(owner.get("/admin").await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.browser().get("/admin").await.location(), "/signin");
+    assert_eq!(app.browser().get("/admin").await.location(), "/signin?next=%2Fadmin");
 
     orderdesk::cli::admin::create(&app.config, "support@orderdesk.example", "佐藤", Some(PASSWORD.to_string()))
         .await
