@@ -55,6 +55,23 @@ impl AuthorizeStatus {
         AuthorizeStatus::ALL.into_iter().find(|s| s.as_str() == value.trim()).unwrap_or(AuthorizeStatus::Unauthorized)
     }
 
+    /// In the merchant's words (the header value stays for support, in `as_str`).
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthorizeStatus::Authorized => "公開鍵認証OK",
+            AuthorizeStatus::None => "公開鍵認証なし",
+            AuthorizeStatus::InvalidKeyVersion => "公開鍵バージョンが正しくない",
+            AuthorizeStatus::NotFoundKeyVersion => "公開鍵バージョンが見つからない",
+            AuthorizeStatus::InvalidKeyStatus => "公開鍵が無効",
+            AuthorizeStatus::ExpiredKeyVersion => "公開鍵の期限切れ",
+            AuthorizeStatus::InvalidAuthorizeValue => "署名が正しくない",
+            AuthorizeStatus::InvalidSellerId => "ストアアカウントが一致しない",
+            AuthorizeStatus::InvalidTimestamp => "署名の時刻が正しくない",
+            AuthorizeStatus::ExpiredTimestamp => "署名の時刻が古い",
+            AuthorizeStatus::Unauthorized => "公開鍵認証の失敗",
+        }
+    }
+
     /// Passing keeps the session for 28 days; anything else cuts it to 12 hours.
     pub fn is_authorized(self) -> bool {
         self == AuthorizeStatus::Authorized

@@ -134,11 +134,19 @@ pub async fn test(State(state): State<AppState>, me: Merchant, Path(store_id): P
     let status = after.last_authorize_status.as_deref().map(crate::domain::authorize::AuthorizeStatus::parse);
     match (result, status) {
         (Ok(_), Some(s)) if s.is_authorized() => {
-            me.flash(FlashKind::Success, "接続テストに成功しました。公開鍵認証も通っています（authorized）").await?
+            let next = if after.auto_import_enabled {
+                format!(
+                    "これで準備は完了です。新しい注文は{}分ごとに自動で取り込まれ、「受注」に表示されます。",
+                    after.auto_import_interval_minutes
+                )
+            } else {
+                "これで準備は完了です。自動受注取込がオフのため、注文は「手動取込」で取り込んでください。".to_string()
+            };
+            me.flash(FlashKind::Success, format!("接続テストに成功しました。公開鍵認証も通っています。{next}")).await?
         }
         (Ok(_), s) => {
             let advice = s.and_then(|s| s.advice()).unwrap_or("公開鍵を設定してください。");
-            let name = s.map(|s| s.as_str()).unwrap_or("none");
+            let name = s.map(|s| s.label()).unwrap_or("公開鍵認証なし");
             me.flash(FlashKind::Error, format!("接続はできましたが、公開鍵認証が通っていません（{name}）。このままでは認証から12時間でAPIが使えなくなります。{advice}")).await?
         }
         (Err(e), _) => me.flash(FlashKind::Error, format!("接続テストに失敗しました: {}", e.message_ja())).await?,

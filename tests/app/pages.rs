@@ -172,7 +172,103 @@ async fn an_owner_resets_another_users_password(backend: Backend) {
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
 }
 
+/// The step marked next, and the one primary button it offers.
+fn next_step(page: &Page) -> (String, Vec<String>) {
+    let step = page.select_attr("ol.checklist li[aria-current=step]", "data-step");
+    assert!(step.len() <= 1, "one next step: {step:?}");
+    (step.join(""), page.select_text("main .primary"))
+}
+
+async fn the_store_page_is_a_checklist_with_one_next_step(backend: Backend) {
+    let s = crate::import::shop(backend, |_| {}).await;
+    let owner = &s.owner;
+
+    // ① A store without its app's secret: the add form shows the redirect URI first.
+    let form = owner.get("/stores/new").await;
+    assert_eq!(form.select_text("#redirect-uri"), vec![s.app.config.redirect_uri()]);
+    assert!(form.select_attr("input[name=stock_sync_enabled]", "disabled").len() == 1, "在庫連動 is not offered");
+    let page = owner
+        .submit("/stores/new", "/stores", &[("name", "支店"), ("seller_id", "shop-b"), ("environment", "simulator")])
+        .await;
+    let fresh = page.location().to_string();
+    assert_eq!(
+        next_step(&owner.get(&fresh).await),
+        ("register".into(), vec!["Client ID とシークレットを入力する".into()])
+    );
+
+    // The connected store with its key: ④ 接続テスト is next, then everything is done.
+    let path = format!("/stores/{}", s.store);
+    let page = owner.get(&path).await;
+    assert_eq!(next_step(&page), ("test".into(), vec!["接続テスト".into()]));
+    assert_eq!(page.select_attr("li.step.done", "data-step"), vec!["register", "connect", "key"]);
+    let tested = owner.submit(&path, &format!("{path}/test"), &[]).await;
+    assert_eq!(tested.status, StatusCode::SEE_OTHER);
+    let page = owner.get(&path).await;
+    // What happens next: this store's automatic import is off, so 手動取込.
+    assert!(
+        page.select_text(".flash-success").join("").contains("これで準備は完了です。自動受注取込がオフ"),
+        "what happens next"
+    );
+    assert_eq!(next_step(&page), (String::new(), vec![]));
+    assert!(page.select_text("#ready").join("").contains("「手動取込」で取り込みます"));
+    crate::import::set_auto(&s.app.db, s.store, true).await;
+    assert!(owner.get(&path).await.select_text("#ready").join("").contains("1分ごとに自動で取り込まれ"));
+    assert!(page.select_text("#authorize-status").join("").starts_with("公開鍵認証OK"), "in Japanese");
+    assert!(!page.body.contains(">authorized"), "no raw status");
+    assert_eq!(page.select_text("#connected"), vec!["連携済み"]);
+
+    // Staff see the steps but not the owner's buttons.
+    s.app.add_user(owner, "staff@example.jp", "staff").await;
+    let staff = s.app.browser();
+    staff.sign_in("staff@example.jp", PASSWORD).await;
+    let page = staff.get(&fresh).await;
+    assert_eq!(next_step(&page), ("register".into(), vec![]));
+    assert!(page.body.contains("この手順はアカウントのオーナーが行います"));
+
+    // Changing ストアアカウント of a connected store asks first, then clears the connection.
+    let edit = format!("{path}/edit");
+    let fields =
+        [("name", "本店"), ("seller_id", "shop-z"), ("environment", "simulator"), ("client_id", crate::sim::CLIENT_ID)];
+    let asked = owner.submit(&edit, &path, &fields).await;
+    assert_eq!(asked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(asked.select_text("#confirm_disconnect-error").join("").contains("Yahoo!連携は解除されます"));
+    assert_eq!(owner.get(&path).await.select_text("#connected"), vec!["連携済み"], "nothing changed yet");
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirm_disconnect", "on"));
+    let done = owner.submit(&edit, &path, &confirmed).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = owner.get(&path).await;
+    assert_eq!(page.select_text("#connected"), vec!["未連携"]);
+    assert_eq!(page.select_attr("#authorize-status", "data-status"), vec![""]);
+    assert_eq!(next_step(&page).0, "connect");
+}
+
+async fn form_errors_are_tied_to_their_fields(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let page = owner
+        .submit(
+            "/stores/new",
+            "/stores",
+            &[("name", ""), ("seller_id", "Bad Id"), ("environment", "simulator"), ("client_secret", "s3cret")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.select_attr("form[novalidate]", "method").len(), 1, "the app's messages, not the browser's");
+    assert_eq!(page.select_attr("#seller_id", "aria-invalid"), vec!["true"]);
+    assert_eq!(page.select_attr("#seller_id", "aria-describedby"), vec!["seller_id-error"]);
+    assert_eq!(page.select_text("#seller_id-error").len(), 1);
+    assert_eq!(page.select_attr("#name", "aria-describedby"), vec!["name-error"]);
+    assert_eq!(page.select_text(".form-error[role=alert]").len(), 1);
+    // The typed secret is not sent back, and the page says so next to its field.
+    assert!(!page.body.contains("s3cret"));
+    assert!(page.select_text("#client_secret-cleared").join("").contains("消去しました"));
+    assert_eq!(page.select_attr("#client_secret", "aria-describedby"), vec!["client_secret-cleared"]);
+}
+
 crate::on_both_backends!(
+    the_store_page_is_a_checklist_with_one_next_step,
+    form_errors_are_tied_to_their_fields,
     every_error_status_gets_the_japanese_page,
     sign_out_says_so_and_sign_in_returns_to_the_page_asked_for,
     lock_out_says_how_long_and_warns_before_the_last_attempt,
