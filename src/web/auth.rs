@@ -4,10 +4,10 @@
 //! password is checked against a dummy hash). Failed sign-ins are throttled per email and per
 //! client address, counted in the database so several servers throttle together.
 
+use super::input::{Form, Query};
 use askama::Template;
 use axum::{
-    Form,
-    extract::{Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };

@@ -1,9 +1,9 @@
 //! Connecting a store to Yahoo (product.md §3, §4, §7): 「Yahoo!と連携する」 with `state` bound
 //! to the session and PKCE, the callback, 「接続テスト」, and the public-key form.
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},

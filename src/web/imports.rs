@@ -3,9 +3,9 @@
 //! the store's lease runs it; these pages show its progress (refreshing themselves while a run
 //! is active, so no JavaScript is needed).
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
 };

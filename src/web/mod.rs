@@ -27,6 +27,7 @@ pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod imports;
+pub mod input;
 pub mod orders;
 pub mod reimport;
 pub mod render;

@@ -2,9 +2,9 @@
 //! 接続テスト and the public-key form are in `connect.rs`; the store page shows their clocks and
 //! diagnosis (domain::diagnosis).
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},

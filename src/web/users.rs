@@ -1,8 +1,8 @@
 //! Users of an account: owners add and remove owners and staff.
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},

@@ -266,7 +266,46 @@ async fn form_errors_are_tied_to_their_fields(backend: Backend) {
     assert_eq!(page.select_attr("#client_secret", "aria-describedby"), vec!["client_secret-cleared"]);
 }
 
+async fn full_width_input_means_the_same_on_every_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let b = app.browser();
+    let fields = [
+        ("account_name", "　山田商店 "),
+        ("display_name", "山田"),
+        ("email", "ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｊｐ"),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ];
+    let signed_up = b.submit("/signup", "/signup", &fields).await;
+    assert_eq!(signed_up.status, StatusCode::SEE_OTHER, "{}", signed_up.body);
+    assert_eq!(b.get("/").await.select_text(".account"), vec!["山田商店"], "names are trimmed");
+    assert_eq!(app.browser().sign_in("yamada@example.jp", PASSWORD).await.location(), "/");
+    assert_eq!(app.browser().sign_in("ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｊｐ", PASSWORD).await.location(), "/");
+
+    let added = b
+        .submit(
+            "/stores/new",
+            "/stores",
+            &[
+                ("name", "本店"),
+                ("seller_id", "ｄｅｍｏ－ｓｔｏｒｅ"),
+                ("environment", "simulator"),
+                ("client_id", "ｄｊ００ｃｌｉｅｎｔ"),
+                ("client_secret", "ｓｅｃｒｅｔ"),
+                ("auto_import_enabled", "on"),
+                ("auto_import_interval_minutes", "１５"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let page = b.get(added.location()).await;
+    assert!(page.select_text("dl.settings dd").contains(&"demo-store".to_string()), "{:?}", page.select_text("dd"));
+    assert!(page.select_text("dl.settings dd").contains(&"dj00client".to_string()));
+    assert!(page.select_text("#auto-import").join("").starts_with("オン（15分ごと）"));
+}
+
 crate::on_both_backends!(
+    full_width_input_means_the_same_on_every_form,
     the_store_page_is_a_checklist_with_one_next_step,
     form_errors_are_tied_to_their_fields,
     every_error_status_gets_the_japanese_page,
