@@ -113,7 +113,7 @@ pub struct ClockChange {
 /// `POST /_sim/clock`: move the clock forward, or set its offset from real time (skew).
 pub async fn clock(State(sim): State<SimState>, Json(change): Json<ClockChange>) -> Json<Value> {
     if let Some(offset) = change.offset_secs {
-        sim.clock().set_offset(Duration::seconds(offset));
+        sim.set_clock_offset(Duration::seconds(offset));
     }
     if let Some(advance) = change.advance_secs {
         sim.clock().advance(Duration::seconds(advance));

@@ -437,6 +437,18 @@ impl SimState {
     }
 
     /// Locks the world. Never hold it across an `.await` or RSA work.
+    /// Sets the clock's offset from real time (「実時間に戻す」 sets 0). Moving it back starts
+    /// every per-second rate window afresh: calls counted in a future that is gone must not
+    /// refuse calls made now. (A bucket that merely sees an earlier time, as with skew, gains
+    /// nothing; see [`Bucket::take`].)
+    pub fn set_clock_offset(&self, offset: Duration) {
+        let before = self.inner.clock.offset_ms();
+        self.inner.clock.set_offset(offset);
+        if offset.num_milliseconds() < before {
+            self.world().buckets.clear();
+        }
+    }
+
     pub fn world(&self) -> MutexGuard<'_, World> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.inner.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

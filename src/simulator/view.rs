@@ -143,7 +143,7 @@ pub struct ClockForm {
 
 pub async fn clock(State(sim): State<SimState>, Form(f): Form<ClockForm>) -> Response {
     if f.reset.is_some() {
-        sim.clock().set_offset(Duration::zero());
+        sim.set_clock_offset(Duration::zero());
     }
     if let Some(hours) = f.advance_hours {
         sim.clock().advance(Duration::hours(hours));
