@@ -23,7 +23,7 @@ impl Actor<'_> {
     fn label(&self) -> String {
         match self {
             Actor::User(email) => (*email).to_string(),
-            Actor::Anonymous => "(未サインイン)".to_string(),
+            Actor::Anonymous => "(未ログイン)".to_string(),
             Actor::Support(name) => format!("サポート: {name}"),
             Actor::System => "システム".to_string(),
         }
@@ -101,15 +101,15 @@ impl Action {
 
     pub fn label_for_code(code: &str) -> &'static str {
         match Action::ALL.into_iter().find(|a| a.code() == code) {
-            Some(Action::SignIn) => "サインイン",
-            Some(Action::SignInFailed) => "サインイン失敗",
-            Some(Action::SignOut) => "サインアウト",
+            Some(Action::SignIn) => "ログイン",
+            Some(Action::SignInFailed) => "ログイン失敗",
+            Some(Action::SignOut) => "ログアウト",
             Some(Action::PasswordChanged) => "パスワード変更",
             Some(Action::UserAdded) => "ユーザー追加",
             Some(Action::UserRemoved) => "ユーザー削除",
-            Some(Action::StoreCreated) => "店舗追加",
-            Some(Action::StoreUpdated) => "店舗設定変更",
-            Some(Action::StoreDeleted) => "店舗削除",
+            Some(Action::StoreCreated) => "ストア追加",
+            Some(Action::StoreUpdated) => "ストア設定変更",
+            Some(Action::StoreDeleted) => "ストア削除",
             Some(Action::ClientSecretChanged) => "クライアントシークレット変更",
             Some(Action::StoreConnected) => "Yahoo!連携",
             Some(Action::PublicKeyChanged) => "公開鍵の設定",

@@ -95,7 +95,7 @@ impl AuthorizeStatus {
                 "公開鍵の内容が正しくありません。ストアクリエイターProの「コピー」ボタンでコピーした公開鍵をそのまま貼り付けてください。"
             }
             AuthorizeStatus::InvalidSellerId => {
-                "ストアアカウントが公開鍵を発行した店舗と一致しません。店舗ごとに発行した公開鍵を設定してください。"
+                "ストアアカウントが公開鍵を発行したストアと一致しません。ストアごとに発行した公開鍵を設定してください。"
             }
             AuthorizeStatus::InvalidTimestamp | AuthorizeStatus::ExpiredTimestamp => {
                 "サーバーの時計がずれているため公開鍵認証に失敗しました。時計のずれを自動で補正して再試行します。"

@@ -104,13 +104,13 @@ pub fn diagnose(f: &Facts, now: DateTime<Utc>) -> Vec<Finding> {
         Some("invalid_client") => out.push(Finding::new(
             Severity::Error,
             "Client ID またはシークレットが正しくありません",
-            "店舗設定の Client ID とシークレットを、Yahoo!デベロッパーネットワークの表示と同じにしてください。",
+            "ストア設定の Client ID とシークレットを、Yahoo!デベロッパーネットワークの表示と同じにしてください。",
             None,
         )),
         Some("insufficient_scope") => out.push(Finding::new(
             Severity::Error,
             "このアプリケーションにストアAPIの権限（スコープ）がありません（insufficient_scope）",
-            "Yahoo!が、このアプリケーション（店舗設定の Client ID）にはYahoo!ショッピングのストアAPI（注文API）を使う権限がないと答えました。\
+            "Yahoo!が、このアプリケーション（ストア設定の Client ID）にはYahoo!ショッピングのストアAPI（注文API）を使う権限がないと答えました。\
              Yahoo!デベロッパーネットワークの「アプリケーションの管理」でこのアプリケーションを開き、利用するAPIのスコープにショッピングのストアAPIを加えてください。\
              アクセストークンの更新では直りません。スコープを加えたあとで再認証してください。",
             Some(Action::Reauthorize),

@@ -188,7 +188,7 @@ impl StoreForm {
     pub fn validate(&self) -> Result<StoreSettings, FieldErrors> {
         let mut errors = FieldErrors::new();
         let name =
-            super::user::check_name(&self.name, "店舗名を入力してください").map_err(|e| errors.insert("name", e)).ok();
+            super::user::check_name(&self.name, "ストア名を入力してください").map_err(|e| errors.insert("name", e)).ok();
         let environment = Environment::parse(&self.environment);
         if environment.is_none() {
             errors.insert("environment", "接続先を選んでください");

@@ -121,7 +121,7 @@ pub async fn signup(
     Form(form): Form<SignupForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::new();
-    let account_name = check_name(&form.account_name, "会社名・ショップ名を入力してください")
+    let account_name = check_name(&form.account_name, "会社名・ストア名を入力してください")
         .map_err(|e| errors.insert("account_name", e))
         .ok();
     let display_name =
@@ -158,7 +158,7 @@ pub async fn signup(
     session::sign_in(&visitor.session, Principal::Merchant { account_id, user_id }).await?;
     audit::record(&state.db, account_id, Actor::User(email.as_str()), Action::SignIn, "アカウント作成", Some(&ip))
         .await?;
-    session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次に店舗を追加してください。")
+    session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次にストアを追加してください。")
         .await?;
     Ok(Redirect::to("/").into_response())
 }

@@ -43,7 +43,7 @@ pub async fn connect(
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     if store.client_id.is_empty() || !store.has_client_secret {
-        owner.flash(FlashKind::Error, "Client ID とシークレットを店舗設定に入力してから連携してください").await?;
+        owner.flash(FlashKind::Error, "Client ID とシークレットをストア設定に入力してから連携してください").await?;
         return Ok(Redirect::to(&format!("/stores/{store_id}")).into_response());
     }
     let endpoints = match state.yahoo.endpoints(store.environment()) {
@@ -90,7 +90,7 @@ pub async fn callback(
         owner
             .flash(
                 FlashKind::Error,
-                "連携の手続きを確認できませんでした。店舗のページからもう一度「Yahoo!と連携する」を押してください",
+                "連携の手続きを確認できませんでした。ストアのページからもう一度「Yahoo!と連携する」を押してください",
             )
             .await?;
         return Ok(Redirect::to("/stores").into_response());

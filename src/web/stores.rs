@@ -45,7 +45,7 @@ pub struct StoresPage {
 
 pub async fn index(State(state): State<AppState>, me: Merchant) -> AppResult<Response> {
     let stores = stores::list(&state.db, me.account_id()).await?;
-    let layout = me.layout("店舗").await?;
+    let layout = me.layout("ストア").await?;
     Ok(ok(&StoresPage { layout, stores }))
 }
 
@@ -196,7 +196,7 @@ pub async fn new_form(State(state): State<AppState>, owner: Owner) -> AppResult<
         restrict_fraud_hold_changes: Some("on".into()),
         ..StoreForm::default()
     };
-    let layout = owner.layout("店舗の追加").await?;
+    let layout = owner.layout("ストアの追加").await?;
     Ok(ok(&StoreFormPage::new(layout, redirect_uri(&state), None, form, false, FieldErrors::new())))
 }
 
@@ -221,7 +221,7 @@ pub async fn create(
     };
     let detail = format!("{} ({}, {})", settings.name, settings.seller_id, settings.environment.label());
     owner.audit(Action::StoreCreated, &detail, &ip).await?;
-    owner.flash(FlashKind::Success, format!("店舗「{}」を追加しました", settings.name)).await?;
+    owner.flash(FlashKind::Success, format!("ストア「{}」を追加しました", settings.name)).await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
 }
 
@@ -235,7 +235,7 @@ async fn form_again(
 ) -> AppResult<Response> {
     // A typed secret is never sent back to the browser, even on error.
     form.client_secret.clear();
-    let layout = owner.layout(if store_id.is_some() { "店舗設定の編集" } else { "店舗の追加" }).await?;
+    let layout = owner.layout(if store_id.is_some() { "ストア設定の編集" } else { "ストアの追加" }).await?;
     Ok(render(
         StatusCode::UNPROCESSABLE_ENTITY,
         &StoreFormPage::new(layout, redirect_uri(state), store_id, form, has_client_secret, errors),
@@ -248,7 +248,7 @@ pub async fn edit_form(
     Path(store_id): Path<StoreId>,
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
-    let layout = owner.layout("店舗設定の編集").await?;
+    let layout = owner.layout("ストア設定の編集").await?;
     let page = StoreFormPage::new(
         layout,
         redirect_uri(&state),
@@ -311,7 +311,7 @@ pub async fn update(
             .await?;
         return Ok(Redirect::to(&format!("/stores/{store_id}")).into_response());
     }
-    owner.flash(FlashKind::Success, "店舗設定を保存しました").await?;
+    owner.flash(FlashKind::Success, "ストア設定を保存しました").await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
 }
 
@@ -324,7 +324,7 @@ fn describe_changes(before: &StoreSettings, after: &StoreSettings) -> Vec<String
             out.push(format!("{label} {a} → {b}"));
         }
     };
-    diff("店舗名", before.name.clone(), after.name.clone());
+    diff("ストア名", before.name.clone(), after.name.clone());
     diff("ストアアカウント", before.seller_id.clone(), after.seller_id.clone());
     diff("接続先", before.environment.label().into(), after.environment.label().into());
     diff("Client ID", before.client_id.clone(), after.client_id.clone());
@@ -363,6 +363,6 @@ pub async fn delete(
     }
     let detail = format!("{} ({})", store.name, store.seller_id);
     owner.audit(Action::StoreDeleted, &detail, &ip).await?;
-    owner.flash(FlashKind::Success, format!("店舗「{}」を削除しました", store.name)).await?;
+    owner.flash(FlashKind::Success, format!("ストア「{}」を削除しました", store.name)).await?;
     Ok(Redirect::to("/stores").into_response())
 }

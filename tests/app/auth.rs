@@ -36,7 +36,7 @@ async fn newcomer_story(backend: Backend) {
     let audit = owner.get("/audit").await;
     assert_eq!(audit.status, StatusCode::OK);
     let actions = audit.select_text("table.audit td:nth-child(3)");
-    for expected in ["サインイン", "サインアウト", "店舗追加", "ユーザー追加"] {
+    for expected in ["ログイン", "ログアウト", "ストア追加", "ユーザー追加"] {
         assert!(actions.iter().any(|a| a == expected), "audit log lacks {expected}: {actions:?}");
     }
     assert_eq!(owner.sign_out().await.location(), "/signin");
@@ -95,7 +95,7 @@ async fn repeated_failures_are_throttled(backend: Backend) {
     }
     assert_eq!(app.browser().sign_in("b@example.jp", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
     // The failures are in A's audit log (written off the request path; wait for it).
-    let a_entries = wait_for_audit(&app, "a@example.jp", "サインイン失敗").await;
+    let a_entries = wait_for_audit(&app, "a@example.jp", "ログイン失敗").await;
     assert!(a_entries >= 3, "failed sign-ins recorded: {a_entries}");
 }
 

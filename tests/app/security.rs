@@ -29,7 +29,7 @@ async fn cross_site_posts_are_refused(backend: Backend) {
     wrong.extend_from_slice(&fields);
     assert_eq!(owner.post_raw("/stores", &wrong, &[]).await.status, StatusCode::FORBIDDEN);
 
-    assert!(owner.get("/stores").await.body.contains("まだ店舗が登録されていません"), "nothing was created");
+    assert!(owner.get("/stores").await.body.contains("まだストアが登録されていません"), "nothing was created");
 
     // Same origin with the token works.
     let ok = owner
