@@ -187,8 +187,9 @@ impl StoreForm {
     /// Applies every rule of the store form. On error, nothing is returned to be stored.
     pub fn validate(&self) -> Result<StoreSettings, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let name =
-            super::user::check_name(&self.name, "ストア名を入力してください").map_err(|e| errors.insert("name", e)).ok();
+        let name = super::user::check_name(&self.name, "ストア名を入力してください")
+            .map_err(|e| errors.insert("name", e))
+            .ok();
         let environment = Environment::parse(&self.environment);
         if environment.is_none() {
             errors.insert("environment", "接続先を選んでください");

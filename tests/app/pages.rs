@@ -264,6 +264,17 @@ async fn form_errors_are_tied_to_their_fields(backend: Backend) {
     assert!(!page.body.contains("s3cret"));
     assert!(page.select_text("#client_secret-cleared").join("").contains("消去しました"));
     assert_eq!(page.select_attr("#client_secret", "aria-describedby"), vec!["client_secret-cleared"]);
+
+    // Sign-up too: the app's messages, tied to their fields.
+    let visitor = app.browser();
+    let page = visitor.submit("/signup", "/signup", &[("email", "not an email"), ("password", "short")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.select_attr("form[action='/signup'][novalidate]", "method").len(), 1);
+    for field in ["account_name", "email", "password"] {
+        assert_eq!(page.select_attr(&format!("#{field}"), "aria-invalid"), vec!["true"], "{field}");
+        let described = page.select_attr(&format!("#{field}"), "aria-describedby").join("");
+        assert_eq!(page.select_text(&format!("#{described}.field-error")).len(), 1, "{field}");
+    }
 }
 
 async fn full_width_input_means_the_same_on_every_form(backend: Backend) {
