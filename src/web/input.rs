@@ -48,7 +48,7 @@ pub fn normalize(field: &str, value: &str) -> String {
     }
 }
 
-fn normalized<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, Response> {
+fn normalized<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, String> {
     let pairs: Vec<(String, String)> = pairs
         .into_iter()
         .map(|(k, v)| {
@@ -56,11 +56,11 @@ fn normalized<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, Re
             (k, v)
         })
         .collect();
-    let encoded = serde_urlencoded::to_string(&pairs).map_err(|e| bad_request(&e.to_string()))?;
-    serde_urlencoded::from_str(&encoded).map_err(|e| bad_request(&e.to_string()))
+    let encoded = serde_urlencoded::to_string(&pairs).map_err(|e| e.to_string())?;
+    serde_urlencoded::from_str(&encoded).map_err(|e| e.to_string())
 }
 
-fn bad_request(why: &str) -> Response {
+fn bad_request(why: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("malformed form or query: {why}")).into_response()
 }
 
@@ -73,7 +73,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         let axum::Form(pairs) =
             axum::Form::<Vec<(String, String)>>::from_request(req, state).await.map_err(IntoResponse::into_response)?;
-        normalized(pairs).map(Form)
+        normalized(pairs).map(Form).map_err(bad_request)
     }
 }
 
@@ -88,7 +88,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             axum::extract::Query::<Vec<(String, String)>>::from_request_parts(parts, state)
                 .await
                 .map_err(IntoResponse::into_response)?;
-        normalized(pairs).map(Query)
+        normalized(pairs).map(Query).map_err(bad_request)
     }
 }
 
