@@ -163,6 +163,7 @@ mod tests {
         };
         let steps = checklist(true, &ended, now);
         assert_eq!(next_step(&steps), Some(StepKind::Connect));
+        assert_eq!(diagnosis::clocks(&ended, now).authorization, "期限切れ（再連携が必要です）");
         // Only one step is next.
         assert_eq!(checklist(false, &facts(), now).iter().filter(|s| s.is_next()).count(), 1);
     }

@@ -221,6 +221,7 @@ pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
     let today = super::jst::today(now);
     Clocks {
         authorization: match authorization_left(f, now) {
+            Some(left) if left <= Duration::zero() => "期限切れ（再連携が必要です）".into(),
             Some(left) if short_regime(f) => {
                 format!("残り{}（公開鍵認証が通っていないため12時間で切れます）", human(left))
             }
