@@ -23,7 +23,7 @@ impl Actor<'_> {
     fn label(&self) -> String {
         match self {
             Actor::User(email) => (*email).to_string(),
-            Actor::Anonymous => "(未サインイン)".to_string(),
+            Actor::Anonymous => "(未ログイン)".to_string(),
             Actor::Support(name) => format!("サポート: {name}"),
             Actor::System => "システム".to_string(),
         }
@@ -50,10 +50,12 @@ pub enum Action {
     ManualImport,
     OrderReimported,
     Reconciled,
+    /// An owner set a new password for another user of the account.
+    PasswordReset,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -71,6 +73,7 @@ impl Action {
         Action::ManualImport,
         Action::OrderReimported,
         Action::Reconciled,
+        Action::PasswordReset,
     ];
 
     pub fn code(self) -> &'static str {
@@ -92,20 +95,21 @@ impl Action {
             Action::ManualImport => "manual_import",
             Action::OrderReimported => "order_reimported",
             Action::Reconciled => "reconciled",
+            Action::PasswordReset => "password_reset",
         }
     }
 
     pub fn label_for_code(code: &str) -> &'static str {
         match Action::ALL.into_iter().find(|a| a.code() == code) {
-            Some(Action::SignIn) => "サインイン",
-            Some(Action::SignInFailed) => "サインイン失敗",
-            Some(Action::SignOut) => "サインアウト",
+            Some(Action::SignIn) => "ログイン",
+            Some(Action::SignInFailed) => "ログイン失敗",
+            Some(Action::SignOut) => "ログアウト",
             Some(Action::PasswordChanged) => "パスワード変更",
             Some(Action::UserAdded) => "ユーザー追加",
             Some(Action::UserRemoved) => "ユーザー削除",
-            Some(Action::StoreCreated) => "店舗追加",
-            Some(Action::StoreUpdated) => "店舗設定変更",
-            Some(Action::StoreDeleted) => "店舗削除",
+            Some(Action::StoreCreated) => "ストア追加",
+            Some(Action::StoreUpdated) => "ストア設定変更",
+            Some(Action::StoreDeleted) => "ストア削除",
             Some(Action::ClientSecretChanged) => "クライアントシークレット変更",
             Some(Action::StoreConnected) => "Yahoo!連携",
             Some(Action::PublicKeyChanged) => "公開鍵の設定",
@@ -114,6 +118,7 @@ impl Action {
             Some(Action::ManualImport) => "手動取込",
             Some(Action::OrderReimported) => "注文再取込",
             Some(Action::Reconciled) => "注文の照合・取込",
+            Some(Action::PasswordReset) => "パスワード再設定",
             None => "その他",
         }
     }

@@ -34,6 +34,8 @@ pub struct Attempt {
     id: i64,
     /// The limit was reached: answer without checking the password.
     pub throttled: bool,
+    /// Attempts of this email from this address within the window, this one included.
+    pub pair_attempts: i64,
 }
 
 /// Records a sign-in attempt (or a current-password check) for `email` from `ip` and says
@@ -70,7 +72,7 @@ pub async fn begin(db: &Db, limits: &Limits, email: &str, ip: &str) -> sqlx::Res
     if throttled {
         tracing::warn!(pair, by_ip, unknown, known = known > 0, "sign-in throttled");
     }
-    Ok(Attempt { id, throttled })
+    Ok(Attempt { id, throttled, pair_attempts: pair })
 }
 
 /// The password was right: the attempt and the pair's earlier failures are forgiven and the
@@ -95,6 +97,17 @@ pub async fn succeeded(db: &Db, attempt: Attempt, email: &str, ip: &str) -> sqlx
         .execute(&mut *tx)
         .await?;
         tx.commit().await
+    })
+}
+
+/// Forgets the failed log-ins of `email` from every address (an owner reset its password).
+pub async fn clear_for_email(db: &Db, email: &str) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query("delete from sign_in_failure where kind = 'signin' and email = $1")
+            .bind(email)
+            .execute(p)
+            .await
+            .map(|_| ())
     })
 }
 

@@ -287,6 +287,25 @@ pub async fn save_authorization(
     })
 }
 
+/// Forgets a store's connection to Yahoo (tokens, consent time, last results): its seller or
+/// endpoint changed, so what was authorized no longer applies.
+pub async fn clear_connection(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<bool> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store set refresh_token_enc = null, access_token_enc = null, access_token_expires_at = null,
+                 authorized_at = null, last_authorize_status = null, last_authorize_status_at = null,
+                 last_auth_error = null, last_auth_error_at = null, clock_offset_ms = null, updated_at = $3
+             where account_id = $1 and id = $2",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(super::now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+}
+
 /// Stores a refreshed access token.
 pub async fn save_access_token(
     db: &Db,

@@ -55,6 +55,23 @@ impl AuthorizeStatus {
         AuthorizeStatus::ALL.into_iter().find(|s| s.as_str() == value.trim()).unwrap_or(AuthorizeStatus::Unauthorized)
     }
 
+    /// In the merchant's words (the header value stays for support, in `as_str`).
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthorizeStatus::Authorized => "公開鍵認証OK",
+            AuthorizeStatus::None => "公開鍵認証なし",
+            AuthorizeStatus::InvalidKeyVersion => "公開鍵バージョンが正しくない",
+            AuthorizeStatus::NotFoundKeyVersion => "公開鍵バージョンが見つからない",
+            AuthorizeStatus::InvalidKeyStatus => "公開鍵が無効",
+            AuthorizeStatus::ExpiredKeyVersion => "公開鍵の期限切れ",
+            AuthorizeStatus::InvalidAuthorizeValue => "署名が正しくない",
+            AuthorizeStatus::InvalidSellerId => "ストアアカウントが一致しない",
+            AuthorizeStatus::InvalidTimestamp => "署名の時刻が正しくない",
+            AuthorizeStatus::ExpiredTimestamp => "署名の時刻が古い",
+            AuthorizeStatus::Unauthorized => "公開鍵認証の失敗",
+        }
+    }
+
     /// Passing keeps the session for 28 days; anything else cuts it to 12 hours.
     pub fn is_authorized(self) -> bool {
         self == AuthorizeStatus::Authorized
@@ -78,7 +95,7 @@ impl AuthorizeStatus {
                 "公開鍵の内容が正しくありません。ストアクリエイターProの「コピー」ボタンでコピーした公開鍵をそのまま貼り付けてください。"
             }
             AuthorizeStatus::InvalidSellerId => {
-                "ストアアカウントが公開鍵を発行した店舗と一致しません。店舗ごとに発行した公開鍵を設定してください。"
+                "ストアアカウントが公開鍵を発行したストアと一致しません。ストアごとに発行した公開鍵を設定してください。"
             }
             AuthorizeStatus::InvalidTimestamp | AuthorizeStatus::ExpiredTimestamp => {
                 "サーバーの時計がずれているため公開鍵認証に失敗しました。時計のずれを自動で補正して再試行します。"

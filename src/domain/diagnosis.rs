@@ -104,13 +104,13 @@ pub fn diagnose(f: &Facts, now: DateTime<Utc>) -> Vec<Finding> {
         Some("invalid_client") => out.push(Finding::new(
             Severity::Error,
             "Client ID またはシークレットが正しくありません",
-            "店舗設定の Client ID とシークレットを、Yahoo!デベロッパーネットワークの表示と同じにしてください。",
+            "ストア設定の Client ID とシークレットを、Yahoo!デベロッパーネットワークの表示と同じにしてください。",
             None,
         )),
         Some("insufficient_scope") => out.push(Finding::new(
             Severity::Error,
             "このアプリケーションにストアAPIの権限（スコープ）がありません（insufficient_scope）",
-            "Yahoo!が、このアプリケーション（店舗設定の Client ID）にはYahoo!ショッピングのストアAPI（注文API）を使う権限がないと答えました。\
+            "Yahoo!が、このアプリケーション（ストア設定の Client ID）にはYahoo!ショッピングのストアAPI（注文API）を使う権限がないと答えました。\
              Yahoo!デベロッパーネットワークの「アプリケーションの管理」でこのアプリケーションを開き、利用するAPIのスコープにショッピングのストアAPIを加えてください。\
              アクセストークンの更新では直りません。スコープを加えたあとで再認証してください。",
             Some(Action::Reauthorize),
@@ -153,7 +153,7 @@ pub fn diagnose(f: &Facts, now: DateTime<Utc>) -> Vec<Finding> {
         } else if let Some(s) = status(f).filter(|s| !s.is_authorized()) {
             out.push(Finding::new(
                 Severity::Warning,
-                format!("公開鍵認証が通っていません（{}）", s.as_str()),
+                format!("公開鍵認証が通っていません（{}）", s.label()),
                 format!("このままでは認証から12時間でAPIが使えなくなります。{}", s.advice().unwrap_or_default()),
                 Some(Action::SetPublicKey),
             ));
@@ -204,6 +204,16 @@ pub fn human(d: Duration) -> String {
     }
 }
 
+/// 「10分0秒」, 「13時間0分0秒」, 「45秒」.
+fn human_seconds(secs: i64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}秒"),
+        (0, m) => format!("{m}分{s}秒"),
+        (h, m) => format!("{h}時間{m}分{s}秒"),
+    }
+}
+
 /// The three clocks of the store page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Clocks {
@@ -217,14 +227,14 @@ pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
     let today = super::jst::today(now);
     Clocks {
         authorization: match authorization_left(f, now) {
+            Some(left) if left <= Duration::zero() => "期限切れ（再連携が必要です）".into(),
+            Some(left) if short_regime(f) => {
+                format!("残り{}（公開鍵認証が通っていないため12時間で切れます）", human(left))
+            }
             Some(left) => format!("残り{}", human(left)),
             None => "未連携".into(),
         },
-        authorization_regime: if short_regime(f) {
-            "12時間（公開鍵認証が通っていません）"
-        } else {
-            "28日"
-        },
+        authorization_regime: if short_regime(f) { "12時間" } else { "28日" },
         public_key: match f.public_key_expires_on {
             Some(d) if d >= today => format!("残り{}日（{}まで）", (d - today).num_days(), d),
             Some(d) => format!("期限切れ（{d}）"),
@@ -236,9 +246,9 @@ pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
             Some(ms) => {
                 let secs = (ms as f64 / 1000.0).round() as i64;
                 format!(
-                    "{}{}秒（Yahoo!の時計との差。署名の時刻を自動で補正しています）",
-                    if ms > 0 { "+" } else { "-" },
-                    secs.abs()
+                    "Yahoo!の時計がこのサーバーより{}{}います。署名の時刻は自動で補正しています。",
+                    human_seconds(secs.abs()),
+                    if ms > 0 { "進んで" } else { "遅れて" },
                 )
             }
         },

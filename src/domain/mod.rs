@@ -2,6 +2,7 @@
 //! Nothing here touches the network or the database, so every rule is unit-tested directly.
 
 pub mod authorize;
+pub mod checklist;
 pub mod diagnosis;
 pub mod ids;
 pub mod jst;

@@ -138,6 +138,10 @@ pub struct StoreForm {
     pub stock_sync_enabled: Option<String>,
     #[serde(default)]
     pub auto_import_inbox: Option<String>,
+    /// Ticked to confirm that changing ストアアカウント or 接続先 of a connected store ends its
+    /// connection.
+    #[serde(default)]
+    pub confirm_disconnect: Option<String>,
 }
 
 /// Validated store settings, ready to be written.
@@ -175,7 +179,7 @@ pub fn check_seller_id(input: &str, environment: Option<Environment>) -> Result<
     Ok(s.to_string())
 }
 
-fn checked(value: Option<String>) -> bool {
+pub fn checked(value: Option<String>) -> bool {
     value.is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
@@ -183,8 +187,9 @@ impl StoreForm {
     /// Applies every rule of the store form. On error, nothing is returned to be stored.
     pub fn validate(&self) -> Result<StoreSettings, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let name =
-            super::user::check_name(&self.name, "店舗名を入力してください").map_err(|e| errors.insert("name", e)).ok();
+        let name = super::user::check_name(&self.name, "ストア名を入力してください")
+            .map_err(|e| errors.insert("name", e))
+            .ok();
         let environment = Environment::parse(&self.environment);
         if environment.is_none() {
             errors.insert("environment", "接続先を選んでください");
@@ -233,7 +238,8 @@ impl StoreForm {
                     auto_status_change_enabled,
                     auto_status_change_target: target,
                     restrict_fraud_hold_changes: checked(self.restrict_fraud_hold_changes.clone()),
-                    stock_sync_enabled: checked(self.stock_sync_enabled.clone()),
+                    // 在庫連動 is not built yet: its switch cannot be turned on.
+                    stock_sync_enabled: false,
                     auto_import_inbox: checked(self.auto_import_inbox.clone()),
                 })
             }

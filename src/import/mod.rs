@@ -120,7 +120,7 @@ impl Ending {
         match self {
             Ending::Done => None,
             Ending::Stopped => Some("緊急停止のため途中で停止しました。再開すると続きから取り込みます".into()),
-            Ending::LeaseLost => Some("別のサーバーがこの店舗の取込を引き継ぎました".into()),
+            Ending::LeaseLost => Some("別のサーバーがこのストアの取込を引き継ぎました".into()),
             Ending::Auth(e) => Some(format!("{}（自動受注取込を停止しました）", e.message_ja())),
             Ending::Failed(m) => Some(m.clone()),
             Ending::Budget => {
@@ -279,7 +279,7 @@ impl Importer {
     async fn run(&self, job: &Job, progress: &mut Progress) -> Ending {
         let store = match stores::get(&self.db, job.account, job.store).await {
             Ok(Some(s)) => s,
-            Ok(None) => return Ending::Failed("店舗が見つかりません".into()),
+            Ok(None) => return Ending::Failed("ストアが見つかりません".into()),
             Err(e) => return e.into(),
         };
         let now = crate::db::now();

@@ -113,13 +113,7 @@ pub struct ClockChange {
 /// `POST /_sim/clock`: move the clock forward, or set its offset from real time (skew).
 /// A change beyond 100 years from real time is refused with 400 and changes nothing.
 pub async fn clock(State(sim): State<SimState>, Json(change): Json<ClockChange>) -> ControlResult {
-    let before = sim.clock().offset_ms();
-    let result = change
-        .offset_secs
-        .map_or(Ok(()), |offset| sim.clock().set_offset_secs(offset))
-        .and_then(|()| change.advance_secs.map_or(Ok(()), |advance| sim.clock().advance_secs(advance)));
-    if let Err(e) = result {
-        sim.clock().set_offset_secs(before / 1000).ok();
+    if let Err(e) = sim.change_clock(change.offset_secs, change.advance_secs) {
         return Err(bad(e.to_string()));
     }
     Ok(Json(json!({ "now": sim.now(), "offset_ms": sim.clock().offset_ms() })))

@@ -464,6 +464,28 @@ impl SimState {
     }
 
     /// Locks the world. Never hold it across an `.await` or RSA work.
+    /// Sets the clock's offset from real time (「実時間に戻す」 sets 0). Moving it back starts
+    /// every per-second rate window afresh: calls counted in a future that is gone must not
+    /// refuse calls made now. (A bucket that merely sees an earlier time, as with skew, gains
+    /// nothing; see [`Bucket::take`].)
+    /// Moves the clock: first to an offset from real time, then by an advance (either may be
+    /// absent). A change beyond ±[`MAX_CLOCK_OFFSET_SECS`] is refused and leaves the clock as it
+    /// was. Going back in time starts the per-second rate windows afresh: windows opened "in the
+    /// future" would otherwise refuse every call until real time caught up with them.
+    pub fn change_clock(&self, offset_secs: Option<i64>, advance_secs: Option<i64>) -> Result<(), ClockOutOfRange> {
+        let clock = &self.inner.clock;
+        let before = clock.offset_ms();
+        let result = offset_secs
+            .map_or(Ok(()), |offset| clock.set_offset_secs(offset))
+            .and_then(|()| advance_secs.map_or(Ok(()), |advance| clock.advance_secs(advance)));
+        if result.is_err() {
+            clock.offset_ms.store(before, Ordering::Relaxed);
+        } else if clock.offset_ms() < before {
+            self.world().buckets.clear();
+        }
+        result
+    }
+
     pub fn world(&self) -> MutexGuard<'_, World> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.inner.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

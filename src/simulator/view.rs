@@ -142,10 +142,10 @@ pub struct ClockForm {
 
 pub async fn clock(State(sim): State<SimState>, Form(f): Form<ClockForm>) -> Response {
     if f.reset.is_some() {
-        sim.clock().set_offset_secs(0).ok();
+        sim.change_clock(Some(0), None).ok();
     }
     if let Some(hours) = f.advance_hours
-        && hours.checked_mul(3600).is_none_or(|secs| sim.clock().advance_secs(secs).is_err())
+        && hours.checked_mul(3600).is_none_or(|secs| sim.change_clock(None, Some(secs)).is_err())
     {
         return (StatusCode::BAD_REQUEST, "時計は現在から100年以内でしか動かせません").into_response();
     }

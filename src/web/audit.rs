@@ -1,10 +1,8 @@
 //! The audit log page for owners: newest first, paged by entry ID.
 
+use super::input::Query;
 use askama::Template;
-use axum::{
-    extract::{Query, State},
-    response::Response,
-};
+use axum::{extract::State, response::Response};
 use serde::Deserialize;
 
 use super::{

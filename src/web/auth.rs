@@ -4,9 +4,9 @@
 //! password is checked against a dummy hash). Failed sign-ins are throttled per email and per
 //! client address, counted in the database so several servers throttle together.
 
+use super::input::{Form, Query};
 use askama::Template;
 use axum::{
-    Form,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::{
     error::AppResult,
-    render::{FlashKind, Layout, ok, render},
+    render::{Flash, FlashKind, Layout, ok, render},
     session::{self, ClientIp, Merchant, Principal, Visitor},
 };
 use crate::{
@@ -30,10 +30,59 @@ use crate::{
 };
 
 pub const BAD_CREDENTIALS: &str = "メールアドレスまたはパスワードが正しくありません";
-pub const THROTTLED: &str =
-    "サインインの失敗が続いたため、一時的にサインインを制限しています。しばらく待ってから再度お試しください。";
+/// The password form after repeated wrong current passwords (counted like failed log-ins).
+const PASSWORD_THROTTLED: &str =
+    "パスワードの確認の失敗が続いたため、一時的にログインとパスワード変更を制限しています。しばらく待ってから再度お試しください。";
 const SIGNUP_THROTTLED: &str =
     "このアドレスからの登録が続いたため、一時的に新規登録を制限しています。しばらく待ってから再度お試しください。";
+/// The lock-out after repeated failures: how long it lasts, and what to do meanwhile.
+pub fn throttled_message(window_minutes: i64) -> String {
+    format!(
+        "ログインの失敗が続いたため、一時的にログインを制限しています。{window_minutes}分ほど待ってから再度お試しください。\
+         パスワードが分からない場合は、アカウントのオーナーにパスワードの再設定を依頼してください。"
+    )
+}
+
+/// Said with a failed sign-in when the next failure starts the lock-out.
+pub fn last_attempt_warning(window_minutes: i64) -> String {
+    format!("あと1回失敗すると、{window_minutes}分ほどログインできなくなります。")
+}
+
+/// Where to go after signing in: only a path on this site. `//host`, `/\host`, absolute URLs
+/// and anything with control characters are refused (an open redirect would let a phishing
+/// link borrow our sign-in page).
+pub fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && next.len() <= 2000
+        && !next.starts_with("/signin")
+        && !next.starts_with("/signout");
+    ok.then_some(next)
+}
+
+/// Sends a person who needs to sign in to the sign-in page with the page they asked for, so they
+/// come back to it. Only GET requests: a form posted to an expired session is not replayed.
+pub async fn remember_wanted_page(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let wanted = (req.method() == axum::http::Method::GET)
+        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_string()))
+        .flatten();
+    let mut response = next.run(req).await;
+    if let Some(wanted) = wanted
+        && wanted != "/"
+        && response.status() == StatusCode::SEE_OTHER
+        && response.headers().get(axum::http::header::LOCATION).is_some_and(|l| l == "/signin")
+        && local_path(&wanted).is_some()
+    {
+        let target =
+            format!("/signin?{}", serde_urlencoded::to_string([("next", wanted.as_str())]).unwrap_or_default());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&target) {
+            response.headers_mut().insert(axum::http::header::LOCATION, v);
+        }
+    }
+    response
+}
 const EMAIL_TAKEN: &str = "このメールアドレスは既に登録されています";
 const CONFIRM_MISMATCH: &str = "確認用のパスワードが一致しません";
 
@@ -89,7 +138,7 @@ pub async fn signup(
         return Ok(render(StatusCode::TOO_MANY_REQUESTS, &SignupPage { layout, form, errors }));
     }
     let mut errors = FieldErrors::new();
-    let account_name = check_name(&form.account_name, "会社名・ショップ名を入力してください")
+    let account_name = check_name(&form.account_name, "会社名・ストア名を入力してください")
         .map_err(|e| errors.insert("account_name", e))
         .ok();
     let display_name =
@@ -126,7 +175,7 @@ pub async fn signup(
     session::sign_in(&visitor.session, Principal::Merchant { account_id, user_id, epoch: 0 }).await?;
     audit::record(&state.db, account_id, Actor::User(email.as_str()), Action::SignIn, "アカウント作成", Some(&ip))
         .await?;
-    session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次に店舗を追加してください。")
+    session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次にストアを追加してください。")
         .await?;
     Ok(Redirect::to("/").into_response())
 }
@@ -144,6 +193,19 @@ pub struct SigninForm {
     pub email: String,
     #[serde(default)]
     pub password: String,
+    /// The page asked for before sign-in (a local path; anything else is ignored).
+    #[serde(default)]
+    pub next: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SigninQuery {
+    #[serde(default)]
+    pub next: String,
+    /// Set by the sign-out redirect: said on the page itself, since a flash would need a
+    /// session and an anonymous visitor has none.
+    #[serde(default)]
+    pub signed_out: Option<String>,
 }
 
 #[derive(Template)]
@@ -151,17 +213,23 @@ pub struct SigninForm {
 pub struct SigninPage {
     layout: Layout,
     email: String,
-    error: Option<&'static str>,
+    error: Option<String>,
+    warning: Option<String>,
+    next: String,
 }
 
-pub async fn signin_form(visitor: Visitor) -> AppResult<Response> {
+pub async fn signin_form(visitor: Visitor, Query(q): Query<SigninQuery>) -> AppResult<Response> {
     match session::principal(&visitor.session).await? {
         Some(Principal::Merchant { .. }) => return Ok(Redirect::to("/").into_response()),
         Some(Principal::Support { .. }) => return Ok(Redirect::to("/admin").into_response()),
         None => {}
     }
-    let layout = visitor.layout("サインイン").await?;
-    Ok(ok(&SigninPage { layout, email: String::new(), error: None }))
+    let mut layout = visitor.layout("ログイン").await?;
+    if q.signed_out.is_some() {
+        layout.flashes.push(Flash { kind: FlashKind::Success, message: "ログアウトしました。".into() });
+    }
+    let next = local_path(&q.next).unwrap_or_default().to_string();
+    Ok(ok(&SigninPage { layout, email: String::new(), error: None, warning: None, next }))
 }
 
 pub async fn signin(
@@ -177,12 +245,14 @@ pub async fn signin(
         .chars()
         .take(MAX_EMAIL_CHARS)
         .collect();
-    let typed_email: String = form.email.trim().chars().take(MAX_EMAIL_CHARS).collect();
 
     // Counted before the password is checked; an attempt that cannot be written is refused.
-    let attempt = signin::begin(&state.db, &state.config.signin_limits(), &email, &ip).await?;
+    let config = &state.config;
+    let limits = config.signin_limits();
+    let attempt = signin::begin(&state.db, &limits, &email, &ip).await?;
     if attempt.throttled {
-        return signin_again(&visitor, typed_email, StatusCode::TOO_MANY_REQUESTS, THROTTLED).await;
+        let message = throttled_message(config.signin_window_minutes);
+        return signin_again(&visitor, &form, StatusCode::TOO_MANY_REQUESTS, message, None).await;
     }
 
     // Merchant users first, then support staff; the dummy hash keeps unknown emails as slow.
@@ -204,13 +274,15 @@ pub async fn signin(
             let principal = Principal::Merchant { account_id: m.account_id, user_id: m.id, epoch: m.auth_epoch };
             session::sign_in(&visitor.session, principal).await?;
             audit::record(&state.db, m.account_id, Actor::User(&email), Action::SignIn, "", Some(&ip)).await?;
-            Ok(Redirect::to("/").into_response())
+            let next = local_path(&form.next).filter(|n| !n.starts_with("/admin")).unwrap_or("/");
+            Ok(Redirect::to(next).into_response())
         }
         (true, None, Some(s)) => {
             signin::succeeded(&state.db, attempt, &email, &ip).await?;
             session::sign_in(&visitor.session, Principal::Support { staff_id: s.id, epoch: s.auth_epoch }).await?;
             tracing::info!(staff_id = %s.id, "support staff signed in");
-            Ok(Redirect::to("/admin").into_response())
+            let next = local_path(&form.next).filter(|n| n.starts_with("/admin")).unwrap_or("/admin");
+            Ok(Redirect::to(next).into_response())
         }
         (_, merchant, _) => {
             // The attempt stays recorded as a failure.
@@ -228,19 +300,25 @@ pub async fn signin(
                     }
                 });
             }
-            signin_again(&visitor, typed_email, StatusCode::UNAUTHORIZED, BAD_CREDENTIALS).await
+            // This failure counted; warn when the next one starts the lock-out.
+            let warning = (attempt.pair_attempts + 1 == limits.per_pair)
+                .then(|| last_attempt_warning(config.signin_window_minutes));
+            signin_again(&visitor, &form, StatusCode::UNAUTHORIZED, BAD_CREDENTIALS.to_string(), warning).await
         }
     }
 }
 
 async fn signin_again(
     visitor: &Visitor,
-    email: String,
+    form: &SigninForm,
     status: StatusCode,
-    error: &'static str,
+    error: String,
+    warning: Option<String>,
 ) -> AppResult<Response> {
-    let layout = visitor.layout("サインイン").await?;
-    Ok(render(status, &SigninPage { layout, email, error: Some(error) }))
+    let layout = visitor.layout("ログイン").await?;
+    let next = local_path(&form.next).unwrap_or_default().to_string();
+    let email = form.email.trim().to_string();
+    Ok(render(status, &SigninPage { layout, email, error: Some(error), warning, next }))
 }
 
 pub async fn signout(State(state): State<AppState>, visitor: Visitor, ClientIp(ip): ClientIp) -> AppResult<Response> {
@@ -250,7 +328,7 @@ pub async fn signout(State(state): State<AppState>, visitor: Visitor, ClientIp(i
         audit::record(&state.db, account_id, Actor::User(&user.email), Action::SignOut, "", Some(&ip)).await?;
     }
     session::sign_out(&visitor.session).await?;
-    Ok(Redirect::to("/signin").into_response())
+    Ok(Redirect::to("/signin?signed_out=1").into_response())
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -286,7 +364,7 @@ pub async fn change_password(
     let attempt = signin::begin(&state.db, &state.config.signin_limits(), &me.user.email, &ip).await?;
     let mut errors = FieldErrors::new();
     if attempt.throttled {
-        errors.insert("current_password", THROTTLED);
+        errors.insert("current_password", PASSWORD_THROTTLED);
         let layout = me.layout("パスワード変更").await?;
         return Ok(render(StatusCode::TOO_MANY_REQUESTS, &PasswordPage { layout, errors }));
     }

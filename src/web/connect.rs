@@ -1,9 +1,9 @@
 //! Connecting a store to Yahoo (product.md §3, §4, §7): 「Yahoo!と連携する」 with `state` bound
 //! to the session and PKCE, the callback, 「接続テスト」, and the public-key form.
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -43,7 +43,7 @@ pub async fn connect(
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     if store.client_id.is_empty() || !store.has_client_secret {
-        owner.flash(FlashKind::Error, "Client ID とシークレットを店舗設定に入力してから連携してください").await?;
+        owner.flash(FlashKind::Error, "Client ID とシークレットをストア設定に入力してから連携してください").await?;
         return Ok(Redirect::to(&format!("/stores/{store_id}")).into_response());
     }
     let endpoints = match state.yahoo.endpoints(store.environment()) {
@@ -90,7 +90,7 @@ pub async fn callback(
         owner
             .flash(
                 FlashKind::Error,
-                "連携の手続きを確認できませんでした。店舗のページからもう一度「Yahoo!と連携する」を押してください",
+                "連携の手続きを確認できませんでした。ストアのページからもう一度「Yahoo!と連携する」を押してください",
             )
             .await?;
         return Ok(Redirect::to("/stores").into_response());
@@ -150,11 +150,19 @@ pub async fn test(State(state): State<AppState>, me: Merchant, Path(store_id): P
     let status = after.last_authorize_status.as_deref().map(crate::domain::authorize::AuthorizeStatus::parse);
     match (result, status) {
         (Ok(_), Some(s)) if s.is_authorized() => {
-            me.flash(FlashKind::Success, "接続テストに成功しました。公開鍵認証も通っています（authorized）").await?
+            let next = if after.auto_import_enabled {
+                format!(
+                    "これで準備は完了です。新しい注文は{}分ごとに自動で取り込まれ、「受注」に表示されます。",
+                    after.auto_import_interval_minutes
+                )
+            } else {
+                "これで準備は完了です。自動受注取込がオフのため、注文は「手動取込」で取り込んでください。".to_string()
+            };
+            me.flash(FlashKind::Success, format!("接続テストに成功しました。公開鍵認証も通っています。{next}")).await?
         }
         (Ok(_), s) => {
             let advice = s.and_then(|s| s.advice()).unwrap_or("公開鍵を設定してください。");
-            let name = s.map(|s| s.as_str()).unwrap_or("none");
+            let name = s.map(|s| s.label()).unwrap_or("公開鍵認証なし");
             me.flash(FlashKind::Error, format!("接続はできましたが、公開鍵認証が通っていません（{name}）。このままでは認証から12時間でAPIが使えなくなります。{advice}")).await?
         }
         (Err(e), _) => me.flash(FlashKind::Error, format!("接続テストに失敗しました: {}", e.message_ja())).await?,

@@ -3,9 +3,9 @@
 //! the store's lease runs it; these pages show its progress (refreshing themselves while a run
 //! is active, so no JavaScript is needed).
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
 };
@@ -125,10 +125,10 @@ pub async fn import_all(
         }
     }
     if queued == 0 {
-        me.flash(FlashKind::Error, "Yahoo!と連携済みの店舗がありません").await?;
+        me.flash(FlashKind::Error, "Yahoo!と連携済みのストアがありません").await?;
     } else {
-        me.audit(Action::ManualImport, &format!("すべての店舗（{queued}店舗）"), &ip).await?;
-        me.flash(FlashKind::Success, format!("{queued}店舗の取込を開始しました")).await?;
+        me.audit(Action::ManualImport, &format!("すべてのストア（{queued}ストア）"), &ip).await?;
+        me.flash(FlashKind::Success, format!("{queued}ストアの取込を開始しました")).await?;
     }
     Ok(Redirect::to("/imports").into_response())
 }
@@ -227,7 +227,7 @@ pub async fn resume_store(
 
 /// The confirmation page of 緊急停止 for the whole account.
 pub async fn stop_account_form(owner: Owner) -> AppResult<Response> {
-    let layout = owner.layout("緊急停止（すべての店舗）").await?;
+    let layout = owner.layout("緊急停止（すべてのストア）").await?;
     Ok(ok(&StopPage { layout, store: None, action: "/emergency-stop".into(), explanation: STOP_EXPLANATION }))
 }
 
@@ -239,8 +239,8 @@ pub async fn stop_account(
 ) -> AppResult<Response> {
     let reason = stop_reason(&form, &owner.user.display_name);
     imports::set_account_stop(&state.db, owner.account_id(), Some(&reason), db::now()).await?;
-    owner.audit(Action::EmergencyStop, &format!("すべての店舗: {reason}"), &ip).await?;
-    owner.flash(FlashKind::Success, "すべての店舗を緊急停止しました").await?;
+    owner.audit(Action::EmergencyStop, &format!("すべてのストア: {reason}"), &ip).await?;
+    owner.flash(FlashKind::Success, "すべてのストアを緊急停止しました").await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -250,7 +250,7 @@ pub async fn resume_account(
     ClientIp(ip): ClientIp,
 ) -> AppResult<Response> {
     imports::set_account_stop(&state.db, owner.account_id(), None, db::now()).await?;
-    owner.audit(Action::EmergencyResume, "すべての店舗", &ip).await?;
+    owner.audit(Action::EmergencyResume, "すべてのストア", &ip).await?;
     owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
     Ok(Redirect::to("/").into_response())
 }

@@ -27,6 +27,7 @@ pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod imports;
+pub mod input;
 pub mod orders;
 pub mod reimport;
 pub mod render;
@@ -89,6 +90,7 @@ pub fn routes() -> Routes {
         .get("/users", users::index)
         .post("/users", users::create)
         .post("/users/{user_id}/delete", users::delete)
+        .post("/users/{user_id}/password", users::reset_password)
         .get("/stores", stores::index)
         .get("/stores/new", stores::new_form)
         .post("/stores", stores::create)
@@ -146,18 +148,24 @@ pub fn router(state: AppState) -> Router {
     };
     let timeout = Duration::from_secs(config.request_timeout_secs);
 
+    // The error-page layer sits just inside the session layer: it sees every error answer from
+    // below it (router, extractors, CSRF, body limit, timeout, panics) and can still draw the
+    // signed-in header.
     routes()
         .router
+        .fallback(error::not_found)
         .route_layer(middleware::from_fn(health::track_metrics))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
-        .layer(sessions)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn(auth::remember_wanted_page))
+        .layer(middleware::from_fn_with_state(state.clone(), error::error_pages))
+        .layer(sessions)
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::REFERRER_POLICY, "same-origin"))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

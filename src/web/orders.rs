@@ -2,9 +2,10 @@
 //! of Yahoo's fields, its item lines and its history. The full order desk (filters, bulk
 //! changes, CSV, status changes) builds on these pages.
 
+use super::input::Query;
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};

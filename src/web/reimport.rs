@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use super::input::{Form, Query};
 use askama::Template;
 use axum::{
-    Form,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;

@@ -49,6 +49,14 @@ impl Flash {
             FlashKind::Error => "flash flash-error",
         }
     }
+
+    /// Errors interrupt (read out at once); confirmations wait politely.
+    pub fn role(&self) -> &'static str {
+        match self.kind {
+            FlashKind::Success => "status",
+            FlashKind::Error => "alert",
+        }
+    }
 }
 
 /// The merchant header: account, stores and the signed-in user.
@@ -71,12 +79,29 @@ pub struct Layout {
     pub nav: Option<Nav>,
     /// Set when support staff are signed in.
     pub support_name: Option<String>,
+    /// The requested path, to mark the current page in the navigation.
+    pub path: String,
 }
 
 impl Layout {
     /// A layout with no session: error pages.
     pub fn bare(title: &str) -> Layout {
-        Layout { title: title.to_string(), csrf: String::new(), flashes: Vec::new(), nav: None, support_name: None }
+        Layout {
+            title: title.to_string(),
+            csrf: String::new(),
+            flashes: Vec::new(),
+            nav: None,
+            support_name: None,
+            path: String::new(),
+        }
+    }
+
+    /// Whether a navigation link to `section` is the current page (or a page inside it).
+    pub fn is_current(&self, section: &str) -> bool {
+        match section {
+            "/" => self.path == "/",
+            _ => self.path == section || self.path.strip_prefix(section).is_some_and(|rest| rest.starts_with('/')),
+        }
     }
 
     pub fn signed_in(&self) -> bool {
@@ -89,6 +114,8 @@ impl Layout {
 pub struct ErrorPage {
     pub layout: Layout,
     pub message: &'static str,
+    /// Shown small, so a merchant can quote it to support.
+    pub status: u16,
 }
 
 /// Japan Standard Time (no daylight saving), which is how merchants read times.

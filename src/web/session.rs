@@ -101,16 +101,18 @@ async fn session_from(parts: &mut Parts, state: &AppState) -> AppResult<Session>
 pub struct Visitor {
     pub session: Session,
     anonymous: Option<AnonymousToken>,
+    path: String,
 }
 
-/// The parts of every page's layout that come from the session.
-async fn session_layout(session: &Session, title: &str) -> AppResult<Layout> {
+/// The parts of every page's layout that come from the session and the request.
+async fn session_layout(session: &Session, title: &str, path: &str) -> AppResult<Layout> {
     Ok(Layout {
         title: title.to_string(),
         csrf: csrf_token(session).await?,
         flashes: take_flashes(session).await?,
         nav: None,
         support_name: None,
+        path: path.to_string(),
     })
 }
 
@@ -121,7 +123,7 @@ impl Visitor {
         let csrf = match (stored_csrf_token(&self.session).await?, &self.anonymous) {
             (Some(t), _) => t,
             (None, Some(anonymous)) => anonymous.take(),
-            (None, None) => return session_layout(&self.session, title).await,
+            (None, None) => return session_layout(&self.session, title, &self.path).await,
         };
         Ok(Layout {
             title: title.to_string(),
@@ -129,6 +131,7 @@ impl Visitor {
             flashes: take_flashes(&self.session).await?,
             nav: None,
             support_name: None,
+            path: self.path.clone(),
         })
     }
 }
@@ -137,7 +140,8 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
         let anonymous = parts.extensions.get::<AnonymousToken>().cloned();
-        Ok(Visitor { session: session_from(parts, state).await?, anonymous })
+        let path = parts.uri.path().to_string();
+        Ok(Visitor { session: session_from(parts, state).await?, anonymous, path })
     }
 }
 
@@ -147,6 +151,7 @@ pub struct Merchant {
     pub user: User,
     pub account: Account,
     db: crate::db::Db,
+    path: String,
 }
 
 impl Merchant {
@@ -155,17 +160,9 @@ impl Merchant {
     }
 
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
-        let stores = stores::links(&self.db, self.account.id).await?;
         Ok(Layout {
-            nav: Some(Nav {
-                account_name: self.account.name.clone(),
-                user_name: self.user.display_name.clone(),
-                user_email: self.user.email.clone(),
-                role_label: self.user.role().label(),
-                is_owner: self.user.is_owner(),
-                stores,
-            }),
-            ..session_layout(&self.session, title).await?
+            nav: Some(merchant_nav(&self.db, &self.account, &self.user).await?),
+            ..session_layout(&self.session, title, &self.path).await?
         })
     }
 
@@ -199,8 +196,54 @@ impl FromRequestParts<AppState> for Merchant {
             sign_out(&session).await?;
             return Err(AppError::SignInRequired);
         };
-        Ok(Merchant { session, user, account, db: state.db.clone() })
+        Ok(Merchant { session, user, account, db: state.db.clone(), path: parts.uri.path().to_string() })
     }
+}
+
+async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User) -> AppResult<Nav> {
+    Ok(Nav {
+        account_name: account.name.clone(),
+        user_name: user.display_name.clone(),
+        user_email: user.email.clone(),
+        role_label: user.role().label(),
+        is_owner: user.is_owner(),
+        stores: stores::links(db, account.id).await?,
+    })
+}
+
+/// The layout for whoever the session belongs to, signed in or not: error pages, which any
+/// route can answer, keep the header the person had on the page before.
+pub async fn layout_for(session: &Session, db: &crate::db::Db, title: &str, path: &str) -> AppResult<Layout> {
+    let principal = principal(session).await?;
+    let layout = if principal.is_some() {
+        session_layout(session, title, path).await?
+    } else {
+        // Nobody signed in: the page has no form, and making a token would write a session for
+        // an anonymous visitor (a missing favicon would then replace the token of the form the
+        // visitor has open with one the form does not carry).
+        Layout {
+            title: title.to_string(),
+            csrf: stored_csrf_token(session).await?.unwrap_or_default(),
+            flashes: take_flashes(session).await?,
+            nav: None,
+            support_name: None,
+            path: path.to_string(),
+        }
+    };
+    Ok(match principal {
+        Some(Principal::Merchant { account_id, user_id, epoch }) => {
+            let user = accounts::get_user(db, account_id, user_id).await?.filter(|u| u.auth_epoch == epoch);
+            match (user, accounts::get_account(db, account_id).await?) {
+                (Some(user), Some(account)) => Layout { nav: Some(merchant_nav(db, &account, &user).await?), ..layout },
+                _ => layout,
+            }
+        }
+        Some(Principal::Support { staff_id, epoch }) => match support::get(db, staff_id).await? {
+            Some(staff) if staff.auth_epoch == epoch => Layout { support_name: Some(staff.display_name), ..layout },
+            _ => layout,
+        },
+        None => layout,
+    })
 }
 
 /// A signed-in owner: user and store management, settings, the audit log.
@@ -225,13 +268,14 @@ impl std::ops::Deref for Owner {
 pub struct Support {
     pub session: Session,
     pub staff: SupportStaff,
+    path: String,
 }
 
 impl Support {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
         Ok(Layout {
             support_name: Some(self.staff.display_name.clone()),
-            ..session_layout(&self.session, title).await?
+            ..session_layout(&self.session, title, &self.path).await?
         })
     }
 }
@@ -242,7 +286,7 @@ impl FromRequestParts<AppState> for Support {
         let session = session_from(parts, state).await?;
         match principal(&session).await? {
             Some(Principal::Support { staff_id, epoch }) => match support::get(&state.db, staff_id).await? {
-                Some(staff) if staff.auth_epoch == epoch => Ok(Support { session, staff }),
+                Some(staff) if staff.auth_epoch == epoch => Ok(Support { session, staff, path: parts.uri.path().to_string() }),
                 _ => {
                     sign_out(&session).await?;
                     Err(AppError::SignInRequired)

@@ -2,9 +2,9 @@
 //! 接続テスト and the public-key form are in `connect.rs`; the store page shows their clocks and
 //! diagnosis (domain::diagnosis).
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -25,6 +25,8 @@ use crate::{
     },
     domain::{
         StoreId,
+        authorize::AuthorizeStatus,
+        checklist::{self, Step},
         diagnosis::{self, Action as Fix, Clocks, Finding},
         store::{Environment, FieldErrors, InternalStatus, StoreForm, StoreSettings},
     },
@@ -32,6 +34,7 @@ use crate::{
 
 const SECRET_PURPOSE: &str = crate::yahoo::client::CLIENT_SECRET;
 const DUPLICATE_SELLER: &str = "このストアアカウントは既に登録されています";
+const CONFIRM_DISCONNECT: &str = "ストアアカウントまたは接続先を変えると、今のYahoo!連携は解除されます。よろしければチェックを入れて、もう一度保存してください。";
 
 #[derive(Template)]
 #[template(path = "stores/index.html")]
@@ -42,7 +45,7 @@ pub struct StoresPage {
 
 pub async fn index(State(state): State<AppState>, me: Merchant) -> AppResult<Response> {
     let stores = stores::list(&state.db, me.account_id()).await?;
-    let layout = me.layout("店舗").await?;
+    let layout = me.layout("ストア").await?;
     Ok(ok(&StoresPage { layout, stores }))
 }
 
@@ -59,6 +62,10 @@ pub struct StorePage {
     /// Calls today by every store of this Yahoo app, and the app's daily quota.
     calls_today: i64,
     quota: i64,
+    steps: Vec<Step>,
+    is_owner: bool,
+    /// 連携 as it stands now: a connection whose session has ended is not 連携済み.
+    connection_label: &'static str,
 }
 
 impl StorePage {
@@ -66,8 +73,17 @@ impl StorePage {
         f.action == Some(Fix::Reauthorize)
     }
 
+    /// A finding that names the key as the cause offers the key form too.
     fn set_key(f: &Finding) -> bool {
-        f.action == Some(Fix::SetPublicKey)
+        f.action == Some(Fix::SetPublicKey) || (f.action == Some(Fix::Reauthorize) && f.advice.contains("公開鍵"))
+    }
+
+    fn all_done(&self) -> bool {
+        self.steps.iter().all(Step::is_done)
+    }
+
+    fn authorize_status_label(&self) -> Option<&'static str> {
+        self.store.last_authorize_status.as_deref().map(|s| AuthorizeStatus::parse(s).label())
     }
 }
 
@@ -77,6 +93,14 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
     let now = chrono::Utc::now();
     let facts = store.facts();
     let (findings, clocks) = (diagnosis::diagnose(&facts, now), diagnosis::clocks(&facts, now));
+    let steps = checklist::checklist(!store.client_id.is_empty() && store.has_client_secret, &facts, now);
+    let connection_label = match diagnosis::authorization_left(&facts, now) {
+        _ if !store.has_refresh_token => "未連携",
+        Some(left) if left <= chrono::Duration::zero() => "期限切れ（再連携が必要です）",
+        _ if store.last_auth_error.as_deref() == Some("invalid_grant") => "期限切れ（再連携が必要です）",
+        _ => "連携済み",
+    };
+    let is_owner = me.user.is_owner();
     let import = imports::state(&state.db, me.account_id(), store.id).await?;
     let runs = imports::list_runs(&state.db, me.account_id(), Some(store.id), 5).await?;
     let today = crate::domain::jst::today(now).to_string();
@@ -91,6 +115,9 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
         runs,
         calls_today,
         quota: state.config.yahoo_daily_quota,
+        steps,
+        is_owner,
+        connection_label,
     }))
 }
 
@@ -104,6 +131,7 @@ pub fn redirect_uri(state: &AppState) -> String {
 #[template(path = "stores/form.html")]
 pub struct StoreFormPage {
     layout: Layout,
+    redirect_uri: String,
     store_id: Option<StoreId>,
     form: StoreForm,
     has_client_secret: bool,
@@ -115,6 +143,7 @@ pub struct StoreFormPage {
 impl StoreFormPage {
     fn new(
         layout: Layout,
+        redirect_uri: String,
         store_id: Option<StoreId>,
         form: StoreForm,
         has_client_secret: bool,
@@ -122,6 +151,7 @@ impl StoreFormPage {
     ) -> Self {
         StoreFormPage {
             layout,
+            redirect_uri,
             store_id,
             form,
             has_client_secret,
@@ -151,10 +181,11 @@ fn form_from(s: &StoreSettings) -> StoreForm {
         restrict_fraud_hold_changes: on(s.restrict_fraud_hold_changes),
         stock_sync_enabled: on(s.stock_sync_enabled),
         auto_import_inbox: on(s.auto_import_inbox),
+        confirm_disconnect: None,
     }
 }
 
-pub async fn new_form(owner: Owner) -> AppResult<Response> {
+pub async fn new_form(State(state): State<AppState>, owner: Owner) -> AppResult<Response> {
     // Defaults of product.md §2: the fraud-hold restriction is on, ステータス自動変更 and 在庫連動
     // are off; automatic import is on, every minute, so orders arrive without anyone pressing
     // anything once the store is connected.
@@ -165,8 +196,8 @@ pub async fn new_form(owner: Owner) -> AppResult<Response> {
         restrict_fraud_hold_changes: Some("on".into()),
         ..StoreForm::default()
     };
-    let layout = owner.layout("店舗の追加").await?;
-    Ok(ok(&StoreFormPage::new(layout, None, form, false, FieldErrors::new())))
+    let layout = owner.layout("ストアの追加").await?;
+    Ok(ok(&StoreFormPage::new(layout, redirect_uri(&state), None, form, false, FieldErrors::new())))
 }
 
 pub async fn create(
@@ -177,24 +208,25 @@ pub async fn create(
 ) -> AppResult<Response> {
     let settings = match form.validate() {
         Ok(s) => s,
-        Err(errors) => return form_again(&owner, None, form, false, errors).await,
+        Err(errors) => return form_again(&state, &owner, None, form, false, errors).await,
     };
     let sealed = form.new_client_secret().map(|s| state.secrets.seal(SECRET_PURPOSE, s));
     let store_id = match stores::create(&state.db, owner.account_id(), &settings, sealed).await {
         Ok(id) => id,
         Err(WriteError::Duplicate) => {
             let errors = FieldErrors::from([("seller_id", DUPLICATE_SELLER)]);
-            return form_again(&owner, None, form, false, errors).await;
+            return form_again(&state, &owner, None, form, false, errors).await;
         }
         Err(e) => return Err(e.into()),
     };
     let detail = format!("{} ({}, {})", settings.name, settings.seller_id, settings.environment.label());
     owner.audit(Action::StoreCreated, &detail, &ip).await?;
-    owner.flash(FlashKind::Success, format!("店舗「{}」を追加しました", settings.name)).await?;
+    owner.flash(FlashKind::Success, format!("ストア「{}」を追加しました", settings.name)).await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
 }
 
 async fn form_again(
+    state: &AppState,
     owner: &Owner,
     store_id: Option<StoreId>,
     mut form: StoreForm,
@@ -203,8 +235,11 @@ async fn form_again(
 ) -> AppResult<Response> {
     // A typed secret is never sent back to the browser, even on error.
     form.client_secret.clear();
-    let layout = owner.layout(if store_id.is_some() { "店舗設定の編集" } else { "店舗の追加" }).await?;
-    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &StoreFormPage::new(layout, store_id, form, has_client_secret, errors)))
+    let layout = owner.layout(if store_id.is_some() { "ストア設定の編集" } else { "ストアの追加" }).await?;
+    Ok(render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &StoreFormPage::new(layout, redirect_uri(state), store_id, form, has_client_secret, errors),
+    ))
 }
 
 pub async fn edit_form(
@@ -213,9 +248,10 @@ pub async fn edit_form(
     Path(store_id): Path<StoreId>,
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
-    let layout = owner.layout("店舗設定の編集").await?;
+    let layout = owner.layout("ストア設定の編集").await?;
     let page = StoreFormPage::new(
         layout,
+        redirect_uri(&state),
         Some(store.id),
         form_from(&store.settings()),
         store.has_client_secret,
@@ -234,8 +270,17 @@ pub async fn update(
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let settings = match form.validate() {
         Ok(s) => s,
-        Err(errors) => return form_again(&owner, Some(store_id), form, store.has_client_secret, errors).await,
+        Err(errors) => return form_again(&state, &owner, Some(store_id), form, store.has_client_secret, errors).await,
     };
+    // The tokens were granted for this seller at this endpoint; changing either ends the
+    // connection, which the owner confirms first.
+    let before = store.settings();
+    let moves = before.seller_id != settings.seller_id || before.environment != settings.environment;
+    let disconnect = store.has_refresh_token && moves;
+    if disconnect && !crate::domain::store::checked(form.confirm_disconnect.clone()) {
+        let errors = FieldErrors::from([("confirm_disconnect", CONFIRM_DISCONNECT)]);
+        return form_again(&state, &owner, Some(store_id), form, store.has_client_secret, errors).await;
+    }
     let new_secret = form.new_client_secret().map(|s| state.secrets.seal(SECRET_PURPOSE, s));
     let secret_changed = new_secret.is_some();
     match stores::update(&state.db, owner.account_id(), store_id, &settings, new_secret).await {
@@ -243,7 +288,7 @@ pub async fn update(
         Ok(false) => return Err(AppError::NotFound),
         Err(WriteError::Duplicate) => {
             let errors = FieldErrors::from([("seller_id", DUPLICATE_SELLER)]);
-            return form_again(&owner, Some(store_id), form, store.has_client_secret, errors).await;
+            return form_again(&state, &owner, Some(store_id), form, store.has_client_secret, errors).await;
         }
         Err(e) => return Err(e.into()),
     }
@@ -255,7 +300,18 @@ pub async fn update(
     if secret_changed {
         owner.audit(Action::ClientSecretChanged, &settings.name, &ip).await?;
     }
-    owner.flash(FlashKind::Success, "店舗設定を保存しました").await?;
+    if disconnect {
+        stores::clear_connection(&state.db, owner.account_id(), store_id).await?;
+        owner.audit(Action::StoreUpdated, &format!("{}: Yahoo!連携を解除", settings.name), &ip).await?;
+        owner
+            .flash(
+                FlashKind::Success,
+                "ストア設定を保存し、Yahoo!連携を解除しました。「Yahoo!と連携する」からもう一度連携してください。",
+            )
+            .await?;
+        return Ok(Redirect::to(&format!("/stores/{store_id}")).into_response());
+    }
+    owner.flash(FlashKind::Success, "ストア設定を保存しました").await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
 }
 
@@ -268,7 +324,7 @@ fn describe_changes(before: &StoreSettings, after: &StoreSettings) -> Vec<String
             out.push(format!("{label} {a} → {b}"));
         }
     };
-    diff("店舗名", before.name.clone(), after.name.clone());
+    diff("ストア名", before.name.clone(), after.name.clone());
     diff("ストアアカウント", before.seller_id.clone(), after.seller_id.clone());
     diff("接続先", before.environment.label().into(), after.environment.label().into());
     diff("Client ID", before.client_id.clone(), after.client_id.clone());
@@ -307,6 +363,6 @@ pub async fn delete(
     }
     let detail = format!("{} ({})", store.name, store.seller_id);
     owner.audit(Action::StoreDeleted, &detail, &ip).await?;
-    owner.flash(FlashKind::Success, format!("店舗「{}」を削除しました", store.name)).await?;
+    owner.flash(FlashKind::Success, format!("ストア「{}」を削除しました", store.name)).await?;
     Ok(Redirect::to("/stores").into_response())
 }

@@ -1,8 +1,8 @@
 //! Users of an account: owners add and remove owners and staff.
 
+use super::input::Form;
 use askama::Template;
 use axum::{
-    Form,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -128,5 +128,51 @@ pub async fn delete(
     }
     owner.audit(Action::UserRemoved, &user.email, &ip).await?;
     owner.flash(FlashKind::Success, format!("{} さんを削除しました", user.display_name)).await?;
+    Ok(Redirect::to("/users").into_response())
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    pub new_password: String,
+}
+
+/// An owner sets a new password for another user who cannot sign in (forgotten password,
+/// locked out); the owner passes it on, and the user changes it after signing in.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Path(user_id): Path<UserId>,
+    Form(form): Form<ResetForm>,
+) -> AppResult<Response> {
+    let user = accounts::get_user(&state.db, owner.account_id(), user_id).await?.ok_or(AppError::NotFound)?;
+    if user.id == owner.user.id {
+        owner.flash(FlashKind::Error, "自分のパスワードは「パスワード変更」から変更してください").await?;
+        return Ok(Redirect::to("/users").into_response());
+    }
+    if let Err(e) = check_new_password(&form.new_password) {
+        owner
+            .flash(FlashKind::Error, format!("{} さんのパスワードを再設定できませんでした：{e}", user.display_name))
+            .await?;
+        return Ok(Redirect::to("/users").into_response());
+    }
+    let hash = crypto::hash_password_blocking(form.new_password).await?;
+    // The new epoch ends the user's open sessions.
+    if accounts::set_password_hash(&state.db, owner.account_id(), user.id, &hash).await?.is_none() {
+        return Err(AppError::NotFound);
+    }
+    // The reset also lifts a lock-out: the owner vouches for this person.
+    crate::db::signin::clear_for_email(&state.db, &user.email).await?;
+    owner.audit(Action::PasswordReset, &user.email, &ip).await?;
+    owner
+        .flash(
+            FlashKind::Success,
+            format!(
+                "{} さんのパスワードを再設定しました。新しいパスワードを本人に伝え、ログイン後に変更してもらってください。",
+                user.display_name
+            ),
+        )
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }

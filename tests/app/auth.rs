@@ -16,7 +16,7 @@ async fn newcomer_story(backend: Backend) {
     assert!(home.body.contains("アカウントを作成しました"), "flash after sign-up");
     assert_eq!(home.select_text(".account"), vec!["山田商店"]);
 
-    assert_eq!(owner.sign_out().await.location(), "/signin");
+    assert_eq!(owner.sign_out().await.location(), "/signin?signed_out=1");
     assert_eq!(owner.get("/").await.location(), "/signin", "signed out");
     let signed_in = owner.sign_in("Taro@Example.jp", PASSWORD).await;
     assert_eq!((signed_in.status, signed_in.location()), (StatusCode::SEE_OTHER, "/"));
@@ -36,10 +36,10 @@ async fn newcomer_story(backend: Backend) {
     let audit = owner.get("/audit").await;
     assert_eq!(audit.status, StatusCode::OK);
     let actions = audit.select_text("table.audit td:nth-child(3)");
-    for expected in ["サインイン", "サインアウト", "店舗追加", "ユーザー追加"] {
+    for expected in ["ログイン", "ログアウト", "ストア追加", "ユーザー追加"] {
         assert!(actions.iter().any(|a| a == expected), "audit log lacks {expected}: {actions:?}");
     }
-    assert_eq!(owner.sign_out().await.location(), "/signin");
+    assert_eq!(owner.sign_out().await.location(), "/signin?signed_out=1");
 }
 
 async fn unknown_email_and_wrong_password_look_the_same(backend: Backend) {
@@ -88,7 +88,7 @@ async fn repeated_failures_are_throttled(backend: Backend) {
     // Per account: even the right password is refused now.
     let page = app.browser().sign_in("a@example.jp", PASSWORD).await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(page.body.contains("一時的にサインインを制限しています"));
+    assert!(page.body.contains("一時的にログインを制限しています"));
     // Another account is not affected by A's failures...
     assert_eq!(app.browser().sign_in("b@example.jp", PASSWORD).await.status, StatusCode::SEE_OTHER);
     // ...until the address has failed too often across emails.
@@ -97,7 +97,7 @@ async fn repeated_failures_are_throttled(backend: Backend) {
     }
     assert_eq!(app.browser().sign_in("b@example.jp", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
     // The failures are in A's audit log (written off the request path; wait for it).
-    let a_entries = wait_for_audit(&app, "a@example.jp", "サインイン失敗").await;
+    let a_entries = wait_for_audit(&app, "a@example.jp", "ログイン失敗").await;
     assert!(a_entries >= 3, "failed sign-ins recorded: {a_entries}");
 }
 

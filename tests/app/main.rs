@@ -6,10 +6,12 @@ mod sim;
 
 mod answers;
 mod auth;
+mod browser;
 mod connect;
 mod contract;
 mod hardening;
 mod import;
+mod pages;
 mod public_client;
 mod security;
 mod simulator;

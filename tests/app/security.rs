@@ -29,7 +29,7 @@ async fn cross_site_posts_are_refused(backend: Backend) {
     wrong.extend_from_slice(&fields);
     assert_eq!(owner.post_raw("/stores", &wrong, &[]).await.status, StatusCode::FORBIDDEN);
 
-    assert!(owner.get("/stores").await.body.contains("まだ店舗が登録されていません"), "nothing was created");
+    assert!(owner.get("/stores").await.body.contains("まだストアが登録されていません"), "nothing was created");
 
     // Same origin with the token works.
     let ok = owner
@@ -101,7 +101,7 @@ async fn merchants_are_refused_at_admin_and_support_gets_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.owner("山田商店", "a@example.jp").await;
     assert_eq!(owner.get("/admin").await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.browser().get("/admin").await.location(), "/signin");
+    assert_eq!(app.browser().get("/admin").await.location(), "/signin?next=%2Fadmin");
 
     orderdesk::cli::admin::create(&app.config, "support@orderdesk.example", "佐藤", Some(PASSWORD.to_string()))
         .await

@@ -920,3 +920,20 @@ async fn snapshot_ship(sim: &Sim, order_id: &str) -> u64 {
     let order = snap.as_array().unwrap().iter().find(|o| o["order_id"] == order_id).unwrap();
     order["ship_status"].as_u64().unwrap()
 }
+
+/// 「12時間進める」 then 「実時間に戻す」 (issue 16): the per-second windows start afresh, so calls
+/// made now are not refused for calls made in the future that is gone. (The page's button and
+/// `/_sim/clock` share `SimState::set_clock_offset`.)
+#[tokio::test]
+async fn going_back_to_real_time_resets_the_rate_windows() {
+    let (sim, token, _) = ready().await;
+    let info = order_info_xml(SELLER, &sim.plain_order(SELLER).await, "OrderId");
+    sim.control("/_sim/settings", json!({ "rate_per_sec": 1.0 })).await;
+    sim.advance(60).await;
+    for _ in 0..2 {
+        assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK);
+    }
+    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::FORBIDDEN);
+    sim.control("/_sim/clock", json!({ "offset_secs": 0 })).await;
+    assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK, "a fresh window");
+}

@@ -31,7 +31,7 @@ async fn store_form_rejects_bad_input_and_stores_nothing(backend: Backend) {
     );
     assert_eq!(page.select_attr("input[name=name]", "value"), vec!["本店"], "typed input is kept");
     assert!(!page.body.contains("typed-secret-xyz"), "a typed secret is never echoed back");
-    assert!(owner.get("/stores").await.body.contains("まだ店舗が登録されていません"));
+    assert!(owner.get("/stores").await.body.contains("まだストアが登録されていません"));
 
     let page = owner
         .submit("/stores/new", "/stores", &[("name", "本店"), ("seller_id", "honten"), ("environment", "sandbox")])
@@ -101,7 +101,7 @@ async fn edit_keeps_secret_unless_retyped_and_delete(backend: Backend) {
     assert_eq!(sealed, still, "blank secret keeps the stored one");
 
     let audit = owner.get("/audit").await;
-    assert!(audit.body.contains("店舗名 本店 → 本店2"), "the change is described in the audit log");
+    assert!(audit.body.contains("ストア名 本店 → 本店2"), "the change is described in the audit log");
     assert!(audit.body.contains("取込間隔(分) 15 → 30"));
 
     let deleted = owner.submit(&format!("/stores/{id}"), &format!("/stores/{id}/delete"), &[]).await;
