@@ -7,7 +7,9 @@ pub mod diagnosis;
 pub mod ids;
 pub mod jst;
 pub mod order;
+pub mod status;
 pub mod public_key;
+pub mod scope;
 pub mod store;
 pub mod user;
 
