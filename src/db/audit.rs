@@ -52,10 +52,14 @@ pub enum Action {
     Reconciled,
     /// An owner set a new password for another user of the account.
     PasswordReset,
+    /// Several orders' statuses changed at once from the list.
+    BulkStatusChange,
+    /// The order list exported as CSV.
+    OrdersExported,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -74,6 +78,8 @@ impl Action {
         Action::OrderReimported,
         Action::Reconciled,
         Action::PasswordReset,
+        Action::BulkStatusChange,
+        Action::OrdersExported,
     ];
 
     pub fn code(self) -> &'static str {
@@ -96,6 +102,8 @@ impl Action {
             Action::OrderReimported => "order_reimported",
             Action::Reconciled => "reconciled",
             Action::PasswordReset => "password_reset",
+            Action::BulkStatusChange => "bulk_status_change",
+            Action::OrdersExported => "orders_exported",
         }
     }
 
@@ -119,6 +127,8 @@ impl Action {
             Some(Action::OrderReimported) => "注文再取込",
             Some(Action::Reconciled) => "注文の照合・取込",
             Some(Action::PasswordReset) => "パスワード再設定",
+            Some(Action::BulkStatusChange) => "ステータス一括変更",
+            Some(Action::OrdersExported) => "受注CSV出力",
             None => "その他",
         }
     }

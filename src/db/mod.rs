@@ -16,8 +16,10 @@ use sqlx::{
 
 pub mod accounts;
 pub mod audit;
+pub mod changes;
 pub mod imports;
 pub mod key_check;
+pub mod order_list;
 pub mod orders;
 pub mod pacing;
 pub mod sessions;

@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod connect;
 mod contract;
+mod desk;
 mod hardening;
 mod import;
 mod pages;
