@@ -213,6 +213,7 @@ pub async fn change(
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
     let scope = scope_of(&state, &me).await?;
+    scoped_order(&state, &scope, order_id).await?;
     let back = format!("/orders/{order_id}");
     let Some(target) = InternalStatus::parse(&form.target) else {
         me.flash(FlashKind::Error, "変更後のステータスを選んでください").await?;
