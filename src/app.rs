@@ -12,6 +12,7 @@ use crate::{
     crypto::{self, SecretBox},
     db::{self, Db, sessions::SessionBackend},
     import::{ImportSettings, Importer, scheduler::Scheduler},
+    stock::{StockSettings, StockSync},
     simulator::{self, SimHandle, Simulator},
     telemetry, web,
     yahoo::YahooClient,
@@ -30,6 +31,8 @@ pub struct AppState {
     pub yahoo: Arc<YahooClient>,
     /// Runs imports (the scheduler's and the pages').
     pub importer: Arc<Importer>,
+    /// 在庫連動: order events into stock, pushes to the stores, pulls.
+    pub stock: Arc<StockSync>,
 }
 
 impl AppState {
@@ -48,9 +51,16 @@ impl AppState {
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
         let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
         let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));
+        let stock = Arc::new(StockSync::new(
+            db.clone(),
+            yahoo.clone(),
+            importer.owner().to_owned(),
+            StockSettings::from_config(&config),
+        ));
         Ok(AppState {
             yahoo,
             importer,
+            stock,
             db,
             config: Arc::new(config),
             secrets,
@@ -120,12 +130,17 @@ impl Application {
             let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
             AbortOnDrop(tokio::spawn(Scheduler::new(state.importer.clone(), tick, state.config.import_workers).run()))
         });
+        let _stock = state.config.scheduler.then(|| {
+            let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
+            AbortOnDrop(tokio::spawn(state.stock.clone().run(tick)))
+        });
         let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(url = %state.config.public_url(), database = state.db.backend_name(), "serving");
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         // Runs in flight end here; their leases expire and another process (or the next start)
         // redoes what they had not committed.
         drop(_scheduler);
+        drop(_stock);
         drop(_background);
         if let Some(sim) = sim {
             sim.stop().await;

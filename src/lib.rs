@@ -13,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod import;
 pub mod simulator;
+pub mod stock;
 pub mod telemetry;
 pub mod web;
 pub mod xml;

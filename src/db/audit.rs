@@ -56,10 +56,14 @@ pub enum Action {
     BulkStatusChange,
     /// The order list exported as CSV.
     OrdersExported,
+    /// A stock CSV applied.
+    StockUploaded,
+    /// Stock read from a store (getStock).
+    StockPulled,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 22] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -80,6 +84,8 @@ impl Action {
         Action::PasswordReset,
         Action::BulkStatusChange,
         Action::OrdersExported,
+        Action::StockUploaded,
+        Action::StockPulled,
     ];
 
     pub fn code(self) -> &'static str {
@@ -104,6 +110,8 @@ impl Action {
             Action::PasswordReset => "password_reset",
             Action::BulkStatusChange => "bulk_status_change",
             Action::OrdersExported => "orders_exported",
+            Action::StockUploaded => "stock_uploaded",
+            Action::StockPulled => "stock_pulled",
         }
     }
 
@@ -129,6 +137,8 @@ impl Action {
             Some(Action::PasswordReset) => "パスワード再設定",
             Some(Action::BulkStatusChange) => "ステータス一括変更",
             Some(Action::OrdersExported) => "受注CSV出力",
+            Some(Action::StockUploaded) => "在庫CSVの反映",
+            Some(Action::StockPulled) => "在庫の取得",
             None => "その他",
         }
     }

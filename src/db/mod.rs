@@ -24,6 +24,7 @@ pub mod orders;
 pub mod pacing;
 pub mod sessions;
 pub mod signin;
+pub mod stock;
 pub mod stores;
 pub mod support;
 

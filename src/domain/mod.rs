@@ -8,6 +8,7 @@ pub mod ids;
 pub mod jst;
 pub mod order;
 pub mod status;
+pub mod stock;
 pub mod public_key;
 pub mod scope;
 pub mod store;

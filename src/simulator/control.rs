@@ -361,6 +361,14 @@ pub async fn revoke(State(sim): State<SimState>, Json(r): Json<Revoke>) -> Json<
     Json(json!({ "revoked": n }))
 }
 
+/// A seller's stock: `{ "code": quantity, … }`.
+pub async fn stock(State(sim): State<SimState>, Path(seller_id): Path<String>) -> Json<Value> {
+    let mut world = sim.world();
+    let stock: serde_json::Map<String, Value> =
+        world.seller_mut(&seller_id).stock.iter().map(|(code, s)| (code.clone(), json!(s.quantity))).collect();
+    Json(Value::Object(stock))
+}
+
 #[derive(Deserialize)]
 pub struct SetStock {
     pub item_code: String,

@@ -53,7 +53,7 @@ pub fn router(sim: SimState) -> Router {
         .route("/_sim/sellers/{seller_id}/keys/{version}", post(control::update_key))
         .route("/_sim/sellers/{seller_id}/orders", get(control::snapshot).post(control::add_order))
         .route("/_sim/sellers/{seller_id}/orders/generate", post(control::generate))
-        .route("/_sim/sellers/{seller_id}/stock", post(control::set_stock))
+        .route("/_sim/sellers/{seller_id}/stock", get(control::stock).post(control::set_stock))
         .route("/_sim/review", post(control::review))
         .route("/_sim/faults", post(control::add_fault).delete(control::clear_faults))
         .route("/_sim/counters", get(control::counters).delete(control::reset_counters))

@@ -34,6 +34,7 @@ pub mod orders;
 pub mod reimport;
 pub mod render;
 pub mod session;
+pub mod stock;
 pub mod stores;
 pub mod users;
 
@@ -125,6 +126,12 @@ pub fn routes() -> Routes {
         .post("/stores/{store_id}/reimport", reimport::store_apply)
         .get("/stores/{store_id}/reconcile", reimport::reconcile_form)
         .post("/stores/{store_id}/reconcile", reimport::reconcile)
+        .get("/stock", stock::index)
+        .get("/stock.csv", stock::download)
+        .post("/stock/set", stock::set)
+        .post("/stock/upload", stock::upload)
+        .post("/stock/uploads/{upload_id}/apply", stock::apply)
+        .post("/stock/pull", stock::pull)
         .get("/imports", imports::index)
         .post("/imports", imports::import_all)
         .get("/imports/{run_id}", imports::show)

@@ -84,6 +84,7 @@ pub struct TestApp {
     pub config: Config,
     pub db: Db,
     pub importer: std::sync::Arc<orderdesk::import::Importer>,
+    pub stock: std::sync::Arc<orderdesk::stock::StockSync>,
     pg_database: Option<String>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _data_dir: tempfile::TempDir,
@@ -119,8 +120,9 @@ impl TestApp {
         let config = (*app.state().config).clone();
         let db = app.state().db.clone();
         let importer = app.state().importer.clone();
+        let stock = app.state().stock.clone();
         let task = tokio::spawn(app.run_until(std::future::pending()));
-        TestApp { base: format!("http://{addr}"), config, db, importer, pg_database, task, _data_dir: data_dir }
+        TestApp { base: format!("http://{addr}"), config, db, importer, stock, pg_database, task, _data_dir: data_dir }
     }
 
     pub fn browser(&self) -> Browser {

@@ -16,5 +16,6 @@ mod pages;
 mod public_client;
 mod security;
 mod simulator;
+mod stock;
 mod stores;
 mod tenancy;

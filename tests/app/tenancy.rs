@@ -13,6 +13,19 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     let a_store = app.add_store(&a, "Aの本店", "a-honten", "a-secret").await;
     let a_user = app.add_user(&a, "staff-a@example.jp", "staff").await;
     let (a_order, a_run) = seed_order_and_run(&app, a_store).await;
+    let a_account = orderdesk::with_pool!(&app.db, |p| {
+        sqlx::query_scalar::<_, i64>("select account_id from store where id = $1").bind(a_store).fetch_one(p).await
+    })
+    .unwrap();
+    let a_upload = orderdesk::db::stock::save_upload(
+        &app.db,
+        orderdesk::domain::AccountId(a_account),
+        "a.csv",
+        &[("a-item".to_owned(), 5)],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -26,6 +39,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "user_id" => a_user.to_string(),
                 "order_id" => a_order.to_string(),
                 "run_id" => a_run.to_string(),
+                "upload_id" => a_upload.to_string(),
                 "file" => break, // static files are not account data
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
             };
@@ -53,6 +67,8 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     // A's data is intact.
     assert_eq!(a.get(&format!("/stores/{a_store}")).await.status, StatusCode::OK);
     assert!(a.get("/users").await.body.contains("staff-a@example.jp"));
+    let upload = orderdesk::db::stock::upload(&app.db, orderdesk::domain::AccountId(a_account), a_upload).await.unwrap();
+    assert!(!upload.unwrap().2, "B could not apply A's stock upload");
     let a_audit = a.get("/audit").await;
     assert!(!a_audit.body.contains("owner-b@example.jp"), "B's actions are not in A's log");
 }
