@@ -52,10 +52,12 @@ pub enum Action {
     Reconciled,
     /// An owner set a new password for another user of the account.
     PasswordReset,
+    /// Someone tried to sign up with the email of a user of this account (nothing was created).
+    SignUpWithExistingEmail,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -74,6 +76,7 @@ impl Action {
         Action::OrderReimported,
         Action::Reconciled,
         Action::PasswordReset,
+        Action::SignUpWithExistingEmail,
     ];
 
     pub fn code(self) -> &'static str {
@@ -96,6 +99,7 @@ impl Action {
             Action::OrderReimported => "order_reimported",
             Action::Reconciled => "reconciled",
             Action::PasswordReset => "password_reset",
+            Action::SignUpWithExistingEmail => "sign_up_with_existing_email",
         }
     }
 
@@ -119,6 +123,7 @@ impl Action {
             Some(Action::OrderReimported) => "注文再取込",
             Some(Action::Reconciled) => "注文の照合・取込",
             Some(Action::PasswordReset) => "パスワード再設定",
+            Some(Action::SignUpWithExistingEmail) => "登録済みのメールアドレスでの新規登録",
             None => "その他",
         }
     }
@@ -140,7 +145,71 @@ impl Entry {
     }
 }
 
-/// Appends an entry. `detail` must never contain a secret value.
+/// An entry, written by [`record_in`] in the transaction of the change it records, so that the
+/// change and its entry commit together or not at all. `detail` must never contain a secret.
+#[derive(Clone, Debug)]
+pub struct Note {
+    pub account_id: AccountId,
+    actor: String,
+    pub action: Action,
+    detail: String,
+    ip: Option<String>,
+}
+
+impl Note {
+    pub fn new(
+        account_id: AccountId,
+        actor: Actor<'_>,
+        action: Action,
+        detail: impl Into<String>,
+        ip: Option<&str>,
+    ) -> Note {
+        Note { account_id, actor: actor.label(), action, detail: detail.into(), ip: ip.map(str::to_string) }
+    }
+
+    /// The same entry for another account (sign-up learns its account ID inside its transaction).
+    pub fn for_account(self, account_id: AccountId) -> Note {
+        Note { account_id, ..self }
+    }
+}
+
+const INSERT: &str =
+    "insert into audit_log (account_id, actor, action, detail, ip, created_at) values ($1, $2, $3, $4, $5, $6)";
+
+/// A connection of either backend that can append audit entries (inside a transaction:
+/// `audit::record_in(&mut *tx, &note)`).
+pub trait AuditConnection: Send {
+    fn append(&mut self, note: &Note) -> impl Future<Output = sqlx::Result<()>> + Send;
+}
+
+macro_rules! audit_connection {
+    ($conn:ty) => {
+        impl AuditConnection for $conn {
+            async fn append(&mut self, note: &Note) -> sqlx::Result<()> {
+                sqlx::query(INSERT)
+                    .bind(note.account_id)
+                    .bind(&note.actor)
+                    .bind(note.action.code())
+                    .bind(&note.detail)
+                    .bind(note.ip.as_deref())
+                    .bind(now())
+                    .execute(&mut *self)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    };
+}
+audit_connection!(sqlx::SqliteConnection);
+audit_connection!(sqlx::PgConnection);
+
+/// Appends `note` on `conn`: pass the transaction of the change it records.
+pub async fn record_in<C: AuditConnection + ?Sized>(conn: &mut C, note: &Note) -> sqlx::Result<()> {
+    conn.append(note).await
+}
+
+/// Appends an entry on its own, for events that change nothing else (sign-in, sign-out, a
+/// failed attempt, a support access). Changes use [`record_in`] in their own transaction.
 pub async fn record(
     db: &Db,
     account_id: AccountId,
@@ -149,19 +218,10 @@ pub async fn record(
     detail: &str,
     ip: Option<&str>,
 ) -> sqlx::Result<()> {
+    let note = Note::new(account_id, actor, action, detail, ip);
     with_pool!(db, |p| {
-        sqlx::query(
-            "insert into audit_log (account_id, actor, action, detail, ip, created_at) values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(account_id)
-        .bind(actor.label())
-        .bind(action.code())
-        .bind(detail)
-        .bind(ip)
-        .bind(now())
-        .execute(p)
-        .await
-        .map(|_| ())
+        let mut conn = p.acquire().await?;
+        record_in(&mut *conn, &note).await
     })
 }
 

@@ -7,7 +7,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, with_pool};
+use super::{
+    Db,
+    audit::{self, Note},
+    with_pool,
+};
 use crate::domain::{AccountId, StoreId};
 
 #[derive(
@@ -248,10 +252,12 @@ pub async fn set_store_stop(
     store_id: StoreId,
     reason: Option<&str>,
     now: DateTime<Utc>,
+    note: &Note,
 ) -> sqlx::Result<bool> {
     ensure(db, account_id, store_id, now).await?;
     with_pool!(db, |p| {
-        sqlx::query(
+        let mut tx = p.begin().await?;
+        let changed = sqlx::query(
             "update store_import set stopped_reason = $3, stopped_at = case when $3 is null then null else $4 end,
                  next_run_at = case when $3 is null then $4 else next_run_at end, updated_at = $4
              where store_id = $1 and account_id = $2",
@@ -260,9 +266,15 @@ pub async fn set_store_stop(
         .bind(account_id)
         .bind(reason)
         .bind(now)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if changed {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     })
 }
 
@@ -285,6 +297,7 @@ pub async fn set_account_stop(
     account_id: AccountId,
     reason: Option<&str>,
     now: DateTime<Utc>,
+    note: &Note,
 ) -> sqlx::Result<()> {
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
@@ -304,6 +317,7 @@ pub async fn set_account_stop(
                 .execute(&mut *tx)
                 .await?;
         }
+        audit::record_in(&mut *tx, note).await?;
         tx.commit().await
     })
 }

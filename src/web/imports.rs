@@ -206,8 +206,8 @@ pub async fn stop_store(
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let reason = stop_reason(&form, &owner.user.display_name);
-    imports::set_store_stop(&state.db, owner.account_id(), store.id, Some(&reason), db::now()).await?;
-    owner.audit(Action::EmergencyStop, &format!("{}: {reason}", store.name), &ip).await?;
+    let note = owner.note(Action::EmergencyStop, format!("{}: {reason}", store.name), &ip);
+    imports::set_store_stop(&state.db, owner.account_id(), store.id, Some(&reason), db::now(), &note).await?;
     owner.flash(FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
 }
@@ -219,8 +219,8 @@ pub async fn resume_store(
     Path(store_id): Path<StoreId>,
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
-    imports::set_store_stop(&state.db, owner.account_id(), store.id, None, db::now()).await?;
-    owner.audit(Action::EmergencyResume, &store.name, &ip).await?;
+    let note = owner.note(Action::EmergencyResume, store.name.clone(), &ip);
+    imports::set_store_stop(&state.db, owner.account_id(), store.id, None, db::now(), &note).await?;
     owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
 }
@@ -238,8 +238,8 @@ pub async fn stop_account(
     Form(form): Form<StopForm>,
 ) -> AppResult<Response> {
     let reason = stop_reason(&form, &owner.user.display_name);
-    imports::set_account_stop(&state.db, owner.account_id(), Some(&reason), db::now()).await?;
-    owner.audit(Action::EmergencyStop, &format!("すべてのストア: {reason}"), &ip).await?;
+    let note = owner.note(Action::EmergencyStop, format!("すべてのストア: {reason}"), &ip);
+    imports::set_account_stop(&state.db, owner.account_id(), Some(&reason), db::now(), &note).await?;
     owner.flash(FlashKind::Success, "すべてのストアを緊急停止しました").await?;
     Ok(Redirect::to("/").into_response())
 }
@@ -249,8 +249,8 @@ pub async fn resume_account(
     owner: Owner,
     ClientIp(ip): ClientIp,
 ) -> AppResult<Response> {
-    imports::set_account_stop(&state.db, owner.account_id(), None, db::now()).await?;
-    owner.audit(Action::EmergencyResume, "すべてのストア", &ip).await?;
+    let note = owner.note(Action::EmergencyResume, "すべてのストア", &ip);
+    imports::set_account_stop(&state.db, owner.account_id(), None, db::now(), &note).await?;
     owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
     Ok(Redirect::to("/").into_response())
 }

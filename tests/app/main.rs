@@ -10,6 +10,7 @@ mod browser;
 mod connect;
 mod contract;
 mod hardening;
+mod hardening_b;
 mod import;
 mod pages;
 mod public_client;
