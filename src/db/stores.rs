@@ -323,7 +323,9 @@ pub async fn credentials(db: &Db, account_id: AccountId, store_id: StoreId) -> s
     })
 }
 
-/// Stores a new authorization: sealed tokens and the time the merchant consented.
+/// Stores a new authorization: sealed tokens and the time the merchant consented, with its
+/// audit entry in the same transaction.
+#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
 pub async fn save_authorization(
     db: &Db,
     account_id: AccountId,
