@@ -52,12 +52,16 @@ pub enum Action {
     Reconciled,
     /// An owner set a new password for another user of the account.
     PasswordReset,
+    /// Support staff issued a one-time password reset link for an owner.
+    PasswordResetLinkIssued,
+    /// An owner set a new password through a reset link.
+    PasswordResetLinkUsed,
     /// Someone tried to sign up with the email of a user of this account (nothing was created).
     SignUpWithExistingEmail,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -76,6 +80,8 @@ impl Action {
         Action::OrderReimported,
         Action::Reconciled,
         Action::PasswordReset,
+        Action::PasswordResetLinkIssued,
+        Action::PasswordResetLinkUsed,
         Action::SignUpWithExistingEmail,
     ];
 
@@ -99,6 +105,8 @@ impl Action {
             Action::OrderReimported => "order_reimported",
             Action::Reconciled => "reconciled",
             Action::PasswordReset => "password_reset",
+            Action::PasswordResetLinkIssued => "password_reset_link_issued",
+            Action::PasswordResetLinkUsed => "password_reset_link_used",
             Action::SignUpWithExistingEmail => "sign_up_with_existing_email",
         }
     }
@@ -123,6 +131,8 @@ impl Action {
             Some(Action::OrderReimported) => "注文再取込",
             Some(Action::Reconciled) => "注文の照合・取込",
             Some(Action::PasswordReset) => "パスワード再設定",
+            Some(Action::PasswordResetLinkIssued) => "パスワード再設定リンクの発行",
+            Some(Action::PasswordResetLinkUsed) => "再設定リンクによるパスワード再設定",
             Some(Action::SignUpWithExistingEmail) => "登録済みのメールアドレスでの新規登録",
             None => "その他",
         }

@@ -20,6 +20,7 @@ pub mod imports;
 pub mod key_check;
 pub mod orders;
 pub mod pacing;
+pub mod password_reset;
 pub mod reseal;
 pub mod sessions;
 pub mod signin;

@@ -218,6 +218,9 @@ pub struct SigninQuery {
     /// Set by the sign-up redirect.
     #[serde(default)]
     pub signed_up: Option<String>,
+    /// Set after a password was set through a reset link.
+    #[serde(default)]
+    pub password_reset: Option<String>,
 }
 
 #[derive(Template)]
@@ -242,6 +245,10 @@ pub async fn signin_form(visitor: Visitor, Query(q): Query<SigninQuery>) -> AppR
     }
     if q.signed_up.is_some() {
         layout.flashes.push(Flash { kind: FlashKind::Success, message: SIGNED_UP.into() });
+    }
+    if q.password_reset.is_some() {
+        let message = "パスワードを再設定しました。新しいパスワードでログインしてください。";
+        layout.flashes.push(Flash { kind: FlashKind::Success, message: message.into() });
     }
     let next = local_path(&q.next).unwrap_or_default().to_string();
     Ok(ok(&SigninPage { layout, email: String::new(), error: None, warning: None, next }))

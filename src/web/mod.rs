@@ -29,6 +29,7 @@ pub mod health;
 pub mod imports;
 pub mod input;
 pub mod orders;
+pub mod password_reset;
 pub mod reimport;
 pub mod render;
 pub mod session;
@@ -124,6 +125,9 @@ pub fn routes() -> Routes {
         .get("/imports/{run_id}", imports::show)
         .get("/audit", audit::index)
         .get("/admin", admin::index)
+        .post("/admin/password-reset", password_reset::issue)
+        .get("/password-reset/{token}", password_reset::form)
+        .post("/password-reset/{token}", password_reset::reset)
         .get("/healthz", health::healthz)
         .get("/metrics", health::metrics)
         .get("/static/{file}", assets::serve)

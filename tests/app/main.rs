@@ -14,6 +14,7 @@ mod hardening_b;
 mod import;
 mod pages;
 mod public_client;
+mod reset_link;
 mod security;
 mod simulator;
 mod stores;
