@@ -487,21 +487,57 @@ pub async fn create_run(
     now: DateTime<Utc>,
 ) -> sqlx::Result<RunId> {
     with_pool!(db, |p| {
-        sqlx::query_scalar(
-            "insert into import_run (account_id, store_id, trigger_kind, status, window_from, window_to, owner,
-                 started_at, heartbeat_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id",
-        )
-        .bind(account_id)
-        .bind(store_id)
-        .bind(trigger.as_str())
-        .bind(status)
-        .bind(window.0)
-        .bind(window.1)
-        .bind(owner)
-        .bind(now)
-        .fetch_one(p)
-        .await
+        sqlx::query_scalar(INSERT_RUN)
+            .bind(account_id)
+            .bind(store_id)
+            .bind(trigger.as_str())
+            .bind(status)
+            .bind(window.0)
+            .bind(window.1)
+            .bind(owner)
+            .bind(now)
+            .fetch_one(p)
+            .await
+    })
+}
+
+const INSERT_RUN: &str = "insert into import_run (account_id, store_id, trigger_kind, status, window_from, window_to,
+         owner, started_at, heartbeat_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id";
+
+/// Queues a run for each of `stores` that a person asked for, with the one audit entry that
+/// records the request, in one transaction.
+#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
+pub async fn queue_runs(
+    db: &Db,
+    account_id: AccountId,
+    stores: &[StoreId],
+    trigger: Trigger,
+    window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    owner: &str,
+    now: DateTime<Utc>,
+    note: &Note,
+) -> sqlx::Result<Vec<RunId>> {
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        let mut runs = Vec::with_capacity(stores.len());
+        for store_id in stores {
+            let run: RunId = sqlx::query_scalar(INSERT_RUN)
+                .bind(account_id)
+                .bind(store_id)
+                .bind(trigger.as_str())
+                .bind("queued")
+                .bind(window.0)
+                .bind(window.1)
+                .bind(owner)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            runs.push(run);
+        }
+        audit::record_in(&mut *tx, note).await?;
+        tx.commit().await?;
+        Ok(runs)
     })
 }
 

@@ -21,7 +21,7 @@ use crate::{
     app::AppState,
     db::{
         self,
-        audit::Action,
+        audit::{Action, Note},
         imports::{self, Run, RunId, Trigger},
         stores,
     },
@@ -62,20 +62,17 @@ pub fn period(form: &ImportForm) -> Result<Option<Window>, &'static str> {
     }
 }
 
-async fn queue(state: &AppState, me: &Merchant, store: StoreId, window: Option<Window>) -> AppResult<RunId> {
+/// Queues a 手動取込 of `stores` for `window`, with its audit entry, in one transaction.
+async fn queue(
+    state: &AppState,
+    me: &Merchant,
+    stores: &[StoreId],
+    window: Option<Window>,
+    note: &Note,
+) -> AppResult<Vec<RunId>> {
     let (from, to) = window.map_or((None, None), |(f, t)| (Some(f), Some(t)));
-    let run = imports::create_run(
-        &state.db,
-        me.account_id(),
-        store,
-        Trigger::Manual,
-        "queued",
-        (from, to),
-        &me.user.email,
-        db::now(),
-    )
-    .await?;
-    Ok(run)
+    let (account, user) = (me.account_id(), &me.user.email);
+    Ok(imports::queue_runs(&state.db, account, stores, Trigger::Manual, (from, to), user, db::now(), note).await?)
 }
 
 /// 手動取込 of one store.
@@ -98,8 +95,9 @@ pub async fn import_store(
         me.flash(FlashKind::Error, "Yahoo!と連携してから取り込んでください").await?;
         return Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response());
     }
-    let run = queue(&state, &me, store.id, window).await?;
-    me.audit(Action::ManualImport, &store.name, &ip).await?;
+    let note = me.note(Action::ManualImport, store.name.clone(), &ip);
+    let runs = queue(&state, &me, &[store.id], window, &note).await?;
+    let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
 }
 
@@ -117,17 +115,18 @@ pub async fn import_all(
             return Ok(Redirect::to("/imports").into_response());
         }
     };
-    let mut queued = 0;
-    for store in stores::list(&state.db, me.account_id()).await? {
-        if store.has_refresh_token {
-            queue(&state, &me, store.id, window).await?;
-            queued += 1;
-        }
-    }
+    let connected: Vec<StoreId> = stores::list(&state.db, me.account_id())
+        .await?
+        .into_iter()
+        .filter(|s| s.has_refresh_token)
+        .map(|s| s.id)
+        .collect();
+    let queued = connected.len();
     if queued == 0 {
         me.flash(FlashKind::Error, "Yahoo!と連携済みのストアがありません").await?;
     } else {
-        me.audit(Action::ManualImport, &format!("すべてのストア（{queued}ストア）"), &ip).await?;
+        let note = me.note(Action::ManualImport, format!("すべてのストア（{queued}ストア）"), &ip);
+        queue(&state, &me, &connected, window, &note).await?;
         me.flash(FlashKind::Success, format!("{queued}ストアの取込を開始しました")).await?;
     }
     Ok(Redirect::to("/imports").into_response())

@@ -98,6 +98,24 @@ async fn audit_entries_commit_with_their_change(backend: Backend) {
     assert_eq!(resume.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(owner.get(&format!("/stores/{store}")).await.body.contains("緊急停止中"), "still stopped");
 
+    // A manual import is queued with its entry, or not at all.
+    orderdesk::with_pool!(&app.db, |p| {
+        sqlx::query("update store set refresh_token_enc = $2 where id = $1")
+            .bind(store)
+            .bind(vec![2_u8; 64])
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    refuse(&app.db, "no_import_entry", "insert", "audit_log", "new", "action", "manual_import").await;
+    let import = owner.submit(&format!("/stores/{store}"), &format!("/stores/{store}/import"), &[]).await;
+    assert_eq!(import.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let runs: i64 =
+        orderdesk::with_pool!(&app.db, |p| sqlx::query_scalar("select count(*) from import_run").fetch_one(p).await)
+            .unwrap();
+    assert_eq!(runs, 0, "no run was queued without its entry");
+
     // The change itself fails: no entry is left behind.
     refuse(&app.db, "keep_the_store", "delete", "store", "old", "name", "本店").await;
     let delete = owner.submit(&format!("/stores/{store}/edit"), &format!("/stores/{store}/delete"), &[]).await;
