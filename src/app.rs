@@ -48,6 +48,8 @@ impl AppState {
         );
         let secrets = SecretBox::load(config.secret_key.as_ref().map(|k| k.expose()), &config.data_dir)?;
         db::key_check::verify(&db, &secrets).await?;
+        // Values sealed before their row was named are re-sealed (idempotent, safe to stop).
+        db::reseal::run(&db, &secrets).await?;
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
         let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
         let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));

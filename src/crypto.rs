@@ -2,7 +2,10 @@
 //!
 //! Secrets are sealed with XChaCha20-Poly1305 under a 32-byte key taken from the environment or
 //! generated into the data folder on first run. The random 24-byte nonce makes fresh nonces safe
-//! without a counter; the associated data names the column so a value cannot be moved to another.
+//! without a counter. The associated data names the column *and the row* (`store.client_secret:12`),
+//! so a sealed value copied into another column or another store's row does not open there.
+//! Values sealed before the row was named (format 1, the column only) are re-sealed at start by
+//! `db::reseal`; [`SecretBox::open_v1`] exists only for that.
 
 use std::{io::Write, path::Path, sync::Arc};
 
@@ -17,7 +20,10 @@ use chacha20poly1305::{
     aead::{Aead, AeadCore, KeyInit, Payload},
 };
 
+/// Format 1: the associated data is the column name only (before row binding).
 const FORMAT_V1: u8 = 1;
+/// Format 2: the associated data is `<column>:<row id>`.
+const FORMAT_V2: u8 = 2;
 const NONCE_LEN: usize = 24;
 
 /// Seals and opens secrets. Cheap to clone.
@@ -86,30 +92,63 @@ impl SecretBox {
         Ok(SecretBox::from_key(&key))
     }
 
-    /// Encrypts `plaintext` for the column named by `purpose`.
-    pub fn seal(&self, purpose: &str, plaintext: &str) -> Vec<u8> {
+    /// Encrypts `plaintext` for the column `column` of the row `row` (format 2).
+    pub fn seal(&self, column: &str, row: i64, plaintext: &str) -> Vec<u8> {
+        self.seal_with(FORMAT_V2, &aad(column, row), plaintext)
+    }
+
+    /// Decrypts a value sealed by [`SecretBox::seal`] for the same column and row. A format-1
+    /// value is refused here: it names no row, so it could have been moved from another one.
+    pub fn open(&self, column: &str, row: i64, sealed: &[u8]) -> anyhow::Result<String> {
+        anyhow::ensure!(sealed.first() == Some(&FORMAT_V2), "not a format-2 secret");
+        self.open_with(&aad(column, row), sealed)
+    }
+
+    /// Whether the value is in the old format 1 (to be re-sealed).
+    pub fn is_v1(sealed: &[u8]) -> bool {
+        sealed.first() == Some(&FORMAT_V1)
+    }
+
+    /// Opens a format-1 value (associated data: the column only). For the re-sealing at start.
+    pub fn open_v1(&self, column: &str, sealed: &[u8]) -> anyhow::Result<String> {
+        anyhow::ensure!(Self::is_v1(sealed), "not a format-1 secret");
+        self.open_with(column.as_bytes(), sealed)
+    }
+
+    /// Seals in the old format 1, as databases from before format 2 hold it: for tests of the
+    /// re-sealing only.
+    #[doc(hidden)]
+    pub fn seal_v1(&self, column: &str, plaintext: &str) -> Vec<u8> {
+        self.seal_with(FORMAT_V1, column.as_bytes(), plaintext)
+    }
+
+    fn seal_with(&self, format: u8, aad: &[u8], plaintext: &str) -> Vec<u8> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: purpose.as_bytes() })
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad })
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory input");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        out.push(FORMAT_V1);
+        out.push(format);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         out
     }
 
-    /// Decrypts a value sealed by [`SecretBox::seal`] for the same purpose.
-    pub fn open(&self, purpose: &str, sealed: &[u8]) -> anyhow::Result<String> {
-        anyhow::ensure!(sealed.len() > 1 + NONCE_LEN && sealed[0] == FORMAT_V1, "unknown secret format");
+    fn open_with(&self, aad: &[u8], sealed: &[u8]) -> anyhow::Result<String> {
+        anyhow::ensure!(sealed.len() > 1 + NONCE_LEN, "unknown secret format");
         let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
         let plain = self
             .cipher
-            .decrypt(nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad: purpose.as_bytes() })
-            .map_err(|_| anyhow::anyhow!("secret cannot be decrypted (wrong key or purpose)"))?;
+            .decrypt(nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad })
+            .map_err(|_| anyhow::anyhow!("secret cannot be decrypted (wrong key, column or row)"))?;
         Ok(String::from_utf8(plain)?)
     }
+}
+
+/// The associated data of a format-2 value: the column and the row it belongs to.
+fn aad(column: &str, row: i64) -> Vec<u8> {
+    format!("{column}:{row}").into_bytes()
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
@@ -168,28 +207,40 @@ mod tests {
     #[test]
     fn seal_and_open_round_trip() {
         let b = SecretBox::from_key(&[7; 32]);
-        let sealed = b.seal("store.client_secret", "s3cr3t");
+        let sealed = b.seal("store.client_secret", 12, "s3cr3t");
         assert!(!sealed.windows(6).any(|w| w == b"s3cr3t"));
-        assert_eq!(b.open("store.client_secret", &sealed).unwrap(), "s3cr3t");
-        assert_ne!(sealed, b.seal("store.client_secret", "s3cr3t"), "nonces must differ");
+        assert_eq!(sealed[0], FORMAT_V2);
+        assert_eq!(b.open("store.client_secret", 12, &sealed).unwrap(), "s3cr3t");
+        assert_ne!(sealed, b.seal("store.client_secret", 12, "s3cr3t"), "nonces must differ");
     }
 
     #[test]
     fn wrong_purpose_or_key_fails() {
         let b = SecretBox::from_key(&[7; 32]);
-        let sealed = b.seal("store.client_secret", "s3cr3t");
-        assert!(b.open("store.refresh_token", &sealed).is_err());
-        assert!(SecretBox::from_key(&[8; 32]).open("store.client_secret", &sealed).is_err());
-        assert!(b.open("store.client_secret", &[1, 2, 3]).is_err());
+        let sealed = b.seal("store.client_secret", 12, "s3cr3t");
+        assert!(b.open("store.refresh_token", 12, &sealed).is_err());
+        assert!(b.open("store.client_secret", 13, &sealed).is_err(), "another row's value does not open");
+        assert!(SecretBox::from_key(&[8; 32]).open("store.client_secret", 12, &sealed).is_err());
+        assert!(b.open("store.client_secret", 12, &[2, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn format_1_opens_only_through_open_v1() {
+        let b = SecretBox::from_key(&[7; 32]);
+        let old = b.seal_v1("store.client_secret", "s3cr3t");
+        assert!(SecretBox::is_v1(&old));
+        assert!(b.open("store.client_secret", 12, &old).is_err(), "format 1 names no row");
+        assert_eq!(b.open_v1("store.client_secret", &old).unwrap(), "s3cr3t");
+        assert!(b.open_v1("store.client_secret", &b.seal("store.client_secret", 12, "x")).is_err());
     }
 
     #[test]
     fn key_file_is_generated_once() {
         let dir = tempfile::tempdir().unwrap();
         let a = SecretBox::load(None, dir.path()).unwrap();
-        let sealed = a.seal("p", "x");
+        let sealed = a.seal("p", 1, "x");
         let b = SecretBox::load(None, dir.path()).unwrap();
-        assert_eq!(b.open("p", &sealed).unwrap(), "x");
+        assert_eq!(b.open("p", 1, &sealed).unwrap(), "x");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::{
     config::Config,
     crypto,
-    db::{Db, WriteError, accounts, support},
+    db::{Db, WriteError, support},
     domain::user::{Email, check_name, check_new_password},
 };
 
@@ -27,13 +27,12 @@ pub async fn create(config: &Config, email: &str, name: &str, password: Option<S
     check_new_password(&password).map_err(anyhow::Error::msg)?;
     let db = Db::connect(config.database_url.as_ref().map(|u| u.expose()), &config.data_dir).await?;
     db.migrate().await?;
-    if accounts::email_in_use(&db, email.as_str()).await? {
-        anyhow::bail!("{} is already used by another login", email.as_str());
-    }
+    // Support logins are their own namespace: a merchant account may use the same email (sign-up
+    // must not reveal support emails), and sign-in tells the two apart by the password.
     let hash = crypto::hash_password_blocking(password).await?;
     match support::create(&db, email.as_str(), &name, &hash).await {
         Ok(id) => println!("created support staff #{id} <{}>", email.as_str()),
-        Err(WriteError::Duplicate) => anyhow::bail!("{} is already used by another login", email.as_str()),
+        Err(WriteError::Duplicate) => anyhow::bail!("{} is already a support staff login", email.as_str()),
         Err(e) => return Err(e.into()),
     }
     db.close().await;

@@ -158,7 +158,7 @@ async fn bench_store(
             .await
             .map_err(|_| anyhow::anyhow!("issuing the key failed"))?;
     let (account, _) =
-        accounts::create_account_with_owner(db, "ベンチ商店", &format!("bench@{seller}.example"), "ベンチ", "x")
+        accounts::create_account_with_owner(db, "ベンチ商店", &format!("bench@{seller}.example"), "ベンチ", "x", None)
             .await?;
     let settings = StoreSettings {
         name: "ベンチ店".into(),
@@ -173,8 +173,8 @@ async fn bench_store(
         stock_sync_enabled: false,
         auto_import_inbox: false,
     };
-    let store =
-        stores::create(db, account, &settings, Some(secrets.seal(client::CLIENT_SECRET, "bench-secret"))).await?;
+    let secret = stores::NewSecret { secrets, plaintext: "bench-secret" };
+    let store = stores::create(db, account, &settings, Some(secret), None).await?;
     let (refresh, access) = {
         let now = sim.state.now();
         let mut world = sim.state.world();
@@ -187,10 +187,11 @@ async fn bench_store(
         db,
         account,
         store,
-        secrets.seal(client::REFRESH_TOKEN, &refresh),
-        secrets.seal(client::ACCESS_TOKEN, &access),
+        secrets.seal(client::REFRESH_TOKEN, store.0, &refresh),
+        secrets.seal(client::ACCESS_TOKEN, store.0, &access),
         now + chrono::Duration::hours(1),
         now,
+        None,
     )
     .await?;
     stores::set_public_key(
@@ -200,6 +201,7 @@ async fn bench_store(
         &public_pem,
         i64::from(key.version),
         chrono::Utc::now().date_naive() + chrono::Duration::days(300),
+        None,
     )
     .await?;
     Ok((account, store))

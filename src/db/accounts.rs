@@ -2,7 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, WriteError, now, with_pool};
+use super::{
+    Db, WriteError,
+    audit::{self, Note},
+    now, with_pool,
+};
 use crate::domain::{AccountId, UserId, user::Role};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -46,13 +50,15 @@ pub struct UserCredentials {
 
 const USER_COLUMNS: &str = "id, account_id, email, display_name, role, created_at, auth_epoch";
 
-/// Sign-up: a new account and its owner, in one transaction.
+/// Sign-up: a new account and its owner, in one transaction with `note` (written for the new
+/// account).
 pub async fn create_account_with_owner(
     db: &Db,
     account_name: &str,
     email: &str,
     display_name: &str,
     password_hash: &str,
+    note: Option<Note>,
 ) -> Result<(AccountId, UserId), WriteError> {
     let t = now();
     with_pool!(db, |p| {
@@ -75,6 +81,9 @@ pub async fn create_account_with_owner(
         .fetch_one(&mut *tx)
         .await
         .map_err(WriteError::classify)?;
+        if let Some(note) = note {
+            audit::record_in(&mut *tx, &note.for_account(account_id)).await?;
+        }
         tx.commit().await?;
         Ok((account_id, user_id))
     })
@@ -136,10 +145,12 @@ pub async fn add_user(
     display_name: &str,
     role: Role,
     password_hash: &str,
+    note: &Note,
 ) -> Result<UserId, WriteError> {
     let t = now();
     with_pool!(db, |p| {
-        sqlx::query_scalar(
+        let mut tx = p.begin().await?;
+        let id = sqlx::query_scalar(
             "insert into app_user (account_id, email, display_name, password_hash, role, created_at, updated_at)
              values ($1, $2, $3, $4, $5, $6, $6) returning id",
         )
@@ -149,23 +160,38 @@ pub async fn add_user(
         .bind(password_hash)
         .bind(role.as_str())
         .bind(t)
-        .fetch_one(p)
+        .fetch_one(&mut *tx)
         .await
-        .map_err(WriteError::classify)
+        .map_err(WriteError::classify)?;
+        audit::record_in(&mut *tx, note).await?;
+        tx.commit().await?;
+        Ok(id)
     })
 }
 
 /// Removes a user of the account; false if there is no such user in this account.
-pub async fn delete_user(db: &Db, account_id: AccountId, user_id: UserId) -> sqlx::Result<bool> {
+pub async fn delete_user(db: &Db, account_id: AccountId, user_id: UserId, note: &Note) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
-        sqlx::query("delete from app_user where account_id = $1 and id = $2")
+        let mut tx = p.begin().await?;
+        let deleted = sqlx::query("delete from app_user where account_id = $1 and id = $2")
             .bind(account_id)
             .bind(user_id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected() == 1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     })
 }
+
+/// A new password hash, and the auth epoch moved on (which ends the user's other sessions).
+pub(super) const SET_PASSWORD: &str =
+    "update app_user set password_hash = $3, auth_epoch = auth_epoch + 1, updated_at = $4
+     where account_id = $1 and id = $2 returning auth_epoch";
 
 /// Sets a new password and bumps the user's auth epoch, which ends their other sessions.
 /// Returns the new epoch, or None if there is no such user in this account.
@@ -174,31 +200,42 @@ pub async fn set_password_hash(
     account_id: AccountId,
     user_id: UserId,
     hash: &str,
+    note: &Note,
 ) -> sqlx::Result<Option<i64>> {
     with_pool!(db, |p| {
-        sqlx::query_scalar(
-            "update app_user set password_hash = $3, auth_epoch = auth_epoch + 1, updated_at = $4
-             where account_id = $1 and id = $2 returning auth_epoch",
-        )
-        .bind(account_id)
-        .bind(user_id)
-        .bind(hash)
-        .bind(now())
-        .fetch_optional(p)
-        .await
+        let mut tx = p.begin().await?;
+        let epoch: Option<i64> = sqlx::query_scalar(SET_PASSWORD)
+            .bind(account_id)
+            .bind(user_id)
+            .bind(hash)
+            .bind(now())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if epoch.is_some() {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(epoch)
     })
 }
 
-/// Whether any login (merchant or support) uses this email.
+/// Whether a merchant user of any account uses this email. Support staff logins are a separate
+/// namespace (an email may be both), so that nothing a merchant can do tells which emails
+/// belong to support staff.
 pub async fn email_in_use(db: &Db, email: &str) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
-        sqlx::query_scalar::<_, i64>(
-            "select count(*) from (select id from app_user where email = $1
-             union all select id from support_staff where email = $1) as logins",
-        )
-        .bind(email)
-        .fetch_one(p)
-        .await
-        .map(|n| n > 0)
+        sqlx::query_scalar::<_, i64>("select count(*) from app_user where email = $1")
+            .bind(email)
+            .fetch_one(p)
+            .await
+            .map(|n| n > 0)
+    })
+}
+
+/// The account of the merchant user with this email, if any (to tell its owners, in their audit
+/// log, that someone tried to sign up with it).
+pub async fn account_of_email(db: &Db, email: &str) -> sqlx::Result<Option<AccountId>> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar("select account_id from app_user where email = $1").bind(email).fetch_optional(p).await
     })
 }

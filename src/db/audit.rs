@@ -60,10 +60,16 @@ pub enum Action {
     StockUploaded,
     /// Stock read from a store (getStock).
     StockPulled,
+    /// Support staff issued a one-time password reset link for an owner.
+    PasswordResetLinkIssued,
+    /// An owner set a new password through a reset link.
+    PasswordResetLinkUsed,
+    /// Someone tried to sign up with the email of a user of this account (nothing was created).
+    SignUpWithExistingEmail,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 25] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -86,6 +92,9 @@ impl Action {
         Action::OrdersExported,
         Action::StockUploaded,
         Action::StockPulled,
+        Action::PasswordResetLinkIssued,
+        Action::PasswordResetLinkUsed,
+        Action::SignUpWithExistingEmail,
     ];
 
     pub fn code(self) -> &'static str {
@@ -112,6 +121,9 @@ impl Action {
             Action::OrdersExported => "orders_exported",
             Action::StockUploaded => "stock_uploaded",
             Action::StockPulled => "stock_pulled",
+            Action::PasswordResetLinkIssued => "password_reset_link_issued",
+            Action::PasswordResetLinkUsed => "password_reset_link_used",
+            Action::SignUpWithExistingEmail => "sign_up_with_existing_email",
         }
     }
 
@@ -139,6 +151,9 @@ impl Action {
             Some(Action::OrdersExported) => "受注CSV出力",
             Some(Action::StockUploaded) => "在庫CSVの反映",
             Some(Action::StockPulled) => "在庫の取得",
+            Some(Action::PasswordResetLinkIssued) => "パスワード再設定リンクの発行",
+            Some(Action::PasswordResetLinkUsed) => "再設定リンクによるパスワード再設定",
+            Some(Action::SignUpWithExistingEmail) => "登録済みのメールアドレスでの新規登録",
             None => "その他",
         }
     }
@@ -160,7 +175,71 @@ impl Entry {
     }
 }
 
-/// Appends an entry. `detail` must never contain a secret value.
+/// An entry, written by [`record_in`] in the transaction of the change it records, so that the
+/// change and its entry commit together or not at all. `detail` must never contain a secret.
+#[derive(Clone, Debug)]
+pub struct Note {
+    pub account_id: AccountId,
+    actor: String,
+    pub action: Action,
+    detail: String,
+    ip: Option<String>,
+}
+
+impl Note {
+    pub fn new(
+        account_id: AccountId,
+        actor: Actor<'_>,
+        action: Action,
+        detail: impl Into<String>,
+        ip: Option<&str>,
+    ) -> Note {
+        Note { account_id, actor: actor.label(), action, detail: detail.into(), ip: ip.map(str::to_string) }
+    }
+
+    /// The same entry for another account (sign-up learns its account ID inside its transaction).
+    pub fn for_account(self, account_id: AccountId) -> Note {
+        Note { account_id, ..self }
+    }
+}
+
+const INSERT: &str =
+    "insert into audit_log (account_id, actor, action, detail, ip, created_at) values ($1, $2, $3, $4, $5, $6)";
+
+/// A connection of either backend that can append audit entries (inside a transaction:
+/// `audit::record_in(&mut *tx, &note)`).
+pub trait AuditConnection: Send {
+    fn append(&mut self, note: &Note) -> impl Future<Output = sqlx::Result<()>> + Send;
+}
+
+macro_rules! audit_connection {
+    ($conn:ty) => {
+        impl AuditConnection for $conn {
+            async fn append(&mut self, note: &Note) -> sqlx::Result<()> {
+                sqlx::query(INSERT)
+                    .bind(note.account_id)
+                    .bind(&note.actor)
+                    .bind(note.action.code())
+                    .bind(&note.detail)
+                    .bind(note.ip.as_deref())
+                    .bind(now())
+                    .execute(&mut *self)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    };
+}
+audit_connection!(sqlx::SqliteConnection);
+audit_connection!(sqlx::PgConnection);
+
+/// Appends `note` on `conn`: pass the transaction of the change it records.
+pub async fn record_in<C: AuditConnection + ?Sized>(conn: &mut C, note: &Note) -> sqlx::Result<()> {
+    conn.append(note).await
+}
+
+/// Appends an entry on its own, for events that change nothing else (sign-in, sign-out, a
+/// failed attempt, a support access). Changes use [`record_in`] in their own transaction.
 pub async fn record(
     db: &Db,
     account_id: AccountId,
@@ -169,19 +248,10 @@ pub async fn record(
     detail: &str,
     ip: Option<&str>,
 ) -> sqlx::Result<()> {
+    let note = Note::new(account_id, actor, action, detail, ip);
     with_pool!(db, |p| {
-        sqlx::query(
-            "insert into audit_log (account_id, actor, action, detail, ip, created_at) values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(account_id)
-        .bind(actor.label())
-        .bind(action.code())
-        .bind(detail)
-        .bind(ip)
-        .bind(now())
-        .execute(p)
-        .await
-        .map(|_| ())
+        let mut conn = p.acquire().await?;
+        record_in(&mut *conn, &note).await
     })
 }
 

@@ -7,7 +7,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, with_pool};
+use super::{
+    Db,
+    audit::{self, Note},
+    with_pool,
+};
 use crate::domain::{AccountId, StoreId};
 
 #[derive(
@@ -248,10 +252,12 @@ pub async fn set_store_stop(
     store_id: StoreId,
     reason: Option<&str>,
     now: DateTime<Utc>,
+    note: &Note,
 ) -> sqlx::Result<bool> {
     ensure(db, account_id, store_id, now).await?;
     with_pool!(db, |p| {
-        sqlx::query(
+        let mut tx = p.begin().await?;
+        let changed = sqlx::query(
             "update store_import set stopped_reason = $3, stopped_at = case when $3 is null then null else $4 end,
                  next_run_at = case when $3 is null then $4 else next_run_at end, updated_at = $4
              where store_id = $1 and account_id = $2",
@@ -260,9 +266,15 @@ pub async fn set_store_stop(
         .bind(account_id)
         .bind(reason)
         .bind(now)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if changed {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     })
 }
 
@@ -285,6 +297,7 @@ pub async fn set_account_stop(
     account_id: AccountId,
     reason: Option<&str>,
     now: DateTime<Utc>,
+    note: &Note,
 ) -> sqlx::Result<()> {
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
@@ -304,6 +317,7 @@ pub async fn set_account_stop(
                 .execute(&mut *tx)
                 .await?;
         }
+        audit::record_in(&mut *tx, note).await?;
         tx.commit().await
     })
 }
@@ -473,21 +487,57 @@ pub async fn create_run(
     now: DateTime<Utc>,
 ) -> sqlx::Result<RunId> {
     with_pool!(db, |p| {
-        sqlx::query_scalar(
-            "insert into import_run (account_id, store_id, trigger_kind, status, window_from, window_to, owner,
-                 started_at, heartbeat_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id",
-        )
-        .bind(account_id)
-        .bind(store_id)
-        .bind(trigger.as_str())
-        .bind(status)
-        .bind(window.0)
-        .bind(window.1)
-        .bind(owner)
-        .bind(now)
-        .fetch_one(p)
-        .await
+        sqlx::query_scalar(INSERT_RUN)
+            .bind(account_id)
+            .bind(store_id)
+            .bind(trigger.as_str())
+            .bind(status)
+            .bind(window.0)
+            .bind(window.1)
+            .bind(owner)
+            .bind(now)
+            .fetch_one(p)
+            .await
+    })
+}
+
+const INSERT_RUN: &str = "insert into import_run (account_id, store_id, trigger_kind, status, window_from, window_to,
+         owner, started_at, heartbeat_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id";
+
+/// Queues a run for each of `stores` that a person asked for, with the one audit entry that
+/// records the request, in one transaction.
+#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
+pub async fn queue_runs(
+    db: &Db,
+    account_id: AccountId,
+    stores: &[StoreId],
+    trigger: Trigger,
+    window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    owner: &str,
+    now: DateTime<Utc>,
+    note: &Note,
+) -> sqlx::Result<Vec<RunId>> {
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        let mut runs = Vec::with_capacity(stores.len());
+        for store_id in stores {
+            let run: RunId = sqlx::query_scalar(INSERT_RUN)
+                .bind(account_id)
+                .bind(store_id)
+                .bind(trigger.as_str())
+                .bind("queued")
+                .bind(window.0)
+                .bind(window.1)
+                .bind(owner)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            runs.push(run);
+        }
+        audit::record_in(&mut *tx, note).await?;
+        tx.commit().await?;
+        Ok(runs)
     })
 }
 

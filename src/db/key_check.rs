@@ -7,7 +7,8 @@ use anyhow::Context;
 use super::{Db, now, with_pool};
 use crate::{crypto::SecretBox, yahoo::client::CLIENT_SECRET};
 
-const PURPOSE: &str = "secrets key check";
+/// The column the check value is sealed for (its row is always 1).
+pub(super) const PURPOSE: &str = "secrets key check";
 const TEXT: &str = "orderdesk secrets key check v1";
 
 pub const WRONG_KEY: &str = "the secrets key (ORDERDESK_SECRET_KEY, or <data dir>/secret.key when it is unset) \
@@ -16,24 +17,29 @@ pub const WRONG_KEY: &str = "the secrets key (ORDERDESK_SECRET_KEY, or <data dir
 /// Checks the key against the database, recording the check value on first start.
 pub async fn verify(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
     if let Some(sealed) = stored(db).await? {
-        anyhow::ensure!(secrets.open(PURPOSE, &sealed).ok().as_deref() == Some(TEXT), WRONG_KEY);
+        anyhow::ensure!(opens(secrets, &sealed), WRONG_KEY);
         return Ok(());
     }
     // A database from before the check: the key must still open what is stored there.
-    let existing: Option<Vec<u8>> = with_pool!(db, |p| {
-        sqlx::query_scalar("select client_secret_enc from store where client_secret_enc is not null limit 1")
+    let existing: Option<(i64, Vec<u8>)> = with_pool!(db, |p| {
+        sqlx::query_as("select id, client_secret_enc from store where client_secret_enc is not null limit 1")
             .fetch_optional(p)
             .await
     })?;
-    if let Some(sealed) = existing {
-        anyhow::ensure!(secrets.open(CLIENT_SECRET, &sealed).is_ok(), WRONG_KEY);
+    if let Some((store_id, sealed)) = existing {
+        let opened = if SecretBox::is_v1(&sealed) {
+            secrets.open_v1(CLIENT_SECRET, &sealed)
+        } else {
+            secrets.open(CLIENT_SECRET, store_id, &sealed)
+        };
+        anyhow::ensure!(opened.is_ok(), WRONG_KEY);
     }
     // Two servers starting together: the first insert wins and both check against it.
     with_pool!(db, |p| {
         sqlx::query(
             "insert into secrets_key_check (id, sealed, created_at) values (1, $1, $2) on conflict (id) do nothing",
         )
-        .bind(secrets.seal(PURPOSE, TEXT))
+        .bind(secrets.seal(PURPOSE, 1, TEXT))
         .bind(now())
         .execute(p)
         .await
@@ -41,8 +47,16 @@ pub async fn verify(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
     })
     .context("recording the secrets key check")?;
     let sealed = stored(db).await?.context("the secrets key check was not recorded")?;
-    anyhow::ensure!(secrets.open(PURPOSE, &sealed).ok().as_deref() == Some(TEXT), WRONG_KEY);
+    anyhow::ensure!(opens(secrets, &sealed), WRONG_KEY);
     Ok(())
+}
+
+/// Whether the check value opens to the known text, in either format (a format-1 value is
+/// re-sealed by `db::reseal` right after this check).
+fn opens(secrets: &SecretBox, sealed: &[u8]) -> bool {
+    let opened =
+        if SecretBox::is_v1(sealed) { secrets.open_v1(PURPOSE, sealed) } else { secrets.open(PURPOSE, 1, sealed) };
+    opened.ok().as_deref() == Some(TEXT)
 }
 
 async fn stored(db: &Db) -> sqlx::Result<Option<Vec<u8>>> {

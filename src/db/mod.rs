@@ -22,6 +22,8 @@ pub mod key_check;
 pub mod order_list;
 pub mod orders;
 pub mod pacing;
+pub mod password_reset;
+pub mod reseal;
 pub mod sessions;
 pub mod signin;
 pub mod stock;

@@ -2,10 +2,18 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Db, WriteError, now, with_pool};
-use crate::domain::{
-    AccountId, StoreId,
-    store::{Environment, InternalStatus, StoreSettings},
+use super::{
+    Db, WriteError,
+    audit::{self, Note},
+    now, with_pool,
+};
+use crate::{
+    crypto::SecretBox,
+    domain::{
+        AccountId, StoreId,
+        store::{Environment, InternalStatus, StoreSettings},
+    },
+    yahoo::client::CLIENT_SECRET,
 };
 
 /// A store as the pages see it. Secrets are not part of it: only whether they are set.
@@ -142,36 +150,71 @@ macro_rules! bind_settings {
     };
 }
 
-/// Creates a store; `client_secret_enc` is already sealed by the caller.
+/// A client secret typed on the store form, sealed for its store's row once the row is known.
+#[derive(Clone, Copy)]
+pub struct NewSecret<'a> {
+    pub secrets: &'a SecretBox,
+    pub plaintext: &'a str,
+}
+
+impl NewSecret<'_> {
+    fn seal(&self, store_id: StoreId) -> Vec<u8> {
+        self.secrets.seal(CLIENT_SECRET, store_id.0, self.plaintext)
+    }
+}
+
+/// Creates a store with its audit entry, in one transaction. The secret is sealed for the new
+/// row's ID, so it is written just after the row.
 pub async fn create(
     db: &Db,
     account_id: AccountId,
     s: &StoreSettings,
-    client_secret_enc: Option<Vec<u8>>,
+    client_secret: Option<NewSecret<'_>>,
+    note: Option<&Note>,
 ) -> Result<StoreId, WriteError> {
     let t = now();
     with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
         let q = sqlx::query_scalar(
             "insert into store (account_id, name, seller_id, environment, client_id,
                  auto_import_enabled, auto_import_interval_minutes, auto_status_change_enabled,
                  auto_status_change_target, restrict_fraud_hold_changes, stock_sync_enabled, auto_import_inbox,
-                 client_secret_enc, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) returning id",
+                 created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) returning id",
         )
         .bind(account_id);
-        bind_settings!(q, s).bind(client_secret_enc).bind(t).fetch_one(p).await.map_err(WriteError::classify)
+        let id: StoreId = bind_settings!(q, s).bind(t).fetch_one(&mut *tx).await.map_err(WriteError::classify)?;
+        if let Some(secret) = client_secret {
+            sqlx::query("update store set client_secret_enc = $3 where account_id = $1 and id = $2")
+                .bind(account_id)
+                .bind(id)
+                .bind(secret.seal(id))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(note) = note {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
     })
 }
 
-/// Updates a store's settings; a `None` secret keeps the stored one. False if no such store.
+/// Updates a store's settings; a `None` secret keeps the stored one; `disconnect` also forgets
+/// its connection to Yahoo (see [`clear_connection`]). The change and its audit entries
+/// commit together. False if no such store.
 pub async fn update(
     db: &Db,
     account_id: AccountId,
     store_id: StoreId,
     s: &StoreSettings,
-    new_client_secret_enc: Option<Vec<u8>>,
+    new_client_secret: Option<NewSecret<'_>>,
+    disconnect: bool,
+    notes: &[Note],
 ) -> Result<bool, WriteError> {
+    let t = now();
     with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
         let q = sqlx::query(
             "update store set name = $3, seller_id = $4, environment = $5, client_id = $6,
                  auto_import_enabled = $7, auto_import_interval_minutes = $8,
@@ -182,24 +225,43 @@ pub async fn update(
         )
         .bind(account_id)
         .bind(store_id);
-        bind_settings!(q, s)
-            .bind(new_client_secret_enc)
-            .bind(now())
-            .execute(p)
+        let updated = bind_settings!(q, s)
+            .bind(new_client_secret.map(|n| n.seal(store_id)))
+            .bind(t)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected() == 1)
-            .map_err(WriteError::classify)
+            .map_err(WriteError::classify)?
+            .rows_affected()
+            == 1;
+        if !updated {
+            return Ok(false);
+        }
+        if disconnect {
+            sqlx::query(CLEAR_CONNECTION).bind(account_id).bind(store_id).bind(t).execute(&mut *tx).await?;
+        }
+        for note in notes {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     })
 }
 
-pub async fn delete(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<bool> {
+pub async fn delete(db: &Db, account_id: AccountId, store_id: StoreId, note: &Note) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
-        sqlx::query("delete from store where account_id = $1 and id = $2")
+        let mut tx = p.begin().await?;
+        let deleted = sqlx::query("delete from store where account_id = $1 and id = $2")
             .bind(account_id)
             .bind(store_id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected() == 1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     })
 }
 
@@ -221,6 +283,8 @@ pub async fn sealed_client_secret(db: &Db, account_id: AccountId, store_id: Stor
 /// opens them; this struct is never given to a page.
 #[derive(Clone, sqlx::FromRow)]
 pub struct Credentials {
+    /// The row the sealed values belong to (their associated data names it).
+    pub store_id: StoreId,
     pub seller_id: String,
     environment: String,
     pub client_id: String,
@@ -248,7 +312,7 @@ impl std::fmt::Debug for Credentials {
 pub async fn credentials(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<Option<Credentials>> {
     with_pool!(db, |p| {
         sqlx::query_as(
-            "select seller_id, environment, client_id, client_secret_enc, refresh_token_enc, access_token_enc,
+            "select id as store_id, seller_id, environment, client_id, client_secret_enc, refresh_token_enc, access_token_enc,
                  access_token_expires_at, public_key_pem, public_key_version, clock_offset_ms
              from store where account_id = $1 and id = $2",
         )
@@ -259,7 +323,9 @@ pub async fn credentials(db: &Db, account_id: AccountId, store_id: StoreId) -> s
     })
 }
 
-/// Stores a new authorization: sealed tokens and the time the merchant consented.
+/// Stores a new authorization: sealed tokens and the time the merchant consented, with its
+/// audit entry in the same transaction.
+#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
 pub async fn save_authorization(
     db: &Db,
     account_id: AccountId,
@@ -268,9 +334,11 @@ pub async fn save_authorization(
     access_token_enc: Vec<u8>,
     access_expires_at: DateTime<Utc>,
     authorized_at: DateTime<Utc>,
+    note: Option<&Note>,
 ) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
-        sqlx::query(
+        let mut tx = p.begin().await?;
+        let saved = sqlx::query(
             "update store set refresh_token_enc = $3, access_token_enc = $4, access_token_expires_at = $5,
                  authorized_at = $6, last_auth_error = null, last_auth_error_at = null, updated_at = $6
              where account_id = $1 and id = $2",
@@ -281,30 +349,25 @@ pub async fn save_authorization(
         .bind(access_token_enc)
         .bind(access_expires_at)
         .bind(authorized_at)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if let (true, Some(note)) = (saved, note) {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(saved)
     })
 }
 
 /// Forgets a store's connection to Yahoo (tokens, consent time, last results): its seller or
 /// endpoint changed, so what was authorized no longer applies.
-pub async fn clear_connection(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<bool> {
-    with_pool!(db, |p| {
-        sqlx::query(
-            "update store set refresh_token_enc = null, access_token_enc = null, access_token_expires_at = null,
-                 authorized_at = null, last_authorize_status = null, last_authorize_status_at = null,
-                 last_auth_error = null, last_auth_error_at = null, clock_offset_ms = null, updated_at = $3
-             where account_id = $1 and id = $2",
-        )
-        .bind(account_id)
-        .bind(store_id)
-        .bind(super::now())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
-    })
-}
+const CLEAR_CONNECTION: &str =
+    "update store set refresh_token_enc = null, access_token_enc = null, access_token_expires_at = null,
+         authorized_at = null, last_authorize_status = null, last_authorize_status_at = null,
+         last_auth_error = null, last_auth_error_at = null, clock_offset_ms = null, updated_at = $3
+     where account_id = $1 and id = $2";
 
 /// Stores a refreshed access token.
 pub async fn save_access_token(
@@ -369,9 +432,11 @@ pub async fn set_public_key(
     spki_pem: &str,
     version: i64,
     expires_on: NaiveDate,
+    note: Option<&Note>,
 ) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
-        sqlx::query(
+        let mut tx = p.begin().await?;
+        let saved = sqlx::query(
             "update store set public_key_pem = $3, public_key_version = $4, public_key_expires_on = $5, updated_at = $6
              where account_id = $1 and id = $2",
         )
@@ -381,8 +446,14 @@ pub async fn set_public_key(
         .bind(version)
         .bind(expires_on)
         .bind(now())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if let (true, Some(note)) = (saved, note) {
+            audit::record_in(&mut *tx, note).await?;
+        }
+        tx.commit().await?;
+        Ok(saved)
     })
 }

@@ -60,6 +60,9 @@ impl Email {
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// How long a password reset link issued by support staff works (it works once).
+pub const RESET_LINK_VALID_MINUTES: i64 = 60;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// A new password chosen by a person. Checked for length only: long passphrases beat

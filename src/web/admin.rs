@@ -10,7 +10,11 @@ use super::{
 };
 use crate::{
     app::AppState,
-    db::support::{self, AccountSummary},
+    db::{
+        password_reset::{self, OwnerChoice},
+        support::{self, AccountSummary},
+    },
+    domain::user::RESET_LINK_VALID_MINUTES,
 };
 
 #[derive(Template)]
@@ -18,10 +22,14 @@ use crate::{
 pub struct AdminPage {
     layout: Layout,
     accounts: Vec<AccountSummary>,
+    /// Owners a password reset link can be issued for.
+    owners: Vec<OwnerChoice>,
+    valid_minutes: i64,
 }
 
 pub async fn index(State(state): State<AppState>, staff: Support) -> AppResult<Response> {
     let accounts = support::list_accounts(&state.db).await?;
+    let owners = password_reset::owners(&state.db).await?;
     let layout = staff.layout("サポート管理画面").await?;
-    Ok(ok(&AdminPage { layout, accounts }))
+    Ok(ok(&AdminPage { layout, accounts, owners, valid_minutes: RESET_LINK_VALID_MINUTES }))
 }

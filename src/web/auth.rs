@@ -23,23 +23,25 @@ use crate::{
     crypto,
     db::{
         WriteError, accounts,
-        audit::{self, Action, Actor},
+        audit::{self, Action, Actor, Note},
         signin, support,
     },
-    domain::user::{Email, check_name, check_new_password},
+    domain::{
+        AccountId,
+        user::{Email, check_name, check_new_password},
+    },
 };
 
 pub const BAD_CREDENTIALS: &str = "メールアドレスまたはパスワードが正しくありません";
 /// The password form after repeated wrong current passwords (counted like failed log-ins).
-const PASSWORD_THROTTLED: &str =
-    "パスワードの確認の失敗が続いたため、一時的にログインとパスワード変更を制限しています。しばらく待ってから再度お試しください。";
+const PASSWORD_THROTTLED: &str = "パスワードの確認の失敗が続いたため、一時的にログインとパスワード変更を制限しています。しばらく待ってから再度お試しください。";
 const SIGNUP_THROTTLED: &str =
     "このアドレスからの登録が続いたため、一時的に新規登録を制限しています。しばらく待ってから再度お試しください。";
 /// The lock-out after repeated failures: how long it lasts, and what to do meanwhile.
 pub fn throttled_message(window_minutes: i64) -> String {
     format!(
         "ログインの失敗が続いたため、一時的にログインを制限しています。{window_minutes}分ほど待ってから再度お試しください。\
-         パスワードが分からない場合は、アカウントのオーナーにパスワードの再設定を依頼してください。"
+         パスワードが分からない場合は、アカウントのオーナーにパスワードの再設定を依頼してください（オーナーご本人はサポートに再設定リンクの発行を依頼してください）。"
     )
 }
 
@@ -83,7 +85,8 @@ pub async fn remember_wanted_page(req: axum::extract::Request, next: axum::middl
     }
     response
 }
-const EMAIL_TAKEN: &str = "このメールアドレスは既に登録されています";
+/// The one answer to every accepted sign-up, whether or not the email was registered already.
+pub const SIGNED_UP: &str = "登録を受け付けました。登録したメールアドレスとパスワードでログインしてください。ログイン後、ストアを追加できます。";
 const CONFIRM_MISMATCH: &str = "確認用のパスワードが一致しません";
 
 /// Longest email kept as a throttling key (RFC 5321's path limit, with room).
@@ -149,35 +152,41 @@ pub async fn signup(
     } else if form.password != form.password_confirm {
         errors.insert("password_confirm", CONFIRM_MISMATCH);
     }
-    if let Some(email) = &email
-        && errors.is_empty()
-        && accounts::email_in_use(&state.db, email.as_str()).await?
-    {
-        errors.insert("email", EMAIL_TAKEN);
-    }
     let (Some(account_name), Some(display_name), Some(email), true) =
         (account_name, display_name, email, errors.is_empty())
     else {
         return signup_again(&visitor, form, errors).await;
     };
+    // From here on the answer is the same whether the email is new, a merchant's already, or a
+    // support person's: the sign-in page, asking to log in with what was registered. Nothing
+    // tells a stranger which emails exist (the same work is done either way: one password hash
+    // and one transaction). Support logins are a separate namespace, so a support person's
+    // email simply becomes a merchant account like any new one.
     let hash = crypto::hash_password_blocking(form.password.clone()).await?;
-    let (account_id, user_id) =
-        match accounts::create_account_with_owner(&state.db, &account_name, email.as_str(), &display_name, &hash).await
-        {
-            Ok(ids) => ids,
-            Err(WriteError::Duplicate) => {
-                errors.insert("email", EMAIL_TAKEN);
-                return signup_again(&visitor, form, errors).await;
+    let note = Note::new(AccountId(0), Actor::User(email.as_str()), Action::SignIn, "アカウント作成", Some(&ip));
+    let created =
+        accounts::create_account_with_owner(&state.db, &account_name, email.as_str(), &display_name, &hash, Some(note))
+            .await;
+    match created {
+        Ok((account_id, user_id)) => tracing::info!(%account_id, %user_id, "account created"),
+        Err(WriteError::Duplicate) => {
+            // The account's owners learn of it in their audit log; the stranger learns nothing.
+            if let Some(account_id) = accounts::account_of_email(&state.db, email.as_str()).await? {
+                let detail = format!("{}（何も作成していません）", email.as_str());
+                audit::record(
+                    &state.db,
+                    account_id,
+                    Actor::Anonymous,
+                    Action::SignUpWithExistingEmail,
+                    &detail,
+                    Some(&ip),
+                )
+                .await?;
             }
-            Err(e) => return Err(e.into()),
-        };
-    tracing::info!(%account_id, %user_id, "account created");
-    session::sign_in(&visitor.session, Principal::Merchant { account_id, user_id, epoch: 0 }).await?;
-    audit::record(&state.db, account_id, Actor::User(email.as_str()), Action::SignIn, "アカウント作成", Some(&ip))
-        .await?;
-    session::flash(&visitor.session, FlashKind::Success, "アカウントを作成しました。次にストアを追加してください。")
-        .await?;
-    Ok(Redirect::to("/").into_response())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Redirect::to("/signin?signed_up=1").into_response())
 }
 
 async fn signup_again(visitor: &Visitor, mut form: SignupForm, errors: FieldErrors) -> AppResult<Response> {
@@ -206,6 +215,12 @@ pub struct SigninQuery {
     /// session and an anonymous visitor has none.
     #[serde(default)]
     pub signed_out: Option<String>,
+    /// Set by the sign-up redirect.
+    #[serde(default)]
+    pub signed_up: Option<String>,
+    /// Set after a password was set through a reset link.
+    #[serde(default)]
+    pub password_reset: Option<String>,
 }
 
 #[derive(Template)]
@@ -227,6 +242,13 @@ pub async fn signin_form(visitor: Visitor, Query(q): Query<SigninQuery>) -> AppR
     let mut layout = visitor.layout("ログイン").await?;
     if q.signed_out.is_some() {
         layout.flashes.push(Flash { kind: FlashKind::Success, message: "ログアウトしました。".into() });
+    }
+    if q.signed_up.is_some() {
+        layout.flashes.push(Flash { kind: FlashKind::Success, message: SIGNED_UP.into() });
+    }
+    if q.password_reset.is_some() {
+        let message = "パスワードを再設定しました。新しいパスワードでログインしてください。";
+        layout.flashes.push(Flash { kind: FlashKind::Success, message: message.into() });
     }
     let next = local_path(&q.next).unwrap_or_default().to_string();
     Ok(ok(&SigninPage { layout, email: String::new(), error: None, warning: None, next }))
@@ -255,21 +277,23 @@ pub async fn signin(
         return signin_again(&visitor, &form, StatusCode::TOO_MANY_REQUESTS, message, None).await;
     }
 
-    // Merchant users first, then support staff; the dummy hash keeps unknown emails as slow.
+    // Merchant users and support staff are separate namespaces (one email may be both): the
+    // password says which login this is. A failure always costs two checks, the missing ones
+    // against the dummy hash, so the time tells nothing about which emails exist where.
     let merchant = accounts::find_credentials(&state.db, &email).await?;
-    let staff = match merchant {
-        Some(_) => None,
-        None => support::find_credentials(&state.db, &email).await?,
+    let staff = support::find_credentials(&state.db, &email).await?;
+    let dummy = || state.dummy_hash.to_string();
+    let merchant_hash = merchant.as_ref().map_or_else(dummy, |m| m.password_hash.clone());
+    let merchant_ok = crypto::verify_password_blocking(form.password.clone(), merchant_hash).await?;
+    let staff_ok = if merchant_ok && merchant.is_some() {
+        false
+    } else {
+        let staff_hash = staff.as_ref().map_or_else(dummy, |s| s.password_hash.clone());
+        crypto::verify_password_blocking(form.password.clone(), staff_hash).await?
     };
-    let hash = merchant
-        .as_ref()
-        .map(|m| m.password_hash.clone())
-        .or_else(|| staff.as_ref().map(|s| s.password_hash.clone()))
-        .unwrap_or_else(|| state.dummy_hash.to_string());
-    let verified = crypto::verify_password_blocking(form.password.clone(), hash).await?;
 
-    match (verified, merchant, staff) {
-        (true, Some(m), _) => {
+    match (merchant, staff) {
+        (Some(m), _) if merchant_ok => {
             signin::succeeded(&state.db, attempt, &email, &ip).await?;
             let principal = Principal::Merchant { account_id: m.account_id, user_id: m.id, epoch: m.auth_epoch };
             session::sign_in(&visitor.session, principal).await?;
@@ -277,14 +301,14 @@ pub async fn signin(
             let next = local_path(&form.next).filter(|n| !n.starts_with("/admin")).unwrap_or("/");
             Ok(Redirect::to(next).into_response())
         }
-        (true, None, Some(s)) => {
+        (_, Some(s)) if staff_ok => {
             signin::succeeded(&state.db, attempt, &email, &ip).await?;
             session::sign_in(&visitor.session, Principal::Support { staff_id: s.id, epoch: s.auth_epoch }).await?;
             tracing::info!(staff_id = %s.id, "support staff signed in");
             let next = local_path(&form.next).filter(|n| n.starts_with("/admin")).unwrap_or("/admin");
             Ok(Redirect::to(next).into_response())
         }
-        (_, merchant, _) => {
+        (merchant, _) => {
             // The attempt stays recorded as a failure.
             if let Some(m) = merchant {
                 // Written off the request path so a known email answers exactly as fast as an
@@ -394,10 +418,10 @@ pub async fn change_password(
     }
     let new_hash = crypto::hash_password_blocking(form.new_password).await?;
     // The epoch moves on with the password: every other session of this user ends.
-    let epoch = accounts::set_password_hash(&state.db, me.account_id(), me.user.id, &new_hash)
+    let note = me.note(Action::PasswordChanged, "", &ip);
+    let epoch = accounts::set_password_hash(&state.db, me.account_id(), me.user.id, &new_hash, &note)
         .await?
         .ok_or(super::error::AppError::SignInRequired)?;
-    me.audit(Action::PasswordChanged, "", &ip).await?;
     // A new session ID, so a session stolen before the change is worthless after it.
     let principal = Principal::Merchant { account_id: me.account_id(), user_id: me.user.id, epoch };
     session::sign_in(&me.session, principal).await?;

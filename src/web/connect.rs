@@ -102,14 +102,15 @@ pub async fn callback(
         return Ok(back);
     }
     let redirect_uri = state.config.redirect_uri();
-    let exchange = state.yahoo.exchange_code(owner.account_id(), store.id, &q.code, &redirect_uri, &pending.verifier);
+    let note = owner.note(Action::StoreConnected, format!("{} ({})", store.name, store.seller_id), &ip);
+    let exchange =
+        state.yahoo.exchange_code(owner.account_id(), store.id, &q.code, &redirect_uri, &pending.verifier, &note);
     let Some(exchanged) = within_deadline(&state, exchange).await else {
         owner.flash(FlashKind::Error, too_slow(&state, "Yahoo!との連携")).await?;
         return Ok(back);
     };
     match exchanged {
         Ok(()) => {
-            owner.audit(Action::StoreConnected, &format!("{} ({})", store.name, store.seller_id), &ip).await?;
             owner.flash(FlashKind::Success, "Yahoo!と連携しました").await?;
         }
         Err(e) => {
@@ -208,13 +209,13 @@ pub async fn save_key(
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     match public_key::check(&form, jst::today(chrono::Utc::now())) {
         Ok(key) => {
-            stores::set_public_key(&state.db, owner.account_id(), store_id, &key.spki_pem, key.version, key.expires_on)
-                .await?;
             let detail = format!(
                 "{} ({}) バージョン {} / 有効期限 {}",
                 store.name, store.seller_id, key.version, key.expires_on
             );
-            owner.audit(Action::PublicKeyChanged, &detail, &ip).await?;
+            let note = owner.note(Action::PublicKeyChanged, detail, &ip);
+            let (pem, version, expires) = (&key.spki_pem, key.version, key.expires_on);
+            stores::set_public_key(&state.db, owner.account_id(), store_id, pem, version, expires, Some(&note)).await?;
             let mut message = format!("公開鍵（バージョン {}）を保存しました", key.version);
             if key.repaired_dashes {
                 message.push_str("。区切り線のダッシュ記号が別の文字になっていたため修復しました");

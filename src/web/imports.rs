@@ -21,7 +21,7 @@ use crate::{
     app::AppState,
     db::{
         self,
-        audit::Action,
+        audit::{Action, Note},
         imports::{self, Run, RunId, Trigger},
         stores,
     },
@@ -62,20 +62,17 @@ pub fn period(form: &ImportForm) -> Result<Option<Window>, &'static str> {
     }
 }
 
-async fn queue(state: &AppState, me: &Merchant, store: StoreId, window: Option<Window>) -> AppResult<RunId> {
+/// Queues a 手動取込 of `stores` for `window`, with its audit entry, in one transaction.
+async fn queue(
+    state: &AppState,
+    me: &Merchant,
+    stores: &[StoreId],
+    window: Option<Window>,
+    note: &Note,
+) -> AppResult<Vec<RunId>> {
     let (from, to) = window.map_or((None, None), |(f, t)| (Some(f), Some(t)));
-    let run = imports::create_run(
-        &state.db,
-        me.account_id(),
-        store,
-        Trigger::Manual,
-        "queued",
-        (from, to),
-        &me.user.email,
-        db::now(),
-    )
-    .await?;
-    Ok(run)
+    let (account, user) = (me.account_id(), &me.user.email);
+    Ok(imports::queue_runs(&state.db, account, stores, Trigger::Manual, (from, to), user, db::now(), note).await?)
 }
 
 /// 手動取込 of one store.
@@ -98,8 +95,9 @@ pub async fn import_store(
         me.flash(FlashKind::Error, "Yahoo!と連携してから取り込んでください").await?;
         return Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response());
     }
-    let run = queue(&state, &me, store.id, window).await?;
-    me.audit(Action::ManualImport, &store.name, &ip).await?;
+    let note = me.note(Action::ManualImport, store.name.clone(), &ip);
+    let runs = queue(&state, &me, &[store.id], window, &note).await?;
+    let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
 }
 
@@ -117,17 +115,18 @@ pub async fn import_all(
             return Ok(Redirect::to("/imports").into_response());
         }
     };
-    let mut queued = 0;
-    for store in stores::list(&state.db, me.account_id()).await? {
-        if store.has_refresh_token {
-            queue(&state, &me, store.id, window).await?;
-            queued += 1;
-        }
-    }
+    let connected: Vec<StoreId> = stores::list(&state.db, me.account_id())
+        .await?
+        .into_iter()
+        .filter(|s| s.has_refresh_token)
+        .map(|s| s.id)
+        .collect();
+    let queued = connected.len();
     if queued == 0 {
         me.flash(FlashKind::Error, "Yahoo!と連携済みのストアがありません").await?;
     } else {
-        me.audit(Action::ManualImport, &format!("すべてのストア（{queued}ストア）"), &ip).await?;
+        let note = me.note(Action::ManualImport, format!("すべてのストア（{queued}ストア）"), &ip);
+        queue(&state, &me, &connected, window, &note).await?;
         me.flash(FlashKind::Success, format!("{queued}ストアの取込を開始しました")).await?;
     }
     Ok(Redirect::to("/imports").into_response())
@@ -206,8 +205,8 @@ pub async fn stop_store(
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let reason = stop_reason(&form, &owner.user.display_name);
-    imports::set_store_stop(&state.db, owner.account_id(), store.id, Some(&reason), db::now()).await?;
-    owner.audit(Action::EmergencyStop, &format!("{}: {reason}", store.name), &ip).await?;
+    let note = owner.note(Action::EmergencyStop, format!("{}: {reason}", store.name), &ip);
+    imports::set_store_stop(&state.db, owner.account_id(), store.id, Some(&reason), db::now(), &note).await?;
     owner.flash(FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
 }
@@ -219,8 +218,8 @@ pub async fn resume_store(
     Path(store_id): Path<StoreId>,
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
-    imports::set_store_stop(&state.db, owner.account_id(), store.id, None, db::now()).await?;
-    owner.audit(Action::EmergencyResume, &store.name, &ip).await?;
+    let note = owner.note(Action::EmergencyResume, store.name.clone(), &ip);
+    imports::set_store_stop(&state.db, owner.account_id(), store.id, None, db::now(), &note).await?;
     owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
 }
@@ -238,8 +237,8 @@ pub async fn stop_account(
     Form(form): Form<StopForm>,
 ) -> AppResult<Response> {
     let reason = stop_reason(&form, &owner.user.display_name);
-    imports::set_account_stop(&state.db, owner.account_id(), Some(&reason), db::now()).await?;
-    owner.audit(Action::EmergencyStop, &format!("すべてのストア: {reason}"), &ip).await?;
+    let note = owner.note(Action::EmergencyStop, format!("すべてのストア: {reason}"), &ip);
+    imports::set_account_stop(&state.db, owner.account_id(), Some(&reason), db::now(), &note).await?;
     owner.flash(FlashKind::Success, "すべてのストアを緊急停止しました").await?;
     Ok(Redirect::to("/").into_response())
 }
@@ -249,8 +248,8 @@ pub async fn resume_account(
     owner: Owner,
     ClientIp(ip): ClientIp,
 ) -> AppResult<Response> {
-    imports::set_account_stop(&state.db, owner.account_id(), None, db::now()).await?;
-    owner.audit(Action::EmergencyResume, "すべてのストア", &ip).await?;
+    let note = owner.note(Action::EmergencyResume, "すべてのストア", &ip);
+    imports::set_account_stop(&state.db, owner.account_id(), None, db::now(), &note).await?;
     owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
     Ok(Redirect::to("/").into_response())
 }

@@ -31,6 +31,7 @@ pub mod input;
 pub mod csv;
 pub mod order_list;
 pub mod orders;
+pub mod password_reset;
 pub mod reimport;
 pub mod render;
 pub mod session;
@@ -137,6 +138,9 @@ pub fn routes() -> Routes {
         .get("/imports/{run_id}", imports::show)
         .get("/audit", audit::index)
         .get("/admin", admin::index)
+        .post("/admin/password-reset", password_reset::issue)
+        .get("/password-reset/{token}", password_reset::form)
+        .post("/password-reset/{token}", password_reset::reset)
         .get("/healthz", health::healthz)
         .get("/metrics", health::metrics)
         .get("/static/{file}", assets::serve)

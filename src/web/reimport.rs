@@ -276,17 +276,18 @@ pub async fn reconcile(
             return Ok(Redirect::to(&format!("/stores/{}/reconcile", store.id)).into_response());
         }
     };
-    let run = imports::create_run(
+    let note = me.note(Action::Reconciled, format!("{} {}〜{}", store.name, q.from.trim(), q.to.trim()), &ip);
+    let runs = imports::queue_runs(
         &state.db,
         me.account_id(),
-        store.id,
+        &[store.id],
         Trigger::Reconcile,
-        "queued",
         (Some(window.0), Some(window.1)),
         &me.user.email,
         db::now(),
+        &note,
     )
     .await?;
-    me.audit(Action::Reconciled, &format!("{} {}〜{}", store.name, q.from.trim(), q.to.trim()), &ip).await?;
+    let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
 }

@@ -170,7 +170,14 @@ impl Merchant {
         flash(&self.session, kind, message).await
     }
 
-    /// Records something this user did in their account's audit log.
+    /// An audit entry for something this user does, to be written in the transaction of the
+    /// change (`audit::record_in`).
+    pub fn note(&self, action: audit::Action, detail: impl Into<String>, ip: &str) -> audit::Note {
+        audit::Note::new(self.account.id, audit::Actor::User(&self.user.email), action, detail, Some(ip))
+    }
+
+    /// Records something this user did that changes nothing else in the database (a queued
+    /// import, a re-import applied by the job), on its own.
     pub async fn audit(&self, action: audit::Action, detail: &str, ip: &str) -> AppResult<()> {
         audit::record(&self.db, self.account.id, audit::Actor::User(&self.user.email), action, detail, Some(ip))
             .await?;
@@ -286,7 +293,9 @@ impl FromRequestParts<AppState> for Support {
         let session = session_from(parts, state).await?;
         match principal(&session).await? {
             Some(Principal::Support { staff_id, epoch }) => match support::get(&state.db, staff_id).await? {
-                Some(staff) if staff.auth_epoch == epoch => Ok(Support { session, staff, path: parts.uri.path().to_string() }),
+                Some(staff) if staff.auth_epoch == epoch => {
+                    Ok(Support { session, staff, path: parts.uri.path().to_string() })
+                }
                 _ => {
                     sign_out(&session).await?;
                     Err(AppError::SignInRequired)

@@ -21,7 +21,7 @@ use crate::{
         WriteError,
         audit::Action,
         imports::{self, ImportState, Run},
-        stores::{self, Store},
+        stores::{self, NewSecret, Store},
     },
     domain::{
         StoreId,
@@ -32,7 +32,6 @@ use crate::{
     },
 };
 
-const SECRET_PURPOSE: &str = crate::yahoo::client::CLIENT_SECRET;
 const DUPLICATE_SELLER: &str = "このストアアカウントは既に登録されています";
 const CONFIRM_DISCONNECT: &str = "ストアアカウントまたは接続先を変えると、今のYahoo!連携は解除されます。よろしければチェックを入れて、もう一度保存してください。";
 
@@ -66,6 +65,9 @@ pub struct StorePage {
     is_owner: bool,
     /// 連携 as it stands now: a connection whose session has ended is not 連携済み.
     connection_label: &'static str,
+    /// The stored client secret does not open for this store (moved from another row, or
+    /// damaged): the page asks for it again instead of saying 設定済み.
+    secret_unreadable: bool,
 }
 
 impl StorePage {
@@ -93,7 +95,12 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
     let now = chrono::Utc::now();
     let facts = store.facts();
     let (findings, clocks) = (diagnosis::diagnose(&facts, now), diagnosis::clocks(&facts, now));
-    let steps = checklist::checklist(!store.client_id.is_empty() && store.has_client_secret, &facts, now);
+    let secret_unreadable = match stores::sealed_client_secret(&state.db, me.account_id(), store.id).await? {
+        Some(sealed) => state.secrets.open(crate::yahoo::client::CLIENT_SECRET, store.id.0, &sealed).is_err(),
+        None => false,
+    };
+    let app_registered = !store.client_id.is_empty() && store.has_client_secret && !secret_unreadable;
+    let steps = checklist::checklist(app_registered, &facts, now);
     let connection_label = match diagnosis::authorization_left(&facts, now) {
         _ if !store.has_refresh_token => "未連携",
         Some(left) if left <= chrono::Duration::zero() => "期限切れ（再連携が必要です）",
@@ -118,6 +125,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
         steps,
         is_owner,
         connection_label,
+        secret_unreadable,
     }))
 }
 
@@ -210,8 +218,10 @@ pub async fn create(
         Ok(s) => s,
         Err(errors) => return form_again(&state, &owner, None, form, false, errors).await,
     };
-    let sealed = form.new_client_secret().map(|s| state.secrets.seal(SECRET_PURPOSE, s));
-    let store_id = match stores::create(&state.db, owner.account_id(), &settings, sealed).await {
+    let secret = form.new_client_secret().map(|plaintext| NewSecret { secrets: &state.secrets, plaintext });
+    let detail = format!("{} ({}, {})", settings.name, settings.seller_id, settings.environment.label());
+    let note = owner.note(Action::StoreCreated, detail, &ip);
+    let store_id = match stores::create(&state.db, owner.account_id(), &settings, secret, Some(&note)).await {
         Ok(id) => id,
         Err(WriteError::Duplicate) => {
             let errors = FieldErrors::from([("seller_id", DUPLICATE_SELLER)]);
@@ -219,8 +229,6 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    let detail = format!("{} ({}, {})", settings.name, settings.seller_id, settings.environment.label());
-    owner.audit(Action::StoreCreated, &detail, &ip).await?;
     owner.flash(FlashKind::Success, format!("ストア「{}」を追加しました", settings.name)).await?;
     Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
 }
@@ -281,9 +289,19 @@ pub async fn update(
         let errors = FieldErrors::from([("confirm_disconnect", CONFIRM_DISCONNECT)]);
         return form_again(&state, &owner, Some(store_id), form, store.has_client_secret, errors).await;
     }
-    let new_secret = form.new_client_secret().map(|s| state.secrets.seal(SECRET_PURPOSE, s));
-    let secret_changed = new_secret.is_some();
-    match stores::update(&state.db, owner.account_id(), store_id, &settings, new_secret).await {
+    let new_secret = form.new_client_secret().map(|plaintext| NewSecret { secrets: &state.secrets, plaintext });
+    let mut notes = Vec::new();
+    let changes = describe_changes(&before, &settings);
+    if !changes.is_empty() {
+        notes.push(owner.note(Action::StoreUpdated, format!("{}: {}", settings.name, changes.join("、")), &ip));
+    }
+    if new_secret.is_some() {
+        notes.push(owner.note(Action::ClientSecretChanged, settings.name.clone(), &ip));
+    }
+    if disconnect {
+        notes.push(owner.note(Action::StoreUpdated, format!("{}: Yahoo!連携を解除", settings.name), &ip));
+    }
+    match stores::update(&state.db, owner.account_id(), store_id, &settings, new_secret, disconnect, &notes).await {
         Ok(true) => {}
         Ok(false) => return Err(AppError::NotFound),
         Err(WriteError::Duplicate) => {
@@ -292,17 +310,7 @@ pub async fn update(
         }
         Err(e) => return Err(e.into()),
     }
-    let changes = describe_changes(&store.settings(), &settings);
-    if !changes.is_empty() {
-        let detail = format!("{}: {}", settings.name, changes.join("、"));
-        owner.audit(Action::StoreUpdated, &detail, &ip).await?;
-    }
-    if secret_changed {
-        owner.audit(Action::ClientSecretChanged, &settings.name, &ip).await?;
-    }
     if disconnect {
-        stores::clear_connection(&state.db, owner.account_id(), store_id).await?;
-        owner.audit(Action::StoreUpdated, &format!("{}: Yahoo!連携を解除", settings.name), &ip).await?;
         owner
             .flash(
                 FlashKind::Success,
@@ -358,11 +366,10 @@ pub async fn delete(
     Path(store_id): Path<StoreId>,
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
-    if !stores::delete(&state.db, owner.account_id(), store_id).await? {
+    let note = owner.note(Action::StoreDeleted, format!("{} ({})", store.name, store.seller_id), &ip);
+    if !stores::delete(&state.db, owner.account_id(), store_id, &note).await? {
         return Err(AppError::NotFound);
     }
-    let detail = format!("{} ({})", store.name, store.seller_id);
-    owner.audit(Action::StoreDeleted, &detail, &ip).await?;
     owner.flash(FlashKind::Success, format!("ストア「{}」を削除しました", store.name)).await?;
     Ok(Redirect::to("/stores").into_response())
 }

@@ -97,7 +97,8 @@ pub async fn create(
         return page(&state, &owner, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let hash = crypto::hash_password_blocking(std::mem::take(&mut form.password)).await?;
-    match accounts::add_user(&state.db, owner.account_id(), email.as_str(), &name, role, &hash).await {
+    let note = owner.note(Action::UserAdded, format!("{} ({})", email.as_str(), role.label()), &ip);
+    match accounts::add_user(&state.db, owner.account_id(), email.as_str(), &name, role, &hash, &note).await {
         Ok(_) => {}
         Err(WriteError::Duplicate) => {
             errors.insert("email", "このメールアドレスは既に登録されています");
@@ -105,8 +106,6 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    let detail = format!("{} ({})", email.as_str(), role.label());
-    owner.audit(Action::UserAdded, &detail, &ip).await?;
     owner.flash(FlashKind::Success, format!("{name} さんを追加しました")).await?;
     Ok(Redirect::to("/users").into_response())
 }
@@ -123,10 +122,10 @@ pub async fn delete(
         owner.flash(FlashKind::Error, "自分自身は削除できません").await?;
         return Ok(Redirect::to("/users").into_response());
     }
-    if !accounts::delete_user(&state.db, owner.account_id(), user_id).await? {
+    let note = owner.note(Action::UserRemoved, user.email.clone(), &ip);
+    if !accounts::delete_user(&state.db, owner.account_id(), user_id, &note).await? {
         return Err(AppError::NotFound);
     }
-    owner.audit(Action::UserRemoved, &user.email, &ip).await?;
     owner.flash(FlashKind::Success, format!("{} さんを削除しました", user.display_name)).await?;
     Ok(Redirect::to("/users").into_response())
 }
@@ -159,12 +158,12 @@ pub async fn reset_password(
     }
     let hash = crypto::hash_password_blocking(form.new_password).await?;
     // The new epoch ends the user's open sessions.
-    if accounts::set_password_hash(&state.db, owner.account_id(), user.id, &hash).await?.is_none() {
+    let note = owner.note(Action::PasswordReset, user.email.clone(), &ip);
+    if accounts::set_password_hash(&state.db, owner.account_id(), user.id, &hash, &note).await?.is_none() {
         return Err(AppError::NotFound);
     }
     // The reset also lifts a lock-out: the owner vouches for this person.
     crate::db::signin::clear_for_email(&state.db, &user.email).await?;
-    owner.audit(Action::PasswordReset, &user.email, &ip).await?;
     owner
         .flash(
             FlashKind::Success,

@@ -247,8 +247,11 @@ impl YahooClient {
         }
     }
 
-    fn open(&self, purpose: &str, sealed: &[u8]) -> Result<String, YahooError> {
-        self.secrets.open(purpose, sealed).map_err(|_| YahooError::NotConfigured("復号できる認証情報"))
+    /// Opens a sealed value of the store's row. One that does not open (moved from another
+    /// row, or damaged) must be entered again: the client secret on the store form, the tokens
+    /// by connecting again.
+    fn open(&self, column: &'static str, creds: &stores::Credentials, sealed: &[u8]) -> Result<String, YahooError> {
+        self.secrets.open(column, creds.store_id.0, sealed).map_err(|_| YahooError::SecretUnreadable(column))
     }
 
     fn client_auth(&self, creds: &stores::Credentials) -> Result<(String, String), YahooError> {
@@ -256,7 +259,7 @@ impl YahooClient {
             return Err(YahooError::NotConfigured("Client ID"));
         }
         let sealed = creds.client_secret_enc.as_deref().ok_or(YahooError::NotConfigured("シークレット"))?;
-        Ok((creds.client_id.clone(), self.open(CLIENT_SECRET, sealed)?))
+        Ok((creds.client_id.clone(), self.open(CLIENT_SECRET, creds, sealed)?))
     }
 
     /// POSTs to the token endpoint with Basic client authentication.
@@ -312,6 +315,7 @@ impl YahooClient {
         code: &str,
         redirect_uri: &str,
         code_verifier: &str,
+        note: &crate::db::audit::Note,
     ) -> Result<(), YahooError> {
         let creds = self.fresh_credentials(account, store).await?;
         let answer = self
@@ -335,10 +339,11 @@ impl YahooClient {
             &self.db,
             account,
             store,
-            self.secrets.seal(REFRESH_TOKEN, &refresh),
-            self.secrets.seal(ACCESS_TOKEN, &answer.access_token),
+            self.secrets.seal(REFRESH_TOKEN, store.0, &refresh),
+            self.secrets.seal(ACCESS_TOKEN, store.0, &answer.access_token),
             now + chrono::Duration::seconds(answer.expires_in),
             now,
+            Some(note),
         )
         .await
         .map_err(|e| YahooError::Temporary(format!("database: {e}")))?;
@@ -382,7 +387,7 @@ impl YahooClient {
         if expires - REFRESH_MARGIN <= Utc::now() {
             return None;
         }
-        self.open(ACCESS_TOKEN, creds.access_token_enc.as_deref()?).ok()
+        self.open(ACCESS_TOKEN, creds, creds.access_token_enc.as_deref()?).ok()
     }
 
     /// A valid access token. Refreshes ahead of expiry, or when `stale` (a token Yahoo just
@@ -413,7 +418,8 @@ impl YahooClient {
         {
             return Ok(token);
         }
-        let refresh = self.open(REFRESH_TOKEN, creds.refresh_token_enc.as_deref().ok_or(YahooError::NotConnected)?)?;
+        let refresh =
+            self.open(REFRESH_TOKEN, &creds, creds.refresh_token_enc.as_deref().ok_or(YahooError::NotConnected)?)?;
         let answer =
             match self.token_request(&creds, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await {
                 Ok(answer) => answer,
@@ -428,7 +434,7 @@ impl YahooClient {
             &self.db,
             account,
             store,
-            self.secrets.seal(ACCESS_TOKEN, &answer.access_token),
+            self.secrets.seal(ACCESS_TOKEN, store.0, &answer.access_token),
             Utc::now() + chrono::Duration::seconds(answer.expires_in),
         )
         .await

@@ -11,6 +11,10 @@ pub enum YahooError {
     NotConnected,
     #[error("the store is missing a setting: {0}")]
     NotConfigured(&'static str),
+    /// A stored secret (its column named) does not open for this store's row: it must be
+    /// entered again.
+    #[error("the stored {0} cannot be opened for this store")]
+    SecretUnreadable(&'static str),
     /// The access token expired or is unknown (the client refreshes and retries once).
     #[error("access token expired")]
     TokenExpired,
@@ -91,6 +95,8 @@ impl YahooError {
         match self {
             YahooError::NotConnected => "Yahoo!と連携していません。「Yahoo!と連携する」を押してください".into(),
             YahooError::NotConfigured(what) => format!("{what}が設定されていません"),
+            YahooError::SecretUnreadable(crate::yahoo::client::CLIENT_SECRET) => SECRET_UNREADABLE.into(),
+            YahooError::SecretUnreadable(_) => TOKENS_UNREADABLE.into(),
             YahooError::TokenExpired => "アクセストークンの有効期限が切れました".into(),
             YahooError::SessionCap => "Yahoo!のAPIセッションが切れました（px-04102）。再認証してください".into(),
             YahooError::InvalidGrant => "Yahoo!連携の有効期限が切れたか、取り消されました。再認証してください".into(),
@@ -123,6 +129,13 @@ impl YahooError {
         }
     }
 }
+
+/// A stored client secret that does not open for its store (copied from another row, or damaged).
+pub const SECRET_UNREADABLE: &str =
+    "保存されているシークレットを読み取れません。ストア設定でシークレットをもう一度入力してください";
+/// Stored tokens that do not open for their store.
+pub const TOKENS_UNREADABLE: &str =
+    "保存されているYahoo!連携の情報を読み取れません。「Yahoo!と連携する」からもう一度連携してください";
 
 /// The `auth_code` of [`YahooError::InsufficientScope`], as Yahoo names the error.
 pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";

@@ -401,6 +401,7 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
     )
     .await;
     assert!(!b.path().await.starts_with("/signup"), "signed up: {}", b.text().await);
+    b.sign_in(&base, "hanako@example.jp").await;
 
     // Add a store on the simulator.
     b.open(&format!("{base}/stores/new")).await;

@@ -31,16 +31,17 @@ fn settings(seller_id: &str) -> StoreSettings {
 async fn accounts_users_and_uniqueness(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = &app.db;
-    let (a, owner) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash").await.unwrap();
-    let dup = accounts::create_account_with_owner(db, "A2", "a@example.jp", "次郎", "hash").await;
+    let (a, owner) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash", None).await.unwrap();
+    let dup = accounts::create_account_with_owner(db, "A2", "a@example.jp", "次郎", "hash", None).await;
     assert!(matches!(dup, Err(WriteError::Duplicate)));
     // The failed sign-up left no orphan account behind.
-    let (b, _) = accounts::create_account_with_owner(db, "B", "b@example.jp", "花子", "hash").await.unwrap();
+    let (b, _) = accounts::create_account_with_owner(db, "B", "b@example.jp", "花子", "hash", None).await.unwrap();
     assert_eq!(support::list_accounts(db).await.unwrap().len(), 2);
 
-    let staff = accounts::add_user(db, a, "s@example.jp", "スタッフ", Role::Staff, "h2").await.unwrap();
+    let note = |account| audit::Note::new(account, audit::Actor::System, audit::Action::UserAdded, "", None);
+    let staff = accounts::add_user(db, a, "s@example.jp", "スタッフ", Role::Staff, "h2", &note(a)).await.unwrap();
     assert!(matches!(
-        accounts::add_user(db, b, "s@example.jp", "x", Role::Staff, "h").await,
+        accounts::add_user(db, b, "s@example.jp", "x", Role::Staff, "h", &note(b)).await,
         Err(WriteError::Duplicate)
     ));
     let users = accounts::list_users(db, a).await.unwrap();
@@ -49,51 +50,66 @@ async fn accounts_users_and_uniqueness(backend: Backend) {
         vec![(owner, Role::Owner), (staff, Role::Staff)]
     );
     assert!(accounts::get_user(db, b, staff).await.unwrap().is_none(), "scoped by account");
-    assert!(!accounts::delete_user(db, b, staff).await.unwrap(), "another account cannot delete");
-    assert!(accounts::set_password_hash(db, b, staff, "x").await.unwrap().is_none());
-    assert_eq!(accounts::set_password_hash(db, a, staff, "h3").await.unwrap(), Some(1), "the auth epoch moves on");
+    assert!(!accounts::delete_user(db, b, staff, &note(b)).await.unwrap(), "another account cannot delete");
+    assert!(accounts::set_password_hash(db, b, staff, "x", &note(b)).await.unwrap().is_none());
+    assert_eq!(
+        accounts::set_password_hash(db, a, staff, "h3", &note(a)).await.unwrap(),
+        Some(1),
+        "the auth epoch moves on"
+    );
     assert_eq!(accounts::get_password_hash(db, a, staff).await.unwrap().as_deref(), Some("h3"));
-    assert!(accounts::delete_user(db, a, staff).await.unwrap());
+    assert!(accounts::delete_user(db, a, staff, &note(a)).await.unwrap());
     assert!(accounts::email_in_use(db, "a@example.jp").await.unwrap());
     assert!(!accounts::email_in_use(db, "s@example.jp").await.unwrap());
+    // Support logins are a namespace of their own: a merchant may sign up with the same email.
     support::create(db, "sup@example.jp", "サポート", "h").await.unwrap();
-    assert!(accounts::email_in_use(db, "sup@example.jp").await.unwrap());
+    assert!(!accounts::email_in_use(db, "sup@example.jp").await.unwrap());
+    // Only what changed is audited: the refused writes above left no entries.
+    let entries = audit::page(db, b, None, 100).await.unwrap();
+    assert!(entries.is_empty(), "{entries:?}");
+    assert_eq!(audit::page(db, a, None, 100).await.unwrap().len(), 3);
 }
 
 async fn stores_round_trip_and_are_scoped(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = &app.db;
-    let (a, _) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash").await.unwrap();
-    let (b, _) = accounts::create_account_with_owner(db, "B", "b@example.jp", "花子", "hash").await.unwrap();
-    let id = stores::create(db, a, &settings("honten"), Some(vec![1, 2, 3])).await.unwrap();
+    let (a, _) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash", None).await.unwrap();
+    let (b, _) = accounts::create_account_with_owner(db, "B", "b@example.jp", "花子", "hash", None).await.unwrap();
+    let secrets = orderdesk::crypto::SecretBox::from_key(&[7; 32]);
+    let secret = stores::NewSecret { secrets: &secrets, plaintext: "s3cr3t" };
+    let id = stores::create(db, a, &settings("honten"), Some(secret), None).await.unwrap();
     // The same seller ID in another account is allowed; twice in one account is not.
-    stores::create(db, b, &settings("honten"), None).await.unwrap();
-    assert!(matches!(stores::create(db, a, &settings("honten"), None).await, Err(WriteError::Duplicate)));
+    stores::create(db, b, &settings("honten"), None, None).await.unwrap();
+    assert!(matches!(stores::create(db, a, &settings("honten"), None, None).await, Err(WriteError::Duplicate)));
 
     let s = stores::get(db, a, id).await.unwrap().unwrap();
     assert_eq!(s.settings(), settings("honten"));
     assert!(s.has_client_secret && !s.has_refresh_token && !s.has_public_key);
     assert!(stores::get(db, b, id).await.unwrap().is_none());
-    assert!(!stores::update(db, b, id, &settings("stolen"), None).await.unwrap());
-    assert!(!stores::delete(db, b, id).await.unwrap());
+    assert!(!stores::update(db, b, id, &settings("stolen"), None, false, &[]).await.unwrap());
+    let note = audit::Note::new(b, audit::Actor::System, audit::Action::StoreDeleted, "", None);
+    assert!(!stores::delete(db, b, id, &note).await.unwrap());
     assert!(stores::sealed_client_secret(db, b, id).await.unwrap().is_none());
 
     let mut changed = settings("honten-2");
     changed.environment = Environment::Sandbox;
     changed.auto_status_change_target = None;
-    assert!(stores::update(db, a, id, &changed, None).await.unwrap());
-    assert_eq!(stores::sealed_client_secret(db, a, id).await.unwrap(), Some(vec![1, 2, 3]));
+    assert!(stores::update(db, a, id, &changed, None, false, &[]).await.unwrap());
+    let sealed = stores::sealed_client_secret(db, a, id).await.unwrap().unwrap();
+    assert_eq!(secrets.open(orderdesk::yahoo::client::CLIENT_SECRET, id.0, &sealed).unwrap(), "s3cr3t");
     assert_eq!(stores::get(db, a, id).await.unwrap().unwrap().settings(), changed);
     assert_eq!(stores::list(db, a).await.unwrap().len(), 1);
-    assert!(stores::delete(db, a, id).await.unwrap());
+    let note = audit::Note::new(a, audit::Actor::System, audit::Action::StoreDeleted, "", None);
+    assert!(stores::delete(db, a, id, &note).await.unwrap());
     assert!(stores::get(db, a, StoreId(id.0)).await.unwrap().is_none());
+    assert!(audit::page(db, b, None, 100).await.unwrap().is_empty(), "no entry for B's refused changes");
 }
 
 async fn dates_and_times_round_trip(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = &app.db;
-    let (a, _) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash").await.unwrap();
-    let id = stores::create(db, a, &settings("honten"), None).await.unwrap();
+    let (a, _) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash", None).await.unwrap();
+    let id = stores::create(db, a, &settings("honten"), None, None).await.unwrap();
     let at = db::now();
     let expires = NaiveDate::from_ymd_opt(2027, 11, 24).unwrap();
     with_pool!(db, |p| {
@@ -118,8 +134,8 @@ async fn dates_and_times_round_trip(backend: Backend) {
 async fn audit_log_is_append_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = &app.db;
-    let (a, _) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash").await.unwrap();
-    let (b, _) = accounts::create_account_with_owner(db, "B", "b@example.jp", "花子", "hash").await.unwrap();
+    let (a, _) = accounts::create_account_with_owner(db, "A", "a@example.jp", "太郎", "hash", None).await.unwrap();
+    let (b, _) = accounts::create_account_with_owner(db, "B", "b@example.jp", "花子", "hash", None).await.unwrap();
     for i in 0..5 {
         audit::record(
             db,

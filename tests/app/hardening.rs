@@ -540,10 +540,10 @@ async fn postgres_requires_the_secrets_key() {
 }
 
 /// What `serve_with_key` needs of a running test app, movable to a blocking thread.
-struct Probe((std::path::PathBuf, Option<orderdesk::config::Redacted>));
+pub(crate) struct Probe(pub(crate) (std::path::PathBuf, Option<orderdesk::config::Redacted>));
 
 impl Probe {
-    fn serve(&self, key: Option<&str>) -> Result<(), String> {
+    pub(crate) fn serve(&self, key: Option<&str>) -> Result<(), String> {
         let mut config = orderdesk::config::Config::defaults();
         config.data_dir = self.0.0.clone();
         config.database_url = self.0.1.clone();

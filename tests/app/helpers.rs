@@ -129,7 +129,8 @@ impl TestApp {
         Browser::new(&self.base)
     }
 
-    /// Signs up a new account in a new browser and returns that browser, signed in as its owner.
+    /// Signs up a new account in a new browser, signs in as its owner (sign-up answers with the
+    /// sign-in page) and returns that browser.
     pub async fn owner(&self, account: &str, email: &str) -> Browser {
         let b = self.browser();
         let page = b
@@ -146,6 +147,9 @@ impl TestApp {
             )
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "sign-up failed: {}", page.body);
+        assert_eq!(page.location(), "/signin?signed_up=1", "sign-up answers with the sign-in page");
+        let signed_in = b.sign_in(email, PASSWORD).await;
+        assert_eq!(signed_in.location(), "/", "signing in after sign-up failed: {}", signed_in.body);
         b
     }
 

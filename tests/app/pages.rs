@@ -289,6 +289,7 @@ async fn full_width_input_means_the_same_on_every_form(backend: Backend) {
     ];
     let signed_up = b.submit("/signup", "/signup", &fields).await;
     assert_eq!(signed_up.status, StatusCode::SEE_OTHER, "{}", signed_up.body);
+    assert_eq!(b.sign_in("ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｊｐ", PASSWORD).await.location(), "/");
     assert_eq!(b.get("/").await.select_text(".account"), vec!["山田商店"], "names are trimmed");
     assert_eq!(app.browser().sign_in("yamada@example.jp", PASSWORD).await.location(), "/");
     assert_eq!(app.browser().sign_in("ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｊｐ", PASSWORD).await.location(), "/");

@@ -72,7 +72,9 @@ async fn cookies_and_security_headers(backend: Backend) {
             ],
         )
         .await;
-    let session = signed_up
+    assert_eq!(signed_up.location(), "/signin?signed_up=1");
+    let signed_in = b.sign_in("a@example.jp", PASSWORD).await;
+    let session = signed_in
         .headers
         .get_all(header::SET_COOKIE)
         .iter()

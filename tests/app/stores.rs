@@ -123,7 +123,41 @@ async fn staff_cannot_change_stores(backend: Backend) {
     assert_eq!(owner.get(&format!("/stores/{id}")).await.status, StatusCode::OK, "still there");
 }
 
+/// A diagnosis box that names the public key as the cause of a px-04102 offers the key form,
+/// not only 再認証 (issue 16).
+async fn key_cause_offers_the_key_form(backend: Backend) {
+    use orderdesk::db::stores;
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let id = app.add_store(&owner, "本店", "honten", "x").await;
+    let account = orderdesk::db::accounts::find_credentials(&app.db, "a@example.jp").await.unwrap().unwrap().account_id;
+    let store = orderdesk::domain::StoreId(id);
+    // Connected, no public key, and Yahoo ended the API session (px-04102).
+    let now = orderdesk::db::now();
+    let sealed = vec![2_u8; 64];
+    stores::save_authorization(&app.db, account, store, sealed.clone(), sealed, now, now, None).await.unwrap();
+    stores::record_call(&app.db, account, store, None, None, Some("px-04102")).await.unwrap();
+
+    let page = owner.get(&format!("/stores/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.html();
+    let boxes = scraper::Selector::parse("#connection .diagnosis").unwrap();
+    let key_box = html
+        .select(&boxes)
+        .find(|b| b.text().collect::<String>().contains("px-04102"))
+        .expect("the px-04102 box is shown");
+    let text = key_box.text().collect::<String>();
+    assert!(text.contains("公開鍵"), "the box names the key as the cause: {text}");
+    let link = scraper::Selector::parse("a.button").unwrap();
+    let hrefs: Vec<_> = key_box.select(&link).filter_map(|a| a.value().attr("href")).collect();
+    assert_eq!(hrefs, vec![format!("/stores/{id}/public-key")], "the box offers the key form");
+    let reauth = scraper::Selector::parse("button.reauthorize").unwrap();
+    assert_eq!(key_box.select(&reauth).count(), 1, "and 再認証 too");
+    assert_eq!(owner.get(hrefs[0]).await.status, StatusCode::OK, "the key form opens");
+}
+
 crate::on_both_backends!(
+    key_cause_offers_the_key_form,
     store_form_rejects_bad_input_and_stores_nothing,
     new_store_defaults_and_duplicate_seller,
     edit_keeps_secret_unless_retyped_and_delete,

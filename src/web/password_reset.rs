@@ -1,0 +1,194 @@
+//! One-time password reset links (issue 16): support staff issue one for a merchant owner who
+//! cannot sign in; the owner opens it, sets a new password (which ends their other sessions) and
+//! signs in. The link is shown once to the support person, stored only as a hash, works once and
+//! for [`RESET_LINK_VALID_MINUTES`]; issuing and using it are written to the merchant's audit
+//! log, which the owner sees.
+
+use askama::Template;
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    error::{AppError, AppResult},
+    input::Form,
+    render::{Layout, ok, render},
+    session::{self, ClientIp, Support, Visitor},
+};
+use crate::{
+    app::AppState,
+    crypto,
+    db::{
+        self, accounts,
+        audit::{Action, Actor, Note},
+        password_reset::{self, Link},
+        signin,
+    },
+    domain::{
+        AccountId, UserId,
+        user::{RESET_LINK_VALID_MINUTES, check_new_password},
+    },
+};
+
+pub const LINK_USED: &str = "このパスワード再設定リンクは既に使われています。もう一度必要な場合は、サポートに新しいリンクの発行を依頼してください。";
+pub const LINK_EXPIRED: &str =
+    "このパスワード再設定リンクは有効期限が切れています。サポートに新しいリンクの発行を依頼してください。";
+pub const LINK_UNKNOWN: &str = "このパスワード再設定リンクは無効です。リンクを最後までコピーしたか確認するか、サポートに新しいリンクの発行を依頼してください。";
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IssueForm {
+    #[serde(default)]
+    pub account_id: String,
+    #[serde(default)]
+    pub user_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/reset_link.html")]
+pub struct IssuedPage {
+    layout: Layout,
+    email: String,
+    url: String,
+    valid_minutes: i64,
+}
+
+/// Support staff issue a link for an owner; the page shows it once.
+pub async fn issue(
+    State(state): State<AppState>,
+    staff: Support,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<IssueForm>,
+) -> AppResult<Response> {
+    let (Ok(account_id), Ok(user_id)) = (form.account_id.trim().parse::<i64>(), form.user_id.trim().parse::<i64>())
+    else {
+        return Err(AppError::BadRequest("reset link form without account or user"));
+    };
+    let (account_id, user_id) = (AccountId(account_id), UserId(user_id));
+    let user = accounts::get_user(&state.db, account_id, user_id).await?.filter(|u| u.is_owner());
+    let Some(user) = user else { return Err(AppError::NotFound) };
+    let token = crypto::random_token();
+    let now = db::now();
+    let expires_at = now + chrono::Duration::minutes(RESET_LINK_VALID_MINUTES);
+    let detail = format!("{}（有効期限 {}）", user.email, super::render::jst(expires_at));
+    let note = Note::new(
+        account_id,
+        Actor::Support(&staff.staff.display_name),
+        Action::PasswordResetLinkIssued,
+        detail,
+        Some(&ip),
+    );
+    let hash = password_reset::token_hash(&token);
+    let issued_by = staff.staff.email.clone();
+    if !password_reset::issue(&state.db, account_id, user_id, &hash, &issued_by, now, expires_at, &note).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(staff_id = %staff.staff.id, %account_id, %user_id, "password reset link issued");
+    let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
+    let layout = staff.layout("パスワード再設定リンク").await?;
+    // Shown once, never stored or put in a flash (which lives in the session row).
+    let mut response =
+        ok(&IssuedPage { layout, email: user.email, url: url.to_string(), valid_minutes: RESET_LINK_VALID_MINUTES });
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    pub new_password: String,
+    #[serde(default)]
+    pub new_password_confirm: String,
+}
+
+type FieldErrors = std::collections::BTreeMap<&'static str, &'static str>;
+
+#[derive(Template)]
+#[template(path = "auth/password_reset.html")]
+pub struct ResetPage {
+    layout: Layout,
+    /// The form's own address (the link); empty when the link cannot be used.
+    action: String,
+    email: String,
+    /// Why the link cannot be used.
+    refusal: Option<&'static str>,
+    errors: FieldErrors,
+}
+
+/// The link's row if it can still be used, or the message saying why not.
+async fn usable(state: &AppState, token: &str) -> AppResult<Result<Link, &'static str>> {
+    if token.len() > 100 {
+        return Ok(Err(LINK_UNKNOWN));
+    }
+    Ok(match password_reset::find(&state.db, &password_reset::token_hash(token)).await? {
+        None => Err(LINK_UNKNOWN),
+        Some(link) if link.used_at.is_some() => Err(LINK_USED),
+        Some(link) if link.expires_at <= db::now() => Err(LINK_EXPIRED),
+        Some(link) => Ok(link),
+    })
+}
+
+async fn refused(visitor: &Visitor, why: &'static str) -> AppResult<Response> {
+    let layout = visitor.layout("パスワードの再設定").await?;
+    let page = ResetPage {
+        layout,
+        action: String::new(),
+        email: String::new(),
+        refusal: Some(why),
+        errors: FieldErrors::new(),
+    };
+    Ok(render(StatusCode::GONE, &page))
+}
+
+pub async fn form(State(state): State<AppState>, visitor: Visitor, Path(token): Path<String>) -> AppResult<Response> {
+    let link = match usable(&state, &token).await? {
+        Ok(link) => link,
+        Err(why) => return refused(&visitor, why).await,
+    };
+    let email =
+        accounts::get_user(&state.db, link.account_id, link.user_id).await?.map(|u| u.email).unwrap_or_default();
+    let layout = visitor.layout("パスワードの再設定").await?;
+    let action = format!("/password-reset/{token}");
+    Ok(ok(&ResetPage { layout, action, email, refusal: None, errors: FieldErrors::new() }))
+}
+
+pub async fn reset(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ClientIp(ip): ClientIp,
+    Path(token): Path<String>,
+    Form(form): Form<ResetForm>,
+) -> AppResult<Response> {
+    let link = match usable(&state, &token).await? {
+        Ok(link) => link,
+        Err(why) => return refused(&visitor, why).await,
+    };
+    let Some(user) = accounts::get_user(&state.db, link.account_id, link.user_id).await? else {
+        return refused(&visitor, LINK_UNKNOWN).await;
+    };
+    let mut errors = FieldErrors::new();
+    if let Err(e) = check_new_password(&form.new_password) {
+        errors.insert("new_password", e);
+    } else if form.new_password != form.new_password_confirm {
+        errors.insert("new_password_confirm", "確認用のパスワードが一致しません");
+    }
+    if !errors.is_empty() {
+        let layout = visitor.layout("パスワードの再設定").await?;
+        let action = format!("/password-reset/{token}");
+        let page = ResetPage { layout, action, email: user.email, refusal: None, errors };
+        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    let hash = crypto::hash_password_blocking(form.new_password).await?;
+    let note = Note::new(link.account_id, Actor::User(&user.email), Action::PasswordResetLinkUsed, "", Some(&ip));
+    if password_reset::consume(&state.db, &link, &hash, db::now(), &note).await?.is_none() {
+        // Used by another request between the check and now.
+        return refused(&visitor, LINK_USED).await;
+    }
+    // Support vouched for this person: a lock-out on their email ends too.
+    signin::clear_for_email(&state.db, &user.email).await?;
+    // Whoever was signed in in this browser is not anymore; the owner signs in afresh.
+    session::sign_out(&visitor.session).await?;
+    Ok(Redirect::to("/signin?password_reset=1").into_response())
+}
