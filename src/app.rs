@@ -12,6 +12,7 @@ use crate::{
     crypto::{self, SecretBox},
     db::{self, Db, sessions::SessionBackend},
     import::{ImportSettings, Importer, scheduler::Scheduler},
+    push::{PushSettings, Pusher},
     simulator::{self, SimHandle, Simulator},
     telemetry, web,
     yahoo::YahooClient,
@@ -30,6 +31,8 @@ pub struct AppState {
     pub yahoo: Arc<YahooClient>,
     /// Runs imports (the scheduler's and the pages').
     pub importer: Arc<Importer>,
+    /// Sends the outbox's pushes to Yahoo (beside the scheduler).
+    pub pusher: Arc<Pusher>,
 }
 
 impl AppState {
@@ -48,9 +51,11 @@ impl AppState {
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
         let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
         let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));
+        let pusher = Arc::new(Pusher::new(db.clone(), yahoo.clone(), PushSettings::from_config(&config)));
         Ok(AppState {
             yahoo,
             importer,
+            pusher,
             db,
             config: Arc::new(config),
             secrets,
@@ -120,12 +125,18 @@ impl Application {
             let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
             AbortOnDrop(tokio::spawn(Scheduler::new(state.importer.clone(), tick, state.config.import_workers).run()))
         });
+        // The outbox is drained wherever imports are scheduled, on the same tick.
+        let _pusher = state.config.scheduler.then(|| {
+            let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
+            AbortOnDrop(tokio::spawn(state.pusher.clone().run(tick)))
+        });
         let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(url = %state.config.public_url(), database = state.db.backend_name(), "serving");
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         // Runs in flight end here; their leases expire and another process (or the next start)
         // redoes what they had not committed.
         drop(_scheduler);
+        drop(_pusher);
         drop(_background);
         if let Some(sim) = sim {
             sim.stop().await;

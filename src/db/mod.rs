@@ -16,9 +16,11 @@ use sqlx::{
 
 pub mod accounts;
 pub mod audit;
+pub mod changes;
 pub mod imports;
 pub mod key_check;
 pub mod orders;
+pub mod outbox;
 pub mod pacing;
 pub mod sessions;
 pub mod signin;

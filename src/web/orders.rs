@@ -19,12 +19,15 @@ use super::{
 use crate::{
     app::AppState,
     db::{
+        changes,
         orders::{self, HistoryEntry, ListFilter, ListedOrder, OrderPk, OrderRow},
         stores::{self, StoreLink},
     },
     domain::{
         StoreId,
-        order::{FRAUD_HOLD_REFUSAL, check_fraud_hold},
+        order::FRAUD_HOLD_REFUSAL,
+        scope::OrderScope,
+        status::{ChangeRequest, Refusal},
         store::InternalStatus,
     },
     yahoo::api::OrderItem,
@@ -170,42 +173,26 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
     Ok(ok(&OrderPage { layout, order, store_name: store.name, items, history }))
 }
 
-/// Takes orders out of the 「自動受注取込」 inbox into 新規受付. The fraud-hold rule applies as
-/// on every status change: a held order stays (it may only be cancelled) and says why.
+/// Takes orders out of the 「自動受注取込」 inbox into 新規受付, through the one status change
+/// (`db::changes::change_status`): the fraud-hold rule applies as on every status change, so a
+/// held order stays (it may only be cancelled) and says why.
 pub async fn take_in(State(state): State<AppState>, me: Merchant, body: String) -> AppResult<Response> {
     let pks: Vec<OrderPk> = url::form_urlencoded::parse(body.as_bytes())
         .filter(|(k, _)| k == "order")
         .filter_map(|(_, v)| v.parse().ok().map(OrderPk))
         .take(1000)
         .collect();
-    let account = me.account_id();
-    let rows = orders::rows(&state.db, account, &pks).await?;
-    let stores = stores::list(&state.db, account).await?;
+    let scope = OrderScope::account(me.account_id());
+    let rows = orders::rows(&state.db, scope.account, &pks).await?;
     let (mut taken, mut held) = (0, 0);
-    let line = orders::HistoryLine {
-        kind: "status", message: "「自動受注取込」から新規受付に取り込みました".into()
-    };
     let actor = orders::HistoryActor::User(me.user.email.clone());
+    let req = ChangeRequest { target: InternalStatus::New, cancel_reason: None, ship: None };
     for row in rows.iter().filter(|r| r.internal_status() == InternalStatus::AutoImportInbox) {
-        let restrict = stores.iter().find(|s| s.id == row.store_id).is_none_or(|s| s.restrict_fraud_hold_changes);
-        if check_fraud_hold(restrict, row.fraud_hold(), InternalStatus::New).is_err() {
-            held += 1;
-            continue;
-        }
-        let now = crate::db::now();
-        if orders::move_status(
-            &state.db,
-            account,
-            row.id,
-            InternalStatus::AutoImportInbox,
-            InternalStatus::New,
-            &line,
-            &actor,
-            now,
-        )
-        .await?
-        {
-            taken += 1;
+        match changes::change_status(&state.db, &scope, row.id, &req, &actor, crate::db::now()).await? {
+            Ok(_) => taken += 1,
+            Err(Refusal::FraudHold) => held += 1,
+            // Taken in or changed by someone else meanwhile.
+            Err(_) => {}
         }
     }
     if taken > 0 {
