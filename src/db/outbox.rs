@@ -16,12 +16,7 @@ use super::{
     orders::{HistoryActor, OrderPk},
     with_pool,
 };
-use crate::domain::{
-    AccountId, StoreId,
-    order::OrderStatus,
-    scope::OrderScope,
-    status::Push,
-};
+use crate::domain::{AccountId, StoreId, order::OrderStatus, scope::OrderScope, status::Push};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
 #[sqlx(transparent)]
@@ -237,21 +232,24 @@ pub async fn failed_per_store(db: &Db, account_id: AccountId) -> sqlx::Result<Ve
     })
 }
 
-/// Sends a failed push again (a person pressed 再送信): it becomes pending now, with its
-/// attempts counted afresh. False when it is not a failed push of this account.
+/// Sends a failed push again (a person pressed 再送信): it becomes pending now with its attempts
+/// counted afresh, and so do the later failed pushes of its order (those that failed with it
+/// follow it, in sequence). False when it is not a failed push of this account.
 pub async fn retry(db: &Db, account_id: AccountId, id: PushId, now: DateTime<Utc>) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
         sqlx::query(
             "update order_push set state = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3,
                  lease_owner = null, lease_until = null
-             where account_id = $1 and id = $2 and state = 'failed'",
+             where account_id = $1 and state = 'failed'
+               and order_pk = (select order_pk from order_push where account_id = $1 and id = $2 and state = 'failed')
+               and seq >= (select seq from order_push where account_id = $1 and id = $2)",
         )
         .bind(account_id)
         .bind(id)
         .bind(now)
         .execute(p)
         .await
-        .map(|r| r.rows_affected() == 1)
+        .map(|r| r.rows_affected() >= 1)
     })
 }
 
@@ -286,9 +284,7 @@ pub async fn claim(
              {lock})
          returning *"
     );
-    with_pool!(db, |p| {
-        sqlx::query_as(&sql).bind(owner).bind(now).bind(until).bind(limit).fetch_all(p).await
-    })
+    with_pool!(db, |p| { sqlx::query_as(&sql).bind(owner).bind(now).bind(until).bind(limit).fetch_all(p).await })
 }
 
 /// Extends a claim while its call runs. False when the push is no longer this owner's.

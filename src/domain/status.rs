@@ -241,10 +241,10 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
             history.push_str("（不正保留中のためYahoo!には送信しません）");
         }
     }
-    if to == Cancelled {
-        if let Some(reason) = CANCEL_REASONS.iter().find(|(c, _)| Some(*c) == req.cancel_reason) {
-            history.push_str(&format!("。キャンセル理由: {}", reason.1));
-        }
+    if to == Cancelled
+        && let Some(reason) = req.cancel_reason
+    {
+        history.push_str(&format!("。キャンセル理由: {}", cancel_reason_label(reason)));
     }
     Ok(Plan { to, history, pushes })
 }
@@ -274,11 +274,7 @@ mod tests {
 
     /// A complete request for `to`: a cancel reason for キャンセル, ship input for 出荷済み.
     fn req(to: InternalStatus) -> ChangeRequest {
-        ChangeRequest {
-            target: to,
-            cancel_reason: (to == Cancelled).then_some(210),
-            ship: (to == Shipped).then(ship),
-        }
+        ChangeRequest { target: to, cancel_reason: (to == Cancelled).then_some(210), ship: (to == Shipped).then(ship) }
     }
 
     #[test]
@@ -369,7 +365,8 @@ mod tests {
         // Input is required, and the company is Yahoo's four-digit code.
         let bare = ChangeRequest { target: Shipped, cancel_reason: None, ship: None };
         assert_eq!(plan_change(&processing, &bare), Err(Refusal::NeedsShipInput));
-        for bad in [ShipInput { invoice_number: "  ".into(), ..ship() }, ShipInput { company_code: "ヤマト".into(), ..ship() }]
+        for bad in
+            [ShipInput { invoice_number: "  ".into(), ..ship() }, ShipInput { company_code: "ヤマト".into(), ..ship() }]
         {
             let r = ChangeRequest { ship: Some(bad), ..bare.clone() };
             assert_eq!(plan_change(&processing, &r), Err(Refusal::NeedsShipInput));
@@ -410,7 +407,10 @@ mod tests {
         let f = facts(Cancelled, OrderStatus::Processing, FraudHoldStatus::None);
         assert_eq!(plan_change(&f, &req(Cancelled)), Err(Refusal::Unchanged(Cancelled)));
         assert_eq!(plan_change(&f, &req(New)), Err(Refusal::NotAllowed { from: Cancelled, to: New }));
-        assert_eq!(Refusal::NotAllowed { from: Cancelled, to: New }.to_string(), "「キャンセル」から「新規受付」には変更できません");
+        assert_eq!(
+            Refusal::NotAllowed { from: Cancelled, to: New }.to_string(),
+            "「キャンセル」から「新規受付」には変更できません"
+        );
         assert_eq!(Refusal::FraudHold.to_string(), crate::domain::order::FRAUD_HOLD_REFUSAL);
         // The fraud-hold rule comes first, before the transition table.
         let held = facts(Cancelled, OrderStatus::Processing, FraudHoldStatus::UnderReview);
@@ -433,6 +433,9 @@ mod tests {
             invoice_number: "1234".into(),
             ship_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
         };
-        assert_eq!(ship.label(), "出荷ステータス「出荷済み」（配送会社: ヤマト運輸、伝票番号: 1234、出荷日: 2026-11-30）");
+        assert_eq!(
+            ship.label(),
+            "出荷ステータス「出荷済み」（配送会社: ヤマト運輸、伝票番号: 1234、出荷日: 2026-11-30）"
+        );
     }
 }

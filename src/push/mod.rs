@@ -117,8 +117,15 @@ impl Pusher {
     async fn send(&self, row: PushRow) -> sqlx::Result<()> {
         let Some(push) = row.push() else {
             let outcome = Outcome::Failed { message: "この送信内容を読み取れません".into() };
-            outbox::finish(&self.db, &row, &self.owner, &outcome, "Yahoo!への送信を中止しました（内容を読み取れません）", db::now())
-                .await?;
+            outbox::finish(
+                &self.db,
+                &row,
+                &self.owner,
+                &outcome,
+                "Yahoo!への送信を中止しました（内容を読み取れません）",
+                db::now(),
+            )
+            .await?;
             return Ok(());
         };
         let target: Option<Target> = crate::with_pool!(&self.db, |p| {
@@ -134,14 +141,27 @@ impl Pusher {
         })?;
         let Some(target) = target else {
             let outcome = Outcome::Failed { message: "注文が見つかりません".into() };
-            outbox::finish(&self.db, &row, &self.owner, &outcome, "Yahoo!への送信を中止しました（注文が見つかりません）", db::now())
-                .await?;
+            outbox::finish(
+                &self.db,
+                &row,
+                &self.owner,
+                &outcome,
+                "Yahoo!への送信を中止しました（注文が見つかりません）",
+                db::now(),
+            )
+            .await?;
             return Ok(());
         };
         let (api, xml) = match &push {
             Push::Status { status, cancel_reason } => (
                 "orderStatusChange",
-                api::status_change_xml(&target.seller_id, &target.order_id, status.code(), *cancel_reason, &row.operator),
+                api::status_change_xml(
+                    &target.seller_id,
+                    &target.order_id,
+                    status.code(),
+                    *cancel_reason,
+                    &row.operator,
+                ),
             ),
             Push::Ship { ship_status, company_code, invoice_number, ship_date } => (
                 "orderShipStatusChange",
@@ -170,7 +190,8 @@ impl Pusher {
             }
             Err(e) if e.is_temporary() => {
                 let at = now + self.backoff(row.attempts);
-                let message = format!("{}（{}回目、{}に再送します）", e.message_ja(), row.attempts, jst::format_response(at));
+                let message =
+                    format!("{}（{}回目、{}に再送します）", e.message_ja(), row.attempts, jst::format_response(at));
                 outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
             }
             Err(e) if waits_for_people(&e) => {
@@ -191,7 +212,8 @@ impl Pusher {
                     Ok(false) => {
                         let message = refusal.message_ja();
                         let history = format!("Yahoo!が送信を受け付けませんでした: {label}。{message}");
-                        outbox::finish(&self.db, &row, &self.owner, &Outcome::Failed { message }, &history, now).await?;
+                        outbox::finish(&self.db, &row, &self.owner, &Outcome::Failed { message }, &history, now)
+                            .await?;
                     }
                     // Not known whether Yahoo has it: ask again later.
                     Err(e) => {
@@ -258,7 +280,13 @@ fn waits_for_people(e: &YahooError) -> bool {
 fn warnings_text(warnings: &[Warning]) -> String {
     warnings
         .iter()
-        .map(|w| if w.code.is_empty() { format!("警告: {}", w.message) } else { format!("警告 {}: {}", w.code, w.message) })
+        .map(|w| {
+            if w.code.is_empty() {
+                format!("警告: {}", w.message)
+            } else {
+                format!("警告 {}: {}", w.code, w.message)
+            }
+        })
         .collect::<Vec<_>>()
         .join(" / ")
 }

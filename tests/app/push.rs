@@ -33,8 +33,8 @@ use crate::{
     on_both_backends,
 };
 
-use orderdesk::db::imports::Trigger;
 use InternalStatus::*;
+use orderdesk::db::imports::Trigger;
 
 fn owner() -> HistoryActor {
     HistoryActor::User("owner@example.jp".into())
@@ -80,9 +80,16 @@ async fn quiet_shop(backend: Backend, adjust: impl FnOnce(&mut orderdesk::config
 
 impl Shop {
     async fn change(&self, pk: OrderPk, req: &ChangeRequest) -> Result<Plan, Refusal> {
-        changes::change_status(&self.app.db, &OrderScope::account(self.account), pk, req, &owner(), orderdesk::db::now())
-            .await
-            .unwrap()
+        changes::change_status(
+            &self.app.db,
+            &OrderScope::account(self.account),
+            pk,
+            req,
+            &owner(),
+            orderdesk::db::now(),
+        )
+        .await
+        .unwrap()
     }
 
     async fn import(&self) {
@@ -128,7 +135,9 @@ impl Shop {
     }
 
     async fn fault(&self, api: &str, kind: &str, times: u64, delay_ms: u64) {
-        self.sim.control("/_sim/faults", json!({ "api": api, "kind": kind, "times": times, "delay_ms": delay_ms })).await;
+        self.sim
+            .control("/_sim/faults", json!({ "api": api, "kind": kind, "times": times, "delay_ms": delay_ms }))
+            .await;
     }
 
     async fn counter(&self, name: &str) -> u64 {
@@ -199,7 +208,10 @@ async fn pushes_reach_yahoo_in_order_and_write_history(backend: Backend) {
 
     // What Yahoo was told is in the history and in the order's view.
     let history = s.history(pk).await;
-    assert!(history.iter().any(|h| h == "Yahoo!に送信しました: ステータス「キャンセル」（キャンセル理由: 欠品）"), "{history:?}");
+    assert!(
+        history.iter().any(|h| h == "Yahoo!に送信しました: ステータス「キャンセル」（キャンセル理由: 欠品）"),
+        "{history:?}"
+    );
     assert!(history.iter().any(|h| h.contains("キャンセル理由: 欠品") && h.starts_with("ステータスを")), "{history:?}");
     let history = s.history(hold_pk).await;
     assert!(history.iter().any(|h| h == "Yahoo!に送信しました: ステータス「処理中」"), "{history:?}");
@@ -218,7 +230,12 @@ async fn pushes_reach_yahoo_in_order_and_write_history(backend: Backend) {
     );
     assert!(view.iter().all(|v| v.order_id == completed && v.done_at.is_some()));
     // Another account sees none of it.
-    assert!(outbox::for_order(&s.app.db, orderdesk::domain::AccountId(s.account.0 + 1000), done_pk).await.unwrap().is_empty());
+    assert!(
+        outbox::for_order(&s.app.db, orderdesk::domain::AccountId(s.account.0 + 1000), done_pk)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Warnings are kept with the push and named in the history.
     let warned = plain_order(&s).await;
@@ -249,7 +266,10 @@ async fn a_refusal_is_shown_as_failed_with_yahoos_message(backend: Backend) {
     assert_eq!(s.counter("calls.orderShipStatusChange").await, 0, "nothing after a refused push is sent");
     let history = s.history(pk).await;
     assert!(
-        history.iter().any(|h| h.starts_with("Yahoo!が送信を受け付けませんでした: ステータス「処理中」。Yahoo!がエラーを返しました")),
+        history
+            .iter()
+            .any(|h| h
+                .starts_with("Yahoo!が送信を受け付けませんでした: ステータス「処理中」。Yahoo!がエラーを返しました")),
         "{history:?}"
     );
     // Visible where people look: the failing list and the count per store.
@@ -257,12 +277,16 @@ async fn a_refusal_is_shown_as_failed_with_yahoos_message(backend: Backend) {
     assert_eq!(failing.len(), 2);
     assert!(failing.iter().all(|f| f.state_label == "失敗" && f.order_id == refused));
     assert_eq!(outbox::failed_per_store(&s.app.db, s.account).await.unwrap(), vec![(s.store, 2)]);
-    let other_store = OrderScope { stores: Some(vec![orderdesk::domain::StoreId(s.store.0 + 1)]), ..OrderScope::account(s.account) };
+    let other_store =
+        OrderScope { stores: Some(vec![orderdesk::domain::StoreId(s.store.0 + 1)]), ..OrderScope::account(s.account) };
     assert!(outbox::failing(&s.app.db, &other_store, 10).await.unwrap().is_empty(), "staff of another store see none");
     // Sent again by a person, in order, both go through.
     let now = orderdesk::db::now();
-    assert!(outbox::retry(&s.app.db, s.account, pushes[0].id, now).await.unwrap());
-    assert!(outbox::retry(&s.app.db, s.account, pushes[1].id, now).await.unwrap());
+    assert!(
+        !outbox::retry(&s.app.db, orderdesk::domain::AccountId(s.account.0 + 1000), pushes[0].id, now).await.unwrap()
+    );
+    assert!(outbox::retry(&s.app.db, s.account, pushes[0].id, now).await.unwrap(), "the later one follows it");
+    assert!(s.pushes().await.iter().all(|p| p.state() == PushState::Pending && p.attempts == 0));
     s.app.pusher.drain().await.unwrap();
     assert!(s.pushes().await.iter().all(|p| p.state() == PushState::Done));
     let y = s.yahoo(&refused).await;
@@ -404,13 +428,11 @@ async fn a_push_sent_again_after_yahoo_took_it_counts_as_done(backend: Backend) 
     // As if the process died after Yahoo took them and before it wrote so: claimed by a dead
     // owner whose lease ran out.
     orderdesk::with_pool!(&s.app.db, |p| {
-        sqlx::query(
-            "update order_push set state = 'sending', lease_owner = 'dead', lease_until = $1, done_at = null",
-        )
-        .bind(Utc::now() - chrono::Duration::seconds(5))
-        .execute(p)
-        .await
-        .map(|_| ())
+        sqlx::query("update order_push set state = 'sending', lease_owner = 'dead', lease_until = $1, done_at = null")
+            .bind(Utc::now() - chrono::Duration::seconds(5))
+            .execute(p)
+            .await
+            .map(|_| ())
     })
     .unwrap();
     s.app.pusher.drain().await.unwrap();
@@ -419,7 +441,10 @@ async fn a_push_sent_again_after_yahoo_took_it_counts_as_done(backend: Backend) 
     // Yahoo refused the second cancel (Cannot Be Operated); orderInfo showed it cancelled.
     assert_eq!(s.counter("status.orderStatusChange.400").await, 1);
     let history = s.history(c).await;
-    assert!(history.iter().any(|h| h == "Yahoo!ではすでに反映済みでした: ステータス「キャンセル」（キャンセル理由: 欠品）"), "{history:?}");
+    assert!(
+        history.iter().any(|h| h == "Yahoo!ではすでに反映済みでした: ステータス「キャンセル」（キャンセル理由: 欠品）"),
+        "{history:?}"
+    );
     assert_eq!(s.yahoo(&cancelled).await.order_status, 4);
     assert_eq!(s.yahoo(&shipped).await.ship_status, 3);
 }
@@ -538,7 +563,11 @@ async fn held_orders_are_refused_on_every_path_but_cancel(backend: Backend) {
     s.app.pusher.drain().await.unwrap();
     let pushes = s.pushes().await;
     assert_eq!(pushes.len(), 6);
-    assert!(pushes.iter().all(|p| p.push() == Some(Push::Status { status: OrderStatus::Cancelled, cancel_reason: Some(170) })));
+    assert!(
+        pushes
+            .iter()
+            .all(|p| p.push() == Some(Push::Status { status: OrderStatus::Cancelled, cancel_reason: Some(170) }))
+    );
     assert!(pushes.iter().all(|p| p.state() == PushState::Done), "{pushes:#?}");
 }
 
