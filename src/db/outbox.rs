@@ -309,8 +309,8 @@ pub async fn renew(db: &Db, id: PushId, owner: &str, now: DateTime<Utc>, until: 
 pub enum Outcome {
     /// Yahoo has it; `message` holds its warnings, if any.
     Done { message: String },
-    /// Yahoo refused it: failed for good (a person may send it again). The order's later
-    /// pending pushes depend on it and fail with it.
+    /// Yahoo refused it: failed for good (a person may send it again). The pushes of the same
+    /// change queued after it depend on it and fail with it.
     Failed { message: String },
 }
 
@@ -362,13 +362,16 @@ pub async fn finish(
         .execute(&mut *tx)
         .await?;
         if state == "failed" {
-            // What was queued after it assumed it would go through (ship status after status).
+            // The rest of the same change assumed it would go through (ship status after
+            // status). One change's pushes share their creation time (one transaction's
+            // `now`); a later change of the order is sent on its own.
             sqlx::query(
-                "update order_push set state = 'failed', last_message = $3, updated_at = $4
-                 where order_pk = $1 and seq > $2 and state = 'pending'",
+                "update order_push set state = 'failed', last_message = $4, updated_at = $5
+                 where order_pk = $1 and seq > $2 and created_at = $3 and state = 'pending'",
             )
             .bind(row.order_pk)
             .bind(row.seq)
+            .bind(row.created_at)
             .bind(DEPENDENT_FAILED)
             .bind(now)
             .execute(&mut *tx)

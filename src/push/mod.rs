@@ -4,7 +4,7 @@
 //!
 //! - Yahoo says OK: done, with a history line naming what Yahoo was told and its warnings;
 //! - Yahoo refuses (Status NG, an error code): failed, Yahoo's message in the history and on the
-//!   push, never dropped; the order's later pushes, which assumed it, fail with it;
+//!   push, never dropped; the rest of its change (a ship status after its status) fails with it;
 //! - a temporary failure (network, 5xx, throttled): tried again with exponential backoff;
 //! - authentication fails: waits (the store page diagnoses it) and goes on once it works;
 //! - 緊急停止 of the store or account: nothing is claimed until it is resumed.
@@ -195,6 +195,10 @@ impl Pusher {
                 outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
             }
             Err(e) if waits_for_people(&e) => {
+                // As an import does: the store waits (imports and pushes) until someone acts.
+                if e.is_auth_problem() {
+                    imports::set_blocked(&self.db, row.account_id, row.store_id, e.auth_code(), now).await?;
+                }
                 let at = now + chrono::Duration::from_std(self.settings.auth_wait).unwrap_or_default();
                 let message = format!("{}（認証が直るまで送信を待っています）", e.message_ja());
                 outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;

@@ -291,6 +291,19 @@ async fn a_refusal_is_shown_as_failed_with_yahoos_message(backend: Backend) {
     assert!(s.pushes().await.iter().all(|p| p.state() == PushState::Done));
     let y = s.yahoo(&refused).await;
     assert_eq!((y.order_status, y.ship_status), (2, 3));
+
+    // Only the rest of the refused change fails with it: a cancel asked for afterwards is sent.
+    let later = order_with_status(&s, 3).await;
+    s.import().await;
+    let pk = s.row(&later).await.id;
+    s.change(pk, &ship("6666")).await.unwrap();
+    s.change(pk, &cancel(230)).await.unwrap();
+    s.fault("orderStatusChange", "status_ng", 1, 0).await;
+    s.app.pusher.drain().await.unwrap();
+    let view = outbox::for_order(&s.app.db, s.account, pk).await.unwrap();
+    assert_eq!(view.iter().map(|v| v.state_label).collect::<Vec<_>>(), vec!["失敗", "失敗", "完了"], "{view:#?}");
+    assert_eq!(view[1].message, outbox::DEPENDENT_FAILED);
+    assert_eq!(s.yahoo(&later).await.order_status, 4);
 }
 
 async fn a_temporary_fault_is_retried_until_it_succeeds(backend: Backend) {
