@@ -482,6 +482,38 @@ async fn emergency_stop_halts_pushes_until_resumed(backend: Backend) {
     assert_eq!((s.yahoo(&a).await.order_status, s.yahoo(&b).await.order_status), (4, 4));
 }
 
+async fn an_auth_failure_waits_until_someone_acts(backend: Backend) {
+    let s = quiet_shop(backend, |_| {}).await;
+    let id = plain_order(&s).await;
+    s.import().await;
+    s.change(s.row(&id).await.id, &cancel(210)).await.unwrap();
+    s.fault("orderStatusChange", "insufficient_scope", 1, 0).await;
+    let settings = PushSettings { auth_wait: Duration::from_millis(100), ..PushSettings::from_config(&s.app.config) };
+    let pusher = Pusher::new(s.app.db.clone(), s.app.yahoo.clone(), settings);
+    assert_eq!(pusher.drain().await.unwrap(), 1);
+    let p = s.pushes().await.remove(0);
+    assert_eq!(p.state(), PushState::Pending, "{p:?}");
+    assert!(p.last_message.contains("認証が直るまで送信を待っています"), "{p:?}");
+    let state = imports::state(&s.app.db, s.account, s.store).await.unwrap();
+    assert_eq!(state.blocked_reason.as_deref(), Some("insufficient_scope"), "the store page diagnoses it");
+    // Waiting: nothing is sent until someone acts on the store (reconnects, saves the key).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(pusher.drain().await.unwrap(), 0);
+    assert_eq!(s.yahoo(&id).await.order_status, 2);
+    orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query("update store set updated_at = $2 where id = $1")
+            .bind(s.store)
+            .bind(Utc::now())
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    assert_eq!(pusher.drain().await.unwrap(), 1);
+    assert_eq!(s.pushes().await[0].state(), PushState::Done);
+    assert_eq!(s.yahoo(&id).await.order_status, 4);
+}
+
 /// Stores a held order of each kind: one under review (1) and one confirmed as fraud (3).
 async fn held_orders(s: &Shop) -> Vec<String> {
     let confirmed = held_order(s, 2947).await;
@@ -676,6 +708,7 @@ on_both_backends!(
     a_drainer_killed_mid_push_is_taken_over,
     a_push_sent_again_after_yahoo_took_it_counts_as_done,
     emergency_stop_halts_pushes_until_resumed,
+    an_auth_failure_waits_until_someone_acts,
     held_orders_are_refused_on_every_path_but_cancel,
     the_fraud_hold_rule_holds_over_random_sequences,
 );
