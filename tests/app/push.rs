@@ -255,6 +255,19 @@ async fn a_refusal_is_shown_as_failed_with_yahoos_message(backend: Backend) {
     let refused = order_with_status(&s, 3).await;
     s.import().await;
     let pk = s.row(&refused).await.id;
+    // Another account, or staff limited to other stores, cannot change it: nothing is written.
+    let now = orderdesk::db::now();
+    let elsewhere = [
+        OrderScope::account(orderdesk::domain::AccountId(s.account.0 + 1000)),
+        OrderScope { stores: Some(vec![]), ..OrderScope::account(s.account) },
+        OrderScope { stores: Some(vec![orderdesk::domain::StoreId(s.store.0 + 1)]), ..OrderScope::account(s.account) },
+    ];
+    for scope in &elsewhere {
+        let r = changes::change_status(&s.app.db, scope, pk, &cancel(210), &owner(), now).await.unwrap();
+        assert_eq!(r, Err(Refusal::NotFound), "{scope:?}");
+    }
+    assert_eq!(s.row(&refused).await.internal_status(), New);
+    assert!(s.pushes().await.is_empty());
     // Yahoo answers Status NG to the status push: the ship push that needed it is not sent.
     s.fault("orderStatusChange", "status_ng", 1, 0).await;
     s.change(pk, &ship("5555")).await.unwrap();
