@@ -13,6 +13,7 @@ use crate::{
     db::{self, Db, sessions::SessionBackend},
     import::{ImportSettings, Importer, scheduler::Scheduler},
     stock::{StockSettings, StockSync},
+    push::{PushSettings, Pusher},
     simulator::{self, SimHandle, Simulator},
     telemetry, web,
     yahoo::YahooClient,
@@ -33,6 +34,8 @@ pub struct AppState {
     pub importer: Arc<Importer>,
     /// 在庫連動: order events into stock, pushes to the stores, pulls.
     pub stock: Arc<StockSync>,
+    /// Sends the outbox's pushes to Yahoo (beside the scheduler).
+    pub pusher: Arc<Pusher>,
 }
 
 impl AppState {
@@ -59,10 +62,12 @@ impl AppState {
             importer.owner().to_owned(),
             StockSettings::from_config(&config),
         ));
+        let pusher = Arc::new(Pusher::new(db.clone(), yahoo.clone(), PushSettings::from_config(&config)));
         Ok(AppState {
             yahoo,
             importer,
             stock,
+            pusher,
             db,
             config: Arc::new(config),
             secrets,
@@ -136,6 +141,11 @@ impl Application {
             let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
             AbortOnDrop(tokio::spawn(state.stock.clone().run(tick)))
         });
+        // The outbox is drained wherever imports are scheduled, on the same tick.
+        let _pusher = state.config.scheduler.then(|| {
+            let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
+            AbortOnDrop(tokio::spawn(state.pusher.clone().run(tick)))
+        });
         let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(url = %state.config.public_url(), database = state.db.backend_name(), "serving");
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
@@ -143,6 +153,7 @@ impl Application {
         // redoes what they had not committed.
         drop(_scheduler);
         drop(_stock);
+        drop(_pusher);
         drop(_background);
         if let Some(sim) = sim {
             sim.stop().await;

@@ -21,6 +21,7 @@ pub mod imports;
 pub mod key_check;
 pub mod order_list;
 pub mod orders;
+pub mod outbox;
 pub mod pacing;
 pub mod password_reset;
 pub mod reseal;

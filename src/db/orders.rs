@@ -400,7 +400,7 @@ pub enum HistoryActor {
 }
 
 impl HistoryActor {
-    fn parts(&self) -> (&'static str, &str) {
+    pub fn parts(&self) -> (&'static str, &str) {
         match self {
             HistoryActor::User(name) => ("user", name),
             HistoryActor::Job => ("job", ""),
@@ -883,55 +883,6 @@ pub async fn rows(db: &Db, account_id: AccountId, pks: &[OrderPk]) -> sqlx::Resu
         out.extend(found);
     }
     Ok(out)
-}
-
-/// Moves one order from `from` to `to` with a history line, only if it is still in `from`
-/// (two people pressing at once change it once). The caller has applied the fraud-hold rule.
-#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
-pub async fn move_status(
-    db: &Db,
-    account_id: AccountId,
-    pk: OrderPk,
-    from: InternalStatus,
-    to: InternalStatus,
-    line: &HistoryLine,
-    actor: &HistoryActor,
-    now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let (actor_type, actor_name) = actor.parts();
-    with_pool!(db, |p| {
-        let mut tx = p.begin().await?;
-        let moved = sqlx::query(
-            "update yahoo_order set internal_status = $4, updated_at = $5
-             where account_id = $1 and id = $2 and internal_status = $3",
-        )
-        .bind(account_id)
-        .bind(pk)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if moved {
-            sqlx::query(
-                "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
-                 values ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(account_id)
-            .bind(pk)
-            .bind(actor_type)
-            .bind(actor_name)
-            .bind(line.kind)
-            .bind(&line.message)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(moved)
-    })
 }
 
 /// Saves an order's 社内メモ with a history line, in one transaction.

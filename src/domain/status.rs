@@ -69,6 +69,51 @@ pub enum Push {
     Ship { ship_status: u8, company_code: String, invoice_number: String, ship_date: NaiveDate },
 }
 
+/// Yahoo's ShipCompanyCode values the pages name (others are shown as their code).
+pub const SHIP_COMPANIES: [(&str, &str); 3] = [("1000", "その他"), ("1001", "ヤマト運輸"), ("1002", "佐川急便")];
+
+/// A cancel reason's words, or its code when unknown.
+pub fn cancel_reason_label(code: u16) -> String {
+    CANCEL_REASONS.iter().find(|(c, _)| *c == code).map_or_else(|| code.to_string(), |(_, l)| (*l).to_owned())
+}
+
+/// A ship company's name, or its code when unknown.
+pub fn ship_company_label(code: &str) -> String {
+    SHIP_COMPANIES.iter().find(|(c, _)| *c == code).map_or_else(|| code.to_owned(), |(_, l)| (*l).to_owned())
+}
+
+/// Yahoo's ShipStatus in words.
+pub fn ship_status_label(code: u8) -> &'static str {
+    match code {
+        0 => "出荷不可",
+        1 => "出荷可",
+        2 => "出荷処理中",
+        3 => "出荷済み",
+        4 => "着荷済み",
+        _ => "不明",
+    }
+}
+
+impl Push {
+    /// What Yahoo is told, in words (the outbox view and the history name pushes this way).
+    pub fn label(&self) -> String {
+        match self {
+            Push::Status { status, cancel_reason: Some(reason) } => {
+                format!("ステータス「{}」（キャンセル理由: {}）", status.label(), cancel_reason_label(*reason))
+            }
+            Push::Status { status: OrderStatus::Completed, .. } => "ステータス「完了」（ポイント確定）".to_owned(),
+            Push::Status { status, .. } => format!("ステータス「{}」", status.label()),
+            Push::Ship { ship_status, company_code, invoice_number, ship_date } => format!(
+                "出荷ステータス「{}」（配送会社: {}、伝票番号: {}、出荷日: {}）",
+                ship_status_label(*ship_status),
+                ship_company_label(company_code),
+                invoice_number,
+                ship_date.format("%Y-%m-%d")
+            ),
+        }
+    }
+}
+
 /// An accepted change: the new internal status, its history line and the pushes to queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -139,6 +184,10 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
     }
     let held = facts.fraud_hold.is_held();
     let yahoo = facts.yahoo_status;
+    // Yahoo has cancelled it (the buyer, or an earlier push): only our own キャンセル follows.
+    if yahoo == Some(OrderStatus::Cancelled) && to != Cancelled {
+        return Err(Refusal::YahooState { yahoo: OrderStatus::Cancelled, to });
+    }
     let mut pushes = Vec::new();
     match to {
         Cancelled => {
@@ -149,7 +198,11 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
             }
         }
         Shipped => {
-            let ship = req.ship.as_ref().filter(|s| !s.invoice_number.trim().is_empty() && !s.company_code.is_empty());
+            let ship = req.ship.as_ref().filter(|s| {
+                !s.invoice_number.trim().is_empty()
+                    && s.company_code.len() == 4
+                    && s.company_code.bytes().all(|b| b.is_ascii_digit())
+            });
             let ship = ship.ok_or(Refusal::NeedsShipInput)?;
             match yahoo {
                 Some(y @ (OrderStatus::Reserved | OrderStatus::Cancelled)) => {
@@ -188,10 +241,201 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
             history.push_str("（不正保留中のためYahoo!には送信しません）");
         }
     }
-    if to == Cancelled {
-        if let Some(reason) = CANCEL_REASONS.iter().find(|(c, _)| Some(*c) == req.cancel_reason) {
-            history.push_str(&format!("。キャンセル理由: {}", reason.1));
-        }
+    if to == Cancelled
+        && let Some(reason) = req.cancel_reason
+    {
+        history.push_str(&format!("。キャンセル理由: {}", cancel_reason_label(reason)));
     }
     Ok(Plan { to, history, pushes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use InternalStatus::*;
+
+    fn facts(from: InternalStatus, yahoo: OrderStatus, hold: FraudHoldStatus) -> OrderFacts {
+        OrderFacts {
+            internal_status: from,
+            yahoo_status: Some(yahoo),
+            ship_status: Some(1),
+            fraud_hold: hold,
+            restriction_on: true,
+        }
+    }
+
+    fn ship() -> ShipInput {
+        ShipInput {
+            company_code: "1001".into(),
+            invoice_number: " 1234-5678 ".into(),
+            ship_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        }
+    }
+
+    /// A complete request for `to`: a cancel reason for キャンセル, ship input for 出荷済み.
+    fn req(to: InternalStatus) -> ChangeRequest {
+        ChangeRequest { target: to, cancel_reason: (to == Cancelled).then_some(210), ship: (to == Shipped).then(ship) }
+    }
+
+    #[test]
+    fn transition_table() {
+        assert!(allowed(AutoImportInbox, New) && allowed(AutoImportInbox, Cancelled));
+        assert!(!allowed(AutoImportInbox, Shipped));
+        assert!(InternalStatus::ALL.into_iter().all(|to| !allowed(Cancelled, to)), "キャンセル is final");
+        assert!(InternalStatus::ALL.into_iter().all(|from| !allowed(from, AutoImportInbox) && !allowed(from, Failed)));
+        assert!(InternalStatus::ALL.into_iter().all(|s| !allowed(s, s)));
+        assert!(!allowed(AwaitingPayment, Completed));
+        assert_eq!(targets(Shipped).collect::<Vec<_>>(), vec![AwaitingShipment, Cancelled, Completed]);
+        assert_eq!(targets(Completed).collect::<Vec<_>>(), vec![Shipped, Cancelled]);
+    }
+
+    #[test]
+    fn held_orders_may_only_be_cancelled_and_only_the_cancel_is_pushed() {
+        for hold in [FraudHoldStatus::UnderReview, FraudHoldStatus::FraudConfirmed] {
+            for from in InternalStatus::ALL {
+                for to in InternalStatus::ALL {
+                    let result = plan_change(&facts(from, OrderStatus::Processing, hold), &req(to));
+                    if to == Cancelled && allowed(from, to) {
+                        let plan = result.unwrap();
+                        assert_eq!(
+                            plan.pushes,
+                            vec![Push::Status { status: OrderStatus::Cancelled, cancel_reason: Some(210) }]
+                        );
+                    } else if to != Cancelled {
+                        assert_eq!(result, Err(Refusal::FraudHold), "{hold:?} {from:?} → {to:?}");
+                    }
+                }
+            }
+            // With the restriction off the change is ours alone: Yahoo is told nothing but a cancel.
+            let mut off = facts(AwaitingShipment, OrderStatus::OnHold, hold);
+            off.restriction_on = false;
+            let plan = plan_change(&off, &req(Shipped)).unwrap();
+            assert!(plan.pushes.is_empty(), "{plan:?}");
+            assert!(plan.history.contains("不正保留中のためYahoo!には送信しません"), "{}", plan.history);
+            let plan = plan_change(&off, &req(Completed)).unwrap();
+            assert!(plan.pushes.is_empty());
+            let plan = plan_change(&off, &req(Cancelled)).unwrap();
+            assert_eq!(plan.pushes.len(), 1);
+        }
+    }
+
+    #[test]
+    fn released_orders_are_free() {
+        let plan = plan_change(&facts(New, OrderStatus::Processing, FraudHoldStatus::Released), &req(Shipped)).unwrap();
+        assert_eq!(plan.pushes.len(), 1);
+    }
+
+    #[test]
+    fn cancel_needs_a_known_reason_and_pushes_it() {
+        let f = facts(New, OrderStatus::Processing, FraudHoldStatus::None);
+        let none = ChangeRequest { target: Cancelled, cancel_reason: None, ship: None };
+        assert_eq!(plan_change(&f, &none), Err(Refusal::NeedsCancelReason));
+        let unknown = ChangeRequest { cancel_reason: Some(999), ..none.clone() };
+        assert_eq!(plan_change(&f, &unknown), Err(Refusal::NeedsCancelReason));
+        let plan = plan_change(&f, &req(Cancelled)).unwrap();
+        assert_eq!(plan.to, Cancelled);
+        assert_eq!(plan.pushes, vec![Push::Status { status: OrderStatus::Cancelled, cancel_reason: Some(210) }]);
+        assert!(plan.history.contains("キャンセル理由: 欠品"), "{}", plan.history);
+        // Yahoo has it cancelled already: ours follows, nothing is pushed.
+        let plan = plan_change(&facts(New, OrderStatus::Cancelled, FraudHoldStatus::None), &req(Cancelled)).unwrap();
+        assert!(plan.pushes.is_empty());
+    }
+
+    #[test]
+    fn shipping_pushes_status_before_ship_status() {
+        let f = facts(AwaitingShipment, OrderStatus::OnHold, FraudHoldStatus::None);
+        let plan = plan_change(&f, &req(Shipped)).unwrap();
+        assert_eq!(
+            plan.pushes,
+            vec![
+                Push::Status { status: OrderStatus::Processing, cancel_reason: None },
+                Push::Ship {
+                    ship_status: SHIP_STATUS_SHIPPED,
+                    company_code: "1001".into(),
+                    invoice_number: "1234-5678".into(),
+                    ship_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                },
+            ]
+        );
+        let processing = facts(AwaitingShipment, OrderStatus::Processing, FraudHoldStatus::None);
+        assert_eq!(plan_change(&processing, &req(Shipped)).unwrap().pushes.len(), 1);
+        // Already shipped at Yahoo: nothing to push.
+        let shipped = OrderFacts { ship_status: Some(SHIP_STATUS_SHIPPED), ..processing.clone() };
+        assert!(plan_change(&shipped, &req(Shipped)).unwrap().pushes.is_empty());
+        // Input is required, and the company is Yahoo's four-digit code.
+        let bare = ChangeRequest { target: Shipped, cancel_reason: None, ship: None };
+        assert_eq!(plan_change(&processing, &bare), Err(Refusal::NeedsShipInput));
+        for bad in
+            [ShipInput { invoice_number: "  ".into(), ..ship() }, ShipInput { company_code: "ヤマト".into(), ..ship() }]
+        {
+            let r = ChangeRequest { ship: Some(bad), ..bare.clone() };
+            assert_eq!(plan_change(&processing, &r), Err(Refusal::NeedsShipInput));
+        }
+        // A reservation cannot be shipped.
+        let reserved = facts(AwaitingShipment, OrderStatus::Reserved, FraudHoldStatus::None);
+        assert_eq!(
+            plan_change(&reserved, &req(Shipped)),
+            Err(Refusal::YahooState { yahoo: OrderStatus::Reserved, to: Shipped })
+        );
+    }
+
+    #[test]
+    fn completing_pushes_status_five_unless_yahoo_has_it() {
+        let f = facts(Shipped, OrderStatus::Processing, FraudHoldStatus::None);
+        assert_eq!(
+            plan_change(&f, &req(Completed)).unwrap().pushes,
+            vec![Push::Status { status: OrderStatus::Completed, cancel_reason: None }]
+        );
+        let done = facts(Shipped, OrderStatus::Completed, FraudHoldStatus::None);
+        assert!(plan_change(&done, &req(Completed)).unwrap().pushes.is_empty());
+    }
+
+    #[test]
+    fn an_order_yahoo_cancelled_may_only_be_cancelled() {
+        let f = facts(New, OrderStatus::Cancelled, FraudHoldStatus::None);
+        for to in [AwaitingPayment, AwaitingShipment, Shipped, Completed, OnHold] {
+            assert_eq!(
+                plan_change(&f, &req(to)),
+                Err(Refusal::YahooState { yahoo: OrderStatus::Cancelled, to }),
+                "{to:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_in_order_and_in_words() {
+        let f = facts(Cancelled, OrderStatus::Processing, FraudHoldStatus::None);
+        assert_eq!(plan_change(&f, &req(Cancelled)), Err(Refusal::Unchanged(Cancelled)));
+        assert_eq!(plan_change(&f, &req(New)), Err(Refusal::NotAllowed { from: Cancelled, to: New }));
+        assert_eq!(
+            Refusal::NotAllowed { from: Cancelled, to: New }.to_string(),
+            "「キャンセル」から「新規受付」には変更できません"
+        );
+        assert_eq!(Refusal::FraudHold.to_string(), crate::domain::order::FRAUD_HOLD_REFUSAL);
+        // The fraud-hold rule comes first, before the transition table.
+        let held = facts(Cancelled, OrderStatus::Processing, FraudHoldStatus::UnderReview);
+        assert_eq!(plan_change(&held, &req(New)), Err(Refusal::FraudHold));
+    }
+
+    #[test]
+    fn pushes_in_words() {
+        assert_eq!(
+            Push::Status { status: OrderStatus::Cancelled, cancel_reason: Some(210) }.label(),
+            "ステータス「キャンセル」（キャンセル理由: 欠品）"
+        );
+        assert_eq!(
+            Push::Status { status: OrderStatus::Completed, cancel_reason: None }.label(),
+            "ステータス「完了」（ポイント確定）"
+        );
+        let ship = Push::Ship {
+            ship_status: 3,
+            company_code: "1001".into(),
+            invoice_number: "1234".into(),
+            ship_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        };
+        assert_eq!(
+            ship.label(),
+            "出荷ステータス「出荷済み」（配送会社: ヤマト運輸、伝票番号: 1234、出荷日: 2026-11-30）"
+        );
+    }
 }

@@ -9,7 +9,8 @@ use crate::{
     db::orders::{HistoryLine, Known},
     domain::{
         jst,
-        order::{FraudHoldStatus, check_fraud_hold},
+        order::{FraudHoldStatus, OrderStatus},
+        status::{ChangeRequest, OrderFacts, Refusal, plan_change},
         store::InternalStatus,
     },
     yahoo::api::{OrderDetail, OrderSummary},
@@ -204,7 +205,7 @@ pub enum Arrival {
 
 /// Status and history of an order imported for the first time. With ステータス自動変更 on (and
 /// only for automatic imports), the order moves to the chosen status unless the fraud-hold
-/// rule refuses it, in which case it goes to 失敗 (the one rule, `check_fraud_hold`).
+/// rule refuses it, in which case it goes to 失敗 (the one plan, `domain::status::plan_change`).
 pub fn new_order(
     detail: &OrderDetail,
     arrival: Arrival,
@@ -231,19 +232,38 @@ pub fn new_order(
             });
             InternalStatus::AutoImportInbox
         }
-        Arrival::AutoChange(target) => match check_fraud_hold(restrict_fraud_hold, hold, target) {
-            Ok(()) => {
-                lines.push(HistoryLine {
-                    kind: "status",
-                    message: format!("ステータス自動変更: {} → {}", InternalStatus::New.label(), target.label()),
-                });
-                target
+        // The one plan every status change asks (fraud-hold rule, transitions), as if a job
+        // moved the new order from 新規受付. The targets offered for it push nothing to Yahoo.
+        Arrival::AutoChange(target) => {
+            let facts = OrderFacts {
+                internal_status: InternalStatus::New,
+                yahoo_status: OrderStatus::from_code(detail.order_status),
+                ship_status: detail.ship_status,
+                fraud_hold: hold,
+                restriction_on: restrict_fraud_hold,
+            };
+            match plan_change(&facts, &ChangeRequest { target, cancel_reason: None, ship: None }) {
+                Ok(plan) if plan.pushes.is_empty() => {
+                    lines.push(HistoryLine {
+                        kind: "status",
+                        message: format!("ステータス自動変更: {} → {}", InternalStatus::New.label(), target.label()),
+                    });
+                    target
+                }
+                Err(Refusal::FraudHold) => {
+                    lines.push(HistoryLine { kind: "status", message: AUTO_CHANGE_REFUSED.into() });
+                    InternalStatus::Failed
+                }
+                // A target that would need Yahoo told (never offered) or that the plan refuses.
+                Ok(_) | Err(_) => {
+                    lines.push(HistoryLine {
+                        kind: "status",
+                        message: format!("ステータス自動変更できませんでした（{}）", target.label()),
+                    });
+                    InternalStatus::New
+                }
             }
-            Err(_) => {
-                lines.push(HistoryLine { kind: "status", message: AUTO_CHANGE_REFUSED.into() });
-                InternalStatus::Failed
-            }
-        },
+        }
     };
     (status, lines, flag_cancel)
 }

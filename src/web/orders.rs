@@ -21,15 +21,15 @@ use super::{
 use crate::{
     app::AppState,
     db::{
-        changes,
+        changes, outbox,
         orders::{self, HistoryActor, HistoryEntry, OrderPk, OrderRow},
         stores,
     },
     domain::{
         jst,
-        order::{FRAUD_HOLD_REFUSAL, OrderStatus, check_fraud_hold},
+        order::{FRAUD_HOLD_REFUSAL, OrderStatus},
         scope::OrderScope,
-        status::{self, CANCEL_REASONS, ChangeRequest, ShipInput},
+        status::{self, CANCEL_REASONS, ChangeRequest, Refusal, ShipInput},
         store::InternalStatus,
     },
     yahoo::api::OrderItem,
@@ -43,6 +43,8 @@ pub struct OrderPage {
     store_name: String,
     items: Vec<OrderItem>,
     history: Vec<HistoryEntry>,
+    /// What was (or is to be) told to Yahoo about this order, in order.
+    pushes: Vec<outbox::PushView>,
     /// The statuses this order may move to (the transition table), キャンセル included.
     targets: Vec<InternalStatus>,
     /// With the store's restriction on, a held order offers only キャンセル.
@@ -168,6 +170,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
     let (mut order, items) = scoped_order(&state, &scope, order_id).await?;
     let store = stores::get(&state.db, scope.account, order.store_id).await?.ok_or(AppError::NotFound)?;
     let history = orders::history(&state.db, scope.account, order.id).await?;
+    let pushes = outbox::for_order(&state.db, scope.account, order.id).await?;
     let held_and_restricted = store.restrict_fraud_hold_changes && order.fraud_hold().is_held();
     let targets = status::targets(order.internal_status())
         .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
@@ -180,6 +183,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
         store_name: store.name,
         items,
         history,
+        pushes,
         targets,
         held_and_restricted,
         cancel_reasons: &CANCEL_REASONS,
@@ -243,6 +247,35 @@ pub async fn change(
 }
 
 #[derive(Debug, Default, Deserialize)]
+pub struct RetryForm {
+    #[serde(default)]
+    push: String,
+}
+
+/// 再送信: a push Yahoo refused goes back into the queue (with the rest of its change).
+pub async fn retry_push(
+    State(state): State<AppState>,
+    me: Merchant,
+    Path(order_id): Path<OrderPk>,
+    Form(form): Form<RetryForm>,
+) -> AppResult<Response> {
+    let scope = scope_of(&state, &me).await?;
+    scoped_order(&state, &scope, order_id).await?;
+    let back = format!("/orders/{order_id}#pushes");
+    let push = outbox::for_order(&state.db, scope.account, order_id)
+        .await?
+        .into_iter()
+        .find(|p| p.id.to_string() == form.push && p.state == outbox::PushState::Failed);
+    match push {
+        Some(p) if outbox::retry(&state.db, scope.account, p.id, crate::db::now()).await? => {
+            me.flash(FlashKind::Success, format!("{}をもう一度送信します", p.what)).await?;
+        }
+        _ => me.flash(FlashKind::Error, "再送信できる送信がありません（すでに送信中か完了しています）").await?,
+    }
+    Ok(Redirect::to(&back).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub struct NoteForm {
     #[serde(default)]
     note: String,
@@ -272,42 +305,26 @@ pub async fn save_note(
     Ok(Redirect::to(&back).into_response())
 }
 
-/// Takes orders out of the 「自動受注取込」 inbox into 新規受付. The fraud-hold rule applies as
-/// on every status change: a held order stays (it may only be cancelled) and says why.
+/// Takes orders out of the 「自動受注取込」 inbox into 新規受付, through the one status change
+/// (`db::changes::change_status`): the fraud-hold rule applies as on every status change, so a
+/// held order stays (it may only be cancelled) and says why.
 pub async fn take_in(State(state): State<AppState>, me: Merchant, body: String) -> AppResult<Response> {
     let pks: Vec<OrderPk> = url::form_urlencoded::parse(body.as_bytes())
         .filter(|(k, _)| k == "order")
         .filter_map(|(_, v)| v.parse().ok().map(OrderPk))
         .take(1000)
         .collect();
-    let account = me.account_id();
-    let rows = orders::rows(&state.db, account, &pks).await?;
-    let stores = stores::list(&state.db, account).await?;
+    let scope = scope_of(&state, &me).await?;
+    let rows = orders::rows(&state.db, scope.account, &pks).await?;
     let (mut taken, mut held) = (0, 0);
-    let line = orders::HistoryLine {
-        kind: "status", message: "「自動受注取込」から新規受付に取り込みました".into()
-    };
     let actor = orders::HistoryActor::User(me.user.email.clone());
+    let req = ChangeRequest { target: InternalStatus::New, cancel_reason: None, ship: None };
     for row in rows.iter().filter(|r| r.internal_status() == InternalStatus::AutoImportInbox) {
-        let restrict = stores.iter().find(|s| s.id == row.store_id).is_none_or(|s| s.restrict_fraud_hold_changes);
-        if check_fraud_hold(restrict, row.fraud_hold(), InternalStatus::New).is_err() {
-            held += 1;
-            continue;
-        }
-        let now = crate::db::now();
-        if orders::move_status(
-            &state.db,
-            account,
-            row.id,
-            InternalStatus::AutoImportInbox,
-            InternalStatus::New,
-            &line,
-            &actor,
-            now,
-        )
-        .await?
-        {
-            taken += 1;
+        match changes::change_status(&state.db, &scope, row.id, &req, &actor, crate::db::now()).await? {
+            Ok(_) => taken += 1,
+            Err(Refusal::FraudHold) => held += 1,
+            // Taken in or changed by someone else meanwhile.
+            Err(_) => {}
         }
     }
     if taken > 0 {

@@ -491,7 +491,8 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
     b.fill_and_submit(&[("target", "cancelled"), ("cancel_reason", "170")], "#status-change button[type=submit]").await;
     b.wait_for("the cancel", "document.getElementById('internal-status').innerText === 'キャンセル'").await;
     for _ in 0..100 {
-        if b.text().await.contains("Yahoo!") && b.exec("return document.querySelector('ol.history').innerText;").await.as_str().unwrap_or("").contains("Yahoo!") {
+        let history = b.exec("return document.querySelector('ol.history').innerText;").await;
+        if history.as_str().unwrap_or("").contains("Yahoo!に送信しました") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -500,5 +501,8 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
     b.screenshot(&shot("8-cancelled")).await;
     let history = b.exec("return document.querySelector('ol.history').innerText;").await;
     assert!(history.as_str().unwrap().contains("「キャンセル」に変更しました"), "{history}");
+    assert!(history.as_str().unwrap().contains("Yahoo!に送信しました"), "the push is in the history: {history}");
+    let pushes = b.exec("return document.getElementById('pushes').innerText;").await;
+    assert!(pushes.as_str().unwrap().contains("完了"), "{pushes}");
     b.quit().await;
 }

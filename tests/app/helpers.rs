@@ -85,6 +85,9 @@ pub struct TestApp {
     pub db: Db,
     pub importer: std::sync::Arc<orderdesk::import::Importer>,
     pub stock: std::sync::Arc<orderdesk::stock::StockSync>,
+    /// The app's outbox drainer, and its Yahoo client (tests build more drainers with it).
+    pub pusher: std::sync::Arc<orderdesk::push::Pusher>,
+    pub yahoo: std::sync::Arc<orderdesk::yahoo::YahooClient>,
     pg_database: Option<String>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _data_dir: tempfile::TempDir,
@@ -121,8 +124,21 @@ impl TestApp {
         let db = app.state().db.clone();
         let importer = app.state().importer.clone();
         let stock = app.state().stock.clone();
+        let pusher = app.state().pusher.clone();
+        let yahoo = app.state().yahoo.clone();
         let task = tokio::spawn(app.run_until(std::future::pending()));
-        TestApp { base: format!("http://{addr}"), config, db, importer, stock, pg_database, task, _data_dir: data_dir }
+        TestApp {
+            base: format!("http://{addr}"),
+            config,
+            db,
+            importer,
+            stock,
+            pusher,
+            yahoo,
+            pg_database,
+            task,
+            _data_dir: data_dir,
+        }
     }
 
     pub fn browser(&self) -> Browser {

@@ -16,6 +16,7 @@ mod import;
 mod pages;
 mod public_client;
 mod reset_link;
+mod push;
 mod security;
 mod simulator;
 mod stock;

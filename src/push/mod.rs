@@ -1,0 +1,300 @@
+//! The drainer of the outbox (product.md §6): every `serve` process with the scheduler runs one
+//! beside the import scheduler. It claims due pushes under a lease (`db::outbox::claim`), sends
+//! each through the Yahoo client and settles it:
+//!
+//! - Yahoo says OK: done, with a history line naming what Yahoo was told and its warnings;
+//! - Yahoo refuses (Status NG, an error code): failed, Yahoo's message in the history and on the
+//!   push, never dropped; the rest of its change (a ship status after its status) fails with it;
+//! - a temporary failure (network, 5xx, throttled): tried again with exponential backoff;
+//! - authentication fails: waits (the store page diagnoses it) and goes on once it works;
+//! - 緊急停止 of the store or account: nothing is claimed until it is resumed.
+//!
+//! A push whose lease ran out mid-call (its process died) is sent again. That is safe: a
+//! refusal is checked against orderInfo first, and when Yahoo already shows what the push says
+//! (a cancel answered `Cannot Be Operated` because the order is cancelled, a ship status
+//! already 3) the push counts as done.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    config::Config,
+    db::{
+        self, Db, imports,
+        outbox::{self, Outcome, PushRow},
+    },
+    domain::{jst, status::Push},
+    yahoo::{
+        YahooClient,
+        api::{self, Warning},
+        client::Body,
+        error::YahooError,
+    },
+};
+
+#[derive(Clone, Debug)]
+pub struct PushSettings {
+    /// A claim lasts this long without renewal; a dead process's pushes are retried after it.
+    pub lease_ttl: Duration,
+    /// First pause after a temporary failure; doubles with each attempt up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Pause after an authentication failure before trying again.
+    pub auth_wait: Duration,
+    /// Pushes claimed (and sent at once, one per order) per round.
+    pub batch: i64,
+}
+
+impl PushSettings {
+    pub fn from_config(config: &Config) -> PushSettings {
+        PushSettings {
+            lease_ttl: Duration::from_secs(config.import_lease_secs.max(1)),
+            // The client already retried a few times within the call; the outbox waits longer.
+            retry_base: Duration::from_millis(config.yahoo_backoff_ms.max(1) * 20),
+            retry_max: Duration::from_secs(1800),
+            auth_wait: Duration::from_secs(60),
+            batch: 8,
+        }
+    }
+}
+
+pub struct Pusher {
+    db: Db,
+    yahoo: Arc<YahooClient>,
+    owner: String,
+    settings: PushSettings,
+}
+
+/// Where the order is sent: the store's seller ID and Yahoo's order ID.
+#[derive(sqlx::FromRow)]
+struct Target {
+    seller_id: String,
+    order_id: String,
+}
+
+impl Pusher {
+    pub fn new(db: Db, yahoo: Arc<YahooClient>, settings: PushSettings) -> Pusher {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        let owner = format!("push:{host}:{}:{}", std::process::id(), &crate::crypto::random_token()[..8]);
+        Pusher { db, yahoo, owner, settings }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Drains until the ticker is dropped (the scheduler's lifetime).
+    pub async fn run(self: Arc<Self>, tick: Duration) {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = self.drain().await {
+                tracing::warn!(error = %e, "the push drainer could not read its work");
+            }
+        }
+    }
+
+    /// Sends every push due now, round after round (an order's next push becomes due when its
+    /// previous one is done). Returns how many pushes were settled or rescheduled.
+    pub async fn drain(&self) -> sqlx::Result<usize> {
+        let mut handled = 0;
+        loop {
+            let now = db::now();
+            let until = now + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default();
+            let claimed = outbox::claim(&self.db, &self.owner, now, until, self.settings.batch).await?;
+            if claimed.is_empty() {
+                return Ok(handled);
+            }
+            handled += claimed.len();
+            let results = futures_util::future::join_all(claimed.into_iter().map(|row| self.send(row))).await;
+            for r in results {
+                r?;
+            }
+        }
+    }
+
+    /// Sends one claimed push and settles it.
+    async fn send(&self, row: PushRow) -> sqlx::Result<()> {
+        let Some(push) = row.push() else {
+            let outcome = Outcome::Failed { message: "この送信内容を読み取れません".into() };
+            outbox::finish(
+                &self.db,
+                &row,
+                &self.owner,
+                &outcome,
+                "Yahoo!への送信を中止しました（内容を読み取れません）",
+                db::now(),
+            )
+            .await?;
+            return Ok(());
+        };
+        let target: Option<Target> = crate::with_pool!(&self.db, |p| {
+            sqlx::query_as(
+                "select s.seller_id, o.order_id from yahoo_order o
+                 join store s on s.id = o.store_id and s.account_id = o.account_id
+                 where o.account_id = $1 and o.id = $2",
+            )
+            .bind(row.account_id)
+            .bind(row.order_pk)
+            .fetch_optional(p)
+            .await
+        })?;
+        let Some(target) = target else {
+            let outcome = Outcome::Failed { message: "注文が見つかりません".into() };
+            outbox::finish(
+                &self.db,
+                &row,
+                &self.owner,
+                &outcome,
+                "Yahoo!への送信を中止しました（注文が見つかりません）",
+                db::now(),
+            )
+            .await?;
+            return Ok(());
+        };
+        let (api, xml) = match &push {
+            Push::Status { status, cancel_reason } => (
+                "orderStatusChange",
+                api::status_change_xml(
+                    &target.seller_id,
+                    &target.order_id,
+                    status.code(),
+                    *cancel_reason,
+                    &row.operator,
+                ),
+            ),
+            Push::Ship { ship_status, company_code, invoice_number, ship_date } => (
+                "orderShipStatusChange",
+                api::ship_change_xml(
+                    &target.seller_id,
+                    &target.order_id,
+                    *ship_status,
+                    company_code,
+                    invoice_number,
+                    Some(*ship_date),
+                ),
+            ),
+        };
+        let answer = self
+            .with_lease(&row, async { self.yahoo.call(row.account_id, row.store_id, api, Body::Xml(xml)).await })
+            .await;
+        let mut calls = 1;
+        let answer = answer.and_then(|root| api::parse_change(&root));
+        let label = push.label();
+        let now = db::now();
+        match answer {
+            Ok(warnings) => {
+                let message = warnings_text(&warnings);
+                let history = with_note(format!("Yahoo!に送信しました: {label}"), &message);
+                outbox::finish(&self.db, &row, &self.owner, &Outcome::Done { message }, &history, now).await?;
+            }
+            Err(e) if e.is_temporary() => {
+                let at = now + self.backoff(row.attempts);
+                let message =
+                    format!("{}（{}回目、{}に再送します）", e.message_ja(), row.attempts, jst::format_response(at));
+                outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+            }
+            Err(e) if waits_for_people(&e) => {
+                // As an import does: the store waits (imports and pushes) until someone acts.
+                if e.is_auth_problem() {
+                    imports::set_blocked(&self.db, row.account_id, row.store_id, e.auth_code(), now).await?;
+                }
+                let at = now + chrono::Duration::from_std(self.settings.auth_wait).unwrap_or_default();
+                let message = format!("{}（認証が直るまで送信を待っています）", e.message_ja());
+                outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+            }
+            Err(refusal) => {
+                // Yahoo may refuse because it has this already (a retry after a lost answer).
+                calls += 1;
+                let check = self.with_lease(&row, self.already_there(&row, &target, &push)).await;
+                match check {
+                    Ok(true) => {
+                        let history = format!("Yahoo!ではすでに反映済みでした: {label}");
+                        let outcome = Outcome::Done { message: String::new() };
+                        outbox::finish(&self.db, &row, &self.owner, &outcome, &history, now).await?;
+                    }
+                    Ok(false) => {
+                        let message = refusal.message_ja();
+                        let history = format!("Yahoo!が送信を受け付けませんでした: {label}。{message}");
+                        outbox::finish(&self.db, &row, &self.owner, &Outcome::Failed { message }, &history, now)
+                            .await?;
+                    }
+                    // Not known whether Yahoo has it: ask again later.
+                    Err(e) => {
+                        let at = now + self.backoff(row.attempts);
+                        let message = format!("{}（確認できなかったため再送します）", refusal.message_ja());
+                        tracing::info!(push = row.id.0, error = %e, "checking a refused push failed");
+                        outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+                    }
+                }
+            }
+        }
+        let day = jst::today(now).to_string();
+        if let Err(e) = imports::add_calls(&self.db, row.account_id, row.store_id, &day, calls).await {
+            tracing::warn!(error = %e, "counting push calls failed");
+        }
+        Ok(())
+    }
+
+    /// Whether Yahoo already shows what the push says (orderInfo).
+    async fn already_there(&self, row: &PushRow, target: &Target, push: &Push) -> Result<bool, YahooError> {
+        let xml = api::order_info_xml(&target.seller_id, &target.order_id);
+        let root = self.yahoo.call(row.account_id, row.store_id, "orderInfo", Body::Xml(xml)).await?;
+        let detail = api::parse_order_info(&root)?;
+        Ok(match push {
+            Push::Status { status, .. } => detail.order_status == status.code(),
+            Push::Ship { ship_status, .. } => detail.ship_status.is_some_and(|s| s >= *ship_status),
+        })
+    }
+
+    /// Runs `call` while renewing the push's lease, so a slow Yahoo does not hand it to
+    /// another process mid-call.
+    async fn with_lease<T>(&self, row: &PushRow, call: impl std::future::Future<Output = T>) -> T {
+        let mut call = std::pin::pin!(call);
+        let every = (self.settings.lease_ttl / 3).max(Duration::from_millis(50));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                out = &mut call => return out,
+                _ = ticker.tick() => {
+                    let now = db::now();
+                    let until = now + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default();
+                    if let Err(e) = outbox::renew(&self.db, row.id, &self.owner, now, until).await {
+                        tracing::warn!(push = row.id.0, error = %e, "renewing a push lease failed");
+                    }
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, attempts: i64) -> chrono::Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(16);
+        let wait = self.settings.retry_base.saturating_mul(2u32.saturating_pow(exp)).min(self.settings.retry_max);
+        chrono::Duration::from_std(wait).unwrap_or_default()
+    }
+}
+
+/// Failures a person must fix (authentication, connection, settings): the push waits for them.
+fn waits_for_people(e: &YahooError) -> bool {
+    e.is_auth_problem()
+        || matches!(e, YahooError::NotConnected | YahooError::NotConfigured(_) | YahooError::TokenExpired)
+}
+
+/// Yahoo's warnings as the merchant reads them: 「警告 W001: …」.
+fn warnings_text(warnings: &[Warning]) -> String {
+    warnings
+        .iter()
+        .map(|w| {
+            if w.code.is_empty() {
+                format!("警告: {}", w.message)
+            } else {
+                format!("警告 {}: {}", w.code, w.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+fn with_note(line: String, note: &str) -> String {
+    if note.is_empty() { line } else { format!("{line}（{note}）") }
+}
