@@ -52,10 +52,12 @@ pub enum Action {
     Reconciled,
     /// An owner set a new password for another user of the account.
     PasswordReset,
+    /// An owner changed which stores a user may work, or whether buyers' data is masked.
+    UserAccessChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -74,6 +76,7 @@ impl Action {
         Action::OrderReimported,
         Action::Reconciled,
         Action::PasswordReset,
+        Action::UserAccessChanged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -96,6 +99,7 @@ impl Action {
             Action::OrderReimported => "order_reimported",
             Action::Reconciled => "reconciled",
             Action::PasswordReset => "password_reset",
+            Action::UserAccessChanged => "user_access_changed",
         }
     }
 
@@ -119,6 +123,7 @@ impl Action {
             Some(Action::OrderReimported) => "注文再取込",
             Some(Action::Reconciled) => "注文の照合・取込",
             Some(Action::PasswordReset) => "パスワード再設定",
+            Some(Action::UserAccessChanged) => "担当ストア・個人情報の表示の変更",
             None => "その他",
         }
     }

@@ -91,6 +91,7 @@ pub fn routes() -> Routes {
         .post("/users", users::create)
         .post("/users/{user_id}/delete", users::delete)
         .post("/users/{user_id}/password", users::reset_password)
+        .post("/users/{user_id}/access", users::set_access)
         .get("/stores", stores::index)
         .get("/stores/new", stores::new_form)
         .post("/stores", stores::create)

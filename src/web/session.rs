@@ -19,11 +19,12 @@ use crate::{
     app::AppState,
     crypto,
     db::{
+        access,
         accounts::{self, Account, User},
         audit, stores,
         support::{self, SupportStaff},
     },
-    domain::{AccountId, SupportStaffId, UserId},
+    domain::{AccountId, SupportStaffId, UserId, scope::OrderScope},
 };
 
 const PRINCIPAL_KEY: &str = "principal";
@@ -168,6 +169,12 @@ impl Merchant {
 
     pub async fn flash(&self, kind: FlashKind, message: impl Into<String>) -> AppResult<()> {
         flash(&self.session, kind, message).await
+    }
+
+    /// Which orders this user may see and change, read from the database now (one query), so an
+    /// owner's change applies at the user's next request without signing in again.
+    pub async fn scope(&self) -> AppResult<OrderScope> {
+        access::scope(&self.db, self.account.id, self.user.id).await?.ok_or(AppError::SignInRequired)
     }
 
     /// Records something this user did in their account's audit log.

@@ -13,6 +13,7 @@ mod hardening;
 mod import;
 mod pages;
 mod public_client;
+mod scope;
 mod security;
 mod simulator;
 mod stores;
