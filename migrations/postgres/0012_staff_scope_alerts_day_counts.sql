@@ -105,6 +105,5 @@ create trigger yahoo_order_day_count_insert after insert on yahoo_order
 create trigger yahoo_order_day_count_delete after delete on yahoo_order
     referencing old table as deleted_orders for each statement execute function order_day_count_deleted();
 create trigger yahoo_order_day_count_move after update of order_time, store_id, account_id on yahoo_order
-    for each row when ((old.order_time at time zone 'Asia/Tokyo')::date <> (new.order_time at time zone 'Asia/Tokyo')::date
-                       or old.store_id <> new.store_id or old.account_id <> new.account_id)
+    for each row when (old.order_time <> new.order_time or old.store_id <> new.store_id or old.account_id <> new.account_id)
     execute function order_day_count_moved();

@@ -73,8 +73,7 @@ begin
 end;
 
 create trigger yahoo_order_day_count_move after update of order_time, store_id, account_id on yahoo_order
-when date(old.order_time, '+9 hours') is not date(new.order_time, '+9 hours')
-    or old.store_id <> new.store_id or old.account_id <> new.account_id
+when old.order_time is not new.order_time or old.store_id <> new.store_id or old.account_id <> new.account_id
 begin
     update order_day_count set n = n - 1
     where account_id = old.account_id and day = date(old.order_time, '+9 hours') and store_id = old.store_id;

@@ -17,6 +17,7 @@ use sqlx::{
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod dashboard;
 pub mod imports;
 pub mod key_check;
 pub mod orders;

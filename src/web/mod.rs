@@ -80,6 +80,8 @@ impl Routes {
 pub fn routes() -> Routes {
     Routes::new()
         .get("/", dashboard::show)
+        .post("/alerts/acknowledge", dashboard::acknowledge_all)
+        .post("/alerts/{alert_id}/acknowledge", dashboard::acknowledge)
         .get("/signup", auth::signup_form)
         .post("/signup", auth::signup)
         .get("/signin", auth::signin_form)

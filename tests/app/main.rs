@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod connect;
 mod contract;
+mod dashboard;
 mod hardening;
 mod import;
 mod pages;

@@ -44,6 +44,9 @@ async fn an_owner_limits_staff_to_one_store(backend: Backend) {
     let saved = owner.submit("/users", &path, &[("stores", "some"), ("mask_personal", "on")]).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     assert_eq!(scope(staff_id).await, OrderScope { account, stores: Some(vec![]), mask_personal: true });
+    let home = staff.get("/").await;
+    assert!(home.body.contains("担当するストアがありません"), "{}", home.body);
+    assert!(home.select_text("#orders-chart").is_empty() && home.select_text("#held-count").is_empty());
     let both = [("stores", "all"), ("store", &a.to_string()[..]), ("store", &b.to_string()[..])];
     assert_eq!(owner.submit("/users", &path, &both).await.status, StatusCode::SEE_OTHER);
     assert_eq!(scope(staff_id).await, OrderScope::account(account));

@@ -13,6 +13,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     let a_store = app.add_store(&a, "Aの本店", "a-honten", "a-secret").await;
     let a_user = app.add_user(&a, "staff-a@example.jp", "staff").await;
     let (a_order, a_run) = seed_order_and_run(&app, a_store).await;
+    let a_alert = crate::dashboard::seed_alert(&app, a_store).await;
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -26,6 +27,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "user_id" => a_user.to_string(),
                 "order_id" => a_order.to_string(),
                 "run_id" => a_run.to_string(),
+                "alert_id" => a_alert.to_string(),
                 "file" => break, // static files are not account data
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
             };
