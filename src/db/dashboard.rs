@@ -1,8 +1,9 @@
 //! What the dashboard reads, each limited to the signed-in person's [`OrderScope`]: the alerts
 //! raised when a held order is released or confirmed as fraud (written by a trigger on
-//! `yahoo_order`, migration 0012) and the number of held orders.
+//! `yahoo_order`, migration 0012), the number of held orders, and orders per JST day per store
+//! (kept by triggers in `order_day_count`, so the chart never counts the orders themselves).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, now, scope_condition, with_pool};
 use crate::{
@@ -128,5 +129,28 @@ pub async fn held_count(db: &Db, scope: &OrderScope, stores: &[StoreId]) -> sqlx
             q = q.bind(*h);
         }
         q.fetch_one(p).await
+    })
+}
+
+/// Orders per store per JST day from `from` to `to` (both included), days without orders left
+/// out.
+pub async fn day_counts(
+    db: &Db,
+    scope: &OrderScope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<(StoreId, NaiveDate, i64)>> {
+    let sql = format!(
+        "select store_id, day, n from order_day_count
+         where account_id = $1 and day >= $2 and day <= $3 and n > 0{}
+         order by day, store_id",
+        scope_condition(scope, "store_id", 4)
+    );
+    with_pool!(db, |p| {
+        let mut q = sqlx::query_as(&sql).bind(scope.account).bind(from).bind(to);
+        for s in scope.stores.iter().flatten() {
+            q = q.bind(*s);
+        }
+        q.fetch_all(p).await
     })
 }

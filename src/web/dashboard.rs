@@ -1,6 +1,6 @@
 //! The merchant's home page: their stores at a glance and what needs doing: held orders whose
-//! review ended (alerts until someone acknowledges them) and the number of held orders.
-//! Everything about orders is limited to the person's
+//! review ended (alerts until someone acknowledges them), the number of held orders, and a chart
+//! of orders per day per store. Everything about orders is limited to the person's
 //! [`OrderScope`](crate::domain::scope::OrderScope).
 
 use askama::Template;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
+    chart::{self, Chart},
     error::{AppError, AppResult},
     input::Form,
     render::{FlashKind, Layout, ok},
@@ -46,6 +47,7 @@ pub struct DashboardPage {
     alerts: Vec<Alert>,
     /// Orders under fraud hold now.
     held: i64,
+    chart: Chart,
 }
 
 impl DashboardPage {
@@ -78,9 +80,14 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
     let stopped = imports::account_stop(&state.db, me.account_id()).await?;
     let alerts = dashboard::open_alerts(&state.db, &scope, ALERTS_SHOWN).await?;
     let held = dashboard::held_count(&state.db, &scope, &all_ids).await?;
+    let days = chart::last_days(now);
+    let (first, last) = (days[0], days[days.len() - 1]);
+    let counts = dashboard::day_counts(&state.db, &scope, first, last).await?;
+    let names: Vec<_> = stores.iter().map(|s| (s.id, s.name.clone())).collect();
+    let chart = chart::build(&days, &names, &counts);
     let layout = me.layout("ダッシュボード").await?;
     let is_owner = me.user.is_owner();
-    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner, has_hidden_stores, stopped, alerts, held }))
+    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner, has_hidden_stores, stopped, alerts, held, chart }))
 }
 
 /// 「確認しました」 on one alert. Someone else may have acknowledged it first; the first

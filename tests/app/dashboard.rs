@@ -1,8 +1,8 @@
 //! The dashboard (issue 10): held orders whose review ended raise one alert each, through the
-//! simulator and a real import, until someone acknowledges them; the held count; all of it
-//! limited to a staff member's stores.
+//! simulator and a real import, until someone acknowledges them; the held count and the chart
+//! of orders per JST day per store; all of it limited to a staff member's stores.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderdesk::{
     db::{Db, orders},
     domain::{AccountId, StoreId, store::InternalStatus},
@@ -61,6 +61,8 @@ async fn held_orders_raise_one_alert_each_until_acknowledged(backend: Backend) {
     wait_for(&s, |o| o.len() == 3).await;
     assert!(shown(&s.owner).await.is_empty(), "held at import: nothing to report yet");
     assert_eq!(held_count(&s.owner).await, "2件");
+    let legend = s.owner.get("/").await.select_text("#orders-chart ul.legend li");
+    assert_eq!(legend, ["本店 3件"], "the import's orders are in the chart");
     let dashboard = s.owner.get("/").await;
     assert_eq!(dashboard.select_attr("#held-count", "href"), ["/orders?hold=held"]);
 
@@ -186,4 +188,79 @@ pub async fn seed_alert(app: &TestApp, store: i64) -> i64 {
     .unwrap()
 }
 
-on_both_backends!(held_orders_raise_one_alert_each_until_acknowledged);
+/// The chart's table: (day, counts per store…, total) for one day.
+fn chart_row(page: &crate::helpers::Page, day: &str) -> Vec<String> {
+    let html = page.html();
+    let rows = scraper::Selector::parse("#orders-chart ~ details tbody tr").unwrap();
+    let cell = scraper::Selector::parse("th, td").unwrap();
+    html.select(&rows)
+        .map(|r| r.select(&cell).map(|c| c.text().collect::<String>()).collect::<Vec<_>>())
+        .find(|cells| cells[0] == day)
+        .unwrap_or_else(|| panic!("no row for {day}: {}", page.body))
+}
+
+async fn the_chart_counts_orders_per_jst_day_and_store(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("商店", "owner@example.jp").await;
+    let a = app.add_store(&owner, "本店", "shop-a", "secret-a").await;
+    let b = app.add_store(&owner, "支店", "shop-b", "secret-b").await;
+    let account = crate::import::account_of(&app.db, StoreId(a)).await;
+    let empty = owner.get("/").await;
+    assert!(empty.select_text("#orders-chart desc").join("").contains("受注はありません"), "{}", empty.body);
+
+    // Around midnight in Japan two days ago (15:00 UTC), and today.
+    let today = orderdesk::domain::jst::today(Utc::now());
+    let midnight = orderdesk::domain::jst::offset()
+        .from_local_datetime(&(today - Duration::days(1)).and_hms_opt(0, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let (before, at) = (midnight - Duration::seconds(1), midnight);
+    let label = |d: chrono::NaiveDate| format!("{}/{}", chrono::Datelike::month(&d), chrono::Datelike::day(&d));
+    let (day1, day2) = (label(today - Duration::days(2)), label(today - Duration::days(1)));
+    write_orders(&app.db, account, StoreId(a), &[("a-1", before, 0), ("a-2", at, 0), ("a-3", at, 0)]).await;
+    write_orders(&app.db, account, StoreId(b), &[("b-1", before, 0), ("b-2", Utc::now() - Duration::days(45), 0)])
+        .await;
+    // Written again (an import's upsert): counted once.
+    write_orders(&app.db, account, StoreId(a), &[("a-3", at, 0)]).await;
+    // Deleted: no longer counted.
+    orderdesk::with_pool!(&app.db, |p| {
+        sqlx::query("delete from yahoo_order where order_id = 'a-2'").execute(p).await.map(|_| ())
+    })
+    .unwrap();
+
+    let (counted, stored): (i64, i64) = orderdesk::with_pool!(&app.db, |p| {
+        sqlx::query_as(
+            "select (select cast(coalesce(sum(n), 0) as bigint) from order_day_count where account_id = $1),
+                    (select count(*) from yahoo_order where account_id = $1)",
+        )
+        .bind(account)
+        .fetch_one(p)
+        .await
+    })
+    .unwrap();
+    assert_eq!((counted, stored), (4, 4), "the day counts add up to the orders");
+
+    let page = owner.get("/").await;
+    let svg = page.select_attr("#orders-chart svg[role=img]", "viewBox");
+    assert_eq!(svg, ["0 0 360 200"]);
+    assert_eq!(page.select_text("#orders-chart ul.legend li"), ["支店 1件", "本店 2件"]);
+    assert_eq!(chart_row(&page, &day1), [day1.as_str(), "1", "1", "2"], "23:59:59 JST is the day before");
+    assert_eq!(chart_row(&page, &day2), [day2.as_str(), "0", "1", "1"], "00:00:00 JST is the next day");
+    assert_eq!(page.select_text("#orders-chart rect title").len(), 3);
+
+    // A staff member limited to 本店 sees only 本店 in the chart.
+    let staff_id = app.add_user(&owner, "staff@example.jp", "staff").await;
+    let access = format!("/users/{staff_id}/access");
+    let a_str = a.to_string();
+    let saved = owner.submit("/users", &access, &[("stores", "some"), ("store", &a_str)]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let staff = app.browser();
+    assert_eq!(staff.sign_in("staff@example.jp", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = staff.get("/").await;
+    assert_eq!(page.select_text("#orders-chart ul.legend li"), ["本店 2件"]);
+    assert_eq!(chart_row(&page, &day1), [day1.as_str(), "1", "1"]);
+    let chart = page.select_text("section.orders-chart").join("");
+    assert!(chart.contains("本店") && !chart.contains("支店"), "{chart}");
+}
+
+on_both_backends!(held_orders_raise_one_alert_each_until_acknowledged, the_chart_counts_orders_per_jst_day_and_store);
