@@ -183,9 +183,10 @@ pub fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// The `and <column> in (…)` condition that limits a query to an [`OrderScope`]'s stores, with
-/// its placeholders numbered from `first`; empty for the whole account. Bind
-/// [`OrderScope::stores`] after the query's other values. A scope of no stores matches nothing.
+/// The `and <column> in (…)` condition that limits a query to an
+/// [`OrderScope`](crate::domain::scope::OrderScope)'s stores, with its placeholders numbered from
+/// `first`; empty for the whole account. Bind the scope's stores after the query's other values.
+/// A scope of no stores matches nothing.
 pub fn scope_condition(scope: &crate::domain::scope::OrderScope, column: &str, first: usize) -> String {
     match &scope.stores {
         None => String::new(),
