@@ -52,12 +52,16 @@ pub enum Action {
     Reconciled,
     /// An owner set a new password for another user of the account.
     PasswordReset,
+    /// Several orders' statuses changed at once from the list.
+    BulkStatusChange,
+    /// The order list exported as CSV.
+    OrdersExported,
     /// An owner changed which stores a user may work, or whether buyers' data is masked.
     UserAccessChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -76,6 +80,8 @@ impl Action {
         Action::OrderReimported,
         Action::Reconciled,
         Action::PasswordReset,
+        Action::BulkStatusChange,
+        Action::OrdersExported,
         Action::UserAccessChanged,
     ];
 
@@ -99,6 +105,8 @@ impl Action {
             Action::OrderReimported => "order_reimported",
             Action::Reconciled => "reconciled",
             Action::PasswordReset => "password_reset",
+            Action::BulkStatusChange => "bulk_status_change",
+            Action::OrdersExported => "orders_exported",
             Action::UserAccessChanged => "user_access_changed",
         }
     }
@@ -123,6 +131,8 @@ impl Action {
             Some(Action::OrderReimported) => "注文再取込",
             Some(Action::Reconciled) => "注文の照合・取込",
             Some(Action::PasswordReset) => "パスワード再設定",
+            Some(Action::BulkStatusChange) => "ステータス一括変更",
+            Some(Action::OrdersExported) => "受注CSV出力",
             Some(Action::UserAccessChanged) => "担当ストア・個人情報の表示の変更",
             None => "その他",
         }

@@ -17,9 +17,11 @@ use sqlx::{
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod changes;
 pub mod dashboard;
 pub mod imports;
 pub mod key_check;
+pub mod order_list;
 pub mod orders;
 pub mod pacing;
 pub mod sessions;

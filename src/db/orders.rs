@@ -933,3 +933,42 @@ pub async fn move_status(
         Ok(moved)
     })
 }
+
+/// Saves an order's 社内メモ with a history line, in one transaction.
+pub async fn set_note(
+    db: &Db,
+    account_id: AccountId,
+    pk: OrderPk,
+    note: &str,
+    actor: &HistoryActor,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let (actor_type, actor_name) = actor.parts();
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        let changed = sqlx::query("update yahoo_order set note = $3, updated_at = $4 where account_id = $1 and id = $2")
+            .bind(account_id)
+            .bind(pk)
+            .bind(note)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 1 {
+            let message = if note.is_empty() { "社内メモを消去しました".to_owned() } else { "社内メモを更新しました".to_owned() };
+            sqlx::query(
+                "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
+                 values ($1, $2, $3, $4, 'note', $5, $6)",
+            )
+            .bind(account_id)
+            .bind(pk)
+            .bind(actor_type)
+            .bind(actor_name)
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    })
+}

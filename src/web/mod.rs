@@ -29,6 +29,8 @@ pub mod error;
 pub mod health;
 pub mod imports;
 pub mod input;
+pub mod csv;
+pub mod order_list;
 pub mod orders;
 pub mod reimport;
 pub mod render;
@@ -114,9 +116,13 @@ pub fn routes() -> Routes {
         .get("/emergency-stop", imports::stop_account_form)
         .post("/emergency-stop", imports::stop_account)
         .post("/resume", imports::resume_account)
-        .get("/orders", orders::index)
+        .get("/orders", order_list::index)
+        .get("/orders.csv", order_list::csv)
+        .post("/orders/bulk", order_list::bulk)
         .post("/orders/take-in", orders::take_in)
         .get("/orders/{order_id}", orders::show)
+        .post("/orders/{order_id}/status", orders::change)
+        .post("/orders/{order_id}/note", orders::save_note)
         .get("/orders/{order_id}/reimport", reimport::order_preview)
         .post("/orders/{order_id}/reimport", reimport::order_apply)
         .get("/stores/{store_id}/reimport", reimport::store_preview)

@@ -1,129 +1,39 @@
-//! Orders (product.md §6): the list across the account's stores and one order's page with all
-//! of Yahoo's fields, its item lines and its history. The full order desk (filters, bulk
-//! changes, CSV, status changes) builds on these pages.
+//! One order's page (product.md §6): all of Yahoo's fields grouped as Yahoo groups them, the
+//! item lines, 社内メモ, the history, the pushes to Yahoo, the status change and re-import.
+//! Status changes go through `db::changes::change_status` like every other path, so the
+//! fraud-hold rule holds here too. The list lives in `order_list`.
 
-use super::input::Query;
 use askama::Template;
 use axum::{
     extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 
 use super::{
     error::{AppError, AppResult},
+    input::Form,
+    order_list::{SHIP_COMPANIES, scope_of},
     render::{FlashKind, Layout, ok},
     session::Merchant,
 };
 use crate::{
     app::AppState,
     db::{
-        orders::{self, HistoryEntry, ListFilter, ListedOrder, OrderPk, OrderRow},
-        stores::{self, StoreLink},
+        changes,
+        orders::{self, HistoryActor, HistoryEntry, OrderPk, OrderRow},
+        stores,
     },
     domain::{
-        StoreId,
-        order::{FRAUD_HOLD_REFUSAL, check_fraud_hold},
+        jst,
+        order::{FRAUD_HOLD_REFUSAL, OrderStatus, check_fraud_hold},
+        scope::OrderScope,
+        status::{self, CANCEL_REASONS, ChangeRequest, ShipInput},
         store::InternalStatus,
     },
     yahoo::api::OrderItem,
 };
-
-const PAGE_SIZE: i64 = 50;
-
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    store: String,
-    #[serde(default)]
-    status: String,
-    /// Keyset cursor: `<order time as RFC 3339>_<id>` of the last row shown.
-    #[serde(default)]
-    after: String,
-}
-
-/// A status tab with its count.
-pub struct Tab {
-    pub status: Option<InternalStatus>,
-    pub label: &'static str,
-    pub count: i64,
-}
-
-#[derive(Template)]
-#[template(path = "orders/index.html")]
-pub struct OrdersPage {
-    layout: Layout,
-    tabs: Vec<Tab>,
-    stores: Vec<StoreLink>,
-    store: Option<StoreId>,
-    status: Option<InternalStatus>,
-    orders: Vec<ListedOrder>,
-    next: Option<String>,
-}
-
-impl OrdersPage {
-    fn tab_href(&self, status: &Option<InternalStatus>) -> String {
-        self.href(status.as_ref().copied(), None)
-    }
-
-    fn href(&self, status: Option<InternalStatus>, after: Option<&str>) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(s) = self.store {
-            q.append_pair("store", &s.to_string());
-        }
-        if let Some(s) = status {
-            q.append_pair("status", s.as_str());
-        }
-        if let Some(a) = after {
-            q.append_pair("after", a);
-        }
-        let q = q.finish();
-        if q.is_empty() { "/orders".into() } else { format!("/orders?{q}") }
-    }
-
-    fn next_href(&self) -> Option<String> {
-        self.next.as_deref().map(|n| self.href(self.status, Some(n)))
-    }
-
-    fn is_store(&self, id: &StoreId) -> bool {
-        self.store == Some(*id)
-    }
-
-    fn is_inbox(&self) -> bool {
-        self.status == Some(InternalStatus::AutoImportInbox)
-    }
-
-    fn is_current(&self, status: &Option<InternalStatus>) -> bool {
-        self.status == *status
-    }
-}
-
-fn parse_after(s: &str) -> Option<(DateTime<Utc>, OrderPk)> {
-    let (time, id) = s.rsplit_once('_')?;
-    Some((DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc), OrderPk(id.parse().ok()?)))
-}
-
-pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<ListQuery>) -> AppResult<Response> {
-    let account = me.account_id();
-    let stores = stores::links(&state.db, account).await?;
-    let store = q.store.parse::<i64>().ok().map(StoreId).filter(|id| stores.iter().any(|s| s.id == *id));
-    let status = InternalStatus::parse(&q.status);
-    let filter = ListFilter { store_id: store, status, after: parse_after(&q.after), limit: PAGE_SIZE + 1 };
-    let mut orders = orders::list(&state.db, account, &filter).await?;
-    let next = if orders.len() as i64 > PAGE_SIZE {
-        orders.truncate(PAGE_SIZE as usize);
-        orders.last().map(|o| format!("{}_{}", o.order_time.to_rfc3339(), o.id))
-    } else {
-        None
-    };
-    let counts = orders::count_by_status(&state.db, account, store).await?;
-    let count = |s: InternalStatus| counts.iter().find(|(k, _)| k == s.as_str()).map_or(0, |(_, n)| *n);
-    let mut tabs = vec![Tab { status: None, label: "すべて", count: counts.iter().map(|(_, n)| n).sum() }];
-    tabs.extend(InternalStatus::ALL.into_iter().map(|s| Tab { status: Some(s), label: s.label(), count: count(s) }));
-    let layout = me.layout("受注一覧").await?;
-    Ok(ok(&OrdersPage { layout, tabs, stores, store, status, orders, next }))
-}
 
 #[derive(Template)]
 #[template(path = "orders/show.html")]
@@ -133,6 +43,14 @@ pub struct OrderPage {
     store_name: String,
     items: Vec<OrderItem>,
     history: Vec<HistoryEntry>,
+    /// The statuses this order may move to (the transition table), キャンセル included.
+    targets: Vec<InternalStatus>,
+    /// With the store's restriction on, a held order offers only キャンセル.
+    held_and_restricted: bool,
+    cancel_reasons: &'static [(u16, &'static str)],
+    companies: &'static [(&'static str, &'static str)],
+    today: String,
+    masked: bool,
 }
 
 impl OrderPage {
@@ -147,12 +65,50 @@ impl OrderPage {
 
     fn yahoo_status(&self) -> String {
         let code = u8::try_from(self.order.order_status).unwrap_or(0);
-        crate::domain::order::OrderStatus::from_code(code)
-            .map_or_else(|| code.to_string(), |s| format!("{code}: {}", s.label()))
+        OrderStatus::from_code(code).map_or_else(|| code.to_string(), |s| format!("{code}: {}", s.label()))
+    }
+
+    fn pay_status(&self) -> &'static str {
+        match self.order.pay_status {
+            Some(1) => "入金済",
+            Some(0) => "未入金",
+            _ => "",
+        }
+    }
+
+    fn ship_status(&self) -> String {
+        const LABELS: [&str; 5] = ["出荷不可", "出荷可", "出荷処理中", "出荷済み", "着荷済み"];
+        match self.order.ship_status {
+            Some(s) => usize::try_from(s).ok().and_then(|i| LABELS.get(i)).map_or_else(|| s.to_string(), |l| format!("{s}: {l}")),
+            None => String::new(),
+        }
+    }
+
+    fn ship_company(&self) -> String {
+        let code = self.order.ship_company_code.as_str();
+        SHIP_COMPANIES.iter().find(|(c, _)| *c == code).map_or_else(|| code.to_owned(), |(_, l)| format!("{l}（{code}）"))
+    }
+
+    fn cancel_reason(&self) -> String {
+        match self.order.cancel_reason {
+            Some(c) => CANCEL_REASONS
+                .iter()
+                .find(|(k, _)| i64::from(*k) == c)
+                .map_or_else(|| c.to_string(), |(_, l)| format!("{l}（{c}）")),
+            None => String::new(),
+        }
+    }
+
+    fn subtotal(&self) -> i64 {
+        self.items.iter().map(|i| i.unit_price * i.quantity).sum()
     }
 
     fn options(item: &OrderItem) -> String {
         item.options.iter().map(|(n, v)| format!("{n}: {v}")).collect::<Vec<_>>().join(" / ")
+    }
+
+    fn offers(&self, s: InternalStatus) -> bool {
+        self.targets.contains(&s)
     }
 }
 
@@ -161,13 +117,159 @@ pub fn date(d: &Option<chrono::NaiveDate>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
+/// Replaces the buyer's personal data on an order's page when the scope masks it.
+fn mask_row(order: &mut OrderRow, scope: &OrderScope) {
+    if !scope.mask_personal {
+        return;
+    }
+    for field in [
+        &mut order.bill_last_name,
+        &mut order.bill_first_name,
+        &mut order.bill_last_name_kana,
+        &mut order.bill_first_name_kana,
+        &mut order.bill_zip_code,
+        &mut order.bill_prefecture,
+        &mut order.bill_city,
+        &mut order.bill_address1,
+        &mut order.bill_address2,
+        &mut order.bill_phone,
+        &mut order.bill_mail,
+        &mut order.ship_last_name,
+        &mut order.ship_first_name,
+        &mut order.ship_last_name_kana,
+        &mut order.ship_first_name_kana,
+        &mut order.ship_zip_code,
+        &mut order.ship_prefecture,
+        &mut order.ship_city,
+        &mut order.ship_address1,
+        &mut order.ship_address2,
+        &mut order.ship_phone,
+    ] {
+        let masked = scope.mask(field).to_owned();
+        *field = masked;
+    }
+}
+
+/// The order if this person may see it: their account's, in a store their scope allows.
+async fn scoped_order(
+    state: &AppState,
+    scope: &OrderScope,
+    pk: OrderPk,
+) -> AppResult<(OrderRow, Vec<OrderItem>)> {
+    let (order, items) = orders::get(&state.db, scope.account, pk).await?.ok_or(AppError::NotFound)?;
+    if !scope.allows(order.store_id) {
+        return Err(AppError::NotFound);
+    }
+    Ok((order, items))
+}
+
 pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): Path<OrderPk>) -> AppResult<Response> {
-    let account = me.account_id();
-    let (order, items) = orders::get(&state.db, account, order_id).await?.ok_or(AppError::NotFound)?;
-    let store = stores::get(&state.db, account, order.store_id).await?.ok_or(AppError::NotFound)?;
-    let history = orders::history(&state.db, account, order.id).await?;
+    let scope = scope_of(&state, &me).await?;
+    let (mut order, items) = scoped_order(&state, &scope, order_id).await?;
+    let store = stores::get(&state.db, scope.account, order.store_id).await?.ok_or(AppError::NotFound)?;
+    let history = orders::history(&state.db, scope.account, order.id).await?;
+    let held_and_restricted = store.restrict_fraud_hold_changes && order.fraud_hold().is_held();
+    let targets = status::targets(order.internal_status())
+        .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
+        .collect();
+    mask_row(&mut order, &scope);
     let layout = me.layout(&format!("注文 {}", order.order_id)).await?;
-    Ok(ok(&OrderPage { layout, order, store_name: store.name, items, history }))
+    Ok(ok(&OrderPage {
+        layout,
+        order,
+        store_name: store.name,
+        items,
+        history,
+        targets,
+        held_and_restricted,
+        cancel_reasons: &CANCEL_REASONS,
+        companies: &SHIP_COMPANIES,
+        today: jst::today(Utc::now()).format("%Y-%m-%d").to_string(),
+        masked: scope.mask_personal,
+    }))
+}
+
+/// The detail page's status form.
+#[derive(Debug, Default, Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    cancel_reason: String,
+    #[serde(default)]
+    ship_company: String,
+    #[serde(default)]
+    ship_invoice: String,
+    #[serde(default)]
+    ship_date: String,
+}
+
+/// Changes one order's status from its page, through the one status-change path. Whatever the
+/// form offered, the server decides: a held order is refused every target but キャンセル.
+pub async fn change(
+    State(state): State<AppState>,
+    me: Merchant,
+    Path(order_id): Path<OrderPk>,
+    Form(form): Form<StatusForm>,
+) -> AppResult<Response> {
+    let scope = scope_of(&state, &me).await?;
+    scoped_order(&state, &scope, order_id).await?;
+    let back = format!("/orders/{order_id}");
+    let Some(target) = InternalStatus::parse(&form.target) else {
+        me.flash(FlashKind::Error, "変更後のステータスを選んでください").await?;
+        return Ok(Redirect::to(&back).into_response());
+    };
+    let ship_date = chrono::NaiveDate::parse_from_str(&form.ship_date, "%Y-%m-%d").ok();
+    if target == InternalStatus::Shipped && ship_date.is_none() && !form.ship_date.is_empty() {
+        me.flash(FlashKind::Error, format!("出荷日「{}」は日付として読めません（例: 2026-11-30）", form.ship_date)).await?;
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let ship = ship_date.filter(|_| target == InternalStatus::Shipped).map(|d| ShipInput {
+        company_code: form.ship_company.clone(),
+        invoice_number: form.ship_invoice.clone(),
+        ship_date: d,
+    });
+    let req = ChangeRequest { target, cancel_reason: form.cancel_reason.parse().ok(), ship };
+    let actor = HistoryActor::User(me.user.email.clone());
+    match changes::change_status(&state.db, &scope, order_id, &req, &actor, crate::db::now()).await? {
+        Ok(plan) => {
+            let pushed = if plan.pushes.is_empty() { "" } else { "Yahoo!への反映を送信します。" };
+            me.flash(FlashKind::Success, format!("ステータスを「{}」に変更しました。{pushed}", plan.to.label())).await?;
+        }
+        Err(status::Refusal::NotFound) => return Err(AppError::NotFound),
+        Err(refusal) => me.flash(FlashKind::Error, refusal.to_string()).await?,
+    }
+    Ok(Redirect::to(&back).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    note: String,
+}
+
+/// 社内メモ: saved as typed (trimmed), at most 2,000 characters, with a history line.
+pub async fn save_note(
+    State(state): State<AppState>,
+    me: Merchant,
+    Path(order_id): Path<OrderPk>,
+    Form(form): Form<NoteForm>,
+) -> AppResult<Response> {
+    let scope = scope_of(&state, &me).await?;
+    let back = format!("/orders/{order_id}");
+    let (order, _) = scoped_order(&state, &scope, order_id).await?;
+    if form.note.chars().count() > 2000 {
+        me.flash(FlashKind::Error, "社内メモは2,000文字以内で入力してください（保存していません）").await?;
+        return Ok(Redirect::to(&back).into_response());
+    }
+    if form.note == order.note {
+        me.flash(FlashKind::Success, "社内メモは変わっていません").await?;
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let actor = HistoryActor::User(me.user.email.clone());
+    orders::set_note(&state.db, scope.account, order.id, &form.note, &actor, crate::db::now()).await?;
+    me.flash(FlashKind::Success, "社内メモを保存しました").await?;
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// Takes orders out of the 「自動受注取込」 inbox into 新規受付. The fraud-hold rule applies as

@@ -311,3 +311,193 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
     }
     assert!(failures.is_empty(), "{} problems in Chromium:\n{}", failures.len(), failures.join("\n"));
 }
+
+impl Session {
+    /// Waits until `script` (an expression) is truthy on the current page.
+    async fn wait_for(&self, what: &str, script: &str) {
+        for _ in 0..300 {
+            if self.exec(&format!("return !!({script});")).await == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let body = self.exec("return document.body ? document.body.innerText : '';").await;
+        panic!("waited in vain for {what} at {}: {body}", self.path().await);
+    }
+
+    /// Sets form fields by name (`[name, value]` pairs) and submits the form that holds `submit`.
+    async fn fill_and_submit(&self, fields: &[(&str, &str)], submit: &str) {
+        let mut script = String::new();
+        for (name, value) in fields {
+            script.push_str(&format!(
+                "(() => {{ const e = document.querySelector('main [name={name}]'); \
+                  if (!e) throw new Error('no field {name}'); \
+                  if (e.type === 'checkbox') e.checked = {value:?} === 'on'; else e.value = {value:?}; }})();"
+            ));
+        }
+        script.push_str(&format!("document.querySelector({submit:?}).click();"));
+        self.exec(&script).await;
+        self.wait_for("the next page", "document.readyState === 'complete'").await;
+    }
+
+    async fn text(&self) -> String {
+        self.exec("return document.body.innerText;").await.as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// The journey of issue 10 in real Chromium, as a new merchant would make it: sign up, add a
+/// store on the simulator, connect through its consent page, paste the key copied from the
+/// simulator's key page, import, see the held order's badge, try to ship it from the list and
+/// from its page and be refused, cancel it, and see the cancel in its history. Screenshots of
+/// each step go to `target/screenshots/journey-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        eprintln!("SKIPPED a_new_merchant_cannot_ship_a_held_order_in_chromium: chromium and chromedriver are not installed");
+        return;
+    };
+    let sim = crate::sim::Sim::start().await;
+    let sim_url = sim.base.clone();
+    let app = crate::helpers::TestApp::spawn_with(Backend::Sqlite, move |c| {
+        c.simulator_url = Some(sim_url);
+        c.yahoo_min_interval_ms = 0;
+        c.scheduler_tick_ms = 100;
+    })
+    .await;
+    sim.control(
+        "/_sim/apps",
+        json!({ "client_id": crate::sim::CLIENT_ID, "client_secret": crate::sim::CLIENT_SECRET,
+                "redirect_uris": [app.config.redirect_uri()] }),
+    )
+    .await;
+    let seller = "journey-store";
+    let days_ago = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let held = sim
+        .order(seller, json!({ "order_time": days_ago, "items": [{ "item_id": "flower", "title": "注文保留_テスト", "category_id": 4101 }] }))
+        .await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.plain_order(seller).await;
+    let version = sim.key(seller, 1).await.to_string();
+
+    let shots = screenshots_dir();
+    let b = driver.session().await;
+    b.viewport(1280).await;
+    let base = app.base.clone();
+    let shot = |name: &str| shots.join(format!("journey-{name}.png"));
+
+    // Sign up.
+    b.open(&format!("{base}/signup")).await;
+    b.fill_and_submit(
+        &[
+            ("account_name", "花屋さくら"),
+            ("display_name", "山田花子"),
+            ("email", "hanako@example.jp"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+        "main form button[type=submit]",
+    )
+    .await;
+    assert!(!b.path().await.starts_with("/signup"), "signed up: {}", b.text().await);
+
+    // Add a store on the simulator.
+    b.open(&format!("{base}/stores/new")).await;
+    b.fill_and_submit(
+        &[
+            ("name", "さくら本店"),
+            ("seller_id", seller),
+            ("environment", "simulator"),
+            ("client_id", crate::sim::CLIENT_ID),
+            ("client_secret", crate::sim::CLIENT_SECRET),
+        ],
+        "main form button[type=submit]",
+    )
+    .await;
+    let store_path = b.path().await;
+    assert!(store_path.starts_with("/stores/"), "the store page: {store_path} {}", b.text().await);
+    b.screenshot(&shot("1-store-added")).await;
+
+    // Connect through the simulator's consent page.
+    b.exec("document.querySelector(\"form[action$='/connect'] button\").click();").await;
+    b.wait_for("the consent page", "document.querySelector(\"button[value=allow]\")").await;
+    b.screenshot(&shot("2-consent")).await;
+    b.exec(&format!(
+        "document.querySelector('[name=new_seller_id]').value = {seller:?}; document.querySelector('button[value=allow]').click();"
+    ))
+    .await;
+    b.wait_for("back on the store page", &format!("location.pathname === {store_path:?} && document.readyState === 'complete'"))
+        .await;
+
+    // Copy the public key from the simulator's page and paste it into the key form.
+    b.open(&sim.base.to_string()).await;
+    let key = b
+        .exec(&format!("return document.getElementById('key-{seller}-{version}').value;"))
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(key.contains("BEGIN PUBLIC KEY"));
+    b.open(&format!("{base}{store_path}/public-key")).await;
+    b.fill_and_submit(&[("public_key", &key), ("public_key_version", &version)], "main form button[type=submit]").await;
+    b.wait_for("the store page", &format!("location.pathname === {store_path:?}")).await;
+    b.screenshot(&shot("3-connected")).await;
+
+    // Import (the store page's 手動取込) and wait for the run to end.
+    b.exec("document.querySelector(\"form[action$='/import'] button\").click();").await;
+    b.wait_for("the run page", "location.pathname.startsWith('/imports/')").await;
+    for _ in 0..300 {
+        b.open(&format!("{base}{}", b.path().await)).await;
+        let status = b.exec("const e = document.getElementById('run-status'); return e ? e.innerText : '';").await;
+        if status != "待機中" && status != "実行中" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.screenshot(&shot("4-import-run")).await;
+
+    // The list shows the held order with its badge.
+    b.open(&format!("{base}/orders")).await;
+    b.screenshot(&shot("5-orders")).await;
+    let row = format!("[...document.querySelectorAll('table.orders tbody tr')].find(r => r.innerText.includes({held:?}))");
+    b.wait_for("the held order in the list", &format!("{row} && {row}.innerText.includes('審査中')")).await;
+
+    // Try to ship it from the list: the second step asks for the tracking number, then refuses.
+    b.exec(&format!("{row}.querySelector('input[name=order]').checked = true; document.getElementById('target').value = 'shipped'; document.querySelector('button[form=bulk].primary').click();")).await;
+    b.wait_for("the ship step", "document.getElementById('ship-step')").await;
+    b.fill_and_submit(&[("ship_company", "1001")], "#ship-step button[type=submit]").await;
+    b.wait_for("the bulk result", "document.getElementById('bulk-results')").await;
+    b.screenshot(&shot("6-bulk-refused")).await;
+    let refused = b.exec("return document.querySelector('#bulk-results tr.result-refused').innerText;").await;
+    assert!(
+        refused.as_str().unwrap().contains("不正利用審査中の注文は「キャンセル」へのステータス変更のみ行えます"),
+        "{refused}"
+    );
+
+    // Its page offers only キャンセル; a forged 出荷済み is refused by the server.
+    let link = b.exec(&format!("return [...document.querySelectorAll('#bulk-results a')].find(a => a.innerText === {held:?}).getAttribute('href');")).await;
+    let order_path = link.as_str().unwrap().to_owned();
+    b.open(&format!("{base}{order_path}")).await;
+    let offered = b.exec("return [...document.querySelectorAll('#target option')].map(o => o.value).filter(v => v);").await;
+    assert_eq!(offered, json!(["cancelled"]));
+    b.exec("const s = document.getElementById('target'); const o = document.createElement('option'); o.value = 'shipped'; s.appendChild(o); s.value = 'shipped'; s.form.submit();").await;
+    b.wait_for("the refusal", "document.body.innerText.includes('不正利用審査中の注文は「キャンセル」へのステータス変更のみ行えます')").await;
+    b.screenshot(&shot("7-detail-refused")).await;
+    assert!(b.text().await.contains("新規受付"));
+
+    // Cancel it with a reason; the change and the push to Yahoo show in its history.
+    b.fill_and_submit(&[("target", "cancelled"), ("cancel_reason", "170")], "#status-change button[type=submit]").await;
+    b.wait_for("the cancel", "document.getElementById('internal-status').innerText === 'キャンセル'").await;
+    for _ in 0..100 {
+        if b.text().await.contains("Yahoo!") && b.exec("return document.querySelector('ol.history').innerText;").await.as_str().unwrap_or("").contains("Yahoo!") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.open(&format!("{base}{order_path}")).await;
+    }
+    b.screenshot(&shot("8-cancelled")).await;
+    let history = b.exec("return document.querySelector('ol.history').innerText;").await;
+    assert!(history.as_str().unwrap().contains("「キャンセル」に変更しました"), "{history}");
+    b.quit().await;
+}

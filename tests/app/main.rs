@@ -10,6 +10,7 @@ mod browser;
 mod connect;
 mod contract;
 mod dashboard;
+mod desk;
 mod hardening;
 mod import;
 mod pages;

@@ -1,0 +1,514 @@
+//! The order list (受注一覧, product.md §6): status tabs with counts, filters, search, sorting,
+//! keyset paging, the fraud-hold queue, the bulk status change with a result per order, and
+//! the CSV export of exactly the filtered list.
+//!
+//! Every handler reads the person's [`OrderScope`] first; the database layer
+//! (`db::order_list`) applies it to every query, so a staff member limited to some stores never
+//! sees another store's orders in the list, the counts or the export.
+
+use askama::Template;
+use axum::{
+    body::Body,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+
+use super::{
+    error::{AppError, AppResult},
+    input::{self, Query},
+    render::{Layout, ok},
+    session::{ClientIp, Merchant},
+};
+use crate::{
+    app::AppState,
+    db::{
+        audit,
+        changes,
+        order_list::{self, Cursor, Filter, HoldFilter, Line, Sort},
+        orders::{HistoryActor, OrderPk},
+        stores::{self, StoreLink},
+    },
+    domain::{
+        StoreId, jst,
+        scope::OrderScope,
+        status::{CANCEL_REASONS, ChangeRequest, ShipInput},
+        store::InternalStatus,
+    },
+};
+
+pub const PAGE_SIZE: i64 = 50;
+/// At most this many orders in one bulk change.
+pub const BULK_LIMIT: usize = 500;
+
+/// Ship companies offered by the ship form (ShipCompanyCode, yahoo-store-api.md §4.3).
+pub const SHIP_COMPANIES: [(&str, &str); 3] = [("1001", "ヤマト運輸"), ("1002", "佐川急便"), ("1000", "その他")];
+
+/// The list's query string, as typed (normalised by [`Query`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub store: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub hold: String,
+    #[serde(default)]
+    pub ordered_from: String,
+    #[serde(default)]
+    pub ordered_to: String,
+    #[serde(default)]
+    pub published_from: String,
+    #[serde(default)]
+    pub published_to: String,
+    #[serde(default)]
+    pub pay: String,
+    #[serde(default)]
+    pub ship: String,
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub after: String,
+    /// CSV only: `sjis` for Shift_JIS, anything else UTF-8 with BOM.
+    #[serde(default)]
+    pub encoding: String,
+}
+
+/// Start of a JST day in UTC.
+fn jst_day_start(d: NaiveDate) -> DateTime<Utc> {
+    let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+    (midnight - chrono::Duration::hours(9)).and_utc()
+}
+
+fn parse_day(s: &str) -> Result<Option<NaiveDate>, ()> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(s, "%Y/%m/%d")).map(Some).map_err(|_| ())
+}
+
+impl ListQuery {
+    /// The filter, and a message per part that could not be read (that part is left out).
+    pub fn filter(&self, stores: &[StoreLink]) -> (Filter, Vec<String>) {
+        let mut errors = Vec::new();
+        let mut day = |label: &str, s: &str| match parse_day(s) {
+            Ok(d) => d,
+            Err(()) => {
+                errors.push(format!("{label}「{s}」は日付として読めません（例: 2026-11-30）"));
+                None
+            }
+        };
+        let ordered = (day("注文日（から）", &self.ordered_from), day("注文日（まで）", &self.ordered_to));
+        let published = (day("公開日（から）", &self.published_from), day("公開日（まで）", &self.published_to));
+        let range = |(from, to): (Option<NaiveDate>, Option<NaiveDate>)| {
+            (from.map(jst_day_start), to.and_then(|d| d.succ_opt()).map(jst_day_start))
+        };
+        let (ordered_from, ordered_to) = range(ordered);
+        let (published_from, published_to) = range(published);
+        for ((from, to), label) in [(ordered, "注文日"), (published, "公開日")] {
+            if let (Some(f), Some(t)) = (from, to) {
+                if f > t {
+                    errors.push(format!("{label}の期間は「から」が「まで」より後になっています"));
+                }
+            }
+        }
+        let store = self.store.parse::<i64>().ok().map(StoreId).filter(|id| stores.iter().any(|s| s.id == *id));
+        let small = |s: &str| s.parse::<i64>().ok().filter(|v| (0..=9).contains(v));
+        let filter = Filter {
+            store,
+            status: InternalStatus::parse(&self.status),
+            hold: HoldFilter::parse(&self.hold),
+            ordered_from,
+            ordered_to,
+            published_from,
+            published_to,
+            pay_status: small(&self.pay),
+            ship_status: small(&self.ship),
+            search: self.q.chars().take(100).collect(),
+            sort: Sort::parse(&self.sort),
+        };
+        (filter, errors)
+    }
+
+    /// The query string of this list with some parameters replaced (`""` removes one).
+    pub fn with(&self, changes: &[(&str, &str)]) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        let current = [
+            ("store", self.store.as_str()),
+            ("status", self.status.as_str()),
+            ("hold", self.hold.as_str()),
+            ("ordered_from", self.ordered_from.as_str()),
+            ("ordered_to", self.ordered_to.as_str()),
+            ("published_from", self.published_from.as_str()),
+            ("published_to", self.published_to.as_str()),
+            ("pay", self.pay.as_str()),
+            ("ship", self.ship.as_str()),
+            ("q", self.q.as_str()),
+            ("sort", self.sort.as_str()),
+            ("after", self.after.as_str()),
+        ];
+        for (k, v) in current {
+            let v = changes.iter().find(|(c, _)| *c == k).map_or(v, |(_, v)| *v);
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
+}
+
+/// The person's order scope: their account, the stores they may work, and masking.
+pub async fn scope_of(state: &AppState, me: &Merchant) -> AppResult<OrderScope> {
+    let _ = state;
+    Ok(OrderScope::account(me.account_id()))
+}
+
+/// A status tab with its count.
+pub struct Tab {
+    pub status: Option<InternalStatus>,
+    pub label: &'static str,
+    pub count: i64,
+    pub href: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "orders/index.html")]
+pub struct OrdersPage {
+    layout: Layout,
+    q: ListQuery,
+    filter: Filter,
+    errors: Vec<String>,
+    tabs: Vec<Tab>,
+    held: i64,
+    stores: Vec<StoreLink>,
+    orders: Vec<Line>,
+    next: Option<String>,
+    now: DateTime<Utc>,
+    targets: Vec<InternalStatus>,
+    cancel_reasons: &'static [(u16, &'static str)],
+    masked: bool,
+}
+
+impl OrdersPage {
+    fn is_store(&self, id: &StoreId) -> bool {
+        self.filter.store == Some(*id)
+    }
+
+    fn is_inbox(&self) -> bool {
+        self.filter.status == Some(InternalStatus::AutoImportInbox)
+    }
+
+    fn is_queue(&self) -> bool {
+        self.filter.hold == HoldFilter::Held
+    }
+
+    fn hold_options(&self) -> [HoldFilter; 6] {
+        HoldFilter::ALL
+    }
+
+    fn sort_options(&self) -> [Sort; 4] {
+        Sort::ALL
+    }
+
+    fn csv_href(&self, encoding: &str) -> String {
+        format!("/orders.csv?{}&encoding={encoding}", self.q.with(&[("after", "")]))
+    }
+
+    fn queue_href(&self) -> String {
+        "/orders?hold=held".into()
+    }
+
+    /// How long a held order has been held (since it was placed: Yahoo holds at ordering).
+    fn held_for(&self, line: &Line) -> String {
+        if !line.fraud_hold().is_held() {
+            return String::new();
+        }
+        let mins = (self.now - line.order_time).num_minutes().max(0);
+        match mins {
+            m if m < 60 => format!("{m}分"),
+            m if m < 60 * 48 => format!("{}時間", m / 60),
+            m => format!("{}日", m / (60 * 24)),
+        }
+    }
+
+    fn any_filter(&self) -> bool {
+        self.filter != Filter { status: self.filter.status, sort: self.filter.sort, ..Filter::default() }
+    }
+}
+
+pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<ListQuery>) -> AppResult<Response> {
+    let scope = scope_of(&state, &me).await?;
+    let stores: Vec<StoreLink> =
+        stores::links(&state.db, me.account_id()).await?.into_iter().filter(|s| scope.allows(s.id)).collect();
+    let (filter, mut errors) = q.filter(&stores);
+    let after = if q.after.is_empty() { None } else { Cursor::decode(&q.after) };
+    if after.is_none() && !q.after.is_empty() {
+        errors.push("ページの位置が読めなかったため、先頭から表示しています".into());
+    }
+    let mut orders = order_list::page(&state.db, &scope, &filter, after, PAGE_SIZE + 1).await?;
+    let next = if orders.len() as i64 > PAGE_SIZE {
+        orders.truncate(PAGE_SIZE as usize);
+        orders.last().map(|o| format!("/orders?{}", q.with(&[("after", &o.cursor(filter.sort).encode())])))
+    } else {
+        None
+    };
+    let counts = order_list::status_counts(&state.db, &scope, filter.store).await?;
+    let tab = |status: Option<InternalStatus>, label: &'static str, count: i64| Tab {
+        status,
+        label,
+        count,
+        href: format!("/orders?{}", q.with(&[("status", status.map_or("", InternalStatus::as_str)), ("after", "")])),
+        current: filter.status == status,
+    };
+    let mut tabs = vec![tab(None, "すべて", counts.iter().map(|(_, n)| n).sum())];
+    tabs.extend(counts.iter().map(|(s, n)| tab(Some(*s), s.label(), *n)));
+    let held = order_list::held_count(&state.db, &scope).await?;
+    let title = if filter.hold == HoldFilter::Held { "不正保留の注文" } else { "受注一覧" };
+    let layout = me.layout(title).await?;
+    let targets = InternalStatus::ALL
+        .into_iter()
+        .filter(|s| !matches!(s, InternalStatus::AutoImportInbox | InternalStatus::Failed))
+        .collect();
+    Ok(ok(&OrdersPage {
+        layout,
+        q,
+        filter,
+        errors,
+        tabs,
+        held,
+        stores,
+        orders,
+        next,
+        now: Utc::now(),
+        targets,
+        cancel_reasons: &CANCEL_REASONS,
+        masked: scope.mask_personal,
+    }))
+}
+
+/// A bulk form's fields: the selected orders and the change asked for.
+#[derive(Clone, Debug, Default)]
+pub struct BulkForm {
+    pub orders: Vec<OrderPk>,
+    pub target: String,
+    pub cancel_reason: String,
+    pub ship_company: String,
+    pub ship_date: String,
+    /// Per order: the tracking number typed on the ship step.
+    pub invoices: Vec<(OrderPk, String)>,
+    /// Set by the ship step's form.
+    pub ship_step: bool,
+}
+
+impl BulkForm {
+    fn parse(body: &str) -> BulkForm {
+        let mut f = BulkForm::default();
+        for (k, v) in url::form_urlencoded::parse(body.as_bytes()) {
+            let v = input::normalize(&k, &v);
+            match k.as_ref() {
+                "order" => {
+                    if let Ok(id) = v.parse() {
+                        if f.orders.len() < BULK_LIMIT && !f.orders.contains(&OrderPk(id)) {
+                            f.orders.push(OrderPk(id));
+                        }
+                    }
+                }
+                "target" => f.target = v,
+                "cancel_reason" => f.cancel_reason = v,
+                "ship_company" => f.ship_company = v,
+                "ship_date" => f.ship_date = v,
+                "ship_step" => f.ship_step = true,
+                other => {
+                    if let Some(id) = other.strip_prefix("invoice_").and_then(|s| s.parse().ok()) {
+                        f.invoices.push((OrderPk(id), v));
+                    }
+                }
+            }
+        }
+        f
+    }
+}
+
+/// One order's outcome in a bulk change.
+pub struct BulkResult {
+    pub pk: OrderPk,
+    pub order_id: String,
+    pub store_name: String,
+    pub done: bool,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "orders/bulk.html")]
+pub struct BulkPage {
+    layout: Layout,
+    target: InternalStatus,
+    form: BulkForm,
+    /// The ship step: orders to give tracking numbers.
+    ship_lines: Vec<Line>,
+    results: Vec<BulkResult>,
+    errors: Vec<String>,
+    today: String,
+    companies: &'static [(&'static str, &'static str)],
+    cancel_reasons: &'static [(u16, &'static str)],
+}
+
+impl BulkPage {
+    fn refused(&self) -> impl Iterator<Item = &BulkResult> {
+        self.results.iter().filter(|r| !r.done)
+    }
+
+    fn done_count(&self) -> usize {
+        self.results.iter().filter(|r| r.done).count()
+    }
+
+    fn refused_count(&self) -> usize {
+        self.results.len() - self.done_count()
+    }
+
+    fn is_company(&self, code: &&str) -> bool {
+        self.form.ship_company == *code
+    }
+
+    fn is_reason(&self, code: &u16) -> bool {
+        self.form.cancel_reason == code.to_string()
+    }
+}
+
+/// The bulk status change: every selected order goes through `changes::change_status` (and so
+/// through the fraud-hold rule) on its own; the page shows a result per order and lets the
+/// refused ones be retried. 出荷済み first asks for each order's tracking number.
+pub async fn bulk(
+    State(state): State<AppState>,
+    me: Merchant,
+    ClientIp(ip): ClientIp,
+    body: String,
+) -> AppResult<Response> {
+    let form = BulkForm::parse(&body);
+    let scope = scope_of(&state, &me).await?;
+    let layout = me.layout("ステータスの一括変更").await?;
+    let today = jst::today(Utc::now());
+    let mut page = BulkPage {
+        layout,
+        target: InternalStatus::New,
+        form: form.clone(),
+        ship_lines: Vec::new(),
+        results: Vec::new(),
+        errors: Vec::new(),
+        today: today.format("%Y-%m-%d").to_string(),
+        companies: &SHIP_COMPANIES,
+        cancel_reasons: &CANCEL_REASONS,
+    };
+    let Some(target) = InternalStatus::parse(&form.target) else {
+        page.errors.push("変更後のステータスを選んでください".into());
+        return Ok(ok(&page));
+    };
+    page.target = target;
+    if form.orders.is_empty() {
+        page.errors.push("注文を選んでください".into());
+        return Ok(ok(&page));
+    }
+    let cancel_reason = form.cancel_reason.parse::<u16>().ok();
+    if target == InternalStatus::Cancelled && cancel_reason.is_none() {
+        page.errors.push("キャンセル理由を選んでください".into());
+        return Ok(ok(&page));
+    }
+    let ship_date = parse_day(&form.ship_date).ok().flatten();
+    if target == InternalStatus::Shipped {
+        let mut step_errors = Vec::new();
+        if form.ship_step {
+            if !SHIP_COMPANIES.iter().any(|(c, _)| *c == form.ship_company) {
+                step_errors.push("配送会社を選んでください".to_string());
+            }
+            if ship_date.is_none() {
+                step_errors.push(format!("出荷日「{}」は日付として読めません（例: 2026-11-30）", form.ship_date));
+            }
+        }
+        if !form.ship_step || !step_errors.is_empty() {
+            page.errors = step_errors;
+            if page.form.ship_date.is_empty() {
+                page.form.ship_date = page.today.clone();
+            }
+            page.ship_lines = lines_of(&state, &scope, &form.orders).await?;
+            return Ok(ok(&page));
+        }
+    }
+    let actor = HistoryActor::User(me.user.email.clone());
+    let lines = lines_of(&state, &scope, &form.orders).await?;
+    for pk in &form.orders {
+        let line = lines.iter().find(|l| l.id == *pk);
+        let ship = match (target, ship_date) {
+            (InternalStatus::Shipped, Some(date)) => Some(ShipInput {
+                company_code: form.ship_company.clone(),
+                invoice_number: form.invoices.iter().find(|(p, _)| p == pk).map(|(_, v)| v.clone()).unwrap_or_default(),
+                ship_date: date,
+            }),
+            _ => None,
+        };
+        let req = ChangeRequest { target, cancel_reason, ship };
+        let outcome = changes::change_status(&state.db, &scope, *pk, &req, &actor, crate::db::now()).await?;
+        let (done, message) = match outcome {
+            Ok(plan) if plan.pushes.is_empty() => (true, "変更しました".to_string()),
+            Ok(_) => (true, "変更しました（Yahoo!への反映を送信待ち）".to_string()),
+            Err(refusal) => (false, refusal.to_string()),
+        };
+        page.results.push(BulkResult {
+            pk: *pk,
+            order_id: line.map_or_else(|| pk.to_string(), |l| l.order_id.clone()),
+            store_name: line.map(|l| l.store_name.clone()).unwrap_or_default(),
+            done,
+            message,
+        });
+    }
+    let detail = format!(
+        "ステータス一括変更: 「{}」へ {}件（変更 {}件・拒否 {}件）",
+        target.label(),
+        page.results.len(),
+        page.done_count(),
+        page.refused_count()
+    );
+    me.audit(audit::Action::BulkStatusChange, &detail, &ip).await?;
+    Ok(ok(&page))
+}
+
+/// The list lines of the given orders that the scope can see.
+async fn lines_of(state: &AppState, scope: &OrderScope, pks: &[OrderPk]) -> AppResult<Vec<Line>> {
+    Ok(order_list::by_ids(&state.db, scope, pks).await?)
+}
+
+/// The CSV export of exactly the filtered list, streamed page by page (keyset), so memory does
+/// not grow with its size. UTF-8 with a BOM, or Shift_JIS for Excel, where a character that
+/// Shift_JIS cannot hold becomes 〓 (visible, never dropped).
+pub async fn csv(
+    State(state): State<AppState>,
+    me: Merchant,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
+    let scope = scope_of(&state, &me).await?;
+    let stores: Vec<StoreLink> =
+        stores::links(&state.db, me.account_id()).await?.into_iter().filter(|s| scope.allows(s.id)).collect();
+    let (filter, errors) = q.filter(&stores);
+    if !errors.is_empty() {
+        return Err(AppError::BadRequest("絞り込みの日付が読めません。受注一覧で条件を直してから出力してください"));
+    }
+    let encoding = if q.encoding == "sjis" { crate::web::csv::Encoding::ShiftJis } else { crate::web::csv::Encoding::Utf8Bom };
+    me.audit(audit::Action::OrdersExported, &format!("CSV出力: {}", q.with(&[("after", "")])), &ip).await?;
+    let now = Utc::now().with_timezone(&jst::offset());
+    let name = format!("orders-{}.csv", now.format("%Y%m%d-%H%M"));
+    let stream = crate::web::csv::order_stream(state.db.clone(), scope, filter, encoding);
+    Ok((
+        [
+            (header::CONTENT_TYPE, encoding.content_type().to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
