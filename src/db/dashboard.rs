@@ -1,6 +1,6 @@
 //! What the dashboard reads, each limited to the signed-in person's [`OrderScope`]: the alerts
 //! raised when a held order is released or confirmed as fraud (written by a trigger on
-//! `yahoo_order`, migration 0012), the number of held orders, and orders per JST day per store
+//! `yahoo_order`, migration 0012) and orders per JST day per store
 //! (kept by triggers in `order_day_count`, so the chart never counts the orders themselves).
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -99,37 +99,6 @@ pub async fn acknowledge(db: &Db, scope: &OrderScope, which: Acknowledge, who: &
 pub enum Acknowledge {
     One(i64),
     UpTo(i64),
-}
-
-/// Orders under fraud hold (the codes [`FraudHoldStatus::is_held`] names) in these stores of
-/// the account. The stores are always listed, so the count reads the (store, hold) index
-/// rather than the account's orders.
-pub async fn held_count(db: &Db, scope: &OrderScope, stores: &[StoreId]) -> sqlx::Result<i64> {
-    let stores: Vec<StoreId> = stores.iter().copied().filter(|s| scope.allows(*s)).collect();
-    let held: Vec<i64> = (0..=u8::MAX)
-        .filter(|c| FraudHoldStatus::from_code(Some(*c)).is_some_and(FraudHoldStatus::is_held))
-        .map(i64::from)
-        .collect();
-    if stores.is_empty() || held.is_empty() {
-        return Ok(0);
-    }
-    let sql = format!(
-        // `+account_id`: the same condition, kept out of SQLite's index choice (without
-        // statistics it would otherwise walk every order of the account by its time index).
-        "select count(*) from yahoo_order where +account_id = $1 and store_id in ({}) and fraud_hold_status in ({})",
-        super::placeholders(2, stores.len()),
-        super::placeholders(2 + stores.len(), held.len())
-    );
-    with_pool!(db, |p| {
-        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(scope.account);
-        for s in &stores {
-            q = q.bind(*s);
-        }
-        for h in &held {
-            q = q.bind(*h);
-        }
-        q.fetch_one(p).await
-    })
 }
 
 /// Orders per store per JST day from `from` to `to` (both included), days without orders left

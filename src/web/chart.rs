@@ -248,9 +248,10 @@ mod tests {
         assert!(today.x + today.width <= chart.plot_right(), "the last bar stays inside the plot");
         assert_eq!(chart.bars[0].label, "11/1 本店 3件");
         assert!(chart.bars[0].x >= chart.plot_left());
-        assert_eq!(chart.x_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), [
-            "11/2", "11/9", "11/16", "11/23", "11/30"
-        ]);
+        assert_eq!(
+            chart.x_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
+            ["11/2", "11/9", "11/16", "11/23", "11/30"]
+        );
     }
 
     #[test]

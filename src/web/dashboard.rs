@@ -22,7 +22,7 @@ use crate::{
     app::AppState,
     db::{
         dashboard::{self, Acknowledge, Alert},
-        imports,
+        imports, order_list,
         stores::{self, Store},
     },
     domain::diagnosis::{self, Finding},
@@ -68,9 +68,9 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
     };
     let scope = me.scope().await?;
     let all_stores = stores::list(&state.db, me.account_id()).await?;
-    let all_ids: Vec<_> = all_stores.iter().map(|s| s.id).collect();
+    let account_stores = all_stores.len();
     let stores: Vec<Store> = all_stores.into_iter().filter(|s| scope.allows(s.id)).collect();
-    let has_hidden_stores = stores.len() < all_ids.len();
+    let has_hidden_stores = stores.len() < account_stores;
     let now = chrono::Utc::now();
     let mut warnings: Vec<(Store, Finding)> = stores
         .iter()
@@ -79,7 +79,8 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
     warnings.sort_by_key(|w| std::cmp::Reverse(w.1.severity));
     let stopped = imports::account_stop(&state.db, me.account_id()).await?;
     let alerts = dashboard::open_alerts(&state.db, &scope, ALERTS_SHOWN).await?;
-    let held = dashboard::held_count(&state.db, &scope, &all_ids).await?;
+    // The fraud-hold queue's own count, so the number is the list it links to.
+    let held = order_list::held_count(&state.db, &scope).await?;
     let days = chart::last_days(now);
     let (first, last) = (days[0], days[days.len() - 1]);
     let counts = dashboard::day_counts(&state.db, &scope, first, last).await?;

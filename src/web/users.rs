@@ -243,6 +243,8 @@ pub async fn set_access(
     let mask_word = if mask_personal { "伏せる" } else { "表示する" };
     let detail = format!("{}：担当ストア：{stores_word}、お客様の個人情報：{mask_word}", user.email);
     owner.audit(Action::UserAccessChanged, &detail, &ip).await?;
-    owner.flash(FlashKind::Success, format!("{} さんの担当ストアと個人情報の表示を変更しました", user.display_name)).await?;
+    owner
+        .flash(FlashKind::Success, format!("{} さんの担当ストアと個人情報の表示を変更しました", user.display_name))
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }

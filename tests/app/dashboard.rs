@@ -20,10 +20,12 @@ use crate::{
 /// Every alert row of an order: (outcome, acknowledged by).
 async fn alerts_of(db: &Db, order_pk: i64) -> Vec<(i64, Option<String>)> {
     orderdesk::with_pool!(db, |p| {
-        sqlx::query_as("select fraud_hold_status, acknowledged_by from fraud_hold_alert where order_pk = $1 order by id")
-            .bind(order_pk)
-            .fetch_all(p)
-            .await
+        sqlx::query_as(
+            "select fraud_hold_status, acknowledged_by from fraud_hold_alert where order_pk = $1 order by id",
+        )
+        .bind(order_pk)
+        .fetch_all(p)
+        .await
     })
     .unwrap()
 }
@@ -142,8 +144,8 @@ async fn held_orders_raise_one_alert_each_until_acknowledged(backend: Backend) {
     assert_eq!(alerts_of(&s.app.db, confirmed_pk).await, [(3, Some("staff@example.jp".into()))]);
 }
 
-/// Writes orders as an import would (any writer keeps the day counts).
-async fn write_orders(db: &Db, account: AccountId, store: StoreId, orders: &[(&str, DateTime<Utc>, u8)]) {
+/// Writes orders as an import would (any writer keeps the day counts); the buyer is 山田.
+pub async fn write_orders(db: &Db, account: AccountId, store: StoreId, orders: &[(&str, DateTime<Utc>, u8)]) {
     let now = orderdesk::db::now();
     let writes = orders
         .iter()
@@ -153,6 +155,7 @@ async fn write_orders(db: &Db, account: AccountId, store: StoreId, orders: &[(&s
                 version: 1,
                 order_time: *time,
                 fraud_hold_status: *hold,
+                bill: orderdesk::yahoo::api::Address { last_name: "山田".into(), ..Default::default() },
                 ..OrderDetail::default()
             },
             new_status: InternalStatus::New,

@@ -84,7 +84,53 @@ async fn staff_cannot_change_store_limits(backend: Backend) {
     assert_eq!(access::scope(&app.db, account, UserId(owner_id)).await.unwrap().unwrap(), OrderScope::account(account));
 }
 
-crate::on_both_backends!(an_owner_limits_staff_to_one_store, staff_cannot_change_store_limits);
+/// The order routes follow `Merchant::scope()`: another store's order is not found, and the
+/// buyer's name is masked when the switch is on, from the next request on.
+async fn order_pages_follow_the_scope(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("商店", "owner@example.jp").await;
+    let a = app.add_store(&owner, "本店", "shop-a", "secret-a").await;
+    let b = app.add_store(&owner, "支店", "shop-b", "secret-b").await;
+    let account = crate::import::account_of(&app.db, StoreId(a)).await;
+    let t = chrono::Utc::now() - chrono::Duration::hours(1);
+    crate::dashboard::write_orders(&app.db, account, StoreId(a), &[("a-1", t, 0)]).await;
+    crate::dashboard::write_orders(&app.db, account, StoreId(b), &[("b-1", t, 0)]).await;
+    let pk = |store: i64| {
+        let db = app.db.clone();
+        async move {
+            orderdesk::with_pool!(&db, |p| {
+                sqlx::query_scalar::<_, i64>("select id from yahoo_order where store_id = $1")
+                    .bind(store)
+                    .fetch_one(p)
+                    .await
+            })
+            .unwrap()
+        }
+    };
+    let (pk_a, pk_b) = (pk(a).await, pk(b).await);
+    let staff_id = app.add_user(&owner, "staff@example.jp", "staff").await;
+    let staff = app.browser();
+    assert_eq!(staff.sign_in("staff@example.jp", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(staff.get(&format!("/orders/{pk_b}")).await.status, StatusCode::OK);
+
+    let path = format!("/users/{staff_id}/access");
+    let a_str = a.to_string();
+    let saved = owner.submit("/users", &path, &[("stores", "some"), ("store", &a_str), ("mask_personal", "on")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(staff.get(&format!("/orders/{pk_b}")).await.status, StatusCode::NOT_FOUND);
+    let page = staff.get(&format!("/orders/{pk_a}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("山田") && page.body.contains(orderdesk::domain::scope::MASK), "{}", page.body);
+    let list = staff.get("/orders").await;
+    assert!(list.body.contains("a-1") && !list.body.contains("b-1"), "{}", list.body);
+    assert!(owner.get(&format!("/orders/{pk_a}")).await.body.contains("山田"), "the owner's own switch is off");
+}
+
+crate::on_both_backends!(
+    an_owner_limits_staff_to_one_store,
+    staff_cannot_change_store_limits,
+    order_pages_follow_the_scope
+);
 
 /// The account's owner (the user sign-up made).
 pub async fn owner_id(db: &orderdesk::db::Db, account: orderdesk::domain::AccountId) -> i64 {
