@@ -66,10 +66,12 @@ pub enum Action {
     PasswordResetLinkUsed,
     /// Someone tried to sign up with the email of a user of this account (nothing was created).
     SignUpWithExistingEmail,
+    /// An owner changed which stores a user may work, or whether buyers' data is masked.
+    UserAccessChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -95,6 +97,7 @@ impl Action {
         Action::PasswordResetLinkIssued,
         Action::PasswordResetLinkUsed,
         Action::SignUpWithExistingEmail,
+        Action::UserAccessChanged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -124,6 +127,7 @@ impl Action {
             Action::PasswordResetLinkIssued => "password_reset_link_issued",
             Action::PasswordResetLinkUsed => "password_reset_link_used",
             Action::SignUpWithExistingEmail => "sign_up_with_existing_email",
+            Action::UserAccessChanged => "user_access_changed",
         }
     }
 
@@ -154,6 +158,7 @@ impl Action {
             Some(Action::PasswordResetLinkIssued) => "パスワード再設定リンクの発行",
             Some(Action::PasswordResetLinkUsed) => "再設定リンクによるパスワード再設定",
             Some(Action::SignUpWithExistingEmail) => "登録済みのメールアドレスでの新規登録",
+            Some(Action::UserAccessChanged) => "担当ストア・個人情報の表示の変更",
             None => "その他",
         }
     }

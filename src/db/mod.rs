@@ -14,9 +14,11 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod changes;
+pub mod dashboard;
 pub mod imports;
 pub mod key_check;
 pub mod order_list;
@@ -179,5 +181,22 @@ pub enum WriteError {
 impl WriteError {
     pub fn classify(err: sqlx::Error) -> WriteError {
         if is_unique_violation(&err) { WriteError::Duplicate } else { WriteError::Db(err) }
+    }
+}
+
+/// `$first, $first+1, …` for `n` bound values (an `in (…)` list).
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The `and <column> in (…)` condition that limits a query to an
+/// [`OrderScope`](crate::domain::scope::OrderScope)'s stores, with its placeholders numbered from
+/// `first`; empty for the whole account. Bind the scope's stores after the query's other values.
+/// A scope of no stores matches nothing.
+pub fn scope_condition(scope: &crate::domain::scope::OrderScope, column: &str, first: usize) -> String {
+    match &scope.stores {
+        None => String::new(),
+        Some(stores) if stores.is_empty() => " and 1 = 0".to_string(),
+        Some(stores) => format!(" and {column} in ({})", placeholders(first, stores.len())),
     }
 }

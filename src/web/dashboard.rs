@@ -1,25 +1,35 @@
-//! The merchant's home page: their stores at a glance and what needs doing.
+//! The merchant's home page: their stores at a glance and what needs doing: held orders whose
+//! review ended (alerts until someone acknowledges them), the number of held orders, and a chart
+//! of orders per day per store. Everything about orders is limited to the person's
+//! [`OrderScope`](crate::domain::scope::OrderScope).
 
 use askama::Template;
 use axum::{
-    extract::State,
+    extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
 };
+use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    error::AppResult,
-    render::{Layout, ok},
+    chart::{self, Chart},
+    error::{AppError, AppResult},
+    input::Form,
+    render::{FlashKind, Layout, ok},
     session::{self, Merchant, Principal},
 };
 use crate::{
     app::AppState,
     db::{
-        imports,
+        dashboard::{self, Acknowledge, Alert},
+        imports, order_list,
         stores::{self, Store},
     },
     domain::diagnosis::{self, Finding},
 };
+
+/// Alerts shown at once; acknowledging them brings up the next ones.
+const ALERTS_SHOWN: i64 = 50;
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -29,8 +39,23 @@ pub struct DashboardPage {
     /// 定期的に必要な作業: (store, what needs doing), most urgent first.
     warnings: Vec<(Store, Finding)>,
     is_owner: bool,
+    /// The account has stores, none of them this staff member's.
+    has_hidden_stores: bool,
     /// 緊急停止 of the whole account, with its reason.
     stopped: Option<String>,
+    /// Held orders whose review ended, newest first.
+    alerts: Vec<Alert>,
+    /// Orders under fraud hold now.
+    held: i64,
+    chart: Chart,
+}
+
+impl DashboardPage {
+    /// The newest alert shown: 「すべて確認済みにする」 acknowledges up to it, not ones that
+    /// arrived after the page was drawn.
+    fn newest_alert(&self) -> i64 {
+        self.alerts.iter().map(|a| a.id).max().unwrap_or(0)
+    }
 }
 
 pub async fn show(State(state): State<AppState>, session: Session, me: Option<Merchant>) -> AppResult<Response> {
@@ -41,7 +66,11 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
         }
         .into_response());
     };
-    let stores = stores::list(&state.db, me.account_id()).await?;
+    let scope = me.scope().await?;
+    let all_stores = stores::list(&state.db, me.account_id()).await?;
+    let account_stores = all_stores.len();
+    let stores: Vec<Store> = all_stores.into_iter().filter(|s| scope.allows(s.id)).collect();
+    let has_hidden_stores = stores.len() < account_stores;
     let now = chrono::Utc::now();
     let mut warnings: Vec<(Store, Finding)> = stores
         .iter()
@@ -49,6 +78,50 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
         .collect();
     warnings.sort_by_key(|w| std::cmp::Reverse(w.1.severity));
     let stopped = imports::account_stop(&state.db, me.account_id()).await?;
+    let alerts = dashboard::open_alerts(&state.db, &scope, ALERTS_SHOWN).await?;
+    // The fraud-hold queue's own count, so the number is the list it links to.
+    let held = order_list::held_count(&state.db, &scope).await?;
+    let days = chart::last_days(now);
+    let (first, last) = (days[0], days[days.len() - 1]);
+    let counts = dashboard::day_counts(&state.db, &scope, first, last).await?;
+    let names: Vec<_> = stores.iter().map(|s| (s.id, s.name.clone())).collect();
+    let chart = chart::build(&days, &names, &counts);
     let layout = me.layout("ダッシュボード").await?;
-    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner: me.user.is_owner(), stopped }))
+    let is_owner = me.user.is_owner();
+    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner, has_hidden_stores, stopped, alerts, held, chart }))
+}
+
+/// 「確認しました」 on one alert. Someone else may have acknowledged it first; the first
+/// acknowledgement is the one kept.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    me: Merchant,
+    Path(alert_id): Path<i64>,
+) -> AppResult<Response> {
+    let scope = me.scope().await?;
+    if !dashboard::alert_exists(&state.db, &scope, alert_id).await? {
+        return Err(AppError::NotFound);
+    }
+    dashboard::acknowledge(&state.db, &scope, Acknowledge::One(alert_id), &me.user.email).await?;
+    me.flash(FlashKind::Success, "お知らせを確認済みにしました").await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AcknowledgeAllForm {
+    #[serde(default)]
+    up_to: String,
+}
+
+/// 「すべて確認済みにする」: every alert the person saw (up to the newest shown) in their scope.
+pub async fn acknowledge_all(
+    State(state): State<AppState>,
+    me: Merchant,
+    Form(form): Form<AcknowledgeAllForm>,
+) -> AppResult<Response> {
+    let scope = me.scope().await?;
+    let up_to = form.up_to.parse::<i64>().unwrap_or(0);
+    let n = dashboard::acknowledge(&state.db, &scope, Acknowledge::UpTo(up_to), &me.user.email).await?;
+    me.flash(FlashKind::Success, format!("お知らせ{n}件を確認済みにしました")).await?;
+    Ok(Redirect::to("/").into_response())
 }

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod chart;
 pub mod connect;
 pub mod csrf;
 pub mod dashboard;
@@ -84,6 +85,8 @@ impl Routes {
 pub fn routes() -> Routes {
     Routes::new()
         .get("/", dashboard::show)
+        .post("/alerts/acknowledge", dashboard::acknowledge_all)
+        .post("/alerts/{alert_id}/acknowledge", dashboard::acknowledge)
         .get("/signup", auth::signup_form)
         .post("/signup", auth::signup)
         .get("/signin", auth::signin_form)
@@ -95,6 +98,7 @@ pub fn routes() -> Routes {
         .post("/users", users::create)
         .post("/users/{user_id}/delete", users::delete)
         .post("/users/{user_id}/password", users::reset_password)
+        .post("/users/{user_id}/access", users::set_access)
         .get("/stores", stores::index)
         .get("/stores/new", stores::new_form)
         .post("/stores", stores::create)

@@ -164,7 +164,7 @@ impl ListQuery {
 /// The person's order scope: their account, the stores they may work, and masking.
 pub async fn scope_of(state: &AppState, me: &Merchant) -> AppResult<OrderScope> {
     let _ = state;
-    Ok(OrderScope::account(me.account_id()))
+    me.scope().await
 }
 
 /// A status tab with its count.

@@ -19,11 +19,12 @@ use crate::{
     app::AppState,
     crypto,
     db::{
+        access,
         accounts::{self, Account, User},
         audit, stores,
         support::{self, SupportStaff},
     },
-    domain::{AccountId, SupportStaffId, UserId},
+    domain::{AccountId, SupportStaffId, UserId, scope::OrderScope},
 };
 
 const PRINCIPAL_KEY: &str = "principal";
@@ -174,6 +175,12 @@ impl Merchant {
     /// change (`audit::record_in`).
     pub fn note(&self, action: audit::Action, detail: impl Into<String>, ip: &str) -> audit::Note {
         audit::Note::new(self.account.id, audit::Actor::User(&self.user.email), action, detail, Some(ip))
+    }
+
+    /// Which orders this user may see and change, read from the database now (one query), so an
+    /// owner's change applies at the user's next request without signing in again.
+    pub async fn scope(&self) -> AppResult<OrderScope> {
+        access::scope(&self.db, self.account.id, self.user.id).await?.ok_or(AppError::SignInRequired)
     }
 
     /// Records something this user did that changes nothing else in the database (a queued

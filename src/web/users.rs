@@ -19,11 +19,13 @@ use crate::{
     crypto,
     db::{
         WriteError,
+        access::{self, Access},
         accounts::{self, User},
         audit::Action,
+        stores::{self, StoreLink},
     },
     domain::{
-        UserId,
+        StoreId, UserId,
         user::{Email, Role, check_name, check_new_password},
     },
 };
@@ -50,6 +52,31 @@ pub struct UsersPage {
     me: UserId,
     form: NewUserForm,
     errors: FieldErrors,
+    /// The account's stores, to choose from.
+    stores: Vec<StoreLink>,
+    access: Vec<Access>,
+}
+
+impl UsersPage {
+    fn access_of(&self, user: &UserId) -> Access {
+        self.access.iter().find(|a| a.user_id == *user).cloned().unwrap_or(Access {
+            user_id: *user,
+            all_stores: true,
+            stores: Vec::new(),
+            mask_personal: false,
+        })
+    }
+
+    /// 担当ストア in words: 「すべてのストア」, the chosen names, or 「なし」.
+    fn stores_label(&self, user: &User) -> String {
+        let access = self.access_of(&user.id);
+        if user.is_owner() || access.all_stores {
+            return "すべてのストア".into();
+        }
+        let names: Vec<&str> =
+            self.stores.iter().filter(|s| access.stores.contains(&s.id)).map(|s| s.name.as_str()).collect();
+        if names.is_empty() { "なし".into() } else { names.join("、") }
+    }
 }
 
 pub async fn index(State(state): State<AppState>, owner: Owner) -> AppResult<Response> {
@@ -65,8 +92,10 @@ async fn page(
     status: StatusCode,
 ) -> AppResult<Response> {
     let users = accounts::list_users(&state.db, owner.account_id()).await?;
+    let stores = stores::links(&state.db, owner.account_id()).await?;
+    let access = access::list(&state.db, owner.account_id()).await?;
     let layout = owner.layout("ユーザー管理").await?;
-    Ok(render(status, &UsersPage { layout, users, me: owner.user.id, form, errors }))
+    Ok(render(status, &UsersPage { layout, users, me: owner.user.id, form, errors, stores, access }))
 }
 
 pub async fn create(
@@ -172,6 +201,49 @@ pub async fn reset_password(
                 user.display_name
             ),
         )
+        .await?;
+    Ok(Redirect::to("/users").into_response())
+}
+
+/// An owner chooses which stores a user may work (all, or a chosen set, possibly none) and
+/// whether buyers' personal data is masked for them. Owners always work every store, so for
+/// them only the mask switch counts. The user's sessions stay: their next request reads the
+/// new scope.
+///
+/// Fields: `stores` = `all` or `some`, `store` = a store id (repeated), `mask_personal` = `on`.
+pub async fn set_access(
+    State(state): State<AppState>,
+    owner: Owner,
+    ClientIp(ip): ClientIp,
+    Path(user_id): Path<UserId>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let account = owner.account_id();
+    let user = accounts::get_user(&state.db, account, user_id).await?.ok_or(AppError::NotFound)?;
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let all_stores = user.is_owner() || field("stores") != Some("some");
+    let mask_personal = field("mask_personal") == Some("on");
+    let account_stores = stores::links(&state.db, account).await?;
+    let chosen: Vec<StoreLink> = account_stores
+        .into_iter()
+        .filter(|s| fields.iter().any(|(k, v)| k == "store" && v.parse::<i64>().ok() == Some(s.id.0)))
+        .collect();
+    let ids: Vec<StoreId> = if all_stores { Vec::new() } else { chosen.iter().map(|s| s.id).collect() };
+    if !access::set(&state.db, account, user.id, all_stores, &ids, mask_personal).await? {
+        return Err(AppError::NotFound);
+    }
+    let stores_word = if all_stores {
+        "すべてのストア".to_string()
+    } else if chosen.is_empty() {
+        "なし".to_string()
+    } else {
+        chosen.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("、")
+    };
+    let mask_word = if mask_personal { "伏せる" } else { "表示する" };
+    let detail = format!("{}：担当ストア：{stores_word}、お客様の個人情報：{mask_word}", user.email);
+    owner.audit(Action::UserAccessChanged, &detail, &ip).await?;
+    owner
+        .flash(FlashKind::Success, format!("{} さんの担当ストアと個人情報の表示を変更しました", user.display_name))
         .await?;
     Ok(Redirect::to("/users").into_response())
 }

@@ -26,6 +26,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     )
     .await
     .unwrap();
+    let a_alert = crate::dashboard::seed_alert(&app, a_store).await;
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -40,6 +41,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "order_id" => a_order.to_string(),
                 "run_id" => a_run.to_string(),
                 "upload_id" => a_upload.to_string(),
+                "alert_id" => a_alert.to_string(),
                 "file" => break,  // static files are not account data
                 "token" => break, // a reset link's token is its own capability, not an account's ID
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
