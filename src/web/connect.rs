@@ -136,7 +136,7 @@ fn too_slow(state: &AppState, what: &str) -> String {
 
 /// The cheapest signed call: an orderList for an order ID that cannot exist.
 pub async fn test(State(state): State<AppState>, me: Merchant, Path(store_id): Path<StoreId>) -> AppResult<Response> {
-    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(store_id).await?;
     let xml = format!(
         "<Req><Search><Result>1</Result><Condition><OrderId>{}-connection-test</OrderId></Condition><Field>OrderId</Field></Search><SellerId>{}</SellerId></Req>",
         store.seller_id, store.seller_id
@@ -147,7 +147,7 @@ pub async fn test(State(state): State<AppState>, me: Merchant, Path(store_id): P
         return Ok(Redirect::to(&format!("/stores/{store_id}")).into_response());
     };
     let result = result.and_then(|root| api::parse_order_list(&root));
-    let after = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let after = me.store(store_id).await?;
     let status = after.last_authorize_status.as_deref().map(crate::domain::authorize::AuthorizeStatus::parse);
     match (result, status) {
         (Ok(_), Some(s)) if s.is_authorized() => {

@@ -83,7 +83,7 @@ pub async fn import_store(
     Path(store_id): Path<StoreId>,
     Form(form): Form<ImportForm>,
 ) -> AppResult<Response> {
-    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(store_id).await?;
     let window = match period(&form) {
         Ok(w) => w,
         Err(message) => {

@@ -24,7 +24,7 @@ use crate::{
         audit::Action,
         imports::{self, Trigger},
         orders::{self, OrderPk},
-        stores::{self, Store},
+        stores::Store,
     },
     domain::StoreId,
     import::{
@@ -119,7 +119,7 @@ pub async fn order_preview(
     Path(order_id): Path<OrderPk>,
 ) -> AppResult<Response> {
     let (row, _) = orders::get(&state.db, me.account_id(), order_id).await?.ok_or(AppError::NotFound)?;
-    let store = stores::get(&state.db, me.account_id(), row.store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(row.store_id).await?;
     let action = format!("/orders/{}/reimport", row.id);
     preview_page(&state, &me, store, row.order_id, action).await
 }
@@ -131,7 +131,7 @@ pub async fn store_preview(
     Path(store_id): Path<StoreId>,
     Query(q): Query<OrderIdQuery>,
 ) -> AppResult<Response> {
-    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(store_id).await?;
     let action = format!("/stores/{}/reimport", store.id);
     preview_page(&state, &me, store, q.order_id.trim().to_owned(), action).await
 }
@@ -179,7 +179,7 @@ pub async fn order_apply(
     Form(mut form): Form<ApplyForm>,
 ) -> AppResult<Response> {
     let (row, _) = orders::get(&state.db, me.account_id(), order_id).await?.ok_or(AppError::NotFound)?;
-    let store = stores::get(&state.db, me.account_id(), row.store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(row.store_id).await?;
     form.order_id = row.order_id;
     apply(&state, &me, &ip, store, &form).await
 }
@@ -191,7 +191,7 @@ pub async fn store_apply(
     Path(store_id): Path<StoreId>,
     Form(form): Form<ApplyForm>,
 ) -> AppResult<Response> {
-    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(store_id).await?;
     apply(&state, &me, &ip, store, &form).await
 }
 
@@ -229,7 +229,7 @@ pub async fn reconcile_form(
     Path(store_id): Path<StoreId>,
     Query(q): Query<PeriodQuery>,
 ) -> AppResult<Response> {
-    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(store_id).await?;
     let today = crate::domain::jst::today(chrono::Utc::now());
     let (from, to) = if q.from.is_empty() && q.to.is_empty() {
         let week_ago = today - chrono::Duration::days(6);
@@ -268,7 +268,7 @@ pub async fn reconcile(
     Path(store_id): Path<StoreId>,
     Form(q): Form<PeriodQuery>,
 ) -> AppResult<Response> {
-    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(store_id).await?;
     let window = match checked_period(&q.from, &q.to) {
         Ok(w) => w,
         Err(e) => {

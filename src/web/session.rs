@@ -177,6 +177,16 @@ impl Merchant {
         audit::Note::new(self.account.id, audit::Actor::User(&self.user.email), action, detail, Some(ip))
     }
 
+    /// One of the account's stores, if this user may work it (staff limited to some stores get
+    /// 404 for the others, as for another account's). Every store route a staff member can
+    /// reach loads its store through this.
+    pub async fn store(&self, store_id: crate::domain::StoreId) -> AppResult<crate::db::stores::Store> {
+        if !self.scope().await?.allows(store_id) {
+            return Err(AppError::NotFound);
+        }
+        crate::db::stores::get(&self.db, self.account.id, store_id).await?.ok_or(AppError::NotFound)
+    }
+
     /// Which orders this user may see and change, read from the database now (one query), so an
     /// owner's change applies at the user's next request without signing in again.
     pub async fn scope(&self) -> AppResult<OrderScope> {
@@ -215,13 +225,17 @@ impl FromRequestParts<AppState> for Merchant {
 }
 
 async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User) -> AppResult<Nav> {
+    // Staff limited to some stores see only those in the header.
+    let scope = crate::db::access::scope(db, account.id, user.id).await?;
+    let mut links = stores::links(db, account.id).await?;
+    links.retain(|l| scope.as_ref().is_none_or(|s| s.allows(l.id)));
     Ok(Nav {
         account_name: account.name.clone(),
         user_name: user.display_name.clone(),
         user_email: user.email.clone(),
         role_label: user.role().label(),
         is_owner: user.is_owner(),
-        stores: stores::links(db, account.id).await?,
+        stores: links,
     })
 }
 

@@ -43,7 +43,9 @@ pub struct StoresPage {
 }
 
 pub async fn index(State(state): State<AppState>, me: Merchant) -> AppResult<Response> {
-    let stores = stores::list(&state.db, me.account_id()).await?;
+    let scope = me.scope().await?;
+    let mut stores = stores::list(&state.db, me.account_id()).await?;
+    stores.retain(|s| scope.allows(s.id));
     let layout = me.layout("ストア").await?;
     Ok(ok(&StoresPage { layout, stores }))
 }
@@ -90,7 +92,7 @@ impl StorePage {
 }
 
 pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): Path<StoreId>) -> AppResult<Response> {
-    let store = stores::get(&state.db, me.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
+    let store = me.store(store_id).await?;
     let layout = me.layout(&store.name).await?;
     let now = chrono::Utc::now();
     let facts = store.facts();

@@ -126,10 +126,92 @@ async fn order_pages_follow_the_scope(backend: Backend) {
     assert!(owner.get(&format!("/orders/{pk_a}")).await.body.contains("山田"), "the owner's own switch is off");
 }
 
+/// The cross-tenant walk, within one account: staff limited to store A get 404 for store B's
+/// order on every `{order_id}` route of the route table (so a new order route is walked without
+/// touching this test), and see none of B's orders in the list, the tab counts, the held-order
+/// queue, the chart, the bulk change or the CSV.
+async fn staff_limited_to_a_store_never_reach_another(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("商店", "owner@example.jp").await;
+    let a = app.add_store(&owner, "本店", "shop-a", "secret-a").await;
+    let b = app.add_store(&owner, "支店", "shop-b", "secret-b").await;
+    let account = crate::import::account_of(&app.db, StoreId(a)).await;
+    let t = chrono::Utc::now() - chrono::Duration::hours(1);
+    crate::dashboard::write_orders(&app.db, account, StoreId(a), &[("a-order-1", t, 0)]).await;
+    crate::dashboard::write_orders(&app.db, account, StoreId(b), &[("b-order-1", t, 1), ("b-order-2", t, 0)]).await;
+    let pk_b: i64 = orderdesk::with_pool!(&app.db, |p| {
+        sqlx::query_scalar::<_, i64>("select id from yahoo_order where order_id = 'b-order-2'").fetch_one(p).await
+    })
+    .unwrap();
+    let staff_id = app.add_user(&owner, "staff@example.jp", "staff").await;
+    let a_str = a.to_string();
+    owner.submit("/users", &format!("/users/{staff_id}/access"), &[("stores", "some"), ("store", &a_str)]).await;
+    let staff = app.browser();
+    assert_eq!(staff.sign_in("staff@example.jp", PASSWORD).await.status, StatusCode::SEE_OTHER);
+
+    let mut walked = 0;
+    for route in orderdesk::web::routes().list() {
+        if !route.path.contains("{order_id}") {
+            continue;
+        }
+        let path = route.path.replace("{order_id}", &pk_b.to_string());
+        let page = if route.method == reqwest::Method::POST {
+            staff.submit("/orders", &path, &[("target", "cancelled"), ("cancel_reason", "210"), ("note", "x")]).await
+        } else {
+            staff.get(&path).await
+        };
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{} {} with store B's order", route.method, route.path);
+        walked += 1;
+    }
+    assert!(walked >= 5, "the order routes were walked ({walked})");
+    // Store B's own pages and order work (import, re-import, reconcile) are B's too.
+    for route in orderdesk::web::routes().list() {
+        if !route.path.contains("{store_id}") {
+            continue;
+        }
+        let path = route.path.replace("{store_id}", &b.to_string());
+        let page = if route.method == reqwest::Method::POST {
+            staff.submit("/orders", &path, &[("order_ids", "b-order-1")]).await
+        } else {
+            staff.get(&path).await
+        };
+        assert!(
+            matches!(page.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+            "{} {} with store B: {}",
+            route.method,
+            route.path,
+            page.status
+        );
+    }
+
+    for path in ["/orders", "/orders?hold=held", "/orders?store=", "/", "/stores", "/imports"] {
+        let page = staff.get(path).await;
+        assert!(!page.body.contains("b-order") && !page.body.contains("支店"), "B shows on {path}: {}", page.body);
+    }
+    let list = staff.get("/orders").await;
+    let all_tab = list.select_text("nav.tabs a").into_iter().next().unwrap();
+    assert!(all_tab.ends_with(" 1"), "the counts are A's only: {all_tab}");
+    let csv = staff.get("/orders.csv").await;
+    assert!(csv.body.contains("a-order-1") && !csv.body.contains("b-order"), "{}", csv.body);
+    // Store B's id in the filter is ignored, not obeyed.
+    let page = staff.get(&format!("/orders?store={b}")).await;
+    assert!(!page.body.contains("b-order"));
+    // The bulk change refuses B's order as not found and changes nothing.
+    let pk = pk_b.to_string();
+    let r = staff.submit("/orders", "/orders/bulk", &[("order", &pk), ("target", "cancelled"), ("cancel_reason", "210")]).await;
+    assert!(r.body.contains("注文が見つかりません"), "{}", r.body);
+    let status: String = orderdesk::with_pool!(&app.db, |p| {
+        sqlx::query_scalar::<_, String>("select internal_status from yahoo_order where id = $1").bind(pk_b).fetch_one(p).await
+    })
+    .unwrap();
+    assert_eq!(status, "new");
+}
+
 crate::on_both_backends!(
     an_owner_limits_staff_to_one_store,
     staff_cannot_change_store_limits,
-    order_pages_follow_the_scope
+    order_pages_follow_the_scope,
+    staff_limited_to_a_store_never_reach_another
 );
 
 /// The account's owner (the user sign-up made).
