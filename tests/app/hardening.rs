@@ -303,8 +303,12 @@ async fn csrf_uses_the_public_origin_and_reads_multipart(backend: Backend) {
     };
     let forged = multipart("forged", 10).send().await.unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let huge = multipart(&token, 3 * 1024 * 1024).send().await.unwrap();
-    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Refused at the limit: a 413, or (when the server answers before the client has finished
+    // sending) the connection closed under the upload. Either way nothing is buffered past 2 MiB.
+    match multipart(&token, 3 * 1024 * 1024).send().await {
+        Ok(huge) => assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        Err(e) => assert!(e.is_request() || e.is_body(), "refused mid-upload: {e}"),
+    }
     let ok = multipart(&token, 10).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::SEE_OTHER, "the multipart token is read");
     assert_eq!(owner.get("/").await.location(), "/signin", "signed out");
