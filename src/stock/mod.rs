@@ -84,8 +84,12 @@ impl StockSync {
     pub async fn tick(&self) -> sqlx::Result<Tick> {
         let mut done = Tick { events: self.apply_events().await?, ..Tick::default() };
         let now = db::now();
-        for due in stock::due_stores(&self.db, now, 20).await? {
-            let t = self.push_store(due.account_id, due.store_id).await?;
+        // Stores concurrently: each has its own app and so its own rate limit at Yahoo.
+        let due = stock::due_stores(&self.db, now, 20).await?;
+        let results =
+            futures_util::future::join_all(due.iter().map(|d| self.push_store(d.account_id, d.store_id))).await;
+        for t in results {
+            let t = t?;
             done.calls += t.calls;
             done.pushed += t.pushed;
             done.failed += t.failed;
