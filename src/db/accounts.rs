@@ -29,6 +29,20 @@ pub struct User {
 }
 
 impl User {
+    /// The stand-in user of a support person looking at the account (read-only: see
+    /// `web::session::support_read_only`). Its ID matches no user row.
+    pub fn support_viewer(account_id: AccountId, name: &str, now: DateTime<Utc>) -> User {
+        User {
+            id: UserId(0),
+            account_id,
+            email: format!("サポート: {name}"),
+            display_name: format!("サポート: {name}"),
+            role: "owner".to_string(),
+            created_at: now,
+            auth_epoch: 0,
+        }
+    }
+
     pub fn role(&self) -> Role {
         // The column has a check constraint; anything else would be a schema bug.
         Role::parse(&self.role).unwrap_or(Role::Staff)

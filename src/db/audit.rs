@@ -68,10 +68,12 @@ pub enum Action {
     SignUpWithExistingEmail,
     /// An owner changed which stores a user may work, or whether buyers' data is masked.
     UserAccessChanged,
+    /// Support staff opened a read-only look at the account's data, with a stated reason.
+    SupportAccess,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -98,6 +100,7 @@ impl Action {
         Action::PasswordResetLinkUsed,
         Action::SignUpWithExistingEmail,
         Action::UserAccessChanged,
+        Action::SupportAccess,
     ];
 
     pub fn code(self) -> &'static str {
@@ -128,6 +131,7 @@ impl Action {
             Action::PasswordResetLinkUsed => "password_reset_link_used",
             Action::SignUpWithExistingEmail => "sign_up_with_existing_email",
             Action::UserAccessChanged => "user_access_changed",
+            Action::SupportAccess => "support_access",
         }
     }
 
@@ -159,6 +163,7 @@ impl Action {
             Some(Action::PasswordResetLinkUsed) => "再設定リンクによるパスワード再設定",
             Some(Action::SignUpWithExistingEmail) => "登録済みのメールアドレスでの新規登録",
             Some(Action::UserAccessChanged) => "担当ストア・個人情報の表示の変更",
+            Some(Action::SupportAccess) => "サポートによる閲覧",
             None => "その他",
         }
     }

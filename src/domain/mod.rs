@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod checklist;
 pub mod diagnosis;
+pub mod health;
 pub mod ids;
 pub mod jst;
 pub mod order;

@@ -26,6 +26,12 @@ pub enum AppError {
     Forbidden,
     #[error("sign-in required")]
     SignInRequired,
+    /// A support session asked to change merchant data (support access only reads).
+    #[error("support access is read-only")]
+    ReadOnly,
+    /// A support access past its hour (or none open).
+    #[error("support access ended")]
+    SupportAccessEnded,
     #[error("cross-site request refused")]
     Csrf,
     #[error("request body too large")]
@@ -106,6 +112,16 @@ impl IntoResponse for AppError {
             AppError::SignInRequired => return Redirect::to("/signin").into_response(),
             AppError::NotFound => (StatusCode::NOT_FOUND, NOT_FOUND_TITLE, NOT_FOUND_MESSAGE),
             AppError::Forbidden => (StatusCode::FORBIDDEN, FORBIDDEN_TITLE, FORBIDDEN_MESSAGE),
+            AppError::ReadOnly => (
+                StatusCode::FORBIDDEN,
+                "サポートの閲覧は読み取り専用です",
+                "サポートスタッフはアカウントのデータを閲覧できますが、変更はできません。変更が必要な場合は、アカウントのオーナーに依頼してください。",
+            ),
+            AppError::SupportAccessEnded => (
+                StatusCode::FORBIDDEN,
+                "サポート閲覧の期限が切れました",
+                "サポート閲覧は開始から1時間で終了します。続けるには、サポート管理画面から理由を入力してもう一度開始してください。",
+            ),
             AppError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "リクエストを受け付けられません",

@@ -30,6 +30,43 @@ use crate::{
 const PRINCIPAL_KEY: &str = "principal";
 const CSRF_KEY: &str = "csrf";
 const FLASH_KEY: &str = "flash";
+/// The support access (`support_access` row) a support session is looking at an account through.
+const ACCESS_KEY: &str = "support_access";
+
+/// Starts a support person's read-only look at an account (the access is recorded already).
+pub async fn begin_support_access(session: &Session, access_id: i64) -> AppResult<()> {
+    session.insert(ACCESS_KEY, access_id).await?;
+    Ok(())
+}
+
+pub async fn end_support_access(session: &Session) -> AppResult<()> {
+    session.remove::<i64>(ACCESS_KEY).await?;
+    Ok(())
+}
+
+/// The one place that keeps support staff from changing merchant data: a support session's
+/// request that is not a read (GET/HEAD) is refused everywhere outside `/admin`, whatever the
+/// route, so a route added later is covered without knowing about support. Sign-in and
+/// sign-out stay open.
+pub async fn support_read_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::{http::Method, response::IntoResponse};
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    let path = req.uri().path();
+    let open = path == "/admin" || path.starts_with("/admin/") || matches!(path, "/signin" | "/signout");
+    if !reads && !open {
+        if let Some(session) = req.extensions().get::<Session>().cloned() {
+            match principal(&session).await {
+                Ok(Some(Principal::Support { .. })) => return AppError::ReadOnly.into_response(),
+                Ok(_) => {}
+                Err(e) => return e.into_response(),
+            }
+        }
+    }
+    next.run(req).await
+}
 
 /// Who a session belongs to, and the login's auth epoch when it signed in: removing the login,
 /// changing its role or password bumps the epoch, which ends every session made before.
@@ -146,11 +183,15 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
-/// A signed-in merchant user (owner or staff) and their account.
+/// A signed-in merchant user (owner or staff) and their account; or support staff looking at
+/// the account through a support access (`support`), which only reads: their requests that
+/// would change something never reach a handler ([`support_read_only`]).
 pub struct Merchant {
     pub session: Session,
     pub user: User,
     pub account: Account,
+    /// Set when this is a support person's read-only look at the account.
+    pub support: Option<support::Access>,
     db: crate::db::Db,
     path: String,
 }
@@ -163,6 +204,7 @@ impl Merchant {
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
         Ok(Layout {
             nav: Some(merchant_nav(&self.db, &self.account, &self.user).await?),
+            support_name: self.support.as_ref().map(|a| a.staff_name.clone()),
             ..session_layout(&self.session, title, &self.path).await?
         })
     }
@@ -174,7 +216,14 @@ impl Merchant {
     /// An audit entry for something this user does, to be written in the transaction of the
     /// change (`audit::record_in`).
     pub fn note(&self, action: audit::Action, detail: impl Into<String>, ip: &str) -> audit::Note {
-        audit::Note::new(self.account.id, audit::Actor::User(&self.user.email), action, detail, Some(ip))
+        audit::Note::new(self.account.id, self.actor(), action, detail, Some(ip))
+    }
+
+    fn actor(&self) -> audit::Actor<'_> {
+        match &self.support {
+            Some(access) => audit::Actor::Support(&access.staff_name),
+            None => audit::Actor::User(&self.user.email),
+        }
     }
 
     /// One of the account's stores, if this user may work it (staff limited to some stores get
@@ -190,13 +239,17 @@ impl Merchant {
     /// Which orders this user may see and change, read from the database now (one query), so an
     /// owner's change applies at the user's next request without signing in again.
     pub async fn scope(&self) -> AppResult<OrderScope> {
+        if let Some(access) = &self.support {
+            // Support sees every store; buyers' data only when the stated reason needs it.
+            return Ok(OrderScope { account: self.account.id, stores: None, mask_personal: !access.needs_personal });
+        }
         access::scope(&self.db, self.account.id, self.user.id).await?.ok_or(AppError::SignInRequired)
     }
 
     /// Records something this user did that changes nothing else in the database (a queued
     /// import, a re-import applied by the job), on its own.
     pub async fn audit(&self, action: audit::Action, detail: &str, ip: &str) -> AppResult<()> {
-        audit::record(&self.db, self.account.id, audit::Actor::User(&self.user.email), action, detail, Some(ip))
+        audit::record(&self.db, self.account.id, self.actor(), action, detail, Some(ip))
             .await?;
         Ok(())
     }
@@ -208,7 +261,7 @@ impl FromRequestParts<AppState> for Merchant {
         let session = session_from(parts, state).await?;
         let (account_id, user_id, epoch) = match principal(&session).await? {
             Some(Principal::Merchant { account_id, user_id, epoch }) => (account_id, user_id, epoch),
-            Some(Principal::Support { .. }) => return Err(AppError::Forbidden),
+            Some(Principal::Support { staff_id, epoch }) => return support_viewer(parts, state, session, staff_id, epoch).await,
             None => return Err(AppError::SignInRequired),
         };
         // A removed user's session, or one from before a password or role change, ends at its
@@ -220,8 +273,44 @@ impl FromRequestParts<AppState> for Merchant {
             sign_out(&session).await?;
             return Err(AppError::SignInRequired);
         };
-        Ok(Merchant { session, user, account, db: state.db.clone(), path: parts.uri.path().to_string() })
+        Ok(Merchant { session, user, account, support: None, db: state.db.clone(), path: parts.uri.path().to_string() })
     }
+}
+
+/// A support session acting as an account through a live support access (one hour from its
+/// start, compared with the database clock's `now`); without one, merchant pages are refused.
+async fn support_viewer(
+    parts: &Parts,
+    state: &AppState,
+    session: Session,
+    staff_id: SupportStaffId,
+    epoch: i64,
+) -> AppResult<Merchant> {
+    let Some(access_id) = session.get::<i64>(ACCESS_KEY).await? else {
+        return Err(AppError::Forbidden);
+    };
+    let Some(staff) = support::get(&state.db, staff_id).await?.filter(|s| s.auth_epoch == epoch) else {
+        sign_out(&session).await?;
+        return Err(AppError::SignInRequired);
+    };
+    let now = crate::db::now();
+    let Some(access) = support::live_access(&state.db, access_id, staff.id, now).await? else {
+        end_support_access(&session).await?;
+        return Err(AppError::SupportAccessEnded);
+    };
+    let Some(account) = accounts::get_account(&state.db, access.account_id).await? else {
+        end_support_access(&session).await?;
+        return Err(AppError::NotFound);
+    };
+    let user = User::support_viewer(account.id, &access.staff_name, now);
+    Ok(Merchant {
+        session,
+        user,
+        account,
+        support: Some(access),
+        db: state.db.clone(),
+        path: parts.uri.path().to_string(),
+    })
 }
 
 async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User) -> AppResult<Nav> {
