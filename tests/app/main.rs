@@ -23,4 +23,5 @@ mod security;
 mod simulator;
 mod stock;
 mod stores;
+mod support;
 mod tenancy;
