@@ -24,8 +24,8 @@ impl Actor<'_> {
         match self {
             Actor::User(email) => (*email).to_string(),
             Actor::Anonymous => "(未ログイン)".to_string(),
-            Actor::Support(name) => format!("サポート: {name}"),
-            Actor::System => "システム".to_string(),
+            Actor::Support(name) => format!("{SUPPORT_PREFIX}{name}"),
+            Actor::System => SYSTEM_LABEL.to_string(),
         }
     }
 }
@@ -70,10 +70,14 @@ pub enum Action {
     UserAccessChanged,
     /// Support staff opened a read-only look at the account's data, with a stated reason.
     SupportAccess,
+    /// The audit log exported as CSV.
+    AuditExported,
+    /// The stock list exported as CSV.
+    StockExported,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -101,6 +105,8 @@ impl Action {
         Action::SignUpWithExistingEmail,
         Action::UserAccessChanged,
         Action::SupportAccess,
+        Action::AuditExported,
+        Action::StockExported,
     ];
 
     pub fn code(self) -> &'static str {
@@ -132,6 +138,8 @@ impl Action {
             Action::SignUpWithExistingEmail => "sign_up_with_existing_email",
             Action::UserAccessChanged => "user_access_changed",
             Action::SupportAccess => "support_access",
+            Action::AuditExported => "audit_exported",
+            Action::StockExported => "stock_exported",
         }
     }
 
@@ -164,6 +172,8 @@ impl Action {
             Some(Action::SignUpWithExistingEmail) => "登録済みのメールアドレスでの新規登録",
             Some(Action::UserAccessChanged) => "担当ストア・個人情報の表示の変更",
             Some(Action::SupportAccess) => "サポートによる閲覧",
+            Some(Action::AuditExported) => "監査ログのCSV出力",
+            Some(Action::StockExported) => "在庫CSV出力",
             None => "その他",
         }
     }
@@ -183,6 +193,105 @@ impl Entry {
     pub fn action_label(&self) -> &'static str {
         Action::label_for_code(&self.action)
     }
+
+    pub fn actor_kind(&self) -> ActorKind {
+        ActorKind::of_label(&self.actor)
+    }
+}
+
+/// The kind of actor, as the log's filter and export name it (user / job / support).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    User,
+    Job,
+    Support,
+}
+
+const SUPPORT_PREFIX: &str = "サポート: ";
+const SYSTEM_LABEL: &str = "システム";
+
+impl ActorKind {
+    pub const ALL: [ActorKind; 3] = [ActorKind::User, ActorKind::Job, ActorKind::Support];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Job => "job",
+            ActorKind::Support => "support",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<ActorKind> {
+        ActorKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ActorKind::User => "ユーザー",
+            ActorKind::Job => "システム（ジョブ）",
+            ActorKind::Support => "サポート",
+        }
+    }
+
+    /// The kind of a stored actor label (see [`Actor::label`]; the label is what is stored, so
+    /// entries written before the kinds existed are classified the same way).
+    pub fn of_label(label: &str) -> ActorKind {
+        if label.starts_with(SUPPORT_PREFIX) {
+            ActorKind::Support
+        } else if label == SYSTEM_LABEL {
+            ActorKind::Job
+        } else {
+            ActorKind::User
+        }
+    }
+}
+
+/// What the audit page and its export select. Dates are whole JST days.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub actor: Option<ActorKind>,
+    pub action: Option<Action>,
+    /// Entries naming this store (store entries begin with the store's name).
+    pub store_name: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One page of the account's log matching `filter`, newest first, below `before_id` if given.
+pub async fn search(
+    db: &Db,
+    account_id: AccountId,
+    filter: &Filter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Entry>> {
+    let store = filter.store_name.as_deref().map(|n| super::support::like_pattern(n)).unwrap_or_default();
+    let far_past = DateTime::<Utc>::from_timestamp(0, 0).expect("epoch");
+    let far_future = DateTime::<Utc>::from_timestamp(253_402_214_400, 0).expect("year 9999");
+    with_pool!(db, |p| {
+        sqlx::query_as(
+            "select id, actor, action, detail, ip, created_at from audit_log
+             where account_id = $1 and id < $2
+               and ($3 = '' or ($3 = 'support' and actor like $9) or ($3 = 'job' and actor = $10)
+                    or ($3 = 'user' and actor not like $9 and actor <> $10))
+               and ($4 = '' or action = $4)
+               and ($5 = '' or lower(detail) like $5 escape '\\')
+               and created_at >= $6 and created_at < $7
+             order by id desc limit $8",
+        )
+        .bind(account_id)
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(filter.actor.map(ActorKind::code).unwrap_or_default())
+        .bind(filter.action.map(Action::code).unwrap_or_default())
+        .bind(store)
+        .bind(filter.from.unwrap_or(far_past))
+        .bind(filter.until.unwrap_or(far_future))
+        .bind(limit)
+        .bind(format!("{SUPPORT_PREFIX}%"))
+        .bind(SYSTEM_LABEL)
+        .fetch_all(p)
+        .await
+    })
 }
 
 /// An entry, written by [`record_in`] in the transaction of the change it records, so that the

@@ -142,6 +142,7 @@ pub fn routes() -> Routes {
         .post("/imports", imports::import_all)
         .get("/imports/{run_id}", imports::show)
         .get("/audit", audit::index)
+        .get("/audit.csv", audit::download)
         .get("/admin", admin::index)
         .post("/admin/password-reset", password_reset::issue)
         .post("/admin/stop", admin::stop)

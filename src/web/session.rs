@@ -33,6 +33,39 @@ const FLASH_KEY: &str = "flash";
 /// The support access (`support_access` row) a support session is looking at an account through.
 const ACCESS_KEY: &str = "support_access";
 
+const SIGNED_IN_KEY: &str = "signed_in_at";
+const LAST_SEEN_KEY: &str = "last_seen_at";
+
+/// Support sessions are shorter-lived than merchants' (the layer's `session_idle_hours`): they
+/// end after this long without a request…
+pub const SUPPORT_IDLE: chrono::Duration = chrono::Duration::minutes(30);
+/// …and this long after signing in, whatever happens.
+pub const SUPPORT_ABSOLUTE: chrono::Duration = chrono::Duration::hours(8);
+
+/// Whether a support session signed in at `signed_in_at` (unix seconds), last seen at
+/// `last_seen_at`, has ended at `now`.
+pub fn support_session_ended(signed_in_at: Option<i64>, last_seen_at: Option<i64>, now: i64) -> bool {
+    let Some(signed_in_at) = signed_in_at else { return true };
+    let last_seen_at = last_seen_at.unwrap_or(signed_in_at);
+    now - signed_in_at > SUPPORT_ABSOLUTE.num_seconds() || now - last_seen_at > SUPPORT_IDLE.num_seconds()
+}
+
+/// Checks a support session's lifetimes and marks it seen; false when it has ended.
+async fn support_session_alive(session: &Session) -> AppResult<bool> {
+    let now = chrono::Utc::now().timestamp();
+    let signed_in_at = session.get::<i64>(SIGNED_IN_KEY).await?;
+    let last_seen_at = session.get::<i64>(LAST_SEEN_KEY).await?;
+    if support_session_ended(signed_in_at, last_seen_at, now) {
+        return Ok(false);
+    }
+    session.insert(LAST_SEEN_KEY, now).await?;
+    // The stored session and its cookie expire with the idle limit too.
+    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
+        SUPPORT_IDLE.num_seconds(),
+    ))));
+    Ok(true)
+}
+
 /// Starts a support person's read-only look at an account (the access is recorded already).
 pub async fn begin_support_access(session: &Session, access_id: i64) -> AppResult<()> {
     session.insert(ACCESS_KEY, access_id).await?;
@@ -91,6 +124,7 @@ pub async fn sign_in(session: &Session, principal: Principal) -> AppResult<()> {
     session.cycle_id().await?;
     session.insert(PRINCIPAL_KEY, principal).await?;
     session.insert(CSRF_KEY, crypto::random_token()).await?;
+    session.insert(SIGNED_IN_KEY, chrono::Utc::now().timestamp()).await?;
     Ok(())
 }
 
@@ -293,6 +327,10 @@ async fn support_viewer(
         sign_out(&session).await?;
         return Err(AppError::SignInRequired);
     };
+    if !support_session_alive(&session).await? {
+        sign_out(&session).await?;
+        return Err(AppError::SignInRequired);
+    }
     let now = crate::db::now();
     let Some(access) = support::live_access(&state.db, access_id, staff.id, now).await? else {
         end_support_access(&session).await?;
@@ -403,7 +441,7 @@ impl FromRequestParts<AppState> for Support {
         let session = session_from(parts, state).await?;
         match principal(&session).await? {
             Some(Principal::Support { staff_id, epoch }) => match support::get(&state.db, staff_id).await? {
-                Some(staff) if staff.auth_epoch == epoch => {
+                Some(staff) if staff.auth_epoch == epoch && support_session_alive(&session).await? => {
                     Ok(Support { session, staff, path: parts.uri.path().to_string() })
                 }
                 _ => {
@@ -464,7 +502,17 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Merchant {
 
 #[cfg(test)]
 mod tests {
-    use super::client_address;
+    use super::{SUPPORT_ABSOLUTE, SUPPORT_IDLE, client_address, support_session_ended};
+
+    #[test]
+    fn support_sessions_end_when_idle_or_old() {
+        let (idle, absolute) = (SUPPORT_IDLE.num_seconds(), SUPPORT_ABSOLUTE.num_seconds());
+        assert!(!support_session_ended(Some(0), None, idle));
+        assert!(support_session_ended(Some(0), None, idle + 1), "idle since sign-in");
+        assert!(!support_session_ended(Some(0), Some(absolute - 60), absolute));
+        assert!(support_session_ended(Some(0), Some(absolute), absolute + 1), "past the absolute limit");
+        assert!(support_session_ended(None, None, 0), "a session without its sign-in time");
+    }
 
     #[test]
     fn client_address_takes_our_proxys_hop_only() {

@@ -157,8 +157,14 @@ pub struct CsvQuery {
 }
 
 /// The account's stock as CSV (`商品コード,在庫数`), UTF-8 with BOM or Shift_JIS.
-pub async fn download(State(state): State<AppState>, me: Merchant, Query(q): Query<CsvQuery>) -> AppResult<Response> {
+pub async fn download(
+    State(state): State<AppState>,
+    me: Merchant,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<CsvQuery>,
+) -> AppResult<Response> {
     let encoding = if q.encoding == "sjis" { Encoding::ShiftJis } else { Encoding::Utf8Bom };
+    me.audit(crate::db::audit::Action::StockExported, "在庫CSV出力", &ip).await?;
     let mut text = String::new();
     record(&mut text, ["商品コード", "在庫数"]);
     for (code, quantity) in stock::all(&state.db, me.account_id()).await? {

@@ -236,7 +236,61 @@ async fn attention_filter_finds_stores_that_need_a_person(backend: Backend) {
     assert!(!support.get("/admin?q=nobody-here").await.body.contains("十二時間店"));
 }
 
+async fn audit_log_filters_and_exports(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("青空商店", "owner@example.jp").await;
+    let store = app.add_store(&owner, "本店", "shop-a", "secret-a").await;
+    app.add_store(&owner, "支店", "shop-b", "secret-b").await;
+    let account = account_of(&app.db, StoreId(store)).await;
+    let support = support_staff(&app).await;
+    let (a, s) = (account.0.to_string(), store.to_string());
+    support.submit("/admin", "/admin/stop", &[("account_id", &a), ("store_id", &s), ("reason", "障害対応")]).await;
+    open_access(&support, account, "問い合わせ対応", false).await;
+
+    let column = |page: &crate::helpers::Page, n: usize| page.select_text(&format!("table.audit tbody td:nth-child({n})"));
+    let by_support = owner.get("/audit?actor=support").await;
+    let actors = column(&by_support, 2);
+    assert_eq!(actors.len(), 2, "{actors:?}");
+    assert!(actors.iter().all(|a| a == "サポート: 佐藤"), "{actors:?}");
+    let by_users = owner.get("/audit?actor=user").await;
+    let actors = column(&by_users, 2);
+    assert!(!actors.is_empty() && actors.iter().all(|a| !a.starts_with("サポート")), "{actors:?}");
+    let stops = column(&owner.get("/audit?action=emergency_stop").await, 3);
+    assert_eq!(stops, ["緊急停止"]);
+    let of_store = column(&owner.get(&format!("/audit?store={store}")).await, 4);
+    assert!(!of_store.is_empty() && of_store.iter().all(|d| d.contains("本店")), "{of_store:?}");
+    let tomorrow = (orderdesk::domain::jst::today(chrono::Utc::now()) + Duration::days(1)).to_string();
+    assert!(column(&owner.get(&format!("/audit?from={tomorrow}")).await, 1).is_empty());
+    let today = orderdesk::domain::jst::today(chrono::Utc::now()).to_string();
+    assert!(!column(&owner.get(&format!("/audit?from={today}&to={today}")).await, 1).is_empty());
+
+    let csv = owner.get("/audit.csv?actor=support").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.starts_with('\u{feff}'), "UTF-8 with BOM");
+    assert!(csv.body.contains("サポートによる閲覧") && csv.body.contains("問い合わせ対応"), "{}", csv.body);
+    assert!(!csv.body.contains("ストア追加"), "{}", csv.body);
+    assert!(owner.get("/audit").await.body.contains("監査ログのCSV出力"), "the export is recorded");
+    // Staff do not read the log.
+    app.add_user(&owner, "staff@example.jp", "staff").await;
+    let staff = app.browser();
+    staff.sign_in("staff@example.jp", crate::helpers::PASSWORD).await;
+    assert_eq!(staff.get("/audit.csv").await.status, StatusCode::FORBIDDEN);
+}
+
+async fn support_sign_in_is_throttled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    support_staff(&app).await;
+    let b = app.browser();
+    for _ in 0..5 {
+        assert_eq!(b.sign_in("sato@support.example", "wrong-password-000").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let refused = b.sign_in("sato@support.example", SUPPORT_PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+}
+
 on_both_backends!(
+    audit_log_filters_and_exports,
+    support_sign_in_is_throttled,
     admin_is_for_support_staff_only,
     support_access_reads_but_never_changes,
     emergency_stop_from_admin_is_shown_and_audited,
