@@ -73,6 +73,12 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 20.0)]
         rate: f64,
     },
+    /// p99 of the support overview and its 「要対応」 filter over 1,000 accounts and 5,000 stores.
+    Admin {
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long, env = "BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+    },
 }
 
 /// Whether `serve` starts the built-in simulator beside itself.

@@ -44,5 +44,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Import { orders, postgres, limited_orders, rate } } => {
             cli::bench::import(orders, postgres, limited_orders, rate).await
         }
+        Command::Bench { target: BenchTarget::Admin { postgres } } => cli::bench_admin::admin(postgres).await,
     }
 }
