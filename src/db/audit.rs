@@ -265,7 +265,7 @@ pub async fn search(
     before_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Entry>> {
-    let store = filter.store_name.as_deref().map(|n| super::support::like_pattern(n)).unwrap_or_default();
+    let store = filter.store_name.as_deref().map(super::support::like_pattern).unwrap_or_default();
     let far_past = DateTime::<Utc>::from_timestamp(0, 0).expect("epoch");
     let far_future = DateTime::<Utc>::from_timestamp(253_402_214_400, 0).expect("year 9999");
     with_pool!(db, |p| {

@@ -89,13 +89,14 @@ pub async fn support_read_only(
     let reads = matches!(*req.method(), Method::GET | Method::HEAD);
     let path = req.uri().path();
     let open = path == "/admin" || path.starts_with("/admin/") || matches!(path, "/signin" | "/signout");
-    if !reads && !open {
-        if let Some(session) = req.extensions().get::<Session>().cloned() {
-            match principal(&session).await {
-                Ok(Some(Principal::Support { .. })) => return AppError::ReadOnly.into_response(),
-                Ok(_) => {}
-                Err(e) => return e.into_response(),
-            }
+    if !reads
+        && !open
+        && let Some(session) = req.extensions().get::<Session>().cloned()
+    {
+        match principal(&session).await {
+            Ok(Some(Principal::Support { .. })) => return AppError::ReadOnly.into_response(),
+            Ok(_) => {}
+            Err(e) => return e.into_response(),
         }
     }
     next.run(req).await
