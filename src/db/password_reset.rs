@@ -141,12 +141,16 @@ pub struct OwnerChoice {
     pub display_name: String,
 }
 
-pub async fn owners(db: &Db) -> sqlx::Result<Vec<OwnerChoice>> {
+/// Owners of the accounts with IDs from `first` to `last` (one page of the support view).
+pub async fn owners(db: &Db, first: AccountId, last: AccountId) -> sqlx::Result<Vec<OwnerChoice>> {
     with_pool!(db, |p| {
         sqlx::query_as(
-            "select account_id, id as user_id, email, display_name from app_user where role = 'owner'
+            "select account_id, id as user_id, email, display_name from app_user
+             where account_id >= $1 and account_id <= $2 and role = 'owner'
              order by account_id, id",
         )
+        .bind(first)
+        .bind(last)
         .fetch_all(p)
         .await
     })

@@ -169,7 +169,7 @@ pub async fn overview(
                 }
             }
             rows.push(AccountRow { account, stores: store_rows });
-            if rows.len() == PAGE_SIZE {
+            if attention_only && rows.len() == PAGE_SIZE {
                 // Whether anything follows is known only by looking; offer the link.
                 return Ok((rows, Some(after)));
             }
@@ -193,7 +193,16 @@ pub async fn index(State(state): State<AppState>, staff: Support, Query(query): 
         Some(at) if at < now => human(now - at),
         _ => "遅れなし".to_string(),
     };
-    let owners = password_reset::owners(&state.db).await?;
+    // Reset links are offered for the owners of the accounts on this page only.
+    let owners = match (accounts.first(), accounts.last()) {
+        (Some(first), Some(last)) => {
+            let shown: std::collections::HashSet<AccountId> = accounts.iter().map(|a| a.account.id).collect();
+            let mut owners = password_reset::owners(&state.db, first.account.id, last.account.id).await?;
+            owners.retain(|o| shown.contains(&o.account_id));
+            owners
+        }
+        _ => Vec::new(),
+    };
     let layout = staff.layout("サポート管理画面").await?;
     Ok(ok(&AdminPage {
         layout,
