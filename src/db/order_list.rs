@@ -319,8 +319,16 @@ const LINE_COLUMNS: &str = "o.id, o.store_id, s.name as store_name, o.order_id, 
 /// The `where` conditions of the scope and the filter (without the cursor).
 fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter) -> Vec<String> {
     let mut w = Vec::new();
+    let variants = search_variants(&f.search);
     let account = sql.arg(Arg::Int(scope.account.0));
-    w.push(format!("o.account_id = {account}"));
+    if variants.is_empty() {
+        w.push(format!("o.account_id = {account}"));
+    } else {
+        // A search starts from the matching terms (a few rows by id). `+ 0` keeps SQLite from
+        // walking the account's time index instead and testing every order against the terms
+        // until a page is full: 20 ms for a name matching 600 of 1M orders (`bench orders`).
+        w.push(format!("o.account_id + 0 = {account}"));
+    }
     if let Some(allowed) = &scope.stores {
         if allowed.is_empty() {
             w.push("1 = 0".into());
@@ -361,7 +369,6 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter) -> Vec<String> {
         let p = sql.arg(Arg::Int(v));
         w.push(format!("o.ship_status = {p}"));
     }
-    let variants = search_variants(&f.search);
     if !variants.is_empty() {
         let account = sql.arg(Arg::Int(scope.account.0));
         let ranges: Vec<String> = variants
