@@ -188,10 +188,10 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
             history.push_str("（不正保留中のためYahoo!には送信しません）");
         }
     }
-    if to == Cancelled {
-        if let Some(reason) = CANCEL_REASONS.iter().find(|(c, _)| Some(*c) == req.cancel_reason) {
-            history.push_str(&format!("。キャンセル理由: {}", reason.1));
-        }
+    if to == Cancelled
+        && let Some(reason) = CANCEL_REASONS.iter().find(|(c, _)| Some(*c) == req.cancel_reason)
+    {
+        history.push_str(&format!("。キャンセル理由: {}", reason.1));
     }
     Ok(Plan { to, history, pushes })
 }
