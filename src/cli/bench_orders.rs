@@ -64,46 +64,173 @@ pub struct Options {
 /// Family names are two parts (kanji, katakana reading): 40 × 50 = 2,000 names, so that a
 /// search for one hits about 0.05 % of the orders.
 const FAMILY_HEAD: [(&str, &str); 40] = [
-    ("山", "ヤマ"), ("高", "タカ"), ("佐", "サ"), ("鈴", "スズ"), ("伊", "イ"), ("渡", "ワタ"), ("中", "ナカ"),
-    ("小", "コ"), ("加", "カ"), ("吉", "ヨシ"), ("松", "マツ"), ("井", "イ"), ("木", "キ"), ("林", "ハヤシ"),
-    ("清", "キヨ"), ("斎", "サイ"), ("森", "モリ"), ("池", "イケ"), ("橋", "ハシ"), ("阿", "ア"), ("石", "イシ"),
-    ("前", "マエ"), ("藤", "フジ"), ("岡", "オカ"), ("長", "ナガ"), ("村", "ムラ"), ("坂", "サカ"), ("遠", "エン"),
-    ("青", "アオ"), ("西", "ニシ"), ("福", "フク"), ("太", "オオ"), ("三", "ミ"), ("原", "ハラ"), ("宮", "ミヤ"),
-    ("金", "カネ"), ("今", "イマ"), ("野", "ノ"), ("北", "キタ"), ("大", "オオ"),
+    ("山", "ヤマ"),
+    ("高", "タカ"),
+    ("佐", "サ"),
+    ("鈴", "スズ"),
+    ("伊", "イ"),
+    ("渡", "ワタ"),
+    ("中", "ナカ"),
+    ("小", "コ"),
+    ("加", "カ"),
+    ("吉", "ヨシ"),
+    ("松", "マツ"),
+    ("井", "イ"),
+    ("木", "キ"),
+    ("林", "ハヤシ"),
+    ("清", "キヨ"),
+    ("斎", "サイ"),
+    ("森", "モリ"),
+    ("池", "イケ"),
+    ("橋", "ハシ"),
+    ("阿", "ア"),
+    ("石", "イシ"),
+    ("前", "マエ"),
+    ("藤", "フジ"),
+    ("岡", "オカ"),
+    ("長", "ナガ"),
+    ("村", "ムラ"),
+    ("坂", "サカ"),
+    ("遠", "エン"),
+    ("青", "アオ"),
+    ("西", "ニシ"),
+    ("福", "フク"),
+    ("太", "オオ"),
+    ("三", "ミ"),
+    ("原", "ハラ"),
+    ("宮", "ミヤ"),
+    ("金", "カネ"),
+    ("今", "イマ"),
+    ("野", "ノ"),
+    ("北", "キタ"),
+    ("大", "オオ"),
 ];
 const FAMILY_TAIL: [(&str, &str); 50] = [
-    ("田", "ダ"), ("本", "モト"), ("川", "カワ"), ("藤", "トウ"), ("野", "ノ"), ("口", "グチ"), ("木", "キ"),
-    ("村", "ムラ"), ("島", "シマ"), ("井", "イ"), ("原", "ハラ"), ("崎", "サキ"), ("沢", "サワ"), ("谷", "タニ"),
-    ("部", "ベ"), ("内", "ウチ"), ("辺", "ベ"), ("上", "ウエ"), ("下", "シタ"), ("尾", "オ"), ("橋", "ハシ"),
-    ("岡", "オカ"), ("山", "ヤマ"), ("林", "バヤシ"), ("森", "モリ"), ("城", "シロ"), ("浦", "ウラ"), ("塚", "ツカ"),
-    ("瀬", "セ"), ("宮", "ミヤ"), ("江", "エ"), ("池", "イケ"), ("畑", "ハタ"), ("坂", "サカ"), ("松", "マツ"),
-    ("西", "ニシ"), ("東", "ヒガシ"), ("中", "ナカ"), ("永", "ナガ"), ("石", "イシ"), ("平", "ヒラ"), ("葉", "ハ"),
-    ("見", "ミ"), ("岸", "ギシ"), ("垣", "ガキ"), ("倉", "クラ"), ("熊", "クマ"), ("月", "ツキ"), ("間", "マ"),
+    ("田", "ダ"),
+    ("本", "モト"),
+    ("川", "カワ"),
+    ("藤", "トウ"),
+    ("野", "ノ"),
+    ("口", "グチ"),
+    ("木", "キ"),
+    ("村", "ムラ"),
+    ("島", "シマ"),
+    ("井", "イ"),
+    ("原", "ハラ"),
+    ("崎", "サキ"),
+    ("沢", "サワ"),
+    ("谷", "タニ"),
+    ("部", "ベ"),
+    ("内", "ウチ"),
+    ("辺", "ベ"),
+    ("上", "ウエ"),
+    ("下", "シタ"),
+    ("尾", "オ"),
+    ("橋", "ハシ"),
+    ("岡", "オカ"),
+    ("山", "ヤマ"),
+    ("林", "バヤシ"),
+    ("森", "モリ"),
+    ("城", "シロ"),
+    ("浦", "ウラ"),
+    ("塚", "ツカ"),
+    ("瀬", "セ"),
+    ("宮", "ミヤ"),
+    ("江", "エ"),
+    ("池", "イケ"),
+    ("畑", "ハタ"),
+    ("坂", "サカ"),
+    ("松", "マツ"),
+    ("西", "ニシ"),
+    ("東", "ヒガシ"),
+    ("中", "ナカ"),
+    ("永", "ナガ"),
+    ("石", "イシ"),
+    ("平", "ヒラ"),
+    ("葉", "ハ"),
+    ("見", "ミ"),
+    ("岸", "ギシ"),
+    ("垣", "ガキ"),
+    ("倉", "クラ"),
+    ("熊", "クマ"),
+    ("月", "ツキ"),
+    ("間", "マ"),
     ("堀", "ホリ"),
 ];
 const GIVEN: [(&str, &str); 40] = [
-    ("太郎", "タロウ"), ("花子", "ハナコ"), ("翔", "ショウ"), ("陽菜", "ヒナ"), ("大翔", "ヒロト"), ("結衣", "ユイ"),
-    ("健", "ケン"), ("美咲", "ミサキ"), ("誠", "マコト"), ("さくら", "サクラ"), ("一郎", "イチロウ"), ("直子", "ナオコ"),
-    ("浩", "ヒロシ"), ("裕子", "ユウコ"), ("悠真", "ユウマ"), ("葵", "アオイ"), ("蓮", "レン"), ("凛", "リン"),
-    ("拓海", "タクミ"), ("優子", "ユウコ"), ("隆", "タカシ"), ("恵", "メグミ"), ("大輔", "ダイスケ"), ("明美", "アケミ"),
-    ("修", "オサム"), ("智子", "トモコ"), ("亮", "リョウ"), ("真由美", "マユミ"), ("和也", "カズヤ"), ("愛", "アイ"),
-    ("達也", "タツヤ"), ("由美", "ユミ"), ("剛", "ツヨシ"), ("綾", "アヤ"), ("健太", "ケンタ"), ("舞", "マイ"),
-    ("聡", "サトシ"), ("陽子", "ヨウコ"), ("翼", "ツバサ"), ("千尋", "チヒロ"),
+    ("太郎", "タロウ"),
+    ("花子", "ハナコ"),
+    ("翔", "ショウ"),
+    ("陽菜", "ヒナ"),
+    ("大翔", "ヒロト"),
+    ("結衣", "ユイ"),
+    ("健", "ケン"),
+    ("美咲", "ミサキ"),
+    ("誠", "マコト"),
+    ("さくら", "サクラ"),
+    ("一郎", "イチロウ"),
+    ("直子", "ナオコ"),
+    ("浩", "ヒロシ"),
+    ("裕子", "ユウコ"),
+    ("悠真", "ユウマ"),
+    ("葵", "アオイ"),
+    ("蓮", "レン"),
+    ("凛", "リン"),
+    ("拓海", "タクミ"),
+    ("優子", "ユウコ"),
+    ("隆", "タカシ"),
+    ("恵", "メグミ"),
+    ("大輔", "ダイスケ"),
+    ("明美", "アケミ"),
+    ("修", "オサム"),
+    ("智子", "トモコ"),
+    ("亮", "リョウ"),
+    ("真由美", "マユミ"),
+    ("和也", "カズヤ"),
+    ("愛", "アイ"),
+    ("達也", "タツヤ"),
+    ("由美", "ユミ"),
+    ("剛", "ツヨシ"),
+    ("綾", "アヤ"),
+    ("健太", "ケンタ"),
+    ("舞", "マイ"),
+    ("聡", "サトシ"),
+    ("陽子", "ヨウコ"),
+    ("翼", "ツバサ"),
+    ("千尋", "チヒロ"),
 ];
 const PLACES: [(&str, &str, &str); 10] = [
-    ("100-0001", "東京都", "千代田区千代田"), ("530-0001", "大阪府", "大阪市北区梅田"), ("460-0008", "愛知県", "名古屋市中区栄"),
-    ("810-0001", "福岡県", "福岡市中央区天神"), ("060-0001", "北海道", "札幌市中央区北一条西"), ("980-0811", "宮城県", "仙台市青葉区一番町"),
-    ("730-0011", "広島県", "広島市中区基町"), ("220-0011", "神奈川県", "横浜市西区高島"), ("600-8216", "京都府", "京都市下京区東塩小路町"),
+    ("100-0001", "東京都", "千代田区千代田"),
+    ("530-0001", "大阪府", "大阪市北区梅田"),
+    ("460-0008", "愛知県", "名古屋市中区栄"),
+    ("810-0001", "福岡県", "福岡市中央区天神"),
+    ("060-0001", "北海道", "札幌市中央区北一条西"),
+    ("980-0811", "宮城県", "仙台市青葉区一番町"),
+    ("730-0011", "広島県", "広島市中区基町"),
+    ("220-0011", "神奈川県", "横浜市西区高島"),
+    ("600-8216", "京都府", "京都市下京区東塩小路町"),
     ("900-0015", "沖縄県", "那覇市久茂地"),
 ];
 const PRODUCTS: [(&str, i64, i64); 12] = [
-    ("オーガニック緑茶 100g", 1280, 8), ("有田焼 マグカップ", 2480, 10), ("今治タオル フェイスタオル 2枚組", 1980, 10),
-    ("北海道産 ゆめぴりか 5kg", 3580, 8), ("ステンレス水筒 500ml", 2980, 10), ("手ぬぐい 桜柄", 980, 10),
-    ("国産はちみつ 300g", 2160, 8), ("南部鉄器 急須", 8800, 10), ("リネンシャツ", 6900, 10),
-    ("抹茶ロールケーキ", 2700, 8), ("木製カッティングボード", 3300, 10), ("ワイヤレスイヤホン", 12800, 10),
+    ("オーガニック緑茶 100g", 1280, 8),
+    ("有田焼 マグカップ", 2480, 10),
+    ("今治タオル フェイスタオル 2枚組", 1980, 10),
+    ("北海道産 ゆめぴりか 5kg", 3580, 8),
+    ("ステンレス水筒 500ml", 2980, 10),
+    ("手ぬぐい 桜柄", 980, 10),
+    ("国産はちみつ 300g", 2160, 8),
+    ("南部鉄器 急須", 8800, 10),
+    ("リネンシャツ", 6900, 10),
+    ("抹茶ロールケーキ", 2700, 8),
+    ("木製カッティングボード", 3300, 10),
+    ("ワイヤレスイヤホン", 12800, 10),
 ];
-const PAY_METHODS: [(&str, &str); 4] =
-    [("payment_a1", "クレジットカード決済"), ("payment_a16", "PayPay残高等払い"), ("payment_b1", "銀行振込"), ("payment_d1", "商品代引")];
+const PAY_METHODS: [(&str, &str); 4] = [
+    ("payment_a1", "クレジットカード決済"),
+    ("payment_a16", "PayPay残高等払い"),
+    ("payment_b1", "銀行振込"),
+    ("payment_d1", "商品代引"),
+];
 
 /// Internal statuses with their share (per mille) of the orders that are not held.
 const STATUS_MIX: [(&str, u32); 9] = [
@@ -226,8 +353,20 @@ impl Generator {
         };
         let status: &str = match hold {
             // Held orders stay in their imported status or are cancelled (the rule).
-            1 => if r.gen_bool(0.1) { "cancelled" } else { "new" },
-            3 => if r.gen_bool(0.5) { "cancelled" } else { "new" },
+            1 => {
+                if r.gen_bool(0.1) {
+                    "cancelled"
+                } else {
+                    "new"
+                }
+            }
+            3 => {
+                if r.gen_bool(0.5) {
+                    "cancelled"
+                } else {
+                    "new"
+                }
+            }
             _ => {
                 let mut k = r.gen_range(0..1000u32);
                 let mut pick = "completed";
@@ -265,7 +404,8 @@ impl Generator {
             let (g, gk) = GIVEN[r.gen_range(0..GIVEN.len())];
             (f, fk, g, gk)
         };
-        let phone = format!("0{}0-{:04}-{:04}", [7, 8, 9][r.gen_range(0..3)], r.gen_range(0..10_000), r.gen_range(0..10_000));
+        let phone =
+            format!("0{}0-{:04}-{:04}", [7, 8, 9][r.gen_range(0..3)], r.gen_range(0..10_000), r.gen_range(0..10_000));
         let ship_phone = if ship_fam == fam {
             phone.clone()
         } else {
@@ -305,7 +445,8 @@ impl Generator {
         let use_point = if r.gen_bool(0.3) { r.gen_range(1..200) } else { 0 };
         let total = goods + ship_charge + pay_charge - discount;
         let shipped = ship_status == 3;
-        let invoice = if shipped { format!("{:012}", r.gen_range(100_000_000_000u64..999_999_999_999)) } else { String::new() };
+        let invoice =
+            if shipped { format!("{:012}", r.gen_range(100_000_000_000u64..999_999_999_999)) } else { String::new() };
         let version = r.gen_range(1..6);
         let imported = published + chrono::Duration::seconds(60);
         let (ts_order, ts_pub, ts_imp) = (ts(order_time), ts(published), ts(imported));
@@ -515,7 +656,13 @@ pub async fn check_counters(db: &Db, account: AccountId) -> anyhow::Result<(i64,
     let mut wrong = Vec::new();
     for row in &counted {
         if !kept.contains(row) {
-            wrong.push(format!("{}/{}: {} counted, kept {:?}", row.0, row.1, row.2, kept.iter().find(|k| k.0 == row.0 && k.1 == row.1)));
+            wrong.push(format!(
+                "{}/{}: {} counted, kept {:?}",
+                row.0,
+                row.1,
+                row.2,
+                kept.iter().find(|k| k.0 == row.0 && k.1 == row.1)
+            ));
         }
     }
     if kept.len() != counted.len() {
@@ -709,9 +856,11 @@ async fn sign_in(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
         .and_then(|r| r.split('"').next())
         .ok_or_else(|| anyhow::anyhow!("no CSRF token on the sign-in page"))?
         .to_string();
-    let mut req = http
-        .post(format!("{base}/signin"))
-        .form(&[("csrf_token", token.as_str()), ("email", OWNER_EMAIL), ("password", PASSWORD)]);
+    let mut req = http.post(format!("{base}/signin")).form(&[
+        ("csrf_token", token.as_str()),
+        ("email", OWNER_EMAIL),
+        ("password", PASSWORD),
+    ]);
     if let Some(c) = &csrf_cookie {
         req = req.header(reqwest::header::COOKIE, c.as_str());
     }
@@ -802,7 +951,8 @@ async fn drive(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_used = server.cpu_seconds() - cpu;
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct =
+        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     Ok(Figures {
         requests: all.len(),
         failed,
@@ -1045,7 +1195,8 @@ async fn measure_backend(
     })?;
     let last_day = (seeded.newest + chrono::Duration::hours(9)).date_naive();
     let days_for = |rows: usize| ((rows as f64 * 365.0 / o.orders as f64).round() as i64).max(1);
-    let range = |rows: usize| -> (NaiveDate, NaiveDate) { (last_day - chrono::Duration::days(days_for(rows) - 1), last_day) };
+    let range =
+        |rows: usize| -> (NaiveDate, NaiveDate) { (last_day - chrono::Duration::days(days_for(rows) - 1), last_day) };
     let (big_from, big_to) = range(o.csv_orders);
     let (small_from, small_to) = range(o.csv_orders / 10);
     let (filter_from, filter_to) = range(o.orders / 12);
@@ -1061,7 +1212,9 @@ async fn measure_backend(
             name: "list, store + held filter",
             path: {
                 let stores = stores.clone();
-                Arc::new(move |r: &mut ChaCha8Rng| format!("/orders?store={}&hold=held", stores.choose(r).copied().unwrap_or(0)))
+                Arc::new(move |r: &mut ChaCha8Rng| {
+                    format!("/orders?store={}&hold=held", stores.choose(r).copied().unwrap_or(0))
+                })
             },
         },
         Scenario {
@@ -1081,8 +1234,14 @@ async fn measure_backend(
             name: "list, search family name",
             path: Arc::new(move |r: &mut ChaCha8Rng| format!("/orders?q={}", enc(&family(r.gen_range(0..surnames)).0))),
         },
-        Scenario { name: "list, status tab", path: Arc::new(|_: &mut ChaCha8Rng| "/orders?status=awaiting_shipment".to_string()) },
-        Scenario { name: "detail page (random id)", path: Arc::new(move |r: &mut ChaCha8Rng| format!("/orders/{}", r.gen_range(first..=last))) },
+        Scenario {
+            name: "list, status tab",
+            path: Arc::new(|_: &mut ChaCha8Rng| "/orders?status=awaiting_shipment".to_string()),
+        },
+        Scenario {
+            name: "detail page (random id)",
+            path: Arc::new(move |r: &mut ChaCha8Rng| format!("/orders/{}", r.gen_range(first..=last))),
+        },
     ];
     if let Db::Sqlite(p) = db {
         p.close().await;
