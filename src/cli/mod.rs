@@ -2,4 +2,5 @@
 
 pub mod admin;
 pub mod bench;
+pub mod bench_orders;
 pub mod simulator;

@@ -219,6 +219,15 @@ impl OrdersPage {
         format!("/orders.csv?{}&encoding={encoding}", self.q.with(&[("after", "")]))
     }
 
+    /// The held count as the alert says it: exact up to the cap, then "at least".
+    fn held_label(&self) -> String {
+        if self.held >= order_list::HELD_COUNT_CAP {
+            format!("{}件以上", order_list::HELD_COUNT_CAP)
+        } else {
+            format!("{}件", self.held)
+        }
+    }
+
     fn queue_href(&self) -> String {
         "/orders?hold=held".into()
     }
