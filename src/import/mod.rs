@@ -484,10 +484,7 @@ impl Importer {
                 .map(|(id, xml)| {
                     let yahoo = self.yahoo.clone();
                     async move {
-                        let result = yahoo
-                            .call(account, store, "orderInfo", Body::Xml(xml))
-                            .await
-                            .and_then(|root| api::parse_order_info(&root));
+                        let result = yahoo.call_order_info(account, store, Body::Xml(xml)).await;
                         (id, result)
                     }
                 })
