@@ -6,18 +6,17 @@
 //! together. SQLite is one process (several servers share PostgreSQL, not a SQLite file), so
 //! the Yahoo client's own gate paces calls there.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::Db;
 
 /// Waits until (`client_id`, `url`) may be called again, `interval` after the last claimed
-/// call, and claims the call. Returns how long it waited; `None` on SQLite (the caller paces
-/// in memory).
+/// call, and claims the call. Returns how long it waited for its turn (the round trips to the
+/// database not counted); `None` on SQLite (the caller paces in memory).
 pub async fn claim(db: &Db, client_id: &str, url: &str, interval: Duration) -> sqlx::Result<Option<Duration>> {
-    let started = Instant::now();
-    Ok(claim_at(db, client_id, url, interval).await?.map(|_| started.elapsed()))
+    Ok(claim_turn(db, client_id, url, interval).await?.map(|(_, waited)| waited))
 }
 
 /// [`claim`], giving the moment of the claimed call on the database's clock.
@@ -27,7 +26,17 @@ pub async fn claim_at(
     url: &str,
     interval: Duration,
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
+    Ok(claim_turn(db, client_id, url, interval).await?.map(|(at, _)| at))
+}
+
+async fn claim_turn(
+    db: &Db,
+    client_id: &str,
+    url: &str,
+    interval: Duration,
+) -> sqlx::Result<Option<(DateTime<Utc>, Duration)>> {
     let Db::Postgres(pool) = db else { return Ok(None) };
+    let mut waited = Duration::ZERO;
     loop {
         let claimed: Option<DateTime<Utc>> = sqlx::query_scalar(
             "insert into yahoo_pace (client_id, url, next_at)
@@ -43,7 +52,7 @@ pub async fn claim_at(
         .fetch_optional(pool)
         .await?;
         if let Some(at) = claimed {
-            return Ok(Some(at));
+            return Ok(Some((at, waited)));
         }
         // Another caller's turn: wait until the next one may come, then try again.
         let wait: Option<f64> = sqlx::query_scalar(
@@ -54,7 +63,9 @@ pub async fn claim_at(
         .bind(url)
         .fetch_optional(pool)
         .await?;
-        let wait = wait.unwrap_or(0.0).clamp(0.0, interval.as_secs_f64().max(0.001));
-        tokio::time::sleep(Duration::from_secs_f64(wait).max(Duration::from_micros(200))).await;
+        let wait = Duration::from_secs_f64(wait.unwrap_or(0.0).clamp(0.0, interval.as_secs_f64().max(0.001)))
+            .max(Duration::from_micros(200));
+        tokio::time::sleep(wait).await;
+        waited += wait;
     }
 }
