@@ -128,7 +128,7 @@ pub struct YahooClient {
     /// One gate per (client ID, API URL): Yahoo's rate limit is per app and API URL, so stores
     /// that share an app share the gate. It holds when the last call through it was let go;
     /// callers queue for it in order (see [`YahooClient::pace`]).
-    gates: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    gates: Mutex<HashMap<(String, String), Gate>>,
     signatures: Mutex<HashMap<StoreId, CachedSignature>>,
     /// Credentials read in the last moment: an import makes thousands of calls a minute, and
     /// reading the store row for each would cost more than the call.
@@ -544,7 +544,7 @@ impl YahooClient {
     ) -> Result<super::api::OrderDetail, YahooError> {
         match self.call_reading(account, store, "orderInfo", body, Some(super::api::order_info_answer)).await? {
             Answer::Tree(root) => super::api::parse_order_info(&root),
-            Answer::Order(order) => order,
+            Answer::Order(order) => *order,
         }
     }
 
@@ -607,7 +607,7 @@ impl YahooClient {
                     let result = match bytes {
                         Err(e) => Err(YahooError::Temporary(transport(&e))),
                         Ok(bytes) if status.is_success() => match read.and_then(|read| read(&bytes)) {
-                            Some(order) => Ok(Answer::Order(order)),
+                            Some(order) => Ok(Answer::Order(Box::new(order))),
                             None => Element::parse(&bytes)
                                 .map_err(|e| YahooError::Malformed(e.to_string()))
                                 .and_then(|root| super::error::from_success(status, root))
@@ -658,13 +658,16 @@ impl YahooClient {
     }
 }
 
+/// When the last call through one app's gate on one API URL was let go.
+type Gate = Arc<tokio::sync::Mutex<Option<Instant>>>;
+
 /// Reads a successful answer without an element tree, or `None` to read it as a tree.
 type OrderReader = fn(&[u8]) -> Option<Result<super::api::OrderDetail, YahooError>>;
 
 /// A successful answer: the parsed root, or an order read straight from the bytes.
 enum Answer {
     Tree(Element),
-    Order(Result<super::api::OrderDetail, YahooError>),
+    Order(Box<Result<super::api::OrderDetail, YahooError>>),
 }
 
 /// PKCE S256: `BASE64URL(SHA-256(verifier))`, without padding.
