@@ -299,13 +299,14 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
         anyhow::ensure!(stored == orders, "imported {stored} of {orders} ({ending:?})");
         let import_rate = orders as f64 / secs;
 
-        // The bare loop: the same orderInfo calls through the same client, nothing stored.
+        // The bare loop: the same orderInfo calls through the same client, read as the import
+        // reads them, nothing stored.
         let ids: Vec<String> = sim.state.world().sellers[seller].orders.keys().cloned().collect();
         let concurrency = config.import_concurrency;
         let started = Instant::now();
         let bare: Vec<bool> = futures_util::stream::iter(ids.iter().map(|id| {
             let (yahoo, xml) = (yahoo.clone(), api::order_info_xml(seller, id));
-            async move { yahoo.call(account, store, "orderInfo", Body::Xml(xml)).await.is_ok() }
+            async move { yahoo.call_order_info(account, store, Body::Xml(xml)).await.is_ok() }
         }))
         .buffer_unordered(concurrency)
         .collect()
