@@ -108,6 +108,16 @@ pub enum BenchTarget {
     /// The server `bench orders` starts as its child process (serve's router plus a bare page).
     #[command(hide = true)]
     OrdersServer,
+    /// 在庫連動: codes changed at once across five stores, pushed with setStock (calls made,
+    /// time with the rate limit off and on, an order's import to its quantity at Yahoo).
+    Stock {
+        /// Codes changed.
+        #[arg(long, default_value_t = 100_000)]
+        codes: usize,
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
 }
 
 /// Whether `serve` starts the built-in simulator beside itself.

@@ -72,5 +72,8 @@ async fn main() -> anyhow::Result<()> {
             cli::bench_orders::run(options).await
         }
         Command::Bench { target: BenchTarget::OrdersServer } => cli::bench_orders::serve_child(config).await,
+        Command::Bench { target: BenchTarget::Stock { codes, postgres } } => {
+            cli::bench_stock::stock(codes, postgres).await
+        }
     }
 }
