@@ -79,6 +79,51 @@ pub enum BenchTarget {
         #[arg(long, env = "BENCH_POSTGRES_URL")]
         postgres: Option<String>,
     },
+    /// The order desk under load: a million orders over twenty stores, the list (first page,
+    /// filters, a deep page, search, a status tab), the detail page and CSV exports against a bare
+    /// page of the same stack, on SQLite and PostgreSQL, with the server's peak RSS.
+    Orders {
+        /// Orders in the account.
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: usize,
+        /// Stores they are spread over.
+        #[arg(long, default_value_t = 20)]
+        stores: usize,
+        /// Seconds measured per scenario (after a short warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Requests in flight at once (one connection each).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long, env = "BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Orders in the large CSV export (the small one has a tenth).
+        #[arg(long, default_value_t = 100_000)]
+        csv_orders: usize,
+        /// Only PostgreSQL.
+        #[arg(long)]
+        skip_sqlite: bool,
+        /// Wait for the 1-minute load average to fall below this before measuring…
+        #[arg(long, default_value_t = 2.5)]
+        max_load: f64,
+        /// …but no longer than this many seconds.
+        #[arg(long, default_value_t = 0)]
+        wait_secs: u64,
+    },
+    /// The server `bench orders` starts as its child process (serve's router plus a bare page).
+    #[command(hide = true)]
+    OrdersServer,
+    /// 在庫連動: codes changed at once across five stores, pushed with setStock (calls made,
+    /// time with the rate limit off and on, an order's import to its quantity at Yahoo).
+    Stock {
+        /// Codes changed.
+        #[arg(long, default_value_t = 100_000)]
+        codes: usize,
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
 }
 
 /// Whether `serve` starts the built-in simulator beside itself.

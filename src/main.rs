@@ -45,5 +45,36 @@ async fn main() -> anyhow::Result<()> {
             cli::bench::import(orders, postgres, limited_orders, rate).await
         }
         Command::Bench { target: BenchTarget::Admin { postgres } } => cli::bench_admin::admin(postgres).await,
+        Command::Bench {
+            target:
+                BenchTarget::Orders {
+                    orders,
+                    stores,
+                    seconds,
+                    concurrency,
+                    postgres,
+                    csv_orders,
+                    skip_sqlite,
+                    max_load,
+                    wait_secs,
+                },
+        } => {
+            let options = cli::bench_orders::Options {
+                orders,
+                stores,
+                seconds,
+                concurrency,
+                postgres,
+                csv_orders,
+                skip_sqlite,
+                max_load,
+                wait_secs,
+            };
+            cli::bench_orders::run(options).await
+        }
+        Command::Bench { target: BenchTarget::OrdersServer } => cli::bench_orders::serve_child(config).await,
+        Command::Bench { target: BenchTarget::Stock { codes, postgres } } => {
+            cli::bench_stock::stock(codes, postgres).await
+        }
     }
 }

@@ -142,6 +142,178 @@ impl Element {
     }
 }
 
+/// What the typed readers of `yahoo::api` need of an element: its name, text and children.
+/// [`Element`] owns everything; [`Node`] borrows its text from the document it was read from.
+pub trait XmlNode: Sized {
+    fn name(&self) -> &str;
+    fn text(&self) -> &str;
+    fn children(&self) -> &[Self];
+
+    /// The first child with this name.
+    fn child(&self, name: &str) -> Option<&Self> {
+        self.children().iter().find(|c| c.name() == name)
+    }
+
+    /// Every child with this name (a list of one is simply one).
+    fn children_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Self> + 's {
+        self.children().iter().filter(move |c| c.name() == name)
+    }
+
+    /// A descendant by path of names, first match at each level.
+    fn path(&self, names: &[&str]) -> Option<&Self> {
+        names.iter().try_fold(self, |el, name| el.child(name))
+    }
+
+    /// A child's text, trimmed; `None` when the child is absent. An empty element gives `""`.
+    fn text_of(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text().trim())
+    }
+
+    /// A child's text, trimmed, or `None` when absent or empty.
+    fn value_of(&self, name: &str) -> Option<&str> {
+        self.text_of(name).filter(|t| !t.is_empty())
+    }
+}
+
+impl XmlNode for Element {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn children(&self) -> &[Element] {
+        &self.children
+    }
+}
+
+/// An element read without copying: text borrowed from the document (copied only when
+/// entities are resolved or pieces joined), names among `names` kept, any other name read as
+/// `""` (nobody asks for it). Read by the same rules as [`Element::parse`], so a document
+/// reads the same either way; for hot paths that know which names they ask for (orderInfo,
+/// thousands of answers a second in an import).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node<'a> {
+    pub name: &'static str,
+    pub text: std::borrow::Cow<'a, str>,
+    pub children: Vec<Node<'a>>,
+}
+
+impl XmlNode for Node<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn children(&self) -> &[Self] {
+        &self.children
+    }
+}
+
+impl<'a> Node<'a> {
+    /// Parses a whole document, keeping the names in `names` (sorted, for a binary search).
+    pub fn parse(input: &'a [u8], names: &[&'static str]) -> Result<Node<'a>, XmlError> {
+        use std::borrow::Cow;
+        if input.len() > MAX_BYTES {
+            return Err(XmlError::TooLarge);
+        }
+        let mut reader = quick_xml::Reader::from_reader(input);
+        reader.config_mut().check_end_names = true;
+        let malformed = |e: &dyn std::fmt::Display| XmlError::Malformed(e.to_string());
+        let open = |start: &quick_xml::events::BytesStart<'_>| -> Result<Node<'a>, XmlError> {
+            let local = start.local_name();
+            let local = std::str::from_utf8(local.as_ref()).map_err(|e| malformed(&e))?;
+            for attr in start.attributes() {
+                let attr = attr.map_err(|e| malformed(&e))?;
+                std::str::from_utf8(attr.key.as_ref()).map_err(|e| malformed(&e))?;
+                attr.unescape_value().map_err(|e| malformed(&e))?;
+            }
+            let name = names.binary_search(&local).map_or("", |i| names[i]);
+            Ok(Node { name, text: Cow::Borrowed(""), children: Vec::new() })
+        };
+        let append = |text: &mut Cow<'a, str>, value: Cow<'a, str>| {
+            if text.is_empty() {
+                *text = value;
+            } else {
+                text.to_mut().push_str(&value);
+            }
+        };
+        let mut stack: Vec<Node<'a>> = Vec::new();
+        let mut root: Option<Node<'a>> = None;
+        loop {
+            match reader.read_event().map_err(|e| malformed(&e))? {
+                quick_xml::events::Event::Start(start) => {
+                    if root.is_some() {
+                        return Err(XmlError::Malformed("content after the root element".into()));
+                    }
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(XmlError::TooDeep);
+                    }
+                    stack.push(open(&start)?);
+                }
+                quick_xml::events::Event::Empty(start) => {
+                    let element = open(&start)?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(element),
+                        None if root.is_none() => root = Some(element),
+                        None => return Err(XmlError::Malformed("content after the root element".into())),
+                    }
+                }
+                quick_xml::events::Event::End(_) => {
+                    let Some(mut done) = stack.pop() else {
+                        return Err(XmlError::Malformed("unexpected end tag".into()));
+                    };
+                    if !done.children.is_empty() {
+                        // Whitespace between child elements is layout, not content.
+                        let trimmed = done.text.trim();
+                        if trimmed.len() != done.text.len() {
+                            done.text = Cow::Owned(trimmed.to_owned());
+                        }
+                    }
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(done),
+                        None => root = Some(done),
+                    }
+                }
+                quick_xml::events::Event::Text(text) => {
+                    let value = text.unescape().map_err(|e| malformed(&e))?;
+                    match stack.last_mut() {
+                        Some(current) => append(&mut current.text, value),
+                        None if value.trim().is_empty() => {}
+                        None => return Err(XmlError::Malformed("text outside the root element".into())),
+                    }
+                }
+                quick_xml::events::Event::CData(data) => {
+                    let value = match data.into_inner() {
+                        Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).map_err(|e| malformed(&e))?),
+                        Cow::Owned(b) => Cow::Owned(String::from_utf8(b).map_err(|e| malformed(&e))?),
+                    };
+                    match stack.last_mut() {
+                        Some(current) => append(&mut current.text, value),
+                        None => return Err(XmlError::Malformed("CDATA outside the root element".into())),
+                    }
+                }
+                quick_xml::events::Event::Decl(_)
+                | quick_xml::events::Event::Comment(_)
+                | quick_xml::events::Event::PI(_) => {}
+                quick_xml::events::Event::DocType(_) => {
+                    return Err(XmlError::Malformed("DOCTYPE is not accepted".into()));
+                }
+                quick_xml::events::Event::Eof => break,
+            }
+        }
+        if !stack.is_empty() {
+            return Err(XmlError::Malformed("the document ends inside an element".into()));
+        }
+        root.ok_or(XmlError::Empty)
+    }
+}
+
 fn open(start: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
     // The local name: Yahoo's answers name elements without a prefix, but `yahoo:Error` is
     // still an `Error`.

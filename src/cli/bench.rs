@@ -133,12 +133,23 @@ async fn bench_store(
     sim: &simulator::SimHandle,
     seller: &str,
 ) -> anyhow::Result<(crate::domain::AccountId, crate::domain::StoreId)> {
+    bench_store_in(db, secrets, sim, seller, "bench-app", None).await
+}
+
+/// [`bench_store`] on the app `client_id`, in `account` (or a new account).
+pub(crate) async fn bench_store_in(
+    db: &crate::db::Db,
+    secrets: &crate::crypto::SecretBox,
+    sim: &simulator::SimHandle,
+    seller: &str,
+    client_id: &str,
+    account: Option<crate::domain::AccountId>,
+) -> anyhow::Result<(crate::domain::AccountId, crate::domain::StoreId)> {
     use crate::{
         db::{accounts, stores},
         domain::store::{Environment, StoreSettings},
         yahoo::client,
     };
-    let client_id = "bench-app";
     sim.state.world().apps.insert(
         client_id.into(),
         simulator::App {
@@ -157,9 +168,14 @@ async fn bench_store(
         control::issue_key(&sim.state, seller, control::IssueKey { private_pem: Some(pem), ..Default::default() })
             .await
             .map_err(|_| anyhow::anyhow!("issuing the key failed"))?;
-    let (account, _) =
-        accounts::create_account_with_owner(db, "ベンチ商店", &format!("bench@{seller}.example"), "ベンチ", "x", None)
-            .await?;
+    let account = match account {
+        Some(a) => a,
+        None => {
+            accounts::create_account_with_owner(db, "ベンチ商店", &format!("bench@{seller}.example"), "ベンチ", "x", None)
+                .await?
+                .0
+        }
+    };
     let settings = StoreSettings {
         name: "ベンチ店".into(),
         seller_id: seller.into(),
@@ -209,7 +225,7 @@ async fn bench_store(
 
 /// A fresh database for one measurement: a SQLite file in a temporary folder, or a new
 /// PostgreSQL database next to `admin_url`'s.
-async fn bench_db(postgres: Option<&str>, dir: &std::path::Path) -> anyhow::Result<(crate::db::Db, Option<String>)> {
+pub(crate) async fn bench_db(postgres: Option<&str>, dir: &std::path::Path) -> anyhow::Result<(crate::db::Db, Option<String>)> {
     match postgres {
         None => {
             let db = crate::db::Db::connect(None, dir).await?;
@@ -231,7 +247,7 @@ async fn bench_db(postgres: Option<&str>, dir: &std::path::Path) -> anyhow::Resu
     }
 }
 
-async fn drop_bench_db(admin: Option<&str>, name: Option<String>) {
+pub(crate) async fn drop_bench_db(admin: Option<&str>, name: Option<String>) {
     if let (Some(admin), Some(name)) = (admin, name)
         && let Ok(pool) = sqlx::PgPool::connect(admin).await
     {
@@ -299,13 +315,14 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
         anyhow::ensure!(stored == orders, "imported {stored} of {orders} ({ending:?})");
         let import_rate = orders as f64 / secs;
 
-        // The bare loop: the same orderInfo calls through the same client, nothing stored.
+        // The bare loop: the same orderInfo calls through the same client, read as the import
+        // reads them, nothing stored.
         let ids: Vec<String> = sim.state.world().sellers[seller].orders.keys().cloned().collect();
         let concurrency = config.import_concurrency;
         let started = Instant::now();
         let bare: Vec<bool> = futures_util::stream::iter(ids.iter().map(|id| {
             let (yahoo, xml) = (yahoo.clone(), api::order_info_xml(seller, id));
-            async move { yahoo.call(account, store, "orderInfo", Body::Xml(xml)).await.is_ok() }
+            async move { yahoo.call_order_info(account, store, Body::Xml(xml)).await.is_ok() }
         }))
         .buffer_unordered(concurrency)
         .collect()
@@ -370,7 +387,7 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
     Ok(())
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("orderdesk-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

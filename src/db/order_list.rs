@@ -319,8 +319,16 @@ const LINE_COLUMNS: &str = "o.id, o.store_id, s.name as store_name, o.order_id, 
 /// The `where` conditions of the scope and the filter (without the cursor).
 fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter) -> Vec<String> {
     let mut w = Vec::new();
+    let variants = search_variants(&f.search);
     let account = sql.arg(Arg::Int(scope.account.0));
-    w.push(format!("o.account_id = {account}"));
+    if variants.is_empty() {
+        w.push(format!("o.account_id = {account}"));
+    } else {
+        // A search starts from the matching terms (a few rows by id). `+ 0` keeps SQLite from
+        // walking the account's time index instead and testing every order against the terms
+        // until a page is full: 20 ms for a name matching 600 of 1M orders (`bench orders`).
+        w.push(format!("o.account_id + 0 = {account}"));
+    }
     if let Some(allowed) = &scope.stores {
         if allowed.is_empty() {
             w.push("1 = 0".into());
@@ -361,7 +369,6 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter) -> Vec<String> {
         let p = sql.arg(Arg::Int(v));
         w.push(format!("o.ship_status = {p}"));
     }
-    let variants = search_variants(&f.search);
     if !variants.is_empty() {
         let account = sql.arg(Arg::Int(scope.account.0));
         let ranges: Vec<String> = variants
@@ -485,11 +492,19 @@ pub async fn status_counts(
     Ok(out)
 }
 
-/// Held orders (1 and 3) in the scope: the fraud-hold queue's count.
+/// The fraud-hold queue's count on the list stops here. Counting every held order on every list
+/// page cost 5–10 ms of CPU at 50,000 held orders (`bench orders`, 1M orders), more than the
+/// rest of the page; the alert only has to say that there are many.
+pub const HELD_COUNT_CAP: i64 = 1000;
+
+/// Held orders (1 and 3) in the scope: the fraud-hold queue's count, at most [`HELD_COUNT_CAP`].
 pub async fn held_count(db: &Db, scope: &OrderScope) -> sqlx::Result<i64> {
     let mut sql = Sql::default();
     let w = conditions(&mut sql, scope, &Filter { hold: HoldFilter::Held, ..Filter::default() });
-    sql.text = format!("select count(*) from yahoo_order o where {}", w.join(" and "));
+    sql.text = format!(
+        "select count(*) from (select 1 from yahoo_order o where {} limit {HELD_COUNT_CAP}) held",
+        w.join(" and ")
+    );
     let (n,): (i64,) = with_pool!(db, |p| {
         bind_args!(sqlx::query_as::<_, (i64,)>(&sql.text), &sql.args).fetch_one(p).await
     })?;

@@ -339,6 +339,21 @@ pub async fn known(
     order_ids: &[&str],
 ) -> sqlx::Result<HashMap<String, Known>> {
     let mut out = HashMap::with_capacity(order_ids.len());
+    if let Db::Postgres(pool) = db {
+        // One array parameter: a list of hundreds of parameters gets a generic plan that scans
+        // the whole table once it has grown (a page of an import took a second on 20,000).
+        let rows: Vec<Known> = sqlx::query_as(
+            "select order_id, version, last_update_time, fraud_hold_status from yahoo_order
+             where account_id = $1 and store_id = $2 and order_id = any($3)",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(order_ids)
+        .fetch_all(pool)
+        .await?;
+        out.extend(rows.into_iter().map(|k| (k.order_id.clone(), k)));
+        return Ok(out);
+    }
     for chunk in order_ids.chunks(db.rows_per_statement(1)) {
         let sql = format!(
             "select order_id, version, last_update_time, fraud_hold_status from yahoo_order
@@ -473,10 +488,24 @@ pub async fn write_batch(
     store_id: StoreId,
     batch: Batch,
 ) -> Result<BatchOutcome, BatchError> {
+    start_batch(db, account_id, store_id, batch).finish().await
+}
+
+/// A batch being written on its own task (see [`start_batch`]).
+pub struct BatchWrite(tokio::task::JoinHandle<Result<BatchOutcome, BatchError>>);
+
+impl BatchWrite {
+    /// Waits until the batch is committed (or failed).
+    pub async fn finish(self) -> Result<BatchOutcome, BatchError> {
+        self.0.await.map_err(|e| BatchError::Db(sqlx::Error::Protocol(format!("the write task ended: {e}"))))?
+    }
+}
+
+/// Starts [`write_batch`] without waiting for it, so that the caller can prepare the next
+/// batch meanwhile. The write reaches its commit or rollback even if the handle is dropped.
+pub fn start_batch(db: &Db, account_id: AccountId, store_id: StoreId, batch: Batch) -> BatchWrite {
     let db = db.clone();
-    tokio::spawn(async move { write_batch_now(&db, account_id, store_id, &batch).await })
-        .await
-        .map_err(|e| BatchError::Db(sqlx::Error::Protocol(format!("the write task ended: {e}"))))?
+    BatchWrite(tokio::spawn(async move { write_batch_now(&db, account_id, store_id, &batch).await }))
 }
 
 async fn write_batch_now(
@@ -485,159 +514,511 @@ async fn write_batch_now(
     store_id: StoreId,
     batch: &Batch,
 ) -> Result<BatchOutcome, BatchError> {
+    match db {
+        Db::Postgres(pool) => write_batch_pg(pool, account_id, store_id, batch).await,
+        Db::Sqlite(pool) => write_batch_sqlite(pool, account_id, store_id, batch).await,
+    }
+}
+
+/// `(?, ?, …)` rows of `per_row` anonymous parameters. SQLite statements of many rows use `?`
+/// rather than `$N`: SQLite finds a numbered parameter's name by a linear scan of the
+/// statement's names (so binding costs the square of their number), an anonymous one at once.
+fn sqlite_rows(rows: usize, per_row: usize) -> String {
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    vec![row.as_str(); rows].join(", ")
+}
+
+/// Rows per statement on SQLite: with anonymous parameters a statement of many rows costs
+/// what its rows cost, and saves a round trip to the connection's thread per row.
+const SQLITE_PARAMS_PER_STATEMENT: usize = 3000;
+
+/// [`write_batch_now`] on SQLite: multi-row statements of anonymous parameters.
+async fn write_batch_sqlite(
+    pool: &sqlx::SqlitePool,
+    account_id: AccountId,
+    store_id: StoreId,
+    batch: &Batch,
+) -> Result<BatchOutcome, BatchError> {
     let Batch { writes, unchanged, cursor_to, lease_owner, actor, now } = batch;
-    let postgres = matches!(db, Db::Postgres(_));
     let (now, cursor_to) = (*now, *cursor_to);
     let mut outcome = BatchOutcome::default();
-    let columns = DETAIL_COLUMNS.join(", ");
-    let updates = DETAIL_COLUMNS.iter().skip(1).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
-    let per_row = DETAIL_COLUMNS.len() + 2;
     let (actor_type, actor_name) = actor.parts();
-    with_pool!(db, |p| {
-        let mut tx = p.begin().await?;
-        if postgres {
-            // An import batch can always be fetched again, and the cursor commits with it: a
-            // batch lost to a PostgreSQL crash is redone by the next run, so it need not wait
-            // for its WAL flush (on this kind of disk the flush costs more than the batch).
-            sqlx::query("set local synchronous_commit = off").execute(&mut *tx).await?;
+    let mut tx = pool.begin().await?;
+    if let Some(owner) = lease_owner.as_deref() {
+        let held = sqlx::query(
+            "update store_import set updated_at = $3
+             where store_id = $1 and account_id = $2 and lease_owner = $4 and lease_until > $3",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(now)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() != 1 {
+            return Err(BatchError::LeaseLost);
         }
-        if let Some(owner) = lease_owner.as_deref() {
-            let held = sqlx::query(
-                "update store_import set updated_at = $3
-                 where store_id = $1 and account_id = $2 and lease_owner = $4 and lease_until > $3",
-            )
-            .bind(store_id)
-            .bind(account_id)
-            .bind(now)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
-            if held.rows_affected() != 1 {
-                return Err(BatchError::LeaseLost);
+    }
+    let per_row = DETAIL_COLUMNS.len() + 7;
+    let mut pks: HashMap<&str, OrderPk> = HashMap::with_capacity(writes.len());
+    let mut existing: Vec<OrderPk> = Vec::new();
+    for chunk in writes.chunks(SQLITE_PARAMS_PER_STATEMENT / per_row) {
+        let sql = format!(
+            "insert into yahoo_order (account_id, store_id, checked_at, imported_at, updated_at, {},
+                 internal_status, cancel_flagged)
+             values {}
+             on conflict (store_id, order_id) do update set {},
+                 checked_at = excluded.checked_at, updated_at = excluded.updated_at,
+                 cancel_flagged = (yahoo_order.cancel_flagged or excluded.cancel_flagged)
+             returning id, order_id, imported_at",
+            DETAIL_COLUMNS.join(", "),
+            sqlite_rows(chunk.len(), per_row),
+            DETAIL_COLUMNS.iter().skip(1).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (OrderPk, String, DateTime<Utc>)>(&sql);
+        for w in chunk {
+            q = q.bind(account_id).bind(store_id).bind(now).bind(now).bind(now);
+            q = bind_detail!(q, &w.detail).bind(w.new_status.as_str()).bind(w.flag_cancel);
+        }
+        for (pk, order_id, imported_at) in q.fetch_all(&mut *tx).await? {
+            if imported_at == now {
+                outcome.inserted += 1;
+            } else {
+                outcome.updated += 1;
+                existing.push(pk);
+            }
+            if let Some(w) = chunk.iter().find(|w| w.detail.order_id == order_id) {
+                pks.insert(w.detail.order_id.as_str(), pk);
             }
         }
-        for chunk in writes.chunks(db.rows_per_statement(per_row)) {
-            let rows = (0..chunk.len())
-                .map(|i| format!("($1, $2, $3, $3, $3, {})", placeholders(4 + i * per_row, per_row)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "insert into yahoo_order (account_id, store_id, checked_at, imported_at, updated_at, {columns},
-                     internal_status, cancel_flagged)
-                 values {rows}
-                 on conflict (store_id, order_id) do update set {updates},
-                     checked_at = excluded.checked_at, updated_at = excluded.updated_at,
-                     cancel_flagged = (yahoo_order.cancel_flagged or excluded.cancel_flagged)
-                 returning id, order_id, imported_at"
-            );
-            let mut q =
-                sqlx::query_as::<_, (OrderPk, String, DateTime<Utc>)>(&sql).bind(account_id).bind(store_id).bind(now);
-            for w in chunk {
-                q = bind_detail!(q, &w.detail).bind(w.new_status.as_str()).bind(w.flag_cancel);
-            }
-            let returned = q.fetch_all(&mut *tx).await?;
-            let pks: HashMap<&str, OrderPk> = returned.iter().map(|(pk, id, _)| (id.as_str(), *pk)).collect();
-            for (_, _, imported_at) in &returned {
-                if *imported_at == now { outcome.inserted += 1 } else { outcome.updated += 1 }
-            }
-            let pk_of = |w: &OrderWrite| pks.get(w.detail.order_id.as_str()).copied();
+    }
+    // Item lines: replaced as a whole (a new order has none to delete).
+    for part in existing.chunks(SQLITE_PARAMS_PER_STATEMENT) {
+        let sql = format!("delete from order_item where order_pk in ({})", vec!["?"; part.len()].join(", "));
+        let mut q = sqlx::query(&sql);
+        for pk in part {
+            q = q.bind(*pk);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let pk_of = |w: &OrderWrite| pks.get(w.detail.order_id.as_str()).copied();
+    let items: Vec<(OrderPk, &OrderItem)> = writes
+        .iter()
+        .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
+        .flat_map(|(pk, w)| w.detail.items.iter().map(move |i| (pk, i)))
+        .collect();
+    for part in items.chunks(SQLITE_PARAMS_PER_STATEMENT / 11) {
+        let sql = format!(
+            "insert into order_item (order_pk, line_id, item_id, title, sub_code, options, unit_price, quantity,
+                 tax_ratio, product_id, category_id) values {}",
+            sqlite_rows(part.len(), 11)
+        );
+        let mut q = sqlx::query(&sql);
+        for (pk, item) in part {
+            q = q
+                .bind(*pk)
+                .bind(item.line_id)
+                .bind(&item.item_id)
+                .bind(&item.title)
+                .bind(&item.sub_code)
+                .bind(serde_json::to_string(&item.options).unwrap_or_else(|_| "[]".into()))
+                .bind(item.unit_price)
+                .bind(item.quantity)
+                .bind(item.tax_ratio)
+                .bind(&item.product_id)
+                .bind(item.category_id);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // History, appended.
+    let lines: Vec<(OrderPk, &HistoryLine)> = writes
+        .iter()
+        .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
+        .flat_map(|(pk, w)| w.history.iter().map(move |h| (pk, h)))
+        .collect();
+    for part in lines.chunks(SQLITE_PARAMS_PER_STATEMENT / 7) {
+        let sql = format!(
+            "insert into order_history (account_id, actor_type, actor, created_at, order_pk, kind, message) values {}",
+            sqlite_rows(part.len(), 7)
+        );
+        let mut q = sqlx::query(&sql);
+        for (pk, line) in part {
+            q = q.bind(account_id).bind(actor_type).bind(actor_name).bind(now).bind(*pk).bind(line.kind).bind(&line.message);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for part in unchanged.chunks(SQLITE_PARAMS_PER_STATEMENT) {
+        let sql = format!(
+            "update yahoo_order set checked_at = ? where account_id = ? and store_id = ? and order_id in ({})",
+            vec!["?"; part.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now).bind(account_id).bind(store_id);
+        for id in part {
+            q = q.bind(id.as_str());
+        }
+        outcome.checked += q.execute(&mut *tx).await?.rows_affected();
+    }
+    if let Some(to) = cursor_to {
+        sqlx::query(
+            "update store_import set cursor_at = $3, updated_at = $4
+             where store_id = $1 and account_id = $2 and (cursor_at is null or cursor_at < $3)",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(to)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
 
-            // Item lines: replaced as a whole (a new order has none to delete).
-            let existing: Vec<OrderPk> =
-                returned.iter().filter(|(_, _, imported_at)| *imported_at != now).map(|(pk, _, _)| *pk).collect();
-            if !existing.is_empty() {
-                let sql = format!("delete from order_item where order_pk in ({})", placeholders(1, existing.len()));
-                let mut q = sqlx::query(&sql);
-                for pk in &existing {
-                    q = q.bind(*pk);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            let items: Vec<(OrderPk, &OrderItem)> = chunk
-                .iter()
-                .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
-                .flat_map(|(pk, w)| w.detail.items.iter().map(move |i| (pk, i)))
-                .collect();
-            for part in items.chunks(db.rows_per_statement(11)) {
-                let rows = (0..part.len())
-                    .map(|i| format!("({})", placeholders(1 + i * 11, 11)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = format!(
-                    "insert into order_item (order_pk, line_id, item_id, title, sub_code, options, unit_price, quantity,
-                         tax_ratio, product_id, category_id) values {rows}"
-                );
-                let mut q = sqlx::query(&sql);
-                for (pk, item) in part {
-                    q = q
-                        .bind(*pk)
-                        .bind(item.line_id)
-                        .bind(&item.item_id)
-                        .bind(&item.title)
-                        .bind(&item.sub_code)
-                        .bind(serde_json::to_string(&item.options).unwrap_or_else(|_| "[]".into()))
-                        .bind(item.unit_price)
-                        .bind(item.quantity)
-                        .bind(item.tax_ratio)
-                        .bind(&item.product_id)
-                        .bind(item.category_id);
-                }
-                q.execute(&mut *tx).await?;
-            }
+/// The columns of a batch's orders for PostgreSQL's `unnest`: one array per column, so that a
+/// batch is one statement of a fixed, small number of parameters (a multi-row `values` list
+/// of ten thousand parameters costs PostgreSQL more to parse and plan than to write).
+#[derive(Default)]
+struct OrderColumns<'a> {
+    order_id: Vec<&'a str>,
+    version: Vec<i64>,
+    order_time: Vec<DateTime<Utc>>,
+    last_update_time: Vec<Option<DateTime<Utc>>>,
+    publication_time: Vec<Option<DateTime<Utc>>>,
+    order_status: Vec<i64>,
+    is_seen: Vec<Option<bool>>,
+    fraud_hold_status: Vec<i64>,
+    cancel_reason: Vec<Option<i64>>,
+    buyer_comments: Vec<&'a str>,
+    pay_status: Vec<Option<i64>>,
+    pay_method: Vec<&'a str>,
+    pay_method_name: Vec<&'a str>,
+    pay_date: Vec<Option<NaiveDate>>,
+    bill: [Vec<&'a str>; 10],
+    bill_mail: Vec<&'a str>,
+    ship_status: Vec<Option<i64>>,
+    ship_method: Vec<&'a str>,
+    ship_method_name: Vec<&'a str>,
+    ship_request_date: Vec<Option<NaiveDate>>,
+    ship_request_time: Vec<&'a str>,
+    ship_company_code: Vec<&'a str>,
+    ship_invoice_number1: Vec<&'a str>,
+    ship_invoice_number2: Vec<&'a str>,
+    ship_date: Vec<Option<NaiveDate>>,
+    ship: [Vec<&'a str>; 10],
+    amounts: [Vec<i64>; 7],
+    internal_status: Vec<&'static str>,
+    cancel_flagged: Vec<bool>,
+}
 
-            // History, appended.
-            let lines: Vec<(OrderPk, &HistoryLine)> = chunk
-                .iter()
-                .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
-                .flat_map(|(pk, w)| w.history.iter().map(move |h| (pk, h)))
-                .collect();
-            for part in lines.chunks(db.rows_per_statement(3)) {
-                let rows = (0..part.len())
-                    .map(|i| format!("($1, $2, $3, $4, {})", placeholders(5 + i * 3, 3)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = format!(
-                    "insert into order_history (account_id, actor_type, actor, created_at, order_pk, kind, message) values {rows}"
-                );
-                let mut q = sqlx::query(&sql).bind(account_id).bind(actor_type).bind(actor_name).bind(now);
-                for (pk, line) in part {
-                    q = q.bind(*pk).bind(line.kind).bind(&line.message);
-                }
-                q.execute(&mut *tx).await?;
-            }
+fn address_fields(a: &Address) -> [&str; 10] {
+    [
+        &a.last_name,
+        &a.first_name,
+        &a.last_name_kana,
+        &a.first_name_kana,
+        &a.zip_code,
+        &a.prefecture,
+        &a.city,
+        &a.address1,
+        &a.address2,
+        &a.phone,
+    ]
+}
+
+impl<'a> OrderColumns<'a> {
+    fn push(&mut self, w: &'a OrderWrite) {
+        let d = &w.detail;
+        self.order_id.push(&d.order_id);
+        self.version.push(d.version);
+        self.order_time.push(d.order_time);
+        self.last_update_time.push(d.last_update_time);
+        self.publication_time.push(d.publication_time);
+        self.order_status.push(i64::from(d.order_status));
+        self.is_seen.push(d.is_seen);
+        self.fraud_hold_status.push(i64::from(d.fraud_hold_status));
+        self.cancel_reason.push(d.cancel_reason);
+        self.buyer_comments.push(&d.buyer_comments);
+        self.pay_status.push(d.pay_status.map(i64::from));
+        self.pay_method.push(&d.pay_method);
+        self.pay_method_name.push(&d.pay_method_name);
+        self.pay_date.push(d.pay_date);
+        for (column, value) in self.bill.iter_mut().zip(address_fields(&d.bill)) {
+            column.push(value);
         }
-        for part in unchanged.chunks(db.rows_per_statement(1)) {
-            let sql = format!(
-                "update yahoo_order set checked_at = $3 where account_id = $1 and store_id = $2 and order_id in ({})",
-                placeholders(4, part.len())
-            );
-            let mut q = sqlx::query(&sql).bind(account_id).bind(store_id).bind(now);
-            for id in part {
-                q = q.bind(id.as_str());
-            }
-            outcome.checked += q.execute(&mut *tx).await?.rows_affected();
+        self.bill_mail.push(&d.bill_mail);
+        self.ship_status.push(d.ship_status.map(i64::from));
+        self.ship_method.push(&d.ship_method);
+        self.ship_method_name.push(&d.ship_method_name);
+        self.ship_request_date.push(d.ship_request_date);
+        self.ship_request_time.push(&d.ship_request_time);
+        self.ship_company_code.push(&d.ship_company_code);
+        self.ship_invoice_number1.push(&d.ship_invoice_number1);
+        self.ship_invoice_number2.push(&d.ship_invoice_number2);
+        self.ship_date.push(d.ship_date);
+        for (column, value) in self.ship.iter_mut().zip(address_fields(&d.ship)) {
+            column.push(value);
         }
-        if let Some(to) = cursor_to {
-            sqlx::query(
-                "update store_import set cursor_at = $3, updated_at = $4
-                 where store_id = $1 and account_id = $2 and (cursor_at is null or cursor_at < $3)",
-            )
-            .bind(store_id)
-            .bind(account_id)
-            .bind(to)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let amounts =
+            [d.pay_charge, d.ship_charge, d.gift_wrap_charge, d.discount, d.use_point, d.total_price, d.settle_amount];
+        for (column, value) in self.amounts.iter_mut().zip(amounts) {
+            column.push(value);
         }
-        tx.commit().await?;
-        Ok(outcome)
+        self.internal_status.push(w.new_status.as_str());
+        self.cancel_flagged.push(w.flag_cancel);
+    }
+}
+
+/// The upsert of a batch's orders on PostgreSQL: `$1` account, `$2` store, `$3` now, then one
+/// array per column of [`DETAIL_COLUMNS`], the internal status and the cancel flag.
+fn pg_upsert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let types = [
+            "text",
+            "bigint",
+            "timestamptz",
+            "timestamptz",
+            "timestamptz",
+            "bigint",
+            "boolean",
+            "bigint",
+            "bigint",
+            "text",
+            "bigint",
+            "text",
+            "text",
+            "date",
+        ]
+        .into_iter()
+        .chain(std::iter::repeat_n("text", 11)) // bill_* and bill_mail
+        .chain(["bigint", "text", "text", "date", "text", "text", "text", "text", "date"])
+        .chain(std::iter::repeat_n("text", 10)) // ship_*
+        .chain(std::iter::repeat_n("bigint", 7))
+        .chain(["text", "boolean"]);
+        let arrays = types.enumerate().map(|(i, t)| format!("${}::{t}[]", i + 4)).collect::<Vec<_>>();
+        assert_eq!(arrays.len(), DETAIL_COLUMNS.len() + 2);
+        let columns = DETAIL_COLUMNS.join(", ");
+        let updates =
+            DETAIL_COLUMNS.iter().skip(1).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
+        format!(
+            "insert into yahoo_order (account_id, store_id, checked_at, imported_at, updated_at, {columns},
+                 internal_status, cancel_flagged)
+             select $1, $2, $3, $3, $3, t.* from unnest({}) as t
+             on conflict (store_id, order_id) do update set {updates},
+                 checked_at = excluded.checked_at, updated_at = excluded.updated_at,
+                 cancel_flagged = (yahoo_order.cancel_flagged or excluded.cancel_flagged)
+             returning id, order_id, imported_at",
+            arrays.join(", ")
+        )
     })
+}
+
+/// [`write_batch_now`] on PostgreSQL: each table written with one statement of array
+/// parameters (`unnest`), however many orders the batch has.
+async fn write_batch_pg(
+    pool: &sqlx::PgPool,
+    account_id: AccountId,
+    store_id: StoreId,
+    batch: &Batch,
+) -> Result<BatchOutcome, BatchError> {
+    let Batch { writes, unchanged, cursor_to, lease_owner, actor, now } = batch;
+    let now = *now;
+    let mut outcome = BatchOutcome::default();
+    let (actor_type, actor_name) = actor.parts();
+    let mut tx = pool.begin().await?;
+    // An import batch can always be fetched again, and the cursor commits with it: a batch
+    // lost to a PostgreSQL crash is redone by the next run, so it need not wait for its WAL
+    // flush (on this kind of disk the flush costs more than the batch).
+    sqlx::query("set local synchronous_commit = off").execute(&mut *tx).await?;
+    if let Some(owner) = lease_owner.as_deref() {
+        let held = sqlx::query(
+            "update store_import set updated_at = $3
+             where store_id = $1 and account_id = $2 and lease_owner = $4 and lease_until > $3",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(now)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() != 1 {
+            return Err(BatchError::LeaseLost);
+        }
+    }
+    if !writes.is_empty() {
+        let mut c = OrderColumns::default();
+        for w in writes {
+            c.push(w);
+        }
+        let mut q = sqlx::query_as::<_, (OrderPk, String, DateTime<Utc>)>(pg_upsert_sql())
+            .bind(account_id)
+            .bind(store_id)
+            .bind(now)
+            .bind(&c.order_id)
+            .bind(&c.version)
+            .bind(&c.order_time)
+            .bind(&c.last_update_time)
+            .bind(&c.publication_time)
+            .bind(&c.order_status)
+            .bind(&c.is_seen)
+            .bind(&c.fraud_hold_status)
+            .bind(&c.cancel_reason)
+            .bind(&c.buyer_comments)
+            .bind(&c.pay_status)
+            .bind(&c.pay_method)
+            .bind(&c.pay_method_name)
+            .bind(&c.pay_date);
+        for column in &c.bill {
+            q = q.bind(column);
+        }
+        q = q
+            .bind(&c.bill_mail)
+            .bind(&c.ship_status)
+            .bind(&c.ship_method)
+            .bind(&c.ship_method_name)
+            .bind(&c.ship_request_date)
+            .bind(&c.ship_request_time)
+            .bind(&c.ship_company_code)
+            .bind(&c.ship_invoice_number1)
+            .bind(&c.ship_invoice_number2)
+            .bind(&c.ship_date);
+        for column in &c.ship {
+            q = q.bind(column);
+        }
+        for column in &c.amounts {
+            q = q.bind(column);
+        }
+        let returned = q.bind(&c.internal_status).bind(&c.cancel_flagged).fetch_all(&mut *tx).await?;
+        let pks: HashMap<&str, OrderPk> = returned.iter().map(|(pk, id, _)| (id.as_str(), *pk)).collect();
+        let mut existing: Vec<i64> = Vec::new();
+        for (pk, _, imported_at) in &returned {
+            if *imported_at == now {
+                outcome.inserted += 1;
+            } else {
+                outcome.updated += 1;
+                existing.push(pk.0);
+            }
+        }
+        // Item lines: replaced as a whole (a new order has none to delete).
+        if !existing.is_empty() {
+            sqlx::query("delete from order_item where order_pk = any($1)").bind(&existing).execute(&mut *tx).await?;
+        }
+        let mut item_pk = Vec::new();
+        let mut line_id = Vec::new();
+        let mut item_id = Vec::new();
+        let mut title = Vec::new();
+        let mut sub_code = Vec::new();
+        let mut options = Vec::new();
+        let mut unit_price = Vec::new();
+        let mut quantity = Vec::new();
+        let mut tax_ratio = Vec::new();
+        let mut product_id = Vec::new();
+        let mut category_id = Vec::new();
+        let mut history_pk = Vec::new();
+        let mut kind = Vec::new();
+        let mut message = Vec::new();
+        for w in writes {
+            let Some(pk) = pks.get(w.detail.order_id.as_str()) else { continue };
+            for item in &w.detail.items {
+                item_pk.push(pk.0);
+                line_id.push(item.line_id);
+                item_id.push(item.item_id.as_str());
+                title.push(item.title.as_str());
+                sub_code.push(item.sub_code.as_str());
+                options.push(serde_json::to_string(&item.options).unwrap_or_else(|_| "[]".into()));
+                unit_price.push(item.unit_price);
+                quantity.push(item.quantity);
+                tax_ratio.push(item.tax_ratio);
+                product_id.push(item.product_id.as_str());
+                category_id.push(item.category_id);
+            }
+            for line in &w.history {
+                history_pk.push(pk.0);
+                kind.push(line.kind);
+                message.push(line.message.as_str());
+            }
+        }
+        if !item_pk.is_empty() {
+            sqlx::query(
+                "insert into order_item (order_pk, line_id, item_id, title, sub_code, options, unit_price, quantity,
+                     tax_ratio, product_id, category_id)
+                 select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[])",
+            )
+            .bind(&item_pk)
+            .bind(&line_id)
+            .bind(&item_id)
+            .bind(&title)
+            .bind(&sub_code)
+            .bind(&options)
+            .bind(&unit_price)
+            .bind(&quantity)
+            .bind(&tax_ratio)
+            .bind(&product_id)
+            .bind(&category_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !history_pk.is_empty() {
+            sqlx::query(
+                "insert into order_history (account_id, actor_type, actor, created_at, order_pk, kind, message)
+                 select $1, $2, $3, $4, t.* from unnest($5::bigint[], $6::text[], $7::text[]) as t",
+            )
+            .bind(account_id)
+            .bind(actor_type)
+            .bind(actor_name)
+            .bind(now)
+            .bind(&history_pk)
+            .bind(&kind)
+            .bind(&message)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    if !unchanged.is_empty() {
+        outcome.checked += sqlx::query(
+            "update yahoo_order set checked_at = $3 where account_id = $1 and store_id = $2 and order_id = any($4)",
+        )
+        .bind(account_id)
+        .bind(store_id)
+        .bind(now)
+        .bind(unchanged)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    if let Some(to) = cursor_to {
+        sqlx::query(
+            "update store_import set cursor_at = $3, updated_at = $4
+             where store_id = $1 and account_id = $2 and (cursor_at is null or cursor_at < $3)",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(*to)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 const ORDER_SELECT: &str = "select * from yahoo_order";
 
 async fn items_of(db: &Db, pks: &[OrderPk]) -> sqlx::Result<HashMap<OrderPk, Vec<OrderItem>>> {
     let mut out: HashMap<OrderPk, Vec<OrderItem>> = HashMap::new();
+    if let Db::Postgres(pool) = db {
+        let pks: Vec<i64> = pks.iter().map(|pk| pk.0).collect();
+        let rows: Vec<ItemRow> =
+            sqlx::query_as("select * from order_item where order_pk = any($1) order by order_pk, line_id")
+                .bind(&pks)
+                .fetch_all(pool)
+                .await?;
+        for row in rows {
+            out.entry(row.order_pk).or_default().push(row.into_item());
+        }
+        return Ok(out);
+    }
     for part in pks.chunks(db.rows_per_statement(1)) {
         let sql = format!(
             "select * from order_item where order_pk in ({}) order by order_pk, line_id",
@@ -665,7 +1046,15 @@ pub async fn by_order_ids(
     order_ids: &[&str],
 ) -> sqlx::Result<HashMap<String, (OrderRow, Vec<OrderItem>)>> {
     let mut rows: Vec<OrderRow> = Vec::new();
-    for part in order_ids.chunks(db.rows_per_statement(1)) {
+    if let Db::Postgres(pool) = db {
+        rows = sqlx::query_as(&format!("{ORDER_SELECT} where account_id = $1 and store_id = $2 and order_id = any($3)"))
+            .bind(account_id)
+            .bind(store_id)
+            .bind(order_ids)
+            .fetch_all(pool)
+            .await?;
+    }
+    for part in order_ids.chunks(db.rows_per_statement(1)).filter(|_| matches!(db, Db::Sqlite(_))) {
         let sql = format!(
             "{ORDER_SELECT} where account_id = $1 and store_id = $2 and order_id in ({})",
             placeholders(3, part.len())

@@ -464,6 +464,7 @@ pub async fn pushed(db: &Db, store: StoreId, done: &[(String, i64)]) -> sqlx::Re
 
 /// A push that failed: retried at `retry_at`; `failed` marks Yahoo's refusal of the item (shown
 /// per item), as against a call that did not go through.
+#[expect(clippy::too_many_arguments, reason = "one update's inputs, each named")]
 pub async fn push_failed(
     db: &Db,
     store: StoreId,

@@ -25,7 +25,7 @@ use crate::{
     db::{
         Db,
         imports::{self, Progress, RunId, Trigger},
-        orders::{self, Batch, BatchError, HistoryActor, OrderWrite},
+        orders::{self, Batch, BatchError, BatchWrite, HistoryActor, OrderWrite},
         stores::{self, Store},
     },
     domain::{AccountId, StoreId, jst},
@@ -75,6 +75,9 @@ impl ImportSettings {
         }
     }
 }
+
+/// Between batches the emergency stop is looked at this often.
+const STOP_CHECK_EVERY: Duration = Duration::from_millis(200);
 
 /// A PublicationTime period, both ends included.
 pub type Window = (DateTime<Utc>, DateTime<Utc>);
@@ -163,6 +166,10 @@ struct RunCtx<'a> {
     /// Orders fetched with orderInfo in this run (not fetched twice).
     fetched: HashSet<String>,
     pending: Vec<OrderWrite>,
+    /// The batch being written while the next one is fetched (one at a time, in order).
+    writing: Option<BatchWrite>,
+    /// When the emergency stop was last looked at.
+    stop_checked: Option<std::time::Instant>,
     /// When the oldest staged write was staged.
     pending_since: Option<std::time::Instant>,
     unchanged: Vec<String>,
@@ -289,6 +296,8 @@ impl Importer {
             progress: Progress::default(),
             fetched: HashSet::new(),
             pending: Vec::new(),
+            writing: None,
+            stop_checked: None,
             pending_since: None,
             unchanged: Vec::new(),
             incomplete: false,
@@ -301,6 +310,10 @@ impl Importer {
         let ending = match self.run_steps(&mut ctx).await {
             Ok(()) => Ending::Done,
             Err(e) => {
+                // The batch being written when the run ended is committed or failed.
+                if let Err(failed) = self.settle(&mut ctx).await {
+                    tracing::warn!(store = job.store.0, ending = ?failed, "the last batch of an import run failed");
+                }
                 // Keep what was fetched before the failure (the cursor does not move).
                 if matches!(e, Ending::Failed(_) | Ending::Auth(_)) && !ctx.pending.is_empty() {
                     let _ = self.flush(&mut ctx, None).await;
@@ -484,10 +497,7 @@ impl Importer {
                 .map(|(id, xml)| {
                     let yahoo = self.yahoo.clone();
                     async move {
-                        let result = yahoo
-                            .call(account, store, "orderInfo", Body::Xml(xml))
-                            .await
-                            .and_then(|root| api::parse_order_info(&root));
+                        let result = yahoo.call_order_info(account, store, Body::Xml(xml)).await;
                         (id, result)
                     }
                 })
@@ -527,10 +537,14 @@ impl Importer {
                 }
                 self.stage(ctx, details).await?;
                 let waited = ctx.pending_since.is_some_and(|t| t.elapsed() >= self.settings.batch_max_wait);
-                if ctx.pending.len() >= self.settings.batch_size || waited {
-                    self.flush(ctx, None).await?;
+                let full = ctx.pending.len() >= self.settings.batch_size || waited;
+                if full {
+                    self.flush_behind(ctx).await?;
                 }
-                self.check_stop(ctx).await?;
+                // After each batch, and every so often between (one query, not one per answer).
+                if full || ctx.stop_checked.is_none_or(|t| t.elapsed() >= STOP_CHECK_EVERY) {
+                    self.check_stop(ctx).await?;
+                }
             }
         };
         let ((), written) = tokio::join!(fetch, write);
@@ -539,6 +553,7 @@ impl Importer {
 
     /// 緊急停止 pressed: keep what was fetched (without moving the cursor) and stop here.
     async fn check_stop(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
+        ctx.stop_checked = Some(std::time::Instant::now());
         let state = imports::state(&self.db, ctx.job.account, ctx.job.store).await?;
         if state.halts(ctx.job.trigger == Trigger::Auto, ctx.started) {
             self.flush(ctx, None).await?;
@@ -594,8 +609,42 @@ impl Importer {
         Ok(())
     }
 
-    /// Writes what is staged in one transaction (moving the cursor when given).
+    /// Waits for the batch being written, if any.
+    async fn settle(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
+        if let Some(writing) = ctx.writing.take() {
+            writing.finish().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts writing what is staged and returns while it is written, once the previous
+    /// batch is committed: batches commit one after the other, in order, and the fetching
+    /// goes on meanwhile. (The cursor never moves in such a batch; see [`Importer::flush`].)
+    async fn flush_behind(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
+        self.settle(ctx).await?;
+        let writes = std::mem::take(&mut ctx.pending);
+        ctx.pending_since = None;
+        let unchanged = std::mem::take(&mut ctx.unchanged);
+        if writes.is_empty() && unchanged.is_empty() {
+            return Ok(());
+        }
+        let batch = Batch {
+            writes,
+            unchanged,
+            cursor_to: None,
+            lease_owner: Some(self.owner.clone()),
+            actor: HistoryActor::Job,
+            now: crate::db::now(),
+        };
+        ctx.writing = Some(orders::start_batch(&self.db, ctx.job.account, ctx.job.store, batch));
+        self.report(ctx).await;
+        Ok(())
+    }
+
+    /// Writes what is staged in one transaction (moving the cursor when given), after the
+    /// batch being written: the cursor commits only after every order it covers.
     async fn flush(&self, ctx: &mut RunCtx<'_>, cursor: Option<DateTime<Utc>>) -> Result<(), Ending> {
+        self.settle(ctx).await?;
         let writes = std::mem::take(&mut ctx.pending);
         ctx.pending_since = None;
         let unchanged = std::mem::take(&mut ctx.unchanged);

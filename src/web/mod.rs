@@ -161,6 +161,12 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The whole application router with its layers.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application router with `extra` routes served through the same layers (the order desk
+/// benchmark's bare page; no product route is added this way).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let config = &state.config;
     let cookie_name = if config.secure_cookies() { "__Host-orderdesk" } else { "orderdesk" };
     let sessions = SessionManagerLayer::new(SessionBackend::new(&state.db))
@@ -180,6 +186,7 @@ pub fn router(state: AppState) -> Router {
     // signed-in header.
     routes()
         .router
+        .merge(extra)
         .fallback(error::not_found)
         .route_layer(middleware::from_fn(health::track_metrics))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))

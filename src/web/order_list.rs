@@ -110,10 +110,10 @@ impl ListQuery {
         let (ordered_from, ordered_to) = range(ordered);
         let (published_from, published_to) = range(published);
         for ((from, to), label) in [(ordered, "注文日"), (published, "公開日")] {
-            if let (Some(f), Some(t)) = (from, to) {
-                if f > t {
-                    errors.push(format!("{label}の期間は「から」が「まで」より後になっています"));
-                }
+            if let (Some(f), Some(t)) = (from, to)
+                && f > t
+            {
+                errors.push(format!("{label}の期間は「から」が「まで」より後になっています"));
             }
         }
         let store = self.store.parse::<i64>().ok().map(StoreId).filter(|id| stores.iter().any(|s| s.id == *id));
@@ -219,6 +219,15 @@ impl OrdersPage {
         format!("/orders.csv?{}&encoding={encoding}", self.q.with(&[("after", "")]))
     }
 
+    /// The held count as the alert says it: exact up to the cap, then "at least".
+    fn held_label(&self) -> String {
+        if self.held >= order_list::HELD_COUNT_CAP {
+            format!("{}件以上", order_list::HELD_COUNT_CAP)
+        } else {
+            format!("{}件", self.held)
+        }
+    }
+
     fn queue_href(&self) -> String {
         "/orders?hold=held".into()
     }
@@ -312,10 +321,11 @@ impl BulkForm {
             let v = input::normalize(&k, &v);
             match k.as_ref() {
                 "order" => {
-                    if let Ok(id) = v.parse() {
-                        if f.orders.len() < BULK_LIMIT && !f.orders.contains(&OrderPk(id)) {
-                            f.orders.push(OrderPk(id));
-                        }
+                    if let Ok(id) = v.parse()
+                        && f.orders.len() < BULK_LIMIT
+                        && !f.orders.contains(&OrderPk(id))
+                    {
+                        f.orders.push(OrderPk(id));
                     }
                 }
                 "target" => f.target = v,

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::error::YahooError;
 use crate::{
     domain::jst,
-    xml::{Element, XmlWriter},
+    xml::{Element, Node, XmlNode, XmlWriter},
 };
 
 /// The order-level fields an import asks orderList for.
@@ -36,25 +36,25 @@ fn ok_status(root: &Element, path: &[&str]) -> Result<(), YahooError> {
     }
 }
 
-fn required<'a>(el: &'a Element, name: &str) -> Result<&'a str, YahooError> {
+fn required<'a, N: XmlNode>(el: &'a N, name: &str) -> Result<&'a str, YahooError> {
     el.value_of(name).ok_or_else(|| malformed(&format!("{name} is missing")))
 }
 
-fn number<T: std::str::FromStr>(el: &Element, name: &str) -> Result<Option<T>, YahooError> {
+fn number<T: std::str::FromStr>(el: &impl XmlNode, name: &str) -> Result<Option<T>, YahooError> {
     el.value_of(name).map(|v| v.parse::<T>().map_err(|_| malformed(&format!("{name} is not a number")))).transpose()
 }
 
-fn time(el: &Element, name: &str) -> Result<Option<DateTime<Utc>>, YahooError> {
+fn time<N: XmlNode>(el: &N, name: &str) -> Result<Option<DateTime<Utc>>, YahooError> {
     el.value_of(name)
         .map(|v| jst::parse_response(v).ok_or_else(|| malformed(&format!("{name} is not a time"))))
         .transpose()
 }
 
-fn date(el: &Element, name: &str) -> Option<NaiveDate> {
+fn date<N: XmlNode>(el: &N, name: &str) -> Option<NaiveDate> {
     el.value_of(name).and_then(jst::parse_date)
 }
 
-fn boolean(el: &Element, name: &str) -> Option<bool> {
+fn boolean<N: XmlNode>(el: &N, name: &str) -> Option<bool> {
     match el.value_of(name) {
         Some("true") => Some(true),
         Some("false") => Some(false),
@@ -62,7 +62,7 @@ fn boolean(el: &Element, name: &str) -> Option<bool> {
     }
 }
 
-fn text(el: Option<&Element>, name: &str) -> String {
+fn text<N: XmlNode>(el: Option<&N>, name: &str) -> String {
     el.and_then(|e| e.text_of(name)).unwrap_or_default().to_owned()
 }
 
@@ -176,19 +176,45 @@ pub struct Address {
     pub phone: String,
 }
 
-fn address(group: Option<&Element>, prefix: &str) -> Address {
-    let f = |name: &str| text(group, &format!("{prefix}{name}"));
+/// The ten address fields under `Pay` (`Bill…`) or `Ship` (`Ship…`), in [`Address`] order.
+const BILL_FIELDS: [&str; 10] = [
+    "BillLastName",
+    "BillFirstName",
+    "BillLastNameKana",
+    "BillFirstNameKana",
+    "BillZipCode",
+    "BillPrefecture",
+    "BillCity",
+    "BillAddress1",
+    "BillAddress2",
+    "BillPhoneNumber",
+];
+const SHIP_FIELDS: [&str; 10] = [
+    "ShipLastName",
+    "ShipFirstName",
+    "ShipLastNameKana",
+    "ShipFirstNameKana",
+    "ShipZipCode",
+    "ShipPrefecture",
+    "ShipCity",
+    "ShipAddress1",
+    "ShipAddress2",
+    "ShipPhoneNumber",
+];
+
+fn address<N: XmlNode>(group: Option<&N>, names: &[&str; 10]) -> Address {
+    let f = |i: usize| text(group, names[i]);
     Address {
-        last_name: f("LastName"),
-        first_name: f("FirstName"),
-        last_name_kana: f("LastNameKana"),
-        first_name_kana: f("FirstNameKana"),
-        zip_code: f("ZipCode"),
-        prefecture: f("Prefecture"),
-        city: f("City"),
-        address1: f("Address1"),
-        address2: f("Address2"),
-        phone: f("PhoneNumber"),
+        last_name: f(0),
+        first_name: f(1),
+        last_name_kana: f(2),
+        first_name_kana: f(3),
+        zip_code: f(4),
+        prefecture: f(5),
+        city: f(6),
+        address1: f(7),
+        address2: f(8),
+        phone: f(9),
     }
 }
 
@@ -248,6 +274,43 @@ pub struct OrderDetail {
 
 pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
     ok_status(root, &["Result", "Status"])?;
+    order_info_fields(root)
+}
+
+/// Every element name [`order_info_fields`] and [`order_info_answer`] ask for, sorted.
+fn order_info_names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<&'static str> = INFO_FIELDS.split(',').chain(BILL_FIELDS).chain(SHIP_FIELDS).collect();
+        names.extend([
+            "ResultSet", "Result", "Status", "Warning", "Error", "OrderInfo", "Pay", "Ship", "Detail", "Item",
+            "Seller", "Name", "Value",
+        ]);
+        names.sort_unstable();
+        names.dedup();
+        names
+    })
+}
+
+/// orderInfo's answer read straight from its bytes, without an owned element tree: `None`
+/// unless it is a plain success (a `ResultSet` whose `Result` says `OK` and carries no
+/// warning), so that errors, refusals and warnings take the general path
+/// ([`super::client::YahooClient::call`] and [`parse_order_info`]) and read exactly as they
+/// always did. A success reads the same either way (same reader rules, same field rules).
+pub fn order_info_answer(bytes: &[u8]) -> Option<Result<OrderDetail, YahooError>> {
+    let root = Node::parse(bytes, order_info_names()).ok()?;
+    if root.name != "ResultSet" {
+        return None;
+    }
+    let result = root.child("Result")?;
+    if result.text_of("Status") != Some("OK") || result.child("Warning").is_some() {
+        return None;
+    }
+    Some(order_info_fields(&root))
+}
+
+/// The order of an orderInfo answer whose status was checked.
+fn order_info_fields<N: XmlNode>(root: &N) -> Result<OrderDetail, YahooError> {
     let o = root.path(&["Result", "OrderInfo"]).ok_or_else(|| malformed("OrderInfo is missing"))?;
     let pay = o.child("Pay");
     let ship = o.child("Ship");
@@ -273,7 +336,7 @@ pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
         })
         .collect::<Result<Vec<_>, YahooError>>()?;
     let opt_number =
-        |g: Option<&Element>, name: &str| g.map(|g| number::<u8>(g, name)).transpose().map(Option::flatten);
+        |g: Option<&N>, name: &str| g.map(|g| number::<u8>(g, name)).transpose().map(Option::flatten);
     let amount = |name: &str| -> Result<i64, YahooError> {
         Ok(detail.map(|d| number::<i64>(d, name)).transpose()?.flatten().unwrap_or(0))
     };
@@ -292,7 +355,7 @@ pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
         pay_method: text(pay, "PayMethod"),
         pay_method_name: text(pay, "PayMethodName"),
         pay_date: pay.and_then(|p| date(p, "PayDate")),
-        bill: address(pay, "Bill"),
+        bill: address(pay, &BILL_FIELDS),
         bill_mail: text(pay, "BillMailAddress"),
         ship_status: opt_number(ship, "ShipStatus")?,
         ship_method: text(ship, "ShipMethod"),
@@ -303,7 +366,7 @@ pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
         ship_invoice_number1: text(ship, "ShipInvoiceNumber1"),
         ship_invoice_number2: text(ship, "ShipInvoiceNumber2"),
         ship_date: ship.and_then(|s| date(s, "ShipDate")),
-        ship: address(ship, "Ship"),
+        ship: address(ship, &SHIP_FIELDS),
         pay_charge: amount("PayCharge")?,
         ship_charge: amount("ShipCharge")?,
         gift_wrap_charge: amount("GiftWrapCharge")?,
@@ -504,6 +567,25 @@ mod tests {
     }
 
     #[test]
+    fn order_info_reads_the_same_without_a_tree() {
+        let tree = parse_order_info(&Element::parse(ORDER_INFO.as_bytes()).unwrap()).unwrap();
+        assert_eq!(order_info_answer(ORDER_INFO.as_bytes()), Some(Ok(tree)));
+        // Entities, split text and a prefixed name read as the tree reads them.
+        let odd = ORDER_INFO
+            .replace("<Title><![CDATA[マグ]]></Title>", "<Title>マ<![CDATA[グ]]> &amp; 皿</Title>")
+            .replace("<OrderId>mystore-10000001</OrderId>", "<y:OrderId> mystore-10000001 </y:OrderId>");
+        let tree = parse_order_info(&Element::parse(odd.as_bytes()).unwrap()).unwrap();
+        assert_eq!(tree.items[0].title, "マグ & 皿");
+        assert_eq!(order_info_answer(odd.as_bytes()), Some(Ok(tree)));
+        // Anything but a plain success is left to the general path.
+        let warned = ORDER_INFO.replace("<Status>OK</Status>", "<Status>OK</Status><Warning><Code>w</Code></Warning>");
+        assert_eq!(order_info_answer(warned.as_bytes()), None);
+        assert_eq!(order_info_answer(ORDER_INFO.replace(">OK<", ">NG<").as_bytes()), None);
+        assert_eq!(order_info_answer(b"<Error><Message>x</Message></Error>"), None);
+        assert_eq!(order_info_answer(&ORDER_INFO.as_bytes()[..200]), None);
+    }
+
+    #[test]
     fn order_list_pages() {
         let zero = "<Result><Status>OK</Status><Search><TotalCount>0</TotalCount></Search></Result>";
         let page = parse_order_list(&Element::parse(zero.as_bytes()).unwrap()).unwrap();
@@ -610,6 +692,14 @@ mod tests {
                         }
                         _ => bytes.insert(i, b"<>/&;]"[next() as usize % 6]),
                     }
+                }
+                // The tree-less orderInfo reader accepts only what the general path reads as
+                // a success without warnings, and reads it the same.
+                if let Some(fast) = order_info_answer(&bytes) {
+                    let root = Element::parse(&bytes).expect("the tree reads what the fast reader read");
+                    let root = super::super::error::from_success(reqwest::StatusCode::OK, root).expect("a success");
+                    assert!(warnings(&root).is_empty());
+                    assert_eq!(fast, parse_order_info(&root));
                 }
                 if let Ok(root) = Element::parse(&bytes) {
                     let _ = parse_order_info(&root);

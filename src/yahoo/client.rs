@@ -125,9 +125,10 @@ pub struct YahooClient {
     retries: u32,
     backoff: Duration,
     refresh_locks: Mutex<HashMap<StoreId, Arc<tokio::sync::Mutex<()>>>>,
-    /// Next free slot per (client ID, API URL): Yahoo's rate limit is per app and API URL, so
-    /// stores that share an app share the slots.
-    next_slot: Mutex<HashMap<(String, String), Instant>>,
+    /// One gate per (client ID, API URL): Yahoo's rate limit is per app and API URL, so stores
+    /// that share an app share the gate. It holds when the last call through it was let go;
+    /// callers queue for it in order (see [`YahooClient::pace`]).
+    gates: Mutex<HashMap<(String, String), Gate>>,
     signatures: Mutex<HashMap<StoreId, CachedSignature>>,
     /// Credentials read in the last moment: an import makes thousands of calls a minute, and
     /// reading the store row for each would cost more than the call.
@@ -182,7 +183,7 @@ impl YahooClient {
             retries: 3,
             backoff: Duration::from_millis(config.yahoo_backoff_ms),
             refresh_locks: Mutex::default(),
-            next_slot: Mutex::default(),
+            gates: Mutex::default(),
             signatures: Mutex::default(),
             credentials: Mutex::default(),
             recorded: Mutex::default(),
@@ -463,34 +464,34 @@ impl YahooClient {
         Ok(Some(tx))
     }
 
-    /// Waits for this app's next slot on this API URL (Yahoo allows 1 request per second).
-    /// On PostgreSQL the slot is reserved in the database, so every server sharing it keeps to
-    /// the one limit; if that fails the in-memory slots below still pace this process.
+    /// Waits until this app may call this API URL again (Yahoo allows 1 request per second)
+    /// and lets the call go. The interval counts from when the previous call was actually let
+    /// go, not from a slot booked ahead: callers booking slots ahead all woke late under load
+    /// and then went out together, which Yahoo counts as a burst.
+    ///
+    /// Callers of one process queue for the app's gate in order; the one at its head waits out
+    /// the interval, then (on PostgreSQL) claims the call in the database, so that every server
+    /// sharing it keeps to the one limit. If the database cannot be asked, the gate alone
+    /// paces this process.
     async fn pace(&self, client_id: &str, url: &Url) {
         if self.min_interval.is_zero() {
             return;
         }
-        match crate::db::pacing::reserve(&self.db, client_id, url.as_str(), self.min_interval).await {
-            Ok(Some(wait)) => {
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                return;
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            if gates.len() >= MAP_BOUND {
+                gates.retain(|_, g| Arc::strong_count(g) > 1);
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "shared pacing unavailable; pacing this process only"),
-        }
-        let wait = {
-            let mut slots = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let key = (client_id.to_owned(), url.to_string());
-            let slot = slots.get(&key).copied().filter(|s| *s > now).unwrap_or(now);
-            slots.insert(key, slot + self.min_interval);
-            slot - now
+            gates.entry((client_id.to_owned(), url.to_string())).or_default().clone()
         };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        let mut last = gate.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until((at + self.min_interval).into()).await;
         }
+        if let Err(e) = crate::db::pacing::claim(&self.db, client_id, url.as_str(), self.min_interval).await {
+            tracing::warn!(error = %e, "shared pacing unavailable; pacing this process only");
+        }
+        *last = Some(Instant::now());
     }
 
     /// `X-sws-signature` and its version, or `None` when the store has no key set.
@@ -533,6 +534,34 @@ impl YahooClient {
     /// One store-API call: token, signature, pacing, retries; records the public-key outcome,
     /// the clock offset and any authentication problem on the store. Returns the parsed root.
     pub async fn call(&self, account: AccountId, store: StoreId, api: &str, body: Body) -> Result<Element, YahooError> {
+        match self.call_reading(account, store, api, body, None).await? {
+            Answer::Tree(root) => Ok(root),
+            Answer::Order(_) => unreachable!("no reader was given"),
+        }
+    }
+
+    /// orderInfo through [`YahooClient::call`], its answer read straight into the order (see
+    /// [`super::api::order_info_answer`]); any other answer is read as `call` reads it.
+    pub async fn call_order_info(
+        &self,
+        account: AccountId,
+        store: StoreId,
+        body: Body,
+    ) -> Result<super::api::OrderDetail, YahooError> {
+        match self.call_reading(account, store, "orderInfo", body, Some(super::api::order_info_answer)).await? {
+            Answer::Tree(root) => super::api::parse_order_info(&root),
+            Answer::Order(order) => *order,
+        }
+    }
+
+    async fn call_reading(
+        &self,
+        account: AccountId,
+        store: StoreId,
+        api: &str,
+        body: Body,
+        read: Option<OrderReader>,
+    ) -> Result<Answer, YahooError> {
         let creds = self.credentials(account, store).await?;
         if creds.refresh_token_enc.is_none() {
             return Err(YahooError::NotConnected);
@@ -583,9 +612,13 @@ impl YahooClient {
                     let bytes = response.bytes().await;
                     let result = match bytes {
                         Err(e) => Err(YahooError::Temporary(transport(&e))),
-                        Ok(bytes) if status.is_success() => Element::parse(&bytes)
-                            .map_err(|e| YahooError::Malformed(e.to_string()))
-                            .and_then(|root| super::error::from_success(status, root)),
+                        Ok(bytes) if status.is_success() => match read.and_then(|read| read(&bytes)) {
+                            Some(order) => Ok(Answer::Order(Box::new(order))),
+                            None => Element::parse(&bytes)
+                                .map_err(|e| YahooError::Malformed(e.to_string()))
+                                .and_then(|root| super::error::from_success(status, root))
+                                .map(Answer::Tree),
+                        },
                         Ok(bytes) => Err(super::error::from_store_answer(status, www.as_deref(), &bytes)),
                     };
                     // A wrong server clock fails the signature's time window; with the offset just
@@ -609,12 +642,13 @@ impl YahooClient {
                 }
             };
             match outcome {
-                Ok(root) => {
+                Ok(Answer::Tree(root)) => {
                     for w in super::api::warnings(&root) {
                         tracing::warn!(store = store.0, api, code = %w.code, message = %w.message, "Yahoo answered with a warning");
                     }
-                    return Ok(root);
+                    return Ok(Answer::Tree(root));
                 }
+                Ok(answer) => return Ok(answer),
                 Err(YahooError::TokenExpired) if !refreshed => {
                     refreshed = true;
                     token = self.access_token(account, store, Some(&token)).await?;
@@ -628,6 +662,18 @@ impl YahooClient {
             }
         }
     }
+}
+
+/// When the last call through one app's gate on one API URL was let go.
+type Gate = Arc<tokio::sync::Mutex<Option<Instant>>>;
+
+/// Reads a successful answer without an element tree, or `None` to read it as a tree.
+type OrderReader = fn(&[u8]) -> Option<Result<super::api::OrderDetail, YahooError>>;
+
+/// A successful answer: the parsed root, or an order read straight from the bytes.
+enum Answer {
+    Tree(Element),
+    Order(Box<Result<super::api::OrderDetail, YahooError>>),
 }
 
 /// PKCE S256: `BASE64URL(SHA-256(verifier))`, without padding.

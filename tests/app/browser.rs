@@ -432,7 +432,7 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
         .await;
 
     // Copy the public key from the simulator's page and paste it into the key form.
-    b.open(&sim.base.to_string()).await;
+    b.open(sim.base.as_ref()).await;
     let key = b
         .exec(&format!("return document.getElementById('key-{seller}-{version}').value;"))
         .await

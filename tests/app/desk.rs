@@ -58,7 +58,7 @@ async fn list_filters_search_and_paging(backend: Backend) {
     assert_eq!(all.len(), rows.len(), "every order once");
     assert_eq!(all.iter().collect::<HashSet<_>>().len(), rows.len(), "no order twice");
     let mut expected = rows.clone();
-    expected.sort_by(|a, b| (b.order_time, b.id).cmp(&(a.order_time, a.id)));
+    expected.sort_by_key(|o| std::cmp::Reverse((o.order_time, o.id)));
     assert_eq!(all, expected.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>());
     // Oldest first is the exact reverse.
     let mut oldest = walk(&s, "/orders?sort=ordered_asc").await;

@@ -624,8 +624,8 @@ async fn simulator_refuses_other_sites_and_absurd_clocks() {
     assert!(sim.now().await - before >= 3600, "sane changes still work");
 }
 
-/// Two servers on one PostgreSQL pace one app's calls to one API URL together: the slots they
-/// reserve at the same moment are one interval apart, never shared.
+/// Two servers on one PostgreSQL pace one app's calls to one API URL together: the calls they
+/// claim at the same moment go one interval apart, never together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pacing_holds_across_servers_on_postgres() {
     use orderdesk::db::{Db, pacing};
@@ -636,18 +636,18 @@ async fn pacing_holds_across_servers_on_postgres() {
     let api = "https://circus.shopping.yahooapis.jp/ShoppingWebService/V1/orderInfo";
     let calls = (0..10).map(|i| {
         let db = if i % 2 == 0 { app.db.clone() } else { other.clone() };
-        async move { pacing::reserve_slot(&db, "dj00shared", api, interval).await.unwrap().unwrap().0 }
+        async move { pacing::claim_at(&db, "dj00shared", api, interval).await.unwrap().unwrap() }
     });
-    // The slots on the database's clock: however the ten reservations interleave, one interval
-    // apart (the waits alone also depend on when each reservation reached the database).
+    // The claimed calls on the database's clock: however the ten claims interleave, one
+    // interval apart (the waits alone also depend on when each claim reached the database).
     let mut slots = futures_util::future::join_all(calls).await;
     slots.sort();
     for pair in slots.windows(2) {
         let gap = (pair[1] - pair[0]).to_std().unwrap_or_default();
         assert!(gap >= interval, "two calls shared a slot: {slots:?}");
     }
-    // Another app, or another URL, has slots of its own.
-    let free = pacing::reserve(&other, "dj00other", api, interval).await.unwrap().unwrap();
+    // Another app, or another URL, has turns of its own.
+    let free = pacing::claim(&other, "dj00other", api, interval).await.unwrap().unwrap();
     assert!(free < std::time::Duration::from_millis(50));
     other.close().await;
 }
