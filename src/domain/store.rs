@@ -238,8 +238,7 @@ impl StoreForm {
                     auto_status_change_enabled,
                     auto_status_change_target: target,
                     restrict_fraud_hold_changes: checked(self.restrict_fraud_hold_changes.clone()),
-                    // 在庫連動 is not built yet: its switch cannot be turned on.
-                    stock_sync_enabled: false,
+                    stock_sync_enabled: checked(self.stock_sync_enabled.clone()),
                     auto_import_inbox: checked(self.auto_import_inbox.clone()),
                 })
             }

@@ -70,6 +70,12 @@ pub struct StorePage {
     /// The stored client secret does not open for this store (moved from another row, or
     /// damaged): the page asks for it again instead of saying 設定済み.
     secret_unreadable: bool,
+    /// 在庫連動: values waiting to be pushed to this store, those Yahoo refused, and the last error.
+    stock_waiting: i64,
+    stock_failed: i64,
+    stock_error: Option<String>,
+    /// Order pushes (キャンセル, 出荷済み, 完了) Yahoo refused for this store.
+    pushes_failed: i64,
 }
 
 impl StorePage {
@@ -97,6 +103,16 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
     let now = chrono::Utc::now();
     let facts = store.facts();
     let (findings, clocks) = (diagnosis::diagnose(&facts, now), diagnosis::clocks(&facts, now));
+    let (stock_waiting, stock_failed, stock_error) = crate::db::stock::push_summary(&state.db, me.account_id())
+        .await?
+        .into_iter()
+        .find(|(id, ..)| *id == store.id)
+        .map_or((0, 0, None), |(_, w, f, e)| (w, f, e));
+    let pushes_failed = crate::db::outbox::failed_per_store(&state.db, me.account_id())
+        .await?
+        .into_iter()
+        .find(|(id, _)| *id == store.id)
+        .map_or(0, |(_, n)| n);
     let secret_unreadable = match stores::sealed_client_secret(&state.db, me.account_id(), store.id).await? {
         Some(sealed) => state.secrets.open(crate::yahoo::client::CLIENT_SECRET, store.id.0, &sealed).is_err(),
         None => false,
@@ -128,6 +144,10 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
         is_owner,
         connection_label,
         secret_unreadable,
+        stock_waiting,
+        stock_failed,
+        stock_error,
+        pushes_failed,
     }))
 }
 

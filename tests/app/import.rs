@@ -866,7 +866,7 @@ async fn reconciliation_restores_exactly_the_orders_deleted_by_hand(backend: Bac
 }
 
 /// Saves the store's settings form with the import switches given.
-async fn save_settings(s: &Shop, extra: &[(&str, &str)]) {
+pub async fn save_settings(s: &Shop, extra: &[(&str, &str)]) {
     let path = format!("/stores/{}", s.store);
     let mut fields = vec![
         ("name", "本店"),

@@ -186,7 +186,11 @@ async fn the_store_page_is_a_checklist_with_one_next_step(backend: Backend) {
     // ① A store without its app's secret: the add form shows the redirect URI first.
     let form = owner.get("/stores/new").await;
     assert_eq!(form.select_text("#redirect-uri"), vec![s.app.config.redirect_uri()]);
-    assert!(form.select_attr("input[name=stock_sync_enabled]", "disabled").len() == 1, "在庫連動 is not offered");
+    assert!(
+        form.select_attr("input[name=stock_sync_enabled]", "name").len() == 1
+            && form.select_attr("input[name=stock_sync_enabled]", "disabled").is_empty(),
+        "在庫連動 is offered"
+    );
     let page = owner
         .submit("/stores/new", "/stores", &[("name", "支店"), ("seller_id", "shop-b"), ("environment", "simulator")])
         .await;

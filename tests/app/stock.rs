@@ -87,7 +87,10 @@ async fn stock_shop_with_codes(backend: Backend, orders: usize) -> ((Shop, Store
     .await;
     let second = connect_store(&s.app, &s.sim, &s.owner, "二号店", "shop-b").await;
     let off = connect_store(&s.app, &s.sim, &s.owner, "三号店", "shop-c").await;
-    set_sync(&s, s.store, true).await;
+    // The first store through its settings form, as a merchant would; the second directly.
+    crate::import::save_settings(&s, &[("stock_sync_enabled", "on")]).await;
+    let page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    assert!(page.select_text("#stock-sync").join("").starts_with("オン"), "{}", page.body);
     set_sync(&s, second, true).await;
     s.generate(orders, 11).await;
     // Every code the generator uses, at INITIAL in our stock (through the CSV, as a merchant would).
