@@ -316,7 +316,33 @@ async fn a_csv_applies_nothing_until_confirmed(backend: Backend) {
     assert!(csv.body.contains("csv-a,10\r\n") && csv.body.contains("csv-b:red,20\r\n"), "{}", csv.body);
 }
 
+/// 「ストアから在庫を取得」: getStock for the account's codes and those in the store's orders.
+async fn a_pull_reads_a_stores_quantities(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    s.generate(10, 3).await;
+    s.run_once(Trigger::Manual).await;
+    let codes: Vec<String> = ordered(&s).await.into_keys().collect();
+    for (i, c) in codes.iter().enumerate() {
+        s.sim.control(&format!("/_sim/sellers/{SELLER}/stock"), json!({ "item_code": c, "quantity": 40 + i })).await;
+    }
+    // A code only the account knows, which the store does not have: not found, left alone.
+    stock::set_manual(&s.app.db, s.account, "only-ours", None, 9, "test", orderdesk::db::now()).await.unwrap();
+    let page = s.owner.get("/stock").await;
+    let token = page.csrf_token().unwrap();
+    let store = s.store.0.to_string();
+    let r = s.owner.post_raw("/stock/pull", &[("csrf_token", &token), ("store", &store)], &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = s.owner.get("/stock").await;
+    assert!(page.body.contains(&format!("{}件が見つかりました", codes.len())), "{}", page.body);
+    for (i, c) in codes.iter().enumerate() {
+        assert_eq!(stock::quantity(&s.app.db, s.account, c).await.unwrap(), Some(40 + i as i64), "{c}");
+    }
+    assert_eq!(stock::quantity(&s.app.db, s.account, "only-ours").await.unwrap(), Some(9));
+    assert!(s.owner.get("/audit").await.body.contains("在庫の取得"));
+}
+
 on_both_backends!(
+    a_pull_reads_a_stores_quantities,
     orders_take_stock_once_and_every_synced_store_gets_it,
     a_killed_stock_job_never_counts_twice,
     a_hundred_edits_become_one_value,
