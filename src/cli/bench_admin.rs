@@ -28,7 +28,7 @@ pub async fn admin(postgres: Option<String>) -> anyhow::Result<()> {
     }
     for backend in backends {
         let label = if backend.is_some() { "PostgreSQL" } else { "SQLite" };
-        let (db, pg_name) = fresh_db(backend, &dir).await?;
+        let (db, pg_name) = super::bench::bench_db(backend, &dir).await?;
         let started = Instant::now();
         seed(&db).await?;
         // As autovacuum would after a bulk load: the planner needs the tables' statistics.
@@ -61,12 +61,7 @@ pub async fn admin(postgres: Option<String>) -> anyhow::Result<()> {
             p99(&mut attention)
         );
         db.close().await;
-        if let (Some(admin), Some(name)) = (backend, pg_name)
-            && let Ok(pool) = sqlx::PgPool::connect(admin).await
-        {
-            let _ = sqlx::query(&format!("drop database if exists {name} with (force)")).execute(&pool).await;
-            pool.close().await;
-        }
+        super::bench::drop_bench_db(backend, pg_name).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -78,27 +73,6 @@ fn p99(samples: &mut [std::time::Duration]) -> u128 {
     samples[i.saturating_sub(1).min(samples.len() - 1)].as_millis()
 }
 
-async fn fresh_db(postgres: Option<&str>, dir: &std::path::Path) -> anyhow::Result<(Db, Option<String>)> {
-    match postgres {
-        None => {
-            let db = Db::connect(None, dir).await?;
-            db.migrate().await?;
-            Ok((db, None))
-        }
-        Some(admin) => {
-            let name = format!("orderdesk_bench_admin_{}", std::process::id());
-            let pool = sqlx::PgPool::connect(admin).await?;
-            sqlx::query(&format!("drop database if exists {name}")).execute(&pool).await?;
-            sqlx::query(&format!("create database {name}")).execute(&pool).await?;
-            pool.close().await;
-            let mut url = url::Url::parse(admin)?;
-            url.set_path(&name);
-            let db = Db::connect(Some(url.as_str()), dir).await?;
-            db.migrate().await?;
-            Ok((db, Some(name)))
-        }
-    }
-}
 
 /// Accounts, owners, stores (every 50th store with its key expiring in 5 days, every 70th with
 /// its last run failed) and runs, in one transaction.

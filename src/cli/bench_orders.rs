@@ -23,6 +23,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rand::{Rng, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
+use super::bench::{bench_db, drop_bench_db};
 use crate::{
     app::AppState,
     config::Config,
@@ -1020,38 +1021,6 @@ fn mb(kb: u64) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // The run.
 
-/// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database beside `admin`'s.
-async fn bench_db(postgres: Option<&str>, dir: &Path) -> anyhow::Result<(Db, Option<(String, String)>)> {
-    match postgres {
-        None => {
-            let db = Db::connect(None, dir).await?;
-            db.migrate().await?;
-            Ok((db, None))
-        }
-        Some(admin) => {
-            let name = format!("orderdesk_bench_orders_{}", std::process::id());
-            let pool = sqlx::PgPool::connect(admin).await?;
-            sqlx::query(&format!("drop database if exists {name}")).execute(&pool).await?;
-            sqlx::query(&format!("create database {name}")).execute(&pool).await?;
-            pool.close().await;
-            let mut url = url::Url::parse(admin)?;
-            url.set_path(&name);
-            let db = Db::connect(Some(url.as_str()), dir).await?;
-            db.migrate().await?;
-            Ok((db, Some((name, url.to_string()))))
-        }
-    }
-}
-
-async fn drop_bench_db(admin: Option<&str>, name: Option<String>) {
-    if let (Some(admin), Some(name)) = (admin, name)
-        && let Ok(pool) = sqlx::PgPool::connect(admin).await
-    {
-        let _ = sqlx::query(&format!("drop database if exists {name} with (force)")).execute(&pool).await;
-        pool.close().await;
-    }
-}
-
 /// The account, its owner (who signs in) and the stores.
 pub async fn bench_account(db: &Db, stores: usize) -> anyhow::Result<(AccountId, Vec<StoreId>)> {
     let hash = crate::crypto::hash_password_blocking(PASSWORD.to_string()).await?;
@@ -1120,9 +1089,18 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 async fn run_backend(o: &Options, backend: Option<&str>, dir: &Path, label: &str) -> anyhow::Result<Vec<String>> {
     println!("\n{label}");
     let (db, pg) = bench_db(backend, dir).await?;
-    let outcome = measure_backend(o, backend, &db, pg.as_ref().map(|(_, url)| url.as_str()), dir, label).await;
+    // The server (a child process) opens the same database.
+    let pg_url = match (backend, &pg) {
+        (Some(admin), Some(name)) => {
+            let mut url = url::Url::parse(admin)?;
+            url.set_path(name);
+            Some(url.to_string())
+        }
+        _ => None,
+    };
+    let outcome = measure_backend(o, backend, &db, pg_url.as_deref(), dir, label).await;
     db.close().await;
-    drop_bench_db(backend, pg.map(|(name, _)| name)).await;
+    drop_bench_db(backend, pg).await;
     outcome
 }
 
