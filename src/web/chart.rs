@@ -12,7 +12,8 @@ pub const DAYS: usize = 30;
 pub const WIDTH: f64 = 360.0;
 pub const HEIGHT: f64 = 200.0;
 const LEFT: f64 = 34.0;
-const RIGHT: f64 = 6.0;
+/// Room for the last day's label, centred under its bar.
+const RIGHT: f64 = 18.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 22.0;
 /// Share of a day's slot its bar fills.
