@@ -252,8 +252,10 @@ impl OrdersPage {
 
 pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<ListQuery>) -> AppResult<Response> {
     let scope = scope_of(&state, &me).await?;
-    let stores: Vec<StoreLink> =
-        stores::links(&state.db, me.account_id()).await?.into_iter().filter(|s| scope.allows(s.id)).collect();
+    let title = if HoldFilter::parse(&q.hold) == HoldFilter::Held { "不正保留の注文" } else { "受注一覧" };
+    let layout = me.layout(title).await?;
+    // The header already holds the stores this person may see.
+    let stores: Vec<StoreLink> = layout.nav.as_ref().map(|n| n.stores.clone()).unwrap_or_default();
     let (filter, mut errors) = q.filter(&stores);
     let after = if q.after.is_empty() { None } else { Cursor::decode(&q.after) };
     if after.is_none() && !q.after.is_empty() {
@@ -277,8 +279,6 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     let mut tabs = vec![tab(None, "すべて", counts.iter().map(|(_, n)| n).sum())];
     tabs.extend(counts.iter().map(|(s, n)| tab(Some(*s), s.label(), *n)));
     let held = order_list::held_count(&state.db, &scope).await?;
-    let title = if filter.hold == HoldFilter::Held { "不正保留の注文" } else { "受注一覧" };
-    let layout = me.layout(title).await?;
     let targets = InternalStatus::ALL
         .into_iter()
         .filter(|s| !matches!(s, InternalStatus::AutoImportInbox | InternalStatus::Failed))

@@ -229,6 +229,8 @@ pub struct Merchant {
     pub support: Option<support::Access>,
     db: crate::db::Db,
     path: String,
+    /// The scope, read once per request however many times handlers and the header ask.
+    scope: tokio::sync::OnceCell<OrderScope>,
 }
 
 impl Merchant {
@@ -238,7 +240,7 @@ impl Merchant {
 
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
         Ok(Layout {
-            nav: Some(merchant_nav(&self.db, &self.account, &self.user).await?),
+            nav: Some(merchant_nav(&self.db, &self.account, &self.user, Some(&self.scope().await?)).await?),
             support_name: self.support.as_ref().map(|a| a.staff_name.clone()),
             ..session_layout(&self.session, title, &self.path).await?
         })
@@ -271,14 +273,25 @@ impl Merchant {
         crate::db::stores::get(&self.db, self.account.id, store_id).await?.ok_or(AppError::NotFound)
     }
 
-    /// Which orders this user may see and change, read from the database now (one query), so an
-    /// owner's change applies at the user's next request without signing in again.
+    /// Which orders this user may see and change, read from the database at the request's first
+    /// ask (one query), so an owner's change applies at the user's next request without signing
+    /// in again.
     pub async fn scope(&self) -> AppResult<OrderScope> {
-        if let Some(access) = &self.support {
-            // Support sees every store; buyers' data only when the stated reason needs it.
-            return Ok(OrderScope { account: self.account.id, stores: None, mask_personal: !access.needs_personal });
-        }
-        access::scope(&self.db, self.account.id, self.user.id).await?.ok_or(AppError::SignInRequired)
+        let scope = self
+            .scope
+            .get_or_try_init(|| async {
+                if let Some(access) = &self.support {
+                    // Support sees every store; buyers' data only when the stated reason needs it.
+                    return Ok(OrderScope {
+                        account: self.account.id,
+                        stores: None,
+                        mask_personal: !access.needs_personal,
+                    });
+                }
+                access::scope(&self.db, self.account.id, self.user.id).await?.ok_or(AppError::SignInRequired)
+            })
+            .await?;
+        Ok(scope.clone())
     }
 
     /// Records something this user did that changes nothing else in the database (a queued
@@ -308,7 +321,15 @@ impl FromRequestParts<AppState> for Merchant {
             sign_out(&session).await?;
             return Err(AppError::SignInRequired);
         };
-        Ok(Merchant { session, user, account, support: None, db: state.db.clone(), path: parts.uri.path().to_string() })
+        Ok(Merchant {
+            session,
+            user,
+            account,
+            support: None,
+            db: state.db.clone(),
+            path: parts.uri.path().to_string(),
+            scope: tokio::sync::OnceCell::new(),
+        })
     }
 }
 
@@ -349,14 +370,23 @@ async fn support_viewer(
         support: Some(access),
         db: state.db.clone(),
         path: parts.uri.path().to_string(),
+        scope: tokio::sync::OnceCell::new(),
     })
 }
 
-async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User) -> AppResult<Nav> {
+/// The header; `scope` when the caller has it already (otherwise it is read here).
+async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User, scope: Option<&OrderScope>) -> AppResult<Nav> {
     // Staff limited to some stores see only those in the header.
-    let scope = crate::db::access::scope(db, account.id, user.id).await?;
+    let read;
+    let scope = match scope {
+        Some(s) => Some(s),
+        None => {
+            read = crate::db::access::scope(db, account.id, user.id).await?;
+            read.as_ref()
+        }
+    };
     let mut links = stores::links(db, account.id).await?;
-    links.retain(|l| scope.as_ref().is_none_or(|s| s.allows(l.id)));
+    links.retain(|l| scope.is_none_or(|s| s.allows(l.id)));
     Ok(Nav {
         account_name: account.name.clone(),
         user_name: user.display_name.clone(),
@@ -390,7 +420,7 @@ pub async fn layout_for(session: &Session, db: &crate::db::Db, title: &str, path
         Some(Principal::Merchant { account_id, user_id, epoch }) => {
             let user = accounts::get_user(db, account_id, user_id).await?.filter(|u| u.auth_epoch == epoch);
             match (user, accounts::get_account(db, account_id).await?) {
-                (Some(user), Some(account)) => Layout { nav: Some(merchant_nav(db, &account, &user).await?), ..layout },
+                (Some(user), Some(account)) => Layout { nav: Some(merchant_nav(db, &account, &user, None).await?), ..layout },
                 _ => layout,
             }
         }
