@@ -110,6 +110,13 @@ pub enum BenchTarget {
         /// …but no longer than this many seconds.
         #[arg(long, default_value_t = 0)]
         wait_secs: u64,
+        /// SQLite only: keep the seeded database in this folder and reuse it on the next run
+        /// (seeding a million orders takes minutes; for measuring one change after another).
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
+        /// Run only the scenarios whose name contains this text (the bare page always runs).
+        #[arg(long)]
+        only: Option<String>,
     },
     /// The server `bench orders` starts as its child process (serve's router plus a bare page).
     #[command(hide = true)]

@@ -57,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
                     skip_sqlite,
                     max_load,
                     wait_secs,
+                    keep,
+                    only,
                 },
         } => {
             let options = cli::bench_orders::Options {
@@ -69,6 +71,8 @@ async fn main() -> anyhow::Result<()> {
                 skip_sqlite,
                 max_load,
                 wait_secs,
+                keep,
+                only,
             };
             cli::bench_orders::run(options).await
         }

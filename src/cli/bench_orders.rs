@@ -57,6 +57,10 @@ pub struct Options {
     /// Wait (up to `wait_secs`) for the 1-minute load average to fall below this before measuring.
     pub max_load: f64,
     pub wait_secs: u64,
+    /// SQLite only: the folder the seeded database is kept in and reused from.
+    pub keep: Option<std::path::PathBuf>,
+    /// Only the scenarios whose name contains this (the bare page always runs).
+    pub only: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1045,12 +1049,48 @@ pub async fn bench_account(db: &Db, stores: usize) -> anyhow::Result<(AccountId,
     Ok((account, ids))
 }
 
+/// A database kept by `--keep` from an earlier run: its account, stores and orders.
+async fn kept_seed(db: &Db) -> anyhow::Result<Option<(AccountId, Vec<StoreId>, Seeded)>> {
+    let account: Option<(i64,)> = with_pool!(db, |p| {
+        sqlx::query_as("select account_id from app_user where email = $1").bind(OWNER_EMAIL).fetch_optional(p).await
+    })?;
+    let Some((account,)) = account else { return Ok(None) };
+    let account = AccountId(account);
+    let stores: Vec<(i64,)> = with_pool!(db, |p| {
+        sqlx::query_as("select id from store where account_id = $1 order by id").bind(account).fetch_all(p).await
+    })?;
+    let (first, last, newest): (Option<i64>, Option<i64>, Option<DateTime<Utc>>) = with_pool!(db, |p| {
+        sqlx::query_as("select min(id), max(id), max(order_time) from yahoo_order where account_id = $1")
+            .bind(account)
+            .fetch_one(p)
+            .await
+    })?;
+    let (Some(first_id), Some(last_id), Some(newest)) = (first, last, newest) else { return Ok(None) };
+    Ok(Some((account, stores.into_iter().map(|(s,)| StoreId(s)).collect(), Seeded { first_id, last_id, newest })))
+}
+
+/// The server's secret key: random, or kept beside a kept database.
+fn bench_secret_key(keep: Option<&Path>) -> anyhow::Result<String> {
+    let fresh = || base64::Engine::encode(&base64::engine::general_purpose::STANDARD, rand::random::<[u8; 32]>());
+    let Some(dir) = keep else { return Ok(fresh()) };
+    let file = dir.join("bench-secret.key");
+    if let Ok(key) = std::fs::read_to_string(&file) {
+        return Ok(key.trim().to_string());
+    }
+    let key = fresh();
+    std::fs::write(&file, &key)?;
+    Ok(key)
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub async fn run(o: Options) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("orderdesk-bench-orders-{}", std::process::id()));
+    let dir = match &o.keep {
+        Some(keep) => keep.clone(),
+        None => std::env::temp_dir().join(format!("orderdesk-bench-orders-{}", std::process::id())),
+    };
     std::fs::create_dir_all(&dir)?;
     println!(
         "order desk benchmark: {} orders over {} stores in one account; {} connections, {} s per scenario; \
@@ -1078,7 +1118,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             summary.extend(lines);
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if o.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     println!("\nsummary");
     for l in summary {
         println!("  {l}");
@@ -1112,11 +1154,19 @@ async fn measure_backend(
     dir: &Path,
     label: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let (account, store_ids) = bench_account(db, o.stores).await?;
-    let end = crate::db::now() - chrono::Duration::hours(1);
+    let kept = if backend.is_none() && o.keep.is_some() { kept_seed(db).await? } else { None };
+    let reused = kept.is_some();
     let load = load_average();
     let started = Instant::now();
-    let seeded = seed(db, account, &store_ids, o.orders, end, true).await?;
+    let (account, store_ids, seeded) = match kept {
+        Some(k) => k,
+        None => {
+            let (account, store_ids) = bench_account(db, o.stores).await?;
+            let end = crate::db::now() - chrono::Duration::hours(1);
+            let seeded = seed(db, account, &store_ids, o.orders, end, true).await?;
+            (account, store_ids, seeded)
+        }
+    };
     let seed_secs = started.elapsed().as_secs_f64();
     let t = Instant::now();
     match db {
@@ -1136,8 +1186,9 @@ async fn measure_backend(
         sqlx::query_as("select count(*) from yahoo_order where fraud_hold_status in (1, 3)").fetch_one(p).await
     })?;
     println!(
-        "  seeded {} orders ({items} item lines, {terms} search terms, {held} held) in {seed_secs:.1} s = {:.0} orders/s \
+        "  {} {} orders ({items} item lines, {terms} search terms, {held} held) in {seed_secs:.1} s = {:.0} orders/s \
          (load {load:.2} at start); counters match a count of the rows; {} s to {}",
+        if reused { "reused the kept database of" } else { "seeded" },
         o.orders,
         o.orders as f64 / seed_secs,
         t.elapsed().as_secs(),
@@ -1178,7 +1229,7 @@ async fn measure_backend(
     let (big_from, big_to) = range(o.csv_orders);
     let (small_from, small_to) = range(o.csv_orders / 10);
     let (filter_from, filter_to) = range(o.orders / 12);
-    let secret_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, rand::random::<[u8; 32]>());
+    let secret_key = bench_secret_key(o.keep.as_deref().filter(|_| backend.is_none()))?;
 
     let stores = Arc::new(store_ids.iter().map(|s| s.0).collect::<Vec<_>>());
     let (first, last) = (seeded.first_id, seeded.last_id);
@@ -1221,6 +1272,14 @@ async fn measure_backend(
             path: Arc::new(move |r: &mut ChaCha8Rng| format!("/orders/{}", r.gen_range(first..=last))),
         },
     ];
+    let mut scenarios = scenarios;
+    if let Some(only) = &o.only {
+        let mut i = 0;
+        scenarios.retain(|s| {
+            i += 1;
+            i == 1 || s.name.contains(only.as_str())
+        });
+    }
     if let Db::Sqlite(p) = db {
         p.close().await;
     }
@@ -1264,7 +1323,9 @@ async fn measure_backend(
         }
         let (_, peak_under_load) = server.memory();
         let bare = figures[0].1.rps;
-        let list = &figures[1].1;
+        let by_name = |name: &str| figures.iter().find(|(n, _)| *n == name).map(|(_, f)| f.clone()).unwrap_or_default();
+        let list = &by_name("list, first page");
+        let detail = by_name("detail page (random id)");
         println!(
             "  list ÷ bare page: {:.2} (list first page {:.0} req/s, bare page {bare:.0} req/s)",
             list.rps / bare.max(1.0),
@@ -1314,8 +1375,8 @@ async fn measure_backend(
             list.p99_ms,
             list.rps,
             list.rps / bare.max(1.0),
-            figures[7].1.p99_ms,
-            figures[7].1.rps,
+            detail.p99_ms,
+            detail.rps,
             mb(peak),
             exports[1].rows,
             exports[1].secs,
