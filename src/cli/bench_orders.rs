@@ -600,8 +600,8 @@ pub async fn seed(
         .await?;
         if postgres {
             sqlx::raw_sql(&format!(
-                "insert into order_search (account_id, term, order_pk)
-                 select o.account_id, t, o.id from yahoo_order o
+                "insert into order_search (account_id, term, order_pk, order_time)
+                 select o.account_id, t, o.id, o.order_time from yahoo_order o
                  cross join lateral order_search_terms(o.order_id, o.bill_phone, o.ship_phone, o.bill_mail, o.bill_last_name,
                      o.bill_first_name, o.bill_last_name_kana, o.bill_first_name_kana, o.ship_last_name, o.ship_first_name,
                      o.ship_last_name_kana, o.ship_first_name_kana) t
@@ -614,8 +614,8 @@ pub async fn seed(
             .await?;
         } else {
             sqlx::raw_sql(&format!(
-                "insert or ignore into order_search (account_id, term, order_pk)
-                 select account_id, term, order_pk from order_search_terms
+                "insert or ignore into order_search (account_id, term, order_pk, order_time)
+                 select account_id, term, order_pk, order_time from order_search_terms
                  where order_pk between {first} and {last} and term <> '' order by 1, 2, 3"
             ))
             .execute(&mut *tx)
@@ -1456,7 +1456,7 @@ mod tests {
         assert_eq!(without_items, 0);
         // The list reads them back through the product's query, newest first.
         let scope = crate::domain::scope::OrderScope::account(account);
-        let page = crate::db::order_list::page(&db, &scope, &Default::default(), None, 50).await.unwrap();
+        let page: Vec<crate::db::order_list::Line> = crate::db::order_list::page(&db, &scope, &Default::default(), None, 50).await.unwrap();
         assert_eq!(page.len(), 50);
         assert_eq!(page[0].id.0, seeded.last_id);
         db.close().await;

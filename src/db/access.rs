@@ -28,6 +28,15 @@ pub async fn scope(db: &Db, account_id: AccountId, user_id: UserId) -> sqlx::Res
     Ok(Some(OrderScope { account: account_id, stores, mask_personal }))
 }
 
+/// The order scope of `user`, whose row was read in this request: owners and users working every
+/// store need nothing more (no query); a user limited to some stores has them read.
+pub async fn scope_of_user(db: &Db, user: &crate::db::accounts::User) -> sqlx::Result<Option<OrderScope>> {
+    if user.is_owner() || user.all_stores {
+        return Ok(Some(OrderScope { account: user.account_id, stores: None, mask_personal: user.mask_personal }));
+    }
+    scope(db, user.account_id, user.id).await
+}
+
 /// What the users page shows and edits for one user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Access {

@@ -26,6 +26,10 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Bumped when the user's password or role changes; sessions carry the value they began with.
     pub auth_epoch: i64,
+    /// Works every store of the account (owners always do; see `db::access`).
+    pub all_stores: bool,
+    /// Buyers' personal data is masked for this user.
+    pub mask_personal: bool,
 }
 
 impl User {
@@ -40,6 +44,8 @@ impl User {
             role: "owner".to_string(),
             created_at: now,
             auth_epoch: 0,
+            all_stores: true,
+            mask_personal: true,
         }
     }
 
@@ -62,7 +68,7 @@ pub struct UserCredentials {
     pub auth_epoch: i64,
 }
 
-const USER_COLUMNS: &str = "id, account_id, email, display_name, role, created_at, auth_epoch";
+const USER_COLUMNS: &str = "id, account_id, email, display_name, role, created_at, auth_epoch, all_stores, mask_personal";
 
 /// Sign-up: a new account and its owner, in one transaction with `note` (written for the new
 /// account).

@@ -92,9 +92,16 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Rows travel from the connection's thread in a bounded channel; with the default
+            // of 50 a list page (51 rows: one more tells whether there is a next page) makes the
+            // thread wait for the page's task to take rows, and wakes it again, on every page.
+            .row_buffer_size(256);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection to a file in this process cannot drop away under us; the pool's
+            // ping before lending one out was a round trip to its thread for every query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;

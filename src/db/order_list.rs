@@ -219,11 +219,7 @@ impl Line {
 
     /// The value of the column the list is sorted by, for the next page's cursor.
     pub fn cursor(&self, sort: Sort) -> Cursor {
-        let at = match sort.key {
-            SortKey::OrderTime => self.order_time,
-            SortKey::PublicationTime => self.publication_time.unwrap_or(self.order_time),
-        };
-        Cursor { at, id: self.id }
+        cursor_of(sort, self.order_time, self.publication_time, self.id)
     }
 
     /// Replaces buyers' personal data with the mask when the scope says so.
@@ -255,6 +251,88 @@ impl Line {
             let masked = scope.mask(field).to_owned();
             *field = masked;
         }
+    }
+}
+
+/// A row of the list page: only the columns the page shows. Decoding all of [`Line`]'s 36
+/// columns for every row of a 50-row page was a large part of the page's CPU (`bench orders`).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Brief {
+    pub id: OrderPk,
+    pub store_id: StoreId,
+    pub store_name: String,
+    pub order_id: String,
+    pub order_time: DateTime<Utc>,
+    pub publication_time: Option<DateTime<Utc>>,
+    pub fraud_hold_status: i64,
+    internal_status: String,
+    pub bill_last_name: String,
+    pub bill_first_name: String,
+    pub total_price: i64,
+    pub cancel_flagged: bool,
+}
+
+const BRIEF_COLUMNS: &str = "o.id, o.store_id, s.name as store_name, o.order_id, o.order_time, o.publication_time,
+    o.fraud_hold_status, o.internal_status, o.bill_last_name, o.bill_first_name, o.total_price, o.cancel_flagged";
+
+impl Brief {
+    /// The value of the column the list is sorted by, for the next page's cursor.
+    pub fn cursor(&self, sort: Sort) -> Cursor {
+        cursor_of(sort, self.order_time, self.publication_time, self.id)
+    }
+
+    pub fn internal_status(&self) -> InternalStatus {
+        InternalStatus::parse(&self.internal_status).unwrap_or(InternalStatus::New)
+    }
+
+    pub fn fraud_hold(&self) -> crate::domain::order::FraudHoldStatus {
+        let code = u8::try_from(self.fraud_hold_status).ok();
+        crate::domain::order::FraudHoldStatus::from_code(code).unwrap_or_default()
+    }
+}
+
+/// What [`page`] can read: a set of columns, masked by the scope, with the sort values.
+pub trait ListRow:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + Send
+    + Unpin
+    + 'static
+{
+    /// The `select` list (the order is `o`, its store `s`).
+    const COLUMNS: &'static str;
+    fn mask(&mut self, scope: &OrderScope);
+    fn cursor(&self, sort: Sort) -> Cursor;
+}
+
+fn cursor_of(sort: Sort, order_time: DateTime<Utc>, publication_time: Option<DateTime<Utc>>, id: OrderPk) -> Cursor {
+    let at = match sort.key {
+        SortKey::OrderTime => order_time,
+        SortKey::PublicationTime => publication_time.unwrap_or(order_time),
+    };
+    Cursor { at, id }
+}
+
+impl ListRow for Line {
+    const COLUMNS: &'static str = LINE_COLUMNS;
+    fn mask(&mut self, scope: &OrderScope) {
+        Line::mask(self, scope);
+    }
+    fn cursor(&self, sort: Sort) -> Cursor {
+        Line::cursor(self, sort)
+    }
+}
+
+impl ListRow for Brief {
+    const COLUMNS: &'static str = BRIEF_COLUMNS;
+    fn mask(&mut self, scope: &OrderScope) {
+        if scope.mask_personal {
+            self.bill_last_name = scope.mask(&self.bill_last_name).to_owned();
+            self.bill_first_name = scope.mask(&self.bill_first_name).to_owned();
+        }
+    }
+    fn cursor(&self, sort: Sort) -> Cursor {
+        Brief::cursor(self, sort)
     }
 }
 
@@ -291,6 +369,7 @@ fn prefix_end(prefix: &str) -> String {
 #[derive(Clone, Debug)]
 enum Arg {
     Int(i64),
+    OptInt(Option<i64>),
     Text(String),
     Time(DateTime<Utc>),
 }
@@ -316,17 +395,27 @@ const LINE_COLUMNS: &str = "o.id, o.store_id, s.name as store_name, o.order_id, 
     o.bill_address1, o.bill_address2, o.ship_last_name, o.ship_first_name, o.ship_zip_code, o.ship_prefecture,
     o.ship_city, o.ship_address1, o.ship_address2, o.ship_phone, o.total_price, o.cancel_flagged, o.note";
 
+/// How the rows of a statement are found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Through the account's (or a store's) indexes, in the list's order.
+    Scan,
+    /// By id (`o.id in (…)`, or the ids of matching search terms).
+    ById,
+}
+
 /// The `where` conditions of the scope and the filter (without the cursor).
-fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter) -> Vec<String> {
+fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> Vec<String> {
     let mut w = Vec::new();
     let variants = search_variants(&f.search);
     let account = sql.arg(Arg::Int(scope.account.0));
-    if variants.is_empty() {
+    if variants.is_empty() && access == Access::Scan {
         w.push(format!("o.account_id = {account}"));
     } else {
-        // A search starts from the matching terms (a few rows by id). `+ 0` keeps SQLite from
-        // walking the account's time index instead and testing every order against the terms
-        // until a page is full: 20 ms for a name matching 600 of 1M orders (`bench orders`).
+        // Rows found by id (a few). `+ 0` keeps SQLite, which has no statistics and guesses
+        // that an equality matches ten rows, from walking the account's index instead and
+        // testing each of its million orders against the ids: 20 ms for a name matching 600
+        // of 1M orders, 140 ms for a page read by ids (`bench orders`).
         w.push(format!("o.account_id + 0 = {account}"));
     }
     if let Some(allowed) = &scope.stores {
@@ -393,6 +482,7 @@ macro_rules! bind_args {
         for a in $args {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
+                Arg::OptInt(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(v.as_str()),
                 Arg::Time(v) => q.bind(*v),
             };
@@ -404,15 +494,19 @@ macro_rules! bind_args {
 /// One page of the filtered list: `limit` lines after the cursor, in the filter's order,
 /// through the indexes (account, time, id), (account, status, time, id), (store, time, id), the
 /// held-orders partial index or the search terms.
-pub async fn page(
+pub async fn page<T: ListRow>(
     db: &Db,
     scope: &OrderScope,
     f: &Filter,
     after: Option<Cursor>,
     limit: i64,
-) -> sqlx::Result<Vec<Line>> {
+) -> sqlx::Result<Vec<T>> {
+    let variants = search_variants(&f.search);
+    if !variants.is_empty() && f.sort.key == SortKey::OrderTime {
+        return search_page(db, scope, f, &variants, after, limit).await;
+    }
     let mut sql = Sql::default();
-    let mut w = conditions(&mut sql, scope, f);
+    let mut w = conditions(&mut sql, scope, f, Access::Scan);
     let column = f.sort.column();
     let (cmp, dir) = if f.sort.ascending { (">", "asc") } else { ("<", "desc") };
     if f.sort.key == SortKey::PublicationTime {
@@ -427,12 +521,13 @@ pub async fn page(
     }
     let lim = sql.arg(Arg::Int(limit));
     sql.text = format!(
-        "select {LINE_COLUMNS} from yahoo_order o join store s on s.id = o.store_id
+        "select {} from yahoo_order o join store s on s.id = o.store_id
          where {} order by {column} {dir}, o.id {dir} limit {lim}",
+        T::COLUMNS,
         w.join(" and ")
     );
-    let mut lines: Vec<Line> = with_pool!(db, |p| {
-        bind_args!(sqlx::query_as::<_, Line>(&sql.text), &sql.args).fetch_all(p).await
+    let mut lines: Vec<T> = with_pool!(db, |p| {
+        bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await
     })?;
     for l in &mut lines {
         l.mask(scope);
@@ -440,12 +535,91 @@ pub async fn page(
     Ok(lines)
 }
 
+/// A page of a search in order-time order. The matching terms carry their order's time, so the
+/// matches are sorted from the terms' index alone; then only as many orders are read, in that
+/// order and a chunk at a time, as it takes to fill the page with those that pass the other
+/// filters. Reading every matching order to sort them cost a row lookup per match (600 for a
+/// common family name) for a page of 50.
+async fn search_page<T: ListRow>(
+    db: &Db,
+    scope: &OrderScope,
+    f: &Filter,
+    variants: &[String],
+    after: Option<Cursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<T>> {
+    let (cmp, dir) = if f.sort.ascending { (">", "asc") } else { ("<", "desc") };
+    let others = Filter { search: String::new(), ..f.clone() };
+    let order = |a: &T, b: &T| {
+        let (a, b) = (a.cursor(f.sort), b.cursor(f.sort));
+        let o = (a.at, a.id.0).cmp(&(b.at, b.id.0));
+        if f.sort.ascending { o } else { o.reverse() }
+    };
+    let wanted = usize::try_from(limit).unwrap_or(0);
+    let mut out: Vec<T> = Vec::with_capacity(wanted);
+    let mut from = after;
+    // The first batch is the page itself (enough when nothing else filters); later ones grow.
+    let mut batch = wanted.clamp(1, db.rows_per_statement(1));
+    while out.len() < wanted {
+        // The next matching orders, with their times, from the terms alone.
+        let mut sql = Sql::default();
+        let account = sql.arg(Arg::Int(scope.account.0));
+        let ranges: Vec<String> = variants
+            .iter()
+            .map(|v| {
+                let lo = sql.arg(Arg::Text(v.clone()));
+                let hi = sql.arg(Arg::Text(prefix_end(v)));
+                format!("(q.term >= {lo} and q.term < {hi})")
+            })
+            .collect();
+        let mut w = vec![format!("q.account_id = {account}"), format!("({})", ranges.join(" or "))];
+        if let Some(c) = from {
+            let at = sql.arg(Arg::Time(c.at));
+            let id = sql.arg(Arg::Int(c.id.0));
+            w.push(format!("(q.order_time, q.order_pk) {cmp} ({at}, {id})"));
+        }
+        let lim = sql.arg(Arg::Int(batch as i64));
+        sql.text = format!(
+            "select distinct q.order_pk, q.order_time from order_search q where {}
+             order by q.order_time {dir}, q.order_pk {dir} limit {lim}",
+            w.join(" and ")
+        );
+        let hits: Vec<(i64, DateTime<Utc>)> = with_pool!(db, |p| {
+            bind_args!(sqlx::query_as::<_, (i64, DateTime<Utc>)>(&sql.text), &sql.args).fetch_all(p).await
+        })?;
+        let Some(&(last_pk, last_at)) = hits.last() else { break };
+        from = Some(Cursor { at: last_at, id: OrderPk(last_pk) });
+
+        // Those of them that pass the other filters, in the list's order.
+        let mut sql = Sql::default();
+        let mut w = conditions(&mut sql, scope, &others, Access::ById);
+        let list: Vec<String> = hits.iter().map(|(pk, _)| sql.arg(Arg::Int(*pk))).collect();
+        w.push(format!("o.id in ({})", list.join(", ")));
+        sql.text =
+            format!("select {} from yahoo_order o join store s on s.id = o.store_id where {}", T::COLUMNS, w.join(" and "));
+        let mut rows: Vec<T> = with_pool!(db, |p| {
+            bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await
+        })?;
+        rows.sort_by(order);
+        out.extend(rows);
+        if hits.len() < batch {
+            break;
+        }
+        batch = (batch * 4).min(db.rows_per_statement(1));
+    }
+    out.truncate(wanted);
+    for l in &mut out {
+        l.mask(scope);
+    }
+    Ok(out)
+}
+
 /// The list lines of these orders that the scope can see (others are simply not there).
 pub async fn by_ids(db: &Db, scope: &OrderScope, pks: &[OrderPk]) -> sqlx::Result<Vec<Line>> {
     let mut out = Vec::with_capacity(pks.len());
     for part in pks.chunks(db.rows_per_statement(1)) {
         let mut sql = Sql::default();
-        let mut w = conditions(&mut sql, scope, &Filter::default());
+        let mut w = conditions(&mut sql, scope, &Filter::default(), Access::ById);
         let list: Vec<String> = part.iter().map(|pk| sql.arg(Arg::Int(pk.0))).collect();
         w.push(format!("o.id in ({})", list.join(", ")));
         sql.text = format!(
@@ -463,25 +637,36 @@ pub async fn by_ids(db: &Db, scope: &OrderScope, pks: &[OrderPk]) -> sqlx::Resul
     Ok(out)
 }
 
-/// Orders per internal status in the scope (and the chosen store), from the counters the
-/// triggers keep: a few dozen rows, whatever the number of orders.
-pub async fn status_counts(
+/// The list's tabs: orders per internal status in the scope (and the chosen store), from the
+/// counters the triggers keep (a few dozen rows, whatever the number of orders), and the
+/// fraud-hold queue's count ([`held_count`]'s), in one statement: on SQLite every statement is a
+/// round trip to the connection's thread, which costs more than these small reads themselves.
+pub async fn tab_counts(
     db: &Db,
     scope: &OrderScope,
     store: Option<StoreId>,
-) -> sqlx::Result<Vec<(InternalStatus, i64)>> {
-    let rows: Vec<(i64, String, i64)> = with_pool!(db, |p| {
-        sqlx::query_as(
-            "select store_id, internal_status, n from order_status_count
-             where account_id = $1 and ($2 is null or store_id = $2) and n <> 0",
-        )
-        .bind(scope.account)
-        .bind(store)
-        .fetch_all(p)
-        .await
+) -> sqlx::Result<(Vec<(InternalStatus, i64)>, i64)> {
+    let mut sql = Sql::default();
+    let account = sql.arg(Arg::Int(scope.account.0));
+    let chosen = sql.arg(Arg::OptInt(store.map(|s| s.0)));
+    let held = conditions(&mut sql, scope, &Filter { hold: HoldFilter::Held, ..Filter::default() }, Access::Scan);
+    sql.text = format!(
+        "select store_id, internal_status, n from order_status_count
+         where account_id = {account} and ({chosen} is null or store_id = {chosen}) and n <> 0
+         union all
+         select null, '{HELD_ROW}', (select count(*) from (select 1 from yahoo_order o where {} limit {HELD_COUNT_CAP}) held)",
+        held.join(" and ")
+    );
+    let rows: Vec<(Option<i64>, String, i64)> = with_pool!(db, |p| {
+        bind_args!(sqlx::query_as::<_, (Option<i64>, String, i64)>(&sql.text), &sql.args).fetch_all(p).await
     })?;
     let mut out: Vec<(InternalStatus, i64)> = InternalStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+    let mut held = 0;
     for (store_id, status, n) in rows {
+        let Some(store_id) = store_id else {
+            held = n;
+            continue;
+        };
         if !scope.allows(StoreId(store_id)) {
             continue;
         }
@@ -489,8 +674,11 @@ pub async fn status_counts(
             slot.1 += n;
         }
     }
-    Ok(out)
+    Ok((out, held))
 }
+
+/// The label of [`tab_counts`]' held row (never an internal status).
+const HELD_ROW: &str = "#held";
 
 /// The fraud-hold queue's count on the list stops here. Counting every held order on every list
 /// page cost 5–10 ms of CPU at 50,000 held orders (`bench orders`, 1M orders), more than the
@@ -500,7 +688,7 @@ pub const HELD_COUNT_CAP: i64 = 1000;
 /// Held orders (1 and 3) in the scope: the fraud-hold queue's count, at most [`HELD_COUNT_CAP`].
 pub async fn held_count(db: &Db, scope: &OrderScope) -> sqlx::Result<i64> {
     let mut sql = Sql::default();
-    let w = conditions(&mut sql, scope, &Filter { hold: HoldFilter::Held, ..Filter::default() });
+    let w = conditions(&mut sql, scope, &Filter { hold: HoldFilter::Held, ..Filter::default() }, Access::Scan);
     sql.text = format!(
         "select count(*) from (select 1 from yahoo_order o where {} limit {HELD_COUNT_CAP}) held",
         w.join(" and ")
@@ -547,7 +735,7 @@ mod tests {
     fn a_scope_without_stores_sees_nothing() {
         let scope = OrderScope { account: crate::domain::AccountId(1), stores: Some(vec![]), mask_personal: false };
         let mut sql = Sql::default();
-        let w = conditions(&mut sql, &scope, &Filter::default());
+        let w = conditions(&mut sql, &scope, &Filter::default(), Access::Scan);
         assert!(w.iter().any(|c| c == "1 = 0"));
     }
 }

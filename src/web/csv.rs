@@ -193,7 +193,7 @@ pub fn order_stream(
                     Ok(Some((Bytes::from(bytes), Step::After(None))))
                 }
                 Step::After(cursor) => {
-                    let lines = order_list::page(&db, &scope, &filter, cursor, CHUNK).await?;
+                    let lines: Vec<order_list::Line> = order_list::page(&db, &scope, &filter, cursor, CHUNK).await?;
                     if lines.is_empty() {
                         return Ok(None);
                     }

@@ -27,7 +27,7 @@ use crate::{
     db::{
         audit,
         changes,
-        order_list::{self, Cursor, Filter, HoldFilter, Line, Sort},
+        order_list::{self, Brief, Cursor, Filter, HoldFilter, Line, Sort},
         orders::{HistoryActor, OrderPk},
         stores::{self, StoreLink},
     },
@@ -186,7 +186,7 @@ pub struct OrdersPage {
     tabs: Vec<Tab>,
     held: i64,
     stores: Vec<StoreLink>,
-    orders: Vec<Line>,
+    orders: Vec<Brief>,
     next: Option<String>,
     now: DateTime<Utc>,
     targets: Vec<InternalStatus>,
@@ -233,7 +233,7 @@ impl OrdersPage {
     }
 
     /// How long a held order has been held (since it was placed: Yahoo holds at ordering).
-    fn held_for(&self, line: &Line) -> String {
+    fn held_for(&self, line: &Brief) -> String {
         if !line.fraud_hold().is_held() {
             return String::new();
         }
@@ -261,14 +261,14 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     if after.is_none() && !q.after.is_empty() {
         errors.push("ページの位置が読めなかったため、先頭から表示しています".into());
     }
-    let mut orders = order_list::page(&state.db, &scope, &filter, after, PAGE_SIZE + 1).await?;
+    let mut orders: Vec<Brief> = order_list::page(&state.db, &scope, &filter, after, PAGE_SIZE + 1).await?;
     let next = if orders.len() as i64 > PAGE_SIZE {
         orders.truncate(PAGE_SIZE as usize);
         orders.last().map(|o| format!("/orders?{}", q.with(&[("after", &o.cursor(filter.sort).encode())])))
     } else {
         None
     };
-    let counts = order_list::status_counts(&state.db, &scope, filter.store).await?;
+    let (counts, held) = order_list::tab_counts(&state.db, &scope, filter.store).await?;
     let tab = |status: Option<InternalStatus>, label: &'static str, count: i64| Tab {
         status,
         label,
@@ -278,7 +278,6 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     };
     let mut tabs = vec![tab(None, "すべて", counts.iter().map(|(_, n)| n).sum())];
     tabs.extend(counts.iter().map(|(s, n)| tab(Some(*s), s.label(), *n)));
-    let held = order_list::held_count(&state.db, &scope).await?;
     let targets = InternalStatus::ALL
         .into_iter()
         .filter(|s| !matches!(s, InternalStatus::AutoImportInbox | InternalStatus::Failed))

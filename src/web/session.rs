@@ -35,6 +35,8 @@ const ACCESS_KEY: &str = "support_access";
 
 const SIGNED_IN_KEY: &str = "signed_in_at";
 const LAST_SEEN_KEY: &str = "last_seen_at";
+/// When a merchant's session was last written back to move its idle expiry on (unix seconds).
+const TOUCHED_KEY: &str = "touched_at";
 
 /// Support sessions are shorter-lived than merchants' (the layer's `session_idle_hours`): they
 /// end after this long without a request…
@@ -160,8 +162,31 @@ pub async fn flash(session: &Session, kind: FlashKind, message: impl Into<String
     Ok(())
 }
 
+/// The flash messages, removed from the session only when there are some: removing marks the
+/// session changed, and a changed session is written back to the database at the end of the
+/// request (a write per page view otherwise).
 async fn take_flashes(session: &Session) -> AppResult<Vec<Flash>> {
+    if session.get::<Vec<Flash>>(FLASH_KEY).await?.is_none() {
+        return Ok(Vec::new());
+    }
     Ok(session.remove(FLASH_KEY).await?.unwrap_or_default())
+}
+
+/// How often a merchant's session is written back just to move its idle expiry on.
+pub const SESSION_TOUCH_SECS: i64 = 300;
+
+/// Keeps a signed-in merchant's session alive while it is used: the session layer only writes a
+/// session (and so moves its expiry) when it changed, so a session that is only read would
+/// expire `session_idle_hours` after its last change however busy its person is. Marking it
+/// every [`SESSION_TOUCH_SECS`] moves the expiry on with one write per five minutes instead of
+/// one per request.
+async fn touch(session: &Session) -> AppResult<()> {
+    let now = chrono::Utc::now().timestamp();
+    let touched = session.get::<i64>(TOUCHED_KEY).await?;
+    if touched.is_none_or(|t| now - t >= SESSION_TOUCH_SECS || t > now) {
+        session.insert(TOUCHED_KEY, now).await?;
+    }
+    Ok(())
 }
 
 async fn session_from(parts: &mut Parts, state: &AppState) -> AppResult<Session> {
@@ -288,7 +313,7 @@ impl Merchant {
                         mask_personal: !access.needs_personal,
                     });
                 }
-                access::scope(&self.db, self.account.id, self.user.id).await?.ok_or(AppError::SignInRequired)
+                access::scope_of_user(&self.db, &self.user).await?.ok_or(AppError::SignInRequired)
             })
             .await?;
         Ok(scope.clone())
@@ -321,6 +346,7 @@ impl FromRequestParts<AppState> for Merchant {
             sign_out(&session).await?;
             return Err(AppError::SignInRequired);
         };
+        touch(&session).await?;
         Ok(Merchant {
             session,
             user,
