@@ -1,7 +1,11 @@
 //! Which stores a user may work and whether buyers' personal data is masked for them
 //! (product.md §1): read fresh on every request as an [`OrderScope`], changed by owners.
 
-use super::{Db, now, placeholders, with_pool};
+use super::{
+    Db,
+    audit::{self, Note},
+    now, placeholders, with_pool,
+};
 use crate::domain::{AccountId, StoreId, UserId, scope::OrderScope, user::Role};
 
 /// The order scope of a user of the account, in one query (the user's row and their stores);
@@ -79,7 +83,8 @@ pub async fn list(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<Access>> {
 
 /// Sets a user's stores and mask switch in one transaction. Only stores of this account are
 /// kept (others' ids are ignored). False if there is no such user in this account. Sessions
-/// are untouched: the next request reads the new scope.
+/// are untouched: the next request reads the new scope. `note`, if any, is written in the same
+/// transaction.
 pub async fn set(
     db: &Db,
     account_id: AccountId,
@@ -87,6 +92,7 @@ pub async fn set(
     all_stores: bool,
     stores: &[StoreId],
     mask_personal: bool,
+    note: Option<&Note>,
 ) -> sqlx::Result<bool> {
     let insert = format!(
         "insert into user_store (user_id, store_id, account_id)
@@ -122,6 +128,9 @@ pub async fn set(
                 q = q.bind(*s);
             }
             q.execute(&mut *tx).await?;
+        }
+        if let Some(note) = note {
+            audit::record_in(&mut *tx, note).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, now, with_pool};
-use crate::domain::AccountId;
+use crate::domain::{AccountId, StoreId};
 
 /// Who did it, as shown to the merchant.
 #[derive(Clone, Debug)]
@@ -246,13 +246,41 @@ impl ActorKind {
     }
 }
 
+/// The changed fields of an edit, as the log words them: `項目 前 → 後` for each field whose
+/// value changed, joined with 「、」 (store settings, a user's access). Only for fields whose
+/// values may be shown: never pass a secret or a password.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes(Vec<String>);
+
+impl Changes {
+    /// Notes `label` if `before` and `after` differ.
+    pub fn field(&mut self, label: &str, before: impl Into<String>, after: impl Into<String>) {
+        let (before, after) = (before.into(), after.into());
+        if before != after {
+            self.0.push(format!("{label} {before} → {after}"));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entry's detail: `subject: change、change`; `None` if nothing changed.
+    pub fn detail(&self, subject: &str) -> Option<String> {
+        (!self.is_empty()).then(|| format!("{subject}: {}", self.0.join("、")))
+    }
+}
+
 /// What the audit page and its export select. Dates are whole JST days.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub actor: Option<ActorKind>,
     pub action: Option<Action>,
-    /// Entries naming this store (store entries begin with the store's name).
-    pub store_name: Option<String>,
+    /// Entries about this store, by the `store_id` they were written with ([`Note::store`]).
+    /// Entries written before the column existed (migration 0017) have no store and match no
+    /// store filter; the store's name in their detail is not searched, since names change and
+    /// one store's name can begin another's.
+    pub store: Option<StoreId>,
     pub from: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -265,7 +293,6 @@ pub async fn search(
     before_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Entry>> {
-    let store = filter.store_name.as_deref().map(super::support::like_pattern).unwrap_or_default();
     let far_past = DateTime::<Utc>::from_timestamp(0, 0).expect("epoch");
     let far_future = DateTime::<Utc>::from_timestamp(253_402_214_400, 0).expect("year 9999");
     with_pool!(db, |p| {
@@ -275,7 +302,7 @@ pub async fn search(
                and ($3 = '' or ($3 = 'support' and actor like $9) or ($3 = 'job' and actor = $10)
                     or ($3 = 'user' and actor not like $9 and actor <> $10))
                and ($4 = '' or action = $4)
-               and ($5 = '' or lower(detail) like $5 escape '\\')
+               and ($5 = 0 or store_id = $5)
                and created_at >= $6 and created_at < $7
              order by id desc limit $8",
         )
@@ -283,7 +310,8 @@ pub async fn search(
         .bind(before_id.unwrap_or(i64::MAX))
         .bind(filter.actor.map(ActorKind::code).unwrap_or_default())
         .bind(filter.action.map(Action::code).unwrap_or_default())
-        .bind(store)
+        // Store IDs start at 1, so 0 means no store filter.
+        .bind(filter.store.map_or(0, |s| s.0))
         .bind(filter.from.unwrap_or(far_past))
         .bind(filter.until.unwrap_or(far_future))
         .bind(limit)
@@ -303,6 +331,8 @@ pub struct Note {
     pub action: Action,
     detail: String,
     ip: Option<String>,
+    /// The store the entry concerns, if any (what the page's store filter matches).
+    store_id: Option<StoreId>,
 }
 
 impl Note {
@@ -313,7 +343,20 @@ impl Note {
         detail: impl Into<String>,
         ip: Option<&str>,
     ) -> Note {
-        Note { account_id, actor: actor.label(), action, detail: detail.into(), ip: ip.map(str::to_string) }
+        Note {
+            account_id,
+            actor: actor.label(),
+            action,
+            detail: detail.into(),
+            ip: ip.map(str::to_string),
+            store_id: None,
+        }
+    }
+
+    /// The same entry, about `store_id` (every entry about one store says which, so the audit
+    /// page's store filter finds it whatever the store is called now).
+    pub fn store(self, store_id: StoreId) -> Note {
+        Note { store_id: Some(store_id), ..self }
     }
 
     /// The same entry for another account (sign-up learns its account ID inside its transaction).
@@ -322,8 +365,8 @@ impl Note {
     }
 }
 
-const INSERT: &str =
-    "insert into audit_log (account_id, actor, action, detail, ip, created_at) values ($1, $2, $3, $4, $5, $6)";
+const INSERT: &str = "insert into audit_log (account_id, actor, action, detail, ip, created_at, store_id)
+     values ($1, $2, $3, $4, $5, $6, $7)";
 
 /// A connection of either backend that can append audit entries (inside a transaction:
 /// `audit::record_in(&mut *tx, &note)`).
@@ -342,6 +385,7 @@ macro_rules! audit_connection {
                     .bind(&note.detail)
                     .bind(note.ip.as_deref())
                     .bind(now())
+                    .bind(note.store_id)
                     .execute(&mut *self)
                     .await
                     .map(|_| ())
@@ -367,10 +411,15 @@ pub async fn record(
     detail: &str,
     ip: Option<&str>,
 ) -> sqlx::Result<()> {
-    let note = Note::new(account_id, actor, action, detail, ip);
+    record_note(db, &Note::new(account_id, actor, action, detail, ip)).await
+}
+
+/// Appends `note` on its own, like [`record`], for a standalone entry built as a [`Note`] (one
+/// about a store, say).
+pub async fn record_note(db: &Db, note: &Note) -> sqlx::Result<()> {
     with_pool!(db, |p| {
         let mut conn = p.acquire().await?;
-        record_in(&mut *conn, &note).await
+        record_in(&mut *conn, note).await
     })
 }
 
@@ -387,4 +436,20 @@ pub async fn page(db: &Db, account_id: AccountId, before_id: Option<i64>, limit:
         .fetch_all(p)
         .await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Changes;
+
+    #[test]
+    fn changes_name_only_what_changed_before_and_after() {
+        let mut c = Changes::default();
+        assert_eq!(c.detail("本店"), None, "nothing changed, no entry");
+        c.field("ストア名", "本店", "本店");
+        assert!(c.is_empty());
+        c.field("ストア名", "本店", "新本店");
+        c.field("在庫連動", "オフ", "オン");
+        assert_eq!(c.detail("新本店").as_deref(), Some("新本店: ストア名 本店 → 新本店、在庫連動 オフ → オン"));
+    }
 }

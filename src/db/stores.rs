@@ -193,7 +193,8 @@ pub async fn create(
                 .await?;
         }
         if let Some(note) = note {
-            audit::record_in(&mut *tx, note).await?;
+            // The store's ID is known only now.
+            audit::record_in(&mut *tx, &note.clone().store(id)).await?;
         }
         tx.commit().await?;
         Ok(id)

@@ -287,7 +287,7 @@ async fn set_stop(
                 Some(r) => format!("{}: {r}", store.name),
                 None => store.name.clone(),
             };
-            let note = Note::new(account_id, actor, action, detail, Some(ip));
+            let note = Note::new(account_id, actor, action, detail, Some(ip)).store(store.id);
             imports::set_store_stop(&state.db, account_id, store.id, reason, db::now(), &note).await?;
         }
         None => {

@@ -61,17 +61,19 @@ impl AuditQuery {
                 s => jst::parse_date(s).map(Some).ok_or(AppError::BadRequest("audit date")),
             }
         };
-        let store_name = match self.store.trim() {
+        // Entries are matched by the store they were written about, not by its name; a store
+        // that is not one of the account's (another account's, or deleted) is 404.
+        let store = match self.store.trim() {
             "" => None,
             s => {
                 let id = StoreId(s.parse().map_err(|_| AppError::BadRequest("audit store"))?);
-                Some(stores.iter().find(|l| l.id == id).ok_or(AppError::NotFound)?.name.clone())
+                Some(stores.iter().find(|l| l.id == id).ok_or(AppError::NotFound)?.id)
             }
         };
         Ok(Filter {
             actor: ActorKind::parse(self.actor.trim()),
             action: Action::ALL.into_iter().find(|a| a.code() == self.action.trim()),
-            store_name,
+            store,
             from: date(&self.from)?.map(day_start),
             until: date(&self.to)?.map(|d| day_start(d) + Duration::days(1)),
         })

@@ -102,7 +102,7 @@ pub async fn callback(
         return Ok(back);
     }
     let redirect_uri = state.config.redirect_uri();
-    let note = owner.note(Action::StoreConnected, format!("{} ({})", store.name, store.seller_id), &ip);
+    let note = owner.note(Action::StoreConnected, format!("{} ({})", store.name, store.seller_id), &ip).store(store.id);
     let exchange =
         state.yahoo.exchange_code(owner.account_id(), store.id, &q.code, &redirect_uri, &pending.verifier, &note);
     let Some(exchanged) = within_deadline(&state, exchange).await else {
@@ -213,7 +213,7 @@ pub async fn save_key(
                 "{} ({}) バージョン {} / 有効期限 {}",
                 store.name, store.seller_id, key.version, key.expires_on
             );
-            let note = owner.note(Action::PublicKeyChanged, detail, &ip);
+            let note = owner.note(Action::PublicKeyChanged, detail, &ip).store(store.id);
             let (pem, version, expires) = (&key.spki_pem, key.version, key.expires_on);
             stores::set_public_key(&state.db, owner.account_id(), store_id, pem, version, expires, Some(&note)).await?;
             let mut message = format!("公開鍵（バージョン {}）を保存しました", key.version);

@@ -95,7 +95,7 @@ pub async fn import_store(
         me.flash(FlashKind::Error, "Yahoo!と連携してから取り込んでください").await?;
         return Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response());
     }
-    let note = me.note(Action::ManualImport, store.name.clone(), &ip);
+    let note = me.note(Action::ManualImport, store.name.clone(), &ip).store(store.id);
     let runs = queue(&state, &me, &[store.id], window, &note).await?;
     let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
@@ -205,7 +205,7 @@ pub async fn stop_store(
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let reason = stop_reason(&form, &owner.user.display_name);
-    let note = owner.note(Action::EmergencyStop, format!("{}: {reason}", store.name), &ip);
+    let note = owner.note(Action::EmergencyStop, format!("{}: {reason}", store.name), &ip).store(store.id);
     imports::set_store_stop(&state.db, owner.account_id(), store.id, Some(&reason), db::now(), &note).await?;
     owner.flash(FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
@@ -218,7 +218,7 @@ pub async fn resume_store(
     Path(store_id): Path<StoreId>,
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
-    let note = owner.note(Action::EmergencyResume, store.name.clone(), &ip);
+    let note = owner.note(Action::EmergencyResume, store.name.clone(), &ip).store(store.id);
     imports::set_store_stop(&state.db, owner.account_id(), store.id, None, db::now(), &note).await?;
     owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())

@@ -152,7 +152,8 @@ async fn apply(state: &AppState, me: &Merchant, ip: &str, store: Store, form: &A
     let back = format!("/stores/{}/reimport?order_id={order_id}", store.id);
     match applied {
         Ok(Ok(_)) => {
-            me.audit(Action::OrderReimported, &format!("{} {order_id}", store.name), ip).await?;
+            let note = me.note(Action::OrderReimported, format!("{} {order_id}", store.name), ip);
+            me.record(&note.store(store.id)).await?;
             let (row, _) = orders::by_order_ids(&state.db, me.account_id(), store.id, &[order_id])
                 .await?
                 .remove(order_id)
@@ -276,7 +277,8 @@ pub async fn reconcile(
             return Ok(Redirect::to(&format!("/stores/{}/reconcile", store.id)).into_response());
         }
     };
-    let note = me.note(Action::Reconciled, format!("{} {}〜{}", store.name, q.from.trim(), q.to.trim()), &ip);
+    let note =
+        me.note(Action::Reconciled, format!("{} {}〜{}", store.name, q.from.trim(), q.to.trim()), &ip).store(store.id);
     let runs = imports::queue_runs(
         &state.db,
         me.account_id(),

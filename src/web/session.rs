@@ -326,6 +326,13 @@ impl Merchant {
             .await?;
         Ok(())
     }
+
+    /// Records `note` (from [`Merchant::note`], about a store say) on its own, like
+    /// [`Merchant::audit`].
+    pub async fn record(&self, note: &audit::Note) -> AppResult<()> {
+        audit::record_note(&self.db, note).await?;
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for Merchant {

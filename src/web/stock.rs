@@ -292,7 +292,8 @@ pub async fn pull(
     let name = stores::get(&state.db, account, store).await?.ok_or(AppError::NotFound)?.name;
     match state.stock.pull(account, store, &me.user.email).await {
         Ok((asked, found)) => {
-            me.audit(audit::Action::StockPulled, &format!("{name}から在庫を取得: {asked}件中{found}件"), &ip).await?;
+            let note = me.note(audit::Action::StockPulled, format!("{name}から在庫を取得: {asked}件中{found}件"), &ip);
+            me.record(&note.store(store)).await?;
             me.flash(FlashKind::Success, format!("{name}から在庫を取得しました（{asked}件を問い合わせ、{found}件が見つかりました）"))
                 .await?;
         }

@@ -19,7 +19,7 @@ use crate::{
     app::AppState,
     db::{
         WriteError,
-        audit::Action,
+        audit::{Action, Changes},
         imports::{self, ImportState, Run},
         stores::{self, NewSecret, Store},
     },
@@ -313,15 +313,15 @@ pub async fn update(
     }
     let new_secret = form.new_client_secret().map(|plaintext| NewSecret { secrets: &state.secrets, plaintext });
     let mut notes = Vec::new();
-    let changes = describe_changes(&before, &settings);
-    if !changes.is_empty() {
-        notes.push(owner.note(Action::StoreUpdated, format!("{}: {}", settings.name, changes.join("、")), &ip));
+    if let Some(detail) = describe_changes(&before, &settings).detail(&settings.name) {
+        notes.push(owner.note(Action::StoreUpdated, detail, &ip).store(store_id));
     }
     if new_secret.is_some() {
-        notes.push(owner.note(Action::ClientSecretChanged, settings.name.clone(), &ip));
+        notes.push(owner.note(Action::ClientSecretChanged, settings.name.clone(), &ip).store(store_id));
     }
     if disconnect {
-        notes.push(owner.note(Action::StoreUpdated, format!("{}: Yahoo!連携を解除", settings.name), &ip));
+        let detail = format!("{}: Yahoo!連携を解除", settings.name);
+        notes.push(owner.note(Action::StoreUpdated, detail, &ip).store(store_id));
     }
     match stores::update(&state.db, owner.account_id(), store_id, &settings, new_secret, disconnect, &notes).await {
         Ok(true) => {}
@@ -346,14 +346,10 @@ pub async fn update(
 }
 
 /// Which settings changed, in words, for the audit log (values only for non-secret fields).
-fn describe_changes(before: &StoreSettings, after: &StoreSettings) -> Vec<String> {
+fn describe_changes(before: &StoreSettings, after: &StoreSettings) -> Changes {
     let on_off = |b: bool| if b { "オン" } else { "オフ" };
-    let mut out = Vec::new();
-    let mut diff = |label: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{label} {a} → {b}"));
-        }
-    };
+    let mut out = Changes::default();
+    let mut diff = |label: &str, a: String, b: String| out.field(label, a, b);
     diff("ストア名", before.name.clone(), after.name.clone());
     diff("ストアアカウント", before.seller_id.clone(), after.seller_id.clone());
     diff("接続先", before.environment.label().into(), after.environment.label().into());
@@ -388,7 +384,7 @@ pub async fn delete(
     Path(store_id): Path<StoreId>,
 ) -> AppResult<Response> {
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
-    let note = owner.note(Action::StoreDeleted, format!("{} ({})", store.name, store.seller_id), &ip);
+    let note = owner.note(Action::StoreDeleted, format!("{} ({})", store.name, store.seller_id), &ip).store(store.id);
     if !stores::delete(&state.db, owner.account_id(), store_id, &note).await? {
         return Err(AppError::NotFound);
     }

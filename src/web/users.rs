@@ -21,7 +21,7 @@ use crate::{
         WriteError,
         access::{self, Access},
         accounts::{self, User},
-        audit::Action,
+        audit::{Action, Changes},
         stores::{self, StoreLink},
     },
     domain::{
@@ -70,13 +70,19 @@ impl UsersPage {
     /// 担当ストア in words: 「すべてのストア」, the chosen names, or 「なし」.
     fn stores_label(&self, user: &User) -> String {
         let access = self.access_of(&user.id);
-        if user.is_owner() || access.all_stores {
-            return "すべてのストア".into();
-        }
-        let names: Vec<&str> =
-            self.stores.iter().filter(|s| access.stores.contains(&s.id)).map(|s| s.name.as_str()).collect();
-        if names.is_empty() { "なし".into() } else { names.join("、") }
+        let limited = !(user.is_owner() || access.all_stores);
+        stores_words(limited.then_some(&access.stores[..]), &self.stores, "、")
     }
+}
+
+/// 担当ストア in words: 「すべてのストア」 (`None`), the chosen stores' names joined with `sep`,
+/// or 「なし」.
+fn stores_words(chosen: Option<&[StoreId]>, stores: &[StoreLink], sep: &str) -> String {
+    let Some(chosen) = chosen else {
+        return "すべてのストア".into();
+    };
+    let names: Vec<&str> = stores.iter().filter(|s| chosen.contains(&s.id)).map(|s| s.name.as_str()).collect();
+    if names.is_empty() { "なし".into() } else { names.join(sep) }
 }
 
 pub async fn index(State(state): State<AppState>, owner: Owner) -> AppResult<Response> {
@@ -224,24 +230,27 @@ pub async fn set_access(
     let all_stores = user.is_owner() || field("stores") != Some("some");
     let mask_personal = field("mask_personal") == Some("on");
     let account_stores = stores::links(&state.db, account).await?;
-    let chosen: Vec<StoreLink> = account_stores
-        .into_iter()
+    let chosen: Vec<&StoreLink> = account_stores
+        .iter()
         .filter(|s| fields.iter().any(|(k, v)| k == "store" && v.parse::<i64>().ok() == Some(s.id.0)))
         .collect();
     let ids: Vec<StoreId> = if all_stores { Vec::new() } else { chosen.iter().map(|s| s.id).collect() };
-    if !access::set(&state.db, account, user.id, all_stores, &ids, mask_personal).await? {
+    // Before → after of what changed, as for store settings (store names joined with 「・」,
+    // since the changes themselves are joined with 「、」). Nothing changed, no entry.
+    let before = access::scope(&state.db, account, user.id).await?.ok_or(AppError::NotFound)?;
+    let after_stores = (!all_stores).then_some(&ids[..]);
+    let mask_words = |masked: bool| if masked { "伏せる" } else { "表示する" };
+    let mut changes = Changes::default();
+    changes.field(
+        "担当ストア",
+        stores_words(before.stores.as_deref(), &account_stores, "・"),
+        stores_words(after_stores, &account_stores, "・"),
+    );
+    changes.field("お客様の個人情報", mask_words(before.mask_personal), mask_words(mask_personal));
+    let note = changes.detail(&user.email).map(|detail| owner.note(Action::UserAccessChanged, detail, &ip));
+    if !access::set(&state.db, account, user.id, all_stores, &ids, mask_personal, note.as_ref()).await? {
         return Err(AppError::NotFound);
     }
-    let stores_word = if all_stores {
-        "すべてのストア".to_string()
-    } else if chosen.is_empty() {
-        "なし".to_string()
-    } else {
-        chosen.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("、")
-    };
-    let mask_word = if mask_personal { "伏せる" } else { "表示する" };
-    let detail = format!("{}：担当ストア：{stores_word}、お客様の個人情報：{mask_word}", user.email);
-    owner.audit(Action::UserAccessChanged, &detail, &ip).await?;
     owner
         .flash(FlashKind::Success, format!("{} さんの担当ストアと個人情報の表示を変更しました", user.display_name))
         .await?;

@@ -38,7 +38,7 @@ async fn an_owner_limits_staff_to_one_store(backend: Backend) {
     // Audited, in words.
     let audit = owner.get("/audit").await;
     assert!(audit.body.contains("担当ストア・個人情報の表示の変更"), "{}", audit.body);
-    assert!(audit.body.contains("staff@example.jp：担当ストア：本店、お客様の個人情報：表示する"), "{}", audit.body);
+    assert!(audit.body.contains("staff@example.jp: 担当ストア すべてのストア → 本店"), "{}", audit.body);
 
     // No store at all, masked; then back to every store.
     let saved = owner.submit("/users", &path, &[("stores", "some"), ("mask_personal", "on")]).await;
@@ -207,7 +207,53 @@ async fn staff_limited_to_a_store_never_reach_another(backend: Backend) {
     assert_eq!(status, "new");
 }
 
+/// A change of a user's stores or mask is audited as before → after of what changed, in the
+/// words of the store-settings entries; submitting the same again writes nothing.
+async fn access_changes_are_audited_before_and_after(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("商店", "owner@example.jp").await;
+    let a = app.add_store(&owner, "A店", "shop-a", "secret-a").await;
+    let b = app.add_store(&owner, "B店", "shop-b", "secret-b").await;
+    let staff_id = app.add_user(&owner, "staff@example.jp", "staff").await;
+    let (a, b) = (a.to_string(), b.to_string());
+    let path = format!("/users/{staff_id}/access");
+    let entries = || async {
+        let page = owner.get("/audit?action=user_access_changed").await;
+        page.select_text("table.audit tbody td:nth-child(4)")
+    };
+
+    let only_a = [("stores", "some"), ("store", &a[..])];
+    assert_eq!(owner.submit("/users", &path, &only_a).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(entries().await, ["staff@example.jp: 担当ストア すべてのストア → A店"], "the mask did not change");
+
+    let both_masked = [("stores", "some"), ("store", &a[..]), ("store", &b[..]), ("mask_personal", "on")];
+    assert_eq!(owner.submit("/users", &path, &both_masked).await.status, StatusCode::SEE_OTHER);
+    let logged = entries().await;
+    assert_eq!(
+        logged.first().map(String::as_str),
+        Some("staff@example.jp: 担当ストア A店 → A店・B店、お客様の個人情報 表示する → 伏せる"),
+        "{logged:?}"
+    );
+
+    // The same again changes nothing and writes nothing.
+    assert_eq!(owner.submit("/users", &path, &both_masked).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(entries().await.len(), 2);
+
+    let none_shown = [("stores", "some")];
+    assert_eq!(owner.submit("/users", &path, &none_shown).await.status, StatusCode::SEE_OTHER);
+    let logged = entries().await;
+    assert_eq!(
+        logged.first().map(String::as_str),
+        Some("staff@example.jp: 担当ストア A店・B店 → なし、お客様の個人情報 伏せる → 表示する"),
+        "{logged:?}"
+    );
+    let all = [("stores", "all")];
+    assert_eq!(owner.submit("/users", &path, &all).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(entries().await.first().map(String::as_str), Some("staff@example.jp: 担当ストア なし → すべてのストア"));
+}
+
 crate::on_both_backends!(
+    access_changes_are_audited_before_and_after,
     an_owner_limits_staff_to_one_store,
     staff_cannot_change_store_limits,
     order_pages_follow_the_scope,

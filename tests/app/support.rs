@@ -290,6 +290,72 @@ async fn audit_log_filters_and_exports(backend: Backend) {
     assert_eq!(staff.get("/audit.csv").await.status, StatusCode::FORBIDDEN);
 }
 
+/// The store filter goes by the store an entry was written about, not by names in the detail:
+/// a store whose name begins another's does not pick up the other's entries, a renamed store
+/// keeps its entries, and an entry without a store (as those written before the column) that
+/// merely names the store is not matched. The page and the CSV export agree.
+async fn audit_store_filter_goes_by_store_id(backend: Backend) {
+    use orderdesk::db::audit::{self, Action, Actor};
+
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("青空商店", "owner@example.jp").await;
+    let a = app.add_store(&owner, "本店", "shop-a", "secret-a").await;
+    let b = app.add_store(&owner, "本店二号", "shop-b", "secret-b").await;
+    let account = account_of(&app.db, StoreId(a)).await;
+    // An entry with no store whose detail begins with store A's name.
+    audit::record(&app.db, account, Actor::System, Action::ManualImport, "本店 (no store)", None).await.unwrap();
+
+    let details = |path: String| {
+        let owner = &owner;
+        async move {
+            let page = owner.get(&path).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+            page.select_text("table.audit tbody td:nth-child(4)")
+        }
+    };
+    let of_a = details(format!("/audit?store={a}")).await;
+    assert_eq!(of_a.len(), 1, "{of_a:?}");
+    assert!(of_a[0].starts_with("本店 (shop-a"), "{of_a:?}");
+    let of_b = details(format!("/audit?store={b}")).await;
+    assert_eq!(of_b.len(), 1, "{of_b:?}");
+    assert!(of_b[0].starts_with("本店二号 (shop-b"), "{of_b:?}");
+
+    // Store A renamed: its entries, old and new, stay with it; B's filter does not see them.
+    let edit = format!("/stores/{a}/edit");
+    let fields = [
+        ("name", "新本店"),
+        ("seller_id", "shop-a"),
+        ("environment", "simulator"),
+        ("client_id", "dj00client"),
+        ("client_secret", ""),
+        ("auto_import_interval_minutes", "15"),
+        ("restrict_fraud_hold_changes", "on"),
+    ];
+    assert_eq!(owner.submit(&edit, &format!("/stores/{a}"), &fields).await.status, StatusCode::SEE_OTHER);
+    let of_a = details(format!("/audit?store={a}")).await;
+    assert_eq!(of_a.len(), 2, "{of_a:?}");
+    assert!(of_a[0].contains("ストア名 本店 → 新本店"), "{of_a:?}");
+    assert!(of_a[1].starts_with("本店 (shop-a"), "{of_a:?}");
+    assert_eq!(details(format!("/audit?store={b}")).await, of_b, "B's entries only");
+    let all = details("/audit".to_string()).await;
+    assert!(all.iter().any(|d| d == "本店 (no store)"), "unfiltered, the storeless entry shows: {all:?}");
+
+    // The export selects the same.
+    let csv_a = owner.get(&format!("/audit.csv?store={a}")).await;
+    assert_eq!(csv_a.status, StatusCode::OK);
+    assert!(csv_a.body.contains("ストア名 本店 → 新本店") && csv_a.body.contains("本店 (shop-a"), "{}", csv_a.body);
+    assert!(!csv_a.body.contains("shop-b") && !csv_a.body.contains("(no store)"), "{}", csv_a.body);
+    let csv_b = owner.get(&format!("/audit.csv?store={b}")).await;
+    assert!(csv_b.body.contains("本店二号 (shop-b"), "{}", csv_b.body);
+    assert!(!csv_b.body.contains("shop-a") && !csv_b.body.contains("新本店"), "{}", csv_b.body);
+
+    // Another account's store is not found, on the page and in the export.
+    let other = app.owner("他社", "other@example.jp").await;
+    let foreign = app.add_store(&other, "本店", "shop-x", "secret-x").await;
+    assert_eq!(owner.get(&format!("/audit?store={foreign}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(owner.get(&format!("/audit.csv?store={foreign}")).await.status, StatusCode::NOT_FOUND);
+}
+
 async fn support_sign_in_is_throttled(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     support_staff(&app).await;
@@ -303,6 +369,7 @@ async fn support_sign_in_is_throttled(backend: Backend) {
 
 on_both_backends!(
     audit_log_filters_and_exports,
+    audit_store_filter_goes_by_store_id,
     support_sign_in_is_throttled,
     admin_is_for_support_staff_only,
     support_access_reads_but_never_changes,
