@@ -45,3 +45,39 @@ begin
     insert or ignore into order_search (account_id, term, order_pk, order_time)
     select account_id, term, order_pk, order_time from order_search_terms where order_pk = new.id and term <> '';
 end;
+
+-- Held orders (FraudHoldStatus 1 and 3) per store, kept by triggers like the tab counts: the
+-- list's 「不正保留の注文が…件」 and the dashboard read a few rows instead of counting the
+-- account's held orders on every page.
+create table order_hold_count (
+    account_id integer not null references account (id) on delete cascade,
+    store_id integer not null references store (id) on delete cascade,
+    n integer not null default 0,
+    primary key (account_id, store_id)
+) without rowid;
+
+insert into order_hold_count (account_id, store_id, n)
+select account_id, store_id, count(*) from yahoo_order where fraud_hold_status in (1, 3) group by account_id, store_id;
+
+create trigger yahoo_order_hold_insert after insert on yahoo_order
+when new.fraud_hold_status in (1, 3)
+begin
+    insert into order_hold_count (account_id, store_id, n) values (new.account_id, new.store_id, 1)
+    on conflict (account_id, store_id) do update set n = n + 1;
+end;
+
+create trigger yahoo_order_hold_update after update of fraud_hold_status, store_id on yahoo_order
+when (old.fraud_hold_status in (1, 3)) is not (new.fraud_hold_status in (1, 3)) or old.store_id is not new.store_id
+begin
+    update order_hold_count set n = n - 1
+    where old.fraud_hold_status in (1, 3) and account_id = old.account_id and store_id = old.store_id;
+    insert into order_hold_count (account_id, store_id, n)
+    select new.account_id, new.store_id, 1 where new.fraud_hold_status in (1, 3)
+    on conflict (account_id, store_id) do update set n = n + 1;
+end;
+
+create trigger yahoo_order_hold_delete after delete on yahoo_order
+when old.fraud_hold_status in (1, 3)
+begin
+    update order_hold_count set n = n - 1 where account_id = old.account_id and store_id = old.store_id;
+end;

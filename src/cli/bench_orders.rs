@@ -673,6 +673,30 @@ pub async fn check_counters(db: &Db, account: AccountId) -> anyhow::Result<(i64,
     if kept.len() != counted.len() {
         wrong.push(format!("{} counters kept for {} (store, status) pairs", kept.len(), counted.len()));
     }
+    // The held orders' counters (`order_hold_count`) likewise.
+    let held_counted: Vec<(i64, i64)> = with_pool!(db, |p| {
+        sqlx::query_as(
+            "select store_id, count(*) from yahoo_order where account_id = $1 and fraud_hold_status in (1, 3)
+             group by store_id",
+        )
+        .bind(account)
+        .fetch_all(p)
+        .await
+    })?;
+    let held_kept: Vec<(i64, i64)> = with_pool!(db, |p| {
+        sqlx::query_as("select store_id, n from order_hold_count where account_id = $1 and n <> 0")
+            .bind(account)
+            .fetch_all(p)
+            .await
+    })?;
+    for row in &held_counted {
+        if !held_kept.contains(row) {
+            wrong.push(format!("store {}: {} held counted, kept {:?}", row.0, row.1, held_kept.iter().find(|k| k.0 == row.0)));
+        }
+    }
+    if held_kept.len() != held_counted.len() {
+        wrong.push(format!("{} held counters kept for {} stores", held_kept.len(), held_counted.len()));
+    }
     Ok((counted.iter().map(|r| r.2).sum(), wrong))
 }
 
@@ -1438,6 +1462,17 @@ mod tests {
         })
         .unwrap();
         assert_eq!(kept, derived);
+        // Every term carries its order's time (the search sorts by it).
+        let (off,): (i64,) = with_pool!(&db, |p| {
+            sqlx::query_as(
+                "select count(*) from order_search q join yahoo_order o on o.id = q.order_pk
+                 where q.order_time is null or q.order_time <> o.order_time",
+            )
+            .fetch_one(p)
+            .await
+        })
+        .unwrap();
+        assert_eq!(off, 0);
         // The triggers are back, all of them, and keep counting.
         assert_eq!(count_triggers().await, triggers_before);
         // About 5 % held, some held orders confirmed (3), every order with item lines.

@@ -260,7 +260,6 @@ impl Line {
 pub struct Brief {
     pub id: OrderPk,
     pub store_id: StoreId,
-    pub store_name: String,
     pub order_id: String,
     pub order_time: DateTime<Utc>,
     pub publication_time: Option<DateTime<Utc>>,
@@ -272,7 +271,8 @@ pub struct Brief {
     pub cancel_flagged: bool,
 }
 
-const BRIEF_COLUMNS: &str = "o.id, o.store_id, s.name as store_name, o.order_id, o.order_time, o.publication_time,
+/// (The page names the store from the stores it already holds for its header.)
+const BRIEF_COLUMNS: &str = "o.id, o.store_id, o.order_id, o.order_time, o.publication_time,
     o.fraud_hold_status, o.internal_status, o.bill_last_name, o.bill_first_name, o.total_price, o.cancel_flagged";
 
 impl Brief {
@@ -299,8 +299,10 @@ pub trait ListRow:
     + Unpin
     + 'static
 {
-    /// The `select` list (the order is `o`, its store `s`).
+    /// The `select` list (the order is `o`, its store `s`)…
     const COLUMNS: &'static str;
+    /// …and what it reads from.
+    const FROM: &'static str = "yahoo_order o join store s on s.id = o.store_id";
     fn mask(&mut self, scope: &OrderScope);
     fn cursor(&self, sort: Sort) -> Cursor;
 }
@@ -325,6 +327,7 @@ impl ListRow for Line {
 
 impl ListRow for Brief {
     const COLUMNS: &'static str = BRIEF_COLUMNS;
+    const FROM: &'static str = "yahoo_order o";
     fn mask(&mut self, scope: &OrderScope) {
         if scope.mask_personal {
             self.bill_last_name = scope.mask(&self.bill_last_name).to_owned();
@@ -369,7 +372,6 @@ fn prefix_end(prefix: &str) -> String {
 #[derive(Clone, Debug)]
 enum Arg {
     Int(i64),
-    OptInt(Option<i64>),
     Text(String),
     Time(DateTime<Utc>),
 }
@@ -482,7 +484,6 @@ macro_rules! bind_args {
         for a in $args {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
-                Arg::OptInt(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(v.as_str()),
                 Arg::Time(v) => q.bind(*v),
             };
@@ -521,9 +522,9 @@ pub async fn page<T: ListRow>(
     }
     let lim = sql.arg(Arg::Int(limit));
     sql.text = format!(
-        "select {} from yahoo_order o join store s on s.id = o.store_id
-         where {} order by {column} {dir}, o.id {dir} limit {lim}",
+        "select {} from {} where {} order by {column} {dir}, o.id {dir} limit {lim}",
         T::COLUMNS,
+        T::FROM,
         w.join(" and ")
     );
     let mut lines: Vec<T> = with_pool!(db, |p| {
@@ -596,7 +597,7 @@ async fn search_page<T: ListRow>(
         let list: Vec<String> = hits.iter().map(|(pk, _)| sql.arg(Arg::Int(*pk))).collect();
         w.push(format!("o.id in ({})", list.join(", ")));
         sql.text =
-            format!("select {} from yahoo_order o join store s on s.id = o.store_id where {}", T::COLUMNS, w.join(" and "));
+            format!("select {} from {} where {}", T::COLUMNS, T::FROM, w.join(" and "));
         let mut rows: Vec<T> = with_pool!(db, |p| {
             bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await
         })?;
@@ -637,10 +638,11 @@ pub async fn by_ids(db: &Db, scope: &OrderScope, pks: &[OrderPk]) -> sqlx::Resul
     Ok(out)
 }
 
-/// The list's tabs: orders per internal status in the scope (and the chosen store), from the
-/// counters the triggers keep (a few dozen rows, whatever the number of orders), and the
-/// fraud-hold queue's count ([`held_count`]'s), in one statement: on SQLite every statement is a
-/// round trip to the connection's thread, which costs more than these small reads themselves.
+/// The list's tabs: orders per internal status in the scope (and the chosen store), and the
+/// fraud-hold queue's count in the scope (all its stores), from the counters the triggers keep
+/// (`order_status_count`, `order_hold_count`: a few rows, whatever the number of orders), in
+/// one statement: on SQLite every statement is a round trip to the connection's thread, which
+/// costs more than these small reads themselves.
 pub async fn tab_counts(
     db: &Db,
     scope: &OrderScope,
@@ -648,29 +650,27 @@ pub async fn tab_counts(
 ) -> sqlx::Result<(Vec<(InternalStatus, i64)>, i64)> {
     let mut sql = Sql::default();
     let account = sql.arg(Arg::Int(scope.account.0));
-    let chosen = sql.arg(Arg::OptInt(store.map(|s| s.0)));
-    let held = conditions(&mut sql, scope, &Filter { hold: HoldFilter::Held, ..Filter::default() }, Access::Scan);
+    let allowed = scope_stores(&mut sql, scope);
+    let mut counted = vec![format!("account_id = {account}"), "n <> 0".to_string(), allowed.clone()];
+    if let Some(store) = store {
+        let p = sql.arg(Arg::Int(store.0));
+        counted.push(format!("store_id = {p}"));
+    }
     sql.text = format!(
-        "select store_id, internal_status, n from order_status_count
-         where account_id = {account} and ({chosen} is null or store_id = {chosen}) and n <> 0
+        "select internal_status, cast(sum(n) as bigint) from order_status_count where {} group by internal_status
          union all
-         select null, '{HELD_ROW}', (select count(*) from (select 1 from yahoo_order o where {} limit {HELD_COUNT_CAP}) held)",
-        held.join(" and ")
+         select '{HELD_ROW}', cast(coalesce(sum(n), 0) as bigint) from order_hold_count where account_id = {account} and {allowed}",
+        counted.join(" and "),
     );
-    let rows: Vec<(Option<i64>, String, i64)> = with_pool!(db, |p| {
-        bind_args!(sqlx::query_as::<_, (Option<i64>, String, i64)>(&sql.text), &sql.args).fetch_all(p).await
+    let rows: Vec<(String, i64)> = with_pool!(db, |p| {
+        bind_args!(sqlx::query_as::<_, (String, i64)>(&sql.text), &sql.args).fetch_all(p).await
     })?;
     let mut out: Vec<(InternalStatus, i64)> = InternalStatus::ALL.into_iter().map(|s| (s, 0)).collect();
     let mut held = 0;
-    for (store_id, status, n) in rows {
-        let Some(store_id) = store_id else {
+    for (status, n) in rows {
+        if status == HELD_ROW {
             held = n;
-            continue;
-        };
-        if !scope.allows(StoreId(store_id)) {
-            continue;
-        }
-        if let Some(slot) = out.iter_mut().find(|(s, _)| s.as_str() == status) {
+        } else if let Some(slot) = out.iter_mut().find(|(s, _)| s.as_str() == status) {
             slot.1 += n;
         }
     }
@@ -680,18 +680,25 @@ pub async fn tab_counts(
 /// The label of [`tab_counts`]' held row (never an internal status).
 const HELD_ROW: &str = "#held";
 
-/// The fraud-hold queue's count on the list stops here. Counting every held order on every list
-/// page cost 5–10 ms of CPU at 50,000 held orders (`bench orders`, 1M orders), more than the
-/// rest of the page; the alert only has to say that there are many.
-pub const HELD_COUNT_CAP: i64 = 1000;
+/// `store_id` limited to the scope's stores, as a condition (`1 = 1` when it has them all).
+fn scope_stores(sql: &mut Sql, scope: &OrderScope) -> String {
+    match &scope.stores {
+        None => "1 = 1".to_string(),
+        Some(allowed) if allowed.is_empty() => "1 = 0".to_string(),
+        Some(allowed) => {
+            let list: Vec<String> = allowed.iter().map(|s| sql.arg(Arg::Int(s.0))).collect();
+            format!("store_id in ({})", list.join(", "))
+        }
+    }
+}
 
-/// Held orders (1 and 3) in the scope: the fraud-hold queue's count, at most [`HELD_COUNT_CAP`].
+/// Held orders (1 and 3) in the scope: the fraud-hold queue's count, from `order_hold_count`.
 pub async fn held_count(db: &Db, scope: &OrderScope) -> sqlx::Result<i64> {
     let mut sql = Sql::default();
-    let w = conditions(&mut sql, scope, &Filter { hold: HoldFilter::Held, ..Filter::default() }, Access::Scan);
+    let account = sql.arg(Arg::Int(scope.account.0));
+    let allowed = scope_stores(&mut sql, scope);
     sql.text = format!(
-        "select count(*) from (select 1 from yahoo_order o where {} limit {HELD_COUNT_CAP}) held",
-        w.join(" and ")
+        "select cast(coalesce(sum(n), 0) as bigint) from order_hold_count where account_id = {account} and {allowed}"
     );
     let (n,): (i64,) = with_pool!(db, |p| {
         bind_args!(sqlx::query_as::<_, (i64,)>(&sql.text), &sql.args).fetch_one(p).await

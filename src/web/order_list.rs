@@ -199,6 +199,11 @@ impl OrdersPage {
         self.filter.store == Some(*id)
     }
 
+    /// A row's store, by name, from the stores the page holds (those this person may see).
+    fn store_name(&self, id: &StoreId) -> &str {
+        self.stores.iter().find(|s| s.id == *id).map_or("", |s| s.name.as_str())
+    }
+
     fn is_inbox(&self) -> bool {
         self.filter.status == Some(InternalStatus::AutoImportInbox)
     }
@@ -219,13 +224,9 @@ impl OrdersPage {
         format!("/orders.csv?{}&encoding={encoding}", self.q.with(&[("after", "")]))
     }
 
-    /// The held count as the alert says it: exact up to the cap, then "at least".
+    /// The held count as the alert says it.
     fn held_label(&self) -> String {
-        if self.held >= order_list::HELD_COUNT_CAP {
-            format!("{}件以上", order_list::HELD_COUNT_CAP)
-        } else {
-            format!("{}件", self.held)
-        }
+        format!("{}件", self.held)
     }
 
     fn queue_href(&self) -> String {

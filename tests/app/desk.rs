@@ -112,6 +112,21 @@ async fn list_filters_search_and_paging(backend: Backend) {
     let found = walk(&s, "/orders?q=no-such-thing-anywhere").await;
     assert!(found.is_empty());
 
+    // A search matching more than a page (order IDs 10000001–10000099 of the store) pages in
+    // the list's order: alone, with another filter (the held queue), and oldest first.
+    let (seller, _) = someone.order_id.rsplit_once('-').expect("seller-number");
+    let q = urlencode(&format!("{seller}-100000"));
+    let matching: Vec<&OrderRow> =
+        expected.iter().filter(|o| o.order_id.starts_with(&format!("{seller}-100000"))).collect();
+    assert!(matching.len() > 50, "more than one page: {}", matching.len());
+    let ids = |v: &[&OrderRow]| v.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>();
+    assert_eq!(walk(&s, &format!("/orders?q={q}")).await, ids(&matching));
+    let held_matching: Vec<&OrderRow> = matching.iter().copied().filter(|o| o.fraud_hold().is_held()).collect();
+    assert_eq!(walk(&s, &format!("/orders?hold=held&q={q}")).await, ids(&held_matching));
+    let mut oldest = walk(&s, &format!("/orders?sort=ordered_asc&q={q}")).await;
+    oldest.reverse();
+    assert_eq!(oldest, ids(&matching));
+
     // Order date range in JST days; an unreadable date is said in Japanese and left out.
     let day = (someone.order_time + chrono::Duration::hours(9)).date_naive();
     let on_day: HashSet<String> = rows
