@@ -87,7 +87,10 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     } else {
         None
     };
-    let all_stores = stores::list(&state.db, account).await?;
+    // Staff limited to some stores see those stores' pushes only (as everywhere else).
+    let scope = me.scope().await?;
+    let mut all_stores = stores::list(&state.db, account).await?;
+    all_stores.retain(|s| scope.allows(s.id));
     let summary = stock::push_summary(&state.db, account).await?;
     let pushes = all_stores
         .iter()
@@ -102,7 +105,7 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     let sync_stores = pushes.iter().filter(|p| p.sync_on).count();
     let changes = stock::recent_changes(&state.db, account, 20).await?;
     let layout = me.layout("在庫").await?;
-    let stores = stores::links(&state.db, account).await?;
+    let stores = layout.nav.as_ref().map(|n| n.stores.clone()).unwrap_or_default();
     Ok(ok(&StockPage { layout, q: prefix, rows, next, stores, pushes, changes, sync_stores }))
 }
 
@@ -289,7 +292,8 @@ pub async fn pull(
         me.flash(FlashKind::Error, "取得元のストアを選んでください").await?;
         return Ok(Redirect::to("/stock").into_response());
     };
-    let name = stores::get(&state.db, account, store).await?.ok_or(AppError::NotFound)?.name;
+    // `Merchant::store`: a store this person may not work is 404, as on its own pages.
+    let name = me.store(store).await?.name;
     match state.stock.pull(account, store, &me.user.email).await {
         Ok((asked, found)) => {
             let note = me.note(audit::Action::StockPulled, format!("{name}から在庫を取得: {asked}件中{found}件"), &ip);

@@ -184,10 +184,13 @@ async fn staff_limited_to_a_store_never_reach_another(backend: Backend) {
         );
     }
 
-    for path in ["/orders", "/orders?hold=held", "/orders?store=", "/", "/stores", "/imports"] {
+    for path in ["/orders", "/orders?hold=held", "/orders?store=", "/", "/stores", "/imports", "/stock"] {
         let page = staff.get(path).await;
         assert!(!page.body.contains("b-order") && !page.body.contains("支店"), "B shows on {path}: {}", page.body);
     }
+    // Stock is the account's, but reading it from store B is acting on B.
+    let pull = staff.submit("/stock", "/stock/pull", &[("store", &b.to_string())]).await;
+    assert_eq!(pull.status, StatusCode::NOT_FOUND, "{}", pull.body);
     let list = staff.get("/orders").await;
     let all_tab = list.select_text("nav.tabs a").into_iter().next().unwrap();
     assert!(all_tab.ends_with(" 1"), "the counts are A's only: {all_tab}");
