@@ -506,6 +506,18 @@ pub async fn page<T: ListRow>(
     if !variants.is_empty() && f.sort.key == SortKey::OrderTime {
         return search_page(db, scope, f, &variants, after, limit).await;
     }
+    scan_page(db, scope, f, after, limit).await
+}
+
+/// [`page`] in one statement: through the indexes for the filter, or for a search, from every
+/// matching term's order.
+async fn scan_page<T: ListRow>(
+    db: &Db,
+    scope: &OrderScope,
+    f: &Filter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<T>> {
     let mut sql = Sql::default();
     let mut w = conditions(&mut sql, scope, f, Access::Scan);
     let column = f.sort.column();
@@ -537,10 +549,11 @@ pub async fn page<T: ListRow>(
 }
 
 /// A page of a search in order-time order. The matching terms carry their order's time, so the
-/// matches are sorted from the terms' index alone; then only as many orders are read, in that
-/// order and a chunk at a time, as it takes to fill the page with those that pass the other
-/// filters. Reading every matching order to sort them cost a row lookup per match (600 for a
-/// common family name) for a page of 50.
+/// first page's worth of matches is taken in order from the terms alone and only those orders
+/// are read: reading every matching order to sort them cost a row lookup per match (600 for a
+/// common family name) for a page of 50. When other filters (or the scope) leave the page short,
+/// the rest comes from [`scan_page`] after the last match read, in one statement, so a page
+/// never reads the matching terms more than twice however few of them pass.
 async fn search_page<T: ListRow>(
     db: &Db,
     scope: &OrderScope,
@@ -550,67 +563,67 @@ async fn search_page<T: ListRow>(
     limit: i64,
 ) -> sqlx::Result<Vec<T>> {
     let (cmp, dir) = if f.sort.ascending { (">", "asc") } else { ("<", "desc") };
+    let wanted = usize::try_from(limit).unwrap_or(0);
+    let batch = wanted.clamp(1, db.rows_per_statement(1));
+
+    // The next matching orders, with their times, from the terms alone.
+    let mut sql = Sql::default();
+    let account = sql.arg(Arg::Int(scope.account.0));
+    let ranges: Vec<String> = variants
+        .iter()
+        .map(|v| {
+            let lo = sql.arg(Arg::Text(v.clone()));
+            let hi = sql.arg(Arg::Text(prefix_end(v)));
+            format!("(q.term >= {lo} and q.term < {hi})")
+        })
+        .collect();
+    let mut w = vec![format!("q.account_id = {account}"), format!("({})", ranges.join(" or "))];
+    if let Some(t) = f.ordered_from {
+        let p = sql.arg(Arg::Time(t));
+        w.push(format!("q.order_time >= {p}"));
+    }
+    if let Some(t) = f.ordered_to {
+        let p = sql.arg(Arg::Time(t));
+        w.push(format!("q.order_time < {p}"));
+    }
+    if let Some(c) = after {
+        let at = sql.arg(Arg::Time(c.at));
+        let id = sql.arg(Arg::Int(c.id.0));
+        w.push(format!("(q.order_time, q.order_pk) {cmp} ({at}, {id})"));
+    }
+    let lim = sql.arg(Arg::Int(batch as i64));
+    sql.text = format!(
+        "select distinct q.order_pk, q.order_time from order_search q where {}
+         order by q.order_time {dir}, q.order_pk {dir} limit {lim}",
+        w.join(" and ")
+    );
+    let hits: Vec<(i64, DateTime<Utc>)> = with_pool!(db, |p| {
+        bind_args!(sqlx::query_as::<_, (i64, DateTime<Utc>)>(&sql.text), &sql.args).fetch_all(p).await
+    })?;
+    let Some(&(last_pk, last_at)) = hits.last() else { return Ok(Vec::new()) };
+
+    // Those of them that pass the other filters, in the list's order.
     let others = Filter { search: String::new(), ..f.clone() };
-    let order = |a: &T, b: &T| {
+    let mut sql = Sql::default();
+    let mut w = conditions(&mut sql, scope, &others, Access::ById);
+    let list: Vec<String> = hits.iter().map(|(pk, _)| sql.arg(Arg::Int(*pk))).collect();
+    w.push(format!("o.id in ({})", list.join(", ")));
+    sql.text = format!("select {} from {} where {}", T::COLUMNS, T::FROM, w.join(" and "));
+    let mut out: Vec<T> = with_pool!(db, |p| {
+        bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await
+    })?;
+    out.sort_by(|a, b| {
         let (a, b) = (a.cursor(f.sort), b.cursor(f.sort));
         let o = (a.at, a.id.0).cmp(&(b.at, b.id.0));
         if f.sort.ascending { o } else { o.reverse() }
-    };
-    let wanted = usize::try_from(limit).unwrap_or(0);
-    let mut out: Vec<T> = Vec::with_capacity(wanted);
-    let mut from = after;
-    // The first batch is the page itself (enough when nothing else filters); later ones grow.
-    let mut batch = wanted.clamp(1, db.rows_per_statement(1));
-    while out.len() < wanted {
-        // The next matching orders, with their times, from the terms alone.
-        let mut sql = Sql::default();
-        let account = sql.arg(Arg::Int(scope.account.0));
-        let ranges: Vec<String> = variants
-            .iter()
-            .map(|v| {
-                let lo = sql.arg(Arg::Text(v.clone()));
-                let hi = sql.arg(Arg::Text(prefix_end(v)));
-                format!("(q.term >= {lo} and q.term < {hi})")
-            })
-            .collect();
-        let mut w = vec![format!("q.account_id = {account}"), format!("({})", ranges.join(" or "))];
-        if let Some(c) = from {
-            let at = sql.arg(Arg::Time(c.at));
-            let id = sql.arg(Arg::Int(c.id.0));
-            w.push(format!("(q.order_time, q.order_pk) {cmp} ({at}, {id})"));
-        }
-        let lim = sql.arg(Arg::Int(batch as i64));
-        sql.text = format!(
-            "select distinct q.order_pk, q.order_time from order_search q where {}
-             order by q.order_time {dir}, q.order_pk {dir} limit {lim}",
-            w.join(" and ")
-        );
-        let hits: Vec<(i64, DateTime<Utc>)> = with_pool!(db, |p| {
-            bind_args!(sqlx::query_as::<_, (i64, DateTime<Utc>)>(&sql.text), &sql.args).fetch_all(p).await
-        })?;
-        let Some(&(last_pk, last_at)) = hits.last() else { break };
-        from = Some(Cursor { at: last_at, id: OrderPk(last_pk) });
-
-        // Those of them that pass the other filters, in the list's order.
-        let mut sql = Sql::default();
-        let mut w = conditions(&mut sql, scope, &others, Access::ById);
-        let list: Vec<String> = hits.iter().map(|(pk, _)| sql.arg(Arg::Int(*pk))).collect();
-        w.push(format!("o.id in ({})", list.join(", ")));
-        sql.text =
-            format!("select {} from {} where {}", T::COLUMNS, T::FROM, w.join(" and "));
-        let mut rows: Vec<T> = with_pool!(db, |p| {
-            bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await
-        })?;
-        rows.sort_by(order);
-        out.extend(rows);
-        if hits.len() < batch {
-            break;
-        }
-        batch = (batch * 4).min(db.rows_per_statement(1));
-    }
-    out.truncate(wanted);
+    });
     for l in &mut out {
         l.mask(scope);
+    }
+    if out.len() < wanted && hits.len() == batch {
+        let from = Cursor { at: last_at, id: OrderPk(last_pk) };
+        let rest = (wanted - out.len()) as i64;
+        out.extend(scan_page::<T>(db, scope, f, Some(from), rest).await?);
     }
     Ok(out)
 }

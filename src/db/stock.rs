@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, orders::OrderPk, with_pool};
-use crate::domain::{AccountId, StoreId};
+use crate::domain::{AccountId, StoreId, scope::OrderScope};
 
 /// What caused a change (stored as text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,16 +118,21 @@ pub struct Change {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn recent_changes(db: &Db, account: AccountId, limit: i64) -> sqlx::Result<Vec<Change>> {
+pub async fn recent_changes(db: &Db, scope: &OrderScope, limit: i64) -> sqlx::Result<Vec<Change>> {
+    // Changes an order made are shown only to those who may see the order's store.
+    let limited = super::scope_condition(scope, "o.store_id", 3);
+    let sql = format!(
+        "select c.code, c.delta, c.quantity_after, c.cause, c.order_pk, c.actor, c.created_at from stock_change c
+         where c.account_id = $1
+           and (c.order_pk is null or exists (select 1 from yahoo_order o where o.id = c.order_pk{limited}))
+         order by c.id desc limit $2"
+    );
     with_pool!(db, |p| {
-        sqlx::query_as(
-            "select code, delta, quantity_after, cause, order_pk, actor, created_at from stock_change
-             where account_id = $1 order by id desc limit $2",
-        )
-        .bind(account)
-        .bind(limit)
-        .fetch_all(p)
-        .await
+        let mut q = sqlx::query_as(&sql).bind(scope.account).bind(limit);
+        for s in scope.stores.iter().flatten() {
+            q = q.bind(*s);
+        }
+        q.fetch_all(p).await
     })
 }
 

@@ -103,7 +103,7 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
         })
         .collect::<Vec<_>>();
     let sync_stores = pushes.iter().filter(|p| p.sync_on).count();
-    let changes = stock::recent_changes(&state.db, account, 20).await?;
+    let changes = stock::recent_changes(&state.db, &scope, 20).await?;
     let layout = me.layout("在庫").await?;
     let stores = layout.nav.as_ref().map(|n| n.stores.clone()).unwrap_or_default();
     Ok(ok(&StockPage { layout, q: prefix, rows, next, stores, pushes, changes, sync_stores }))
