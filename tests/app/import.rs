@@ -713,10 +713,14 @@ async fn two_serve_processes_share_stores_and_take_over_a_dead_ones(backend: Bac
     // Let both work a while, then kill the first one mid-import.
     let all_runs = || async { imports::list_runs(&s.app.db, s.account, None, 500).await.unwrap() };
     // Up to a minute: starting two debug binaries on a loaded machine can take a while.
+    // The kill must find the first process mid-import: wait for a run of its own in progress
+    // (run owners are `host:pid:…`), not only for both to have started.
+    let first_pid = format!(":{}:", first.0.id());
     for _ in 0..1200 {
         let r = all_runs().await;
         let owners: std::collections::HashSet<&str> = r.iter().map(|r| r.owner.as_str()).collect();
-        if owners.len() >= 2 && s.ours().await.len() > 100 {
+        let first_busy = r.iter().any(|run| run.status == "running" && run.owner.contains(&first_pid));
+        if owners.len() >= 2 && first_busy && s.ours().await.len() > 100 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
