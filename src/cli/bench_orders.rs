@@ -1000,6 +1000,8 @@ struct Export {
     /// Server RSS before, and its peak during the export (kB).
     rss_before: u64,
     peak: u64,
+    /// The file as received (kept to check it against the list).
+    body: Vec<u8>,
 }
 
 /// One CSV download, read as a stream; the server's peak RSS during it (VmHWM reset before,
@@ -1030,16 +1032,17 @@ async fn export(http: &reqwest::Client, server: &Server, cookie: &str, path: &st
     let started = Instant::now();
     let mut answer = http.get(format!("{}{path}", server.base)).header(reqwest::header::COOKIE, cookie).send().await?;
     anyhow::ensure!(answer.status().is_success(), "CSV export answered {}", answer.status());
-    let (mut bytes, mut newlines) = (0u64, 0usize);
+    let (mut bytes, mut newlines, mut body) = (0u64, 0usize, Vec::new());
     while let Some(chunk) = answer.chunk().await? {
         bytes += chunk.len() as u64;
         newlines += chunk.iter().filter(|b| **b == b'\n').count();
+        body.extend_from_slice(&chunk);
     }
     let secs = started.elapsed().as_secs_f64();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sampled = sampler.await?;
     let peak = if reset { server.memory().1.max(sampled) } else { sampled };
-    Ok(Export { rows: newlines.saturating_sub(1), bytes, secs, rss_before, peak })
+    Ok(Export { rows: newlines.saturating_sub(1), bytes, secs, rss_before, peak, body })
 }
 
 fn mb(kb: u64) -> f64 {
@@ -1304,6 +1307,19 @@ async fn measure_backend(
             i == 1 || s.name.contains(only.as_str())
         });
     }
+    // The large export's expected lines: the list's orders in that date range, in its order.
+    let jst_midnight = |d: NaiveDate| (d.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(9)).and_utc();
+    let expected_big: Vec<(String,)> = with_pool!(db, |p| {
+        sqlx::query_as(
+            "select order_id from yahoo_order where account_id = $1 and order_time >= $2 and order_time < $3
+             order by order_time desc, id desc",
+        )
+        .bind(account)
+        .bind(jst_midnight(big_from))
+        .bind(jst_midnight(big_to + chrono::Duration::days(1)))
+        .fetch_all(p)
+        .await
+    })?;
     if let Db::Sqlite(p) = db {
         p.close().await;
     }
@@ -1375,6 +1391,26 @@ async fn measure_backend(
             );
             exports.push(e);
         }
+        // The large exports are exactly the list (order IDs, in order), and the Shift_JIS file
+        // decodes as Shift_JIS without a single error.
+        let expected: Vec<&str> = expected_big.iter().map(|(id,)| id.as_str()).collect();
+        let utf8 = std::str::from_utf8(exports[1].body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&exports[1].body))?.to_string();
+        let (sjis, _, bad) = encoding_rs::SHIFT_JIS.decode(&exports[2].body);
+        anyhow::ensure!(!bad, "the Shift_JIS export does not decode as Shift_JIS");
+        for (label, text) in [("UTF-8", utf8.as_str()), ("Shift_JIS", sjis.as_ref())] {
+            let ids: Vec<&str> =
+                text.lines().skip(1).map(|l| l.split(',').next().unwrap_or("").trim_matches('"')).collect();
+            anyhow::ensure!(
+                ids == expected,
+                "the {label} export differs from the list ({} lines, {} in the list)",
+                ids.len(),
+                expected.len()
+            );
+        }
+        println!(
+            "  CSV large: both files list exactly the {} orders of the filtered list, in its order; Shift_JIS decodes without errors",
+            expected.len()
+        );
         let (_, final_peak) = server.memory();
         let peak = peak_under_load.max(final_peak).max(exports.iter().map(|e| e.peak).max().unwrap_or(0));
         let growth = exports[1].peak as i64 - exports[0].peak as i64;

@@ -189,20 +189,26 @@ async fn a_killed_stock_job_never_counts_twice(backend: Backend) {
         s.generate(15, 100 + kill).await;
         s.run_once(Trigger::Manual).await;
         let before = stock::pending_events(&s.app.db, 1000).await.unwrap().len();
+        // The job is driven here, one step (a database round trip) per poll, and dropped after a
+        // random number of steps wherever it then is: inside an event's transaction, between
+        // two, or pushing. Dropping the future is what killing its task does; counting steps
+        // rather than time makes where it lands independent of the machine's speed and load.
         let job = s.app.stock.clone();
-        let task = tokio::spawn(async move { job.tick().await });
-        // Kill after a random number of events were taken (counted, so it does not depend on
-        // the machine's speed), wherever the job then is: inside an event's transaction,
-        // between two, or pushing.
-        let target = (rng as usize) % (before + 1);
-        while !task.is_finished() {
-            if stock::pending_events(&s.app.db, 1000).await.unwrap().len() + target <= before {
+        let mut run = Box::pin(async move { job.tick().await });
+        let woken = std::sync::Arc::new(Woken(tokio::sync::Notify::new()));
+        let waker = futures_util::task::waker(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let target = (rng as usize) % (before * 6 + 1);
+        for _ in 0..target {
+            if run.as_mut().poll(&mut cx).is_ready() {
                 break;
             }
-            tokio::task::yield_now().await;
+            // The next step once the job can make one (its database answered).
+            if tokio::time::timeout(Duration::from_secs(10), woken.0.notified()).await.is_err() {
+                break;
+            }
         }
-        task.abort();
-        let _ = task.await;
+        drop(run);
         let after = stock::pending_events(&s.app.db, 1000).await.unwrap().len();
         if after > 0 && after < before {
             mid += 1;
@@ -220,6 +226,15 @@ async fn a_killed_stock_job_never_counts_twice(backend: Backend) {
     assert!(mid >= 3, "kills landed while events were being taken ({mid} of {kill})");
     settle(&s).await;
     assert_stores_hold_initial_minus_ordered_plus_cancelled(&s).await;
+}
+
+/// Wakes the stock test's hand-driven job.
+struct Woken(tokio::sync::Notify);
+
+impl futures_util::task::ArcWake for Woken {
+    fn wake_by_ref(this: &std::sync::Arc<Self>) {
+        this.0.notify_one();
+    }
 }
 
 async fn a_hundred_edits_become_one_value(backend: Backend) {
