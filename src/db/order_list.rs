@@ -461,21 +461,24 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> 
         w.push(format!("o.ship_status = {p}"));
     }
     if !variants.is_empty() {
-        let account = sql.arg(Arg::Int(scope.account.0));
-        let ranges: Vec<String> = variants
-            .iter()
-            .map(|v| {
-                let lo = sql.arg(Arg::Text(v.clone()));
-                let hi = sql.arg(Arg::Text(prefix_end(v)));
-                format!("(q.term >= {lo} and q.term < {hi})")
-            })
-            .collect();
-        w.push(format!(
-            "o.id in (select q.order_pk from order_search q where q.account_id = {account} and ({}))",
-            ranges.join(" or ")
-        ));
+        let terms = matching_terms(sql, scope, &variants);
+        w.push(format!("o.id in (select q.order_pk from order_search q where {terms})"));
     }
     w
+}
+
+/// The search terms (`order_search q`) of the account that start with one of `variants`.
+fn matching_terms(sql: &mut Sql, scope: &OrderScope, variants: &[String]) -> String {
+    let account = sql.arg(Arg::Int(scope.account.0));
+    let ranges: Vec<String> = variants
+        .iter()
+        .map(|v| {
+            let lo = sql.arg(Arg::Text(v.clone()));
+            let hi = sql.arg(Arg::Text(prefix_end(v)));
+            format!("(q.term >= {lo} and q.term < {hi})")
+        })
+        .collect();
+    format!("q.account_id = {account} and ({})", ranges.join(" or "))
 }
 
 macro_rules! bind_args {
@@ -568,16 +571,7 @@ async fn search_page<T: ListRow>(
 
     // The next matching orders, with their times, from the terms alone.
     let mut sql = Sql::default();
-    let account = sql.arg(Arg::Int(scope.account.0));
-    let ranges: Vec<String> = variants
-        .iter()
-        .map(|v| {
-            let lo = sql.arg(Arg::Text(v.clone()));
-            let hi = sql.arg(Arg::Text(prefix_end(v)));
-            format!("(q.term >= {lo} and q.term < {hi})")
-        })
-        .collect();
-    let mut w = vec![format!("q.account_id = {account}"), format!("({})", ranges.join(" or "))];
+    let mut w = vec![matching_terms(&mut sql, scope, variants)];
     if let Some(t) = f.ordered_from {
         let p = sql.arg(Arg::Time(t));
         w.push(format!("q.order_time >= {p}"));
