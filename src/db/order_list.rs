@@ -420,14 +420,7 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> 
         // of 1M orders, 140 ms for a page read by ids (`bench orders`).
         w.push(format!("o.account_id + 0 = {account}"));
     }
-    if let Some(allowed) = &scope.stores {
-        if allowed.is_empty() {
-            w.push("1 = 0".into());
-        } else {
-            let list: Vec<String> = allowed.iter().map(|s| sql.arg(Arg::Int(s.0))).collect();
-            w.push(format!("o.store_id in ({})", list.join(", ")));
-        }
-    }
+    w.extend(scope_stores(sql, scope, "o.store_id"));
     if let Some(store) = f.store {
         let p = sql.arg(Arg::Int(store.0));
         w.push(format!("o.store_id = {p}"));
@@ -439,19 +432,8 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> 
     if let Some(c) = f.hold.condition() {
         w.push(c.into());
     }
-    for (column, from, to) in [
-        ("o.order_time", f.ordered_from, f.ordered_to),
-        ("o.publication_time", f.published_from, f.published_to),
-    ] {
-        if let Some(t) = from {
-            let p = sql.arg(Arg::Time(t));
-            w.push(format!("{column} >= {p}"));
-        }
-        if let Some(t) = to {
-            let p = sql.arg(Arg::Time(t));
-            w.push(format!("{column} < {p}"));
-        }
-    }
+    time_range(sql, &mut w, "o.order_time", f.ordered_from, f.ordered_to);
+    time_range(sql, &mut w, "o.publication_time", f.published_from, f.published_to);
     if let Some(v) = f.pay_status {
         let p = sql.arg(Arg::Int(v));
         w.push(format!("o.pay_status = {p}"));
@@ -465,6 +447,24 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> 
         w.push(format!("o.id in (select q.order_pk from order_search q where {terms})"));
     }
     w
+}
+
+/// `column` from `from` (inclusive) to `to` (exclusive), either end optional.
+fn time_range(
+    sql: &mut Sql,
+    w: &mut Vec<String>,
+    column: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) {
+    if let Some(t) = from {
+        let p = sql.arg(Arg::Time(t));
+        w.push(format!("{column} >= {p}"));
+    }
+    if let Some(t) = to {
+        let p = sql.arg(Arg::Time(t));
+        w.push(format!("{column} < {p}"));
+    }
 }
 
 /// The search terms (`order_search q`) of the account that start with one of `variants`.
@@ -572,14 +572,7 @@ async fn search_page<T: ListRow>(
     // The next matching orders, with their times, from the terms alone.
     let mut sql = Sql::default();
     let mut w = vec![matching_terms(&mut sql, scope, variants)];
-    if let Some(t) = f.ordered_from {
-        let p = sql.arg(Arg::Time(t));
-        w.push(format!("q.order_time >= {p}"));
-    }
-    if let Some(t) = f.ordered_to {
-        let p = sql.arg(Arg::Time(t));
-        w.push(format!("q.order_time < {p}"));
-    }
+    time_range(&mut sql, &mut w, "q.order_time", f.ordered_from, f.ordered_to);
     if let Some(c) = after {
         let at = sql.arg(Arg::Time(c.at));
         let id = sql.arg(Arg::Int(c.id.0));
@@ -657,7 +650,7 @@ pub async fn tab_counts(
 ) -> sqlx::Result<(Vec<(InternalStatus, i64)>, i64)> {
     let mut sql = Sql::default();
     let account = sql.arg(Arg::Int(scope.account.0));
-    let allowed = scope_stores(&mut sql, scope);
+    let allowed = scope_stores(&mut sql, scope, "store_id").unwrap_or_else(|| "1 = 1".to_string());
     let mut counted = vec![format!("account_id = {account}"), "n <> 0".to_string(), allowed.clone()];
     if let Some(store) = store {
         let p = sql.arg(Arg::Int(store.0));
@@ -687,23 +680,22 @@ pub async fn tab_counts(
 /// The label of [`tab_counts`]' held row (never an internal status).
 const HELD_ROW: &str = "#held";
 
-/// `store_id` limited to the scope's stores, as a condition (`1 = 1` when it has them all).
-fn scope_stores(sql: &mut Sql, scope: &OrderScope) -> String {
-    match &scope.stores {
-        None => "1 = 1".to_string(),
-        Some(allowed) if allowed.is_empty() => "1 = 0".to_string(),
-        Some(allowed) => {
-            let list: Vec<String> = allowed.iter().map(|s| sql.arg(Arg::Int(s.0))).collect();
-            format!("store_id in ({})", list.join(", "))
-        }
+/// `column` limited to the scope's stores, as a condition; `None` when it has them all. A
+/// scope of no stores matches nothing.
+fn scope_stores(sql: &mut Sql, scope: &OrderScope, column: &str) -> Option<String> {
+    let allowed = scope.stores.as_ref()?;
+    if allowed.is_empty() {
+        return Some("1 = 0".to_string());
     }
+    let list: Vec<String> = allowed.iter().map(|s| sql.arg(Arg::Int(s.0))).collect();
+    Some(format!("{column} in ({})", list.join(", ")))
 }
 
 /// Held orders (1 and 3) in the scope: the fraud-hold queue's count, from `order_hold_count`.
 pub async fn held_count(db: &Db, scope: &OrderScope) -> sqlx::Result<i64> {
     let mut sql = Sql::default();
     let account = sql.arg(Arg::Int(scope.account.0));
-    let allowed = scope_stores(&mut sql, scope);
+    let allowed = scope_stores(&mut sql, scope, "store_id").unwrap_or_else(|| "1 = 1".to_string());
     sql.text = format!(
         "select cast(coalesce(sum(n), 0) as bigint) from order_hold_count where account_id = {account} and {allowed}"
     );
