@@ -492,12 +492,36 @@ pub async fn write_batch(
 }
 
 /// A batch being written on its own task (see [`start_batch`]).
-pub struct BatchWrite(tokio::task::JoinHandle<Result<BatchOutcome, BatchError>>);
+pub struct BatchWrite {
+    task: Option<tokio::task::JoinHandle<Result<BatchOutcome, BatchError>>>,
+    ended: Option<Result<BatchOutcome, BatchError>>,
+}
 
 impl BatchWrite {
+    /// Whether the batch is committed (or failed) already.
+    pub fn is_done(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits until the batch is committed (or failed), keeping the outcome for [`finish`].
+    /// Cancel-safe: dropped half-way, the write goes on and can be waited for again.
+    ///
+    /// [`finish`]: BatchWrite::finish
+    pub async fn done(&mut self) {
+        if let Some(task) = &mut self.task {
+            let ended = task
+                .await
+                .map_err(|e| BatchError::Db(sqlx::Error::Protocol(format!("the write task ended: {e}"))))
+                .and_then(|r| r);
+            self.ended = Some(ended);
+            self.task = None;
+        }
+    }
+
     /// Waits until the batch is committed (or failed).
-    pub async fn finish(self) -> Result<BatchOutcome, BatchError> {
-        self.0.await.map_err(|e| BatchError::Db(sqlx::Error::Protocol(format!("the write task ended: {e}"))))?
+    pub async fn finish(mut self) -> Result<BatchOutcome, BatchError> {
+        self.done().await;
+        self.ended.take().unwrap_or(Ok(BatchOutcome::default()))
     }
 }
 
@@ -505,8 +529,17 @@ impl BatchWrite {
 /// batch meanwhile. The write reaches its commit or rollback even if the handle is dropped.
 pub fn start_batch(db: &Db, account_id: AccountId, store_id: StoreId, batch: Batch) -> BatchWrite {
     let db = db.clone();
-    BatchWrite(tokio::spawn(async move { write_batch_now(&db, account_id, store_id, &batch).await }))
+    let task = tokio::spawn(async move { write_batch_now(&db, account_id, store_id, &batch).await });
+    BatchWrite { task: Some(task), ended: None }
 }
+
+/// Time spent in import transactions by this process, begin to commit (`bench import` prints
+/// it; `/metrics` has each batch's time and size as `import_batch_seconds`, `import_batch_orders`).
+pub fn write_time() -> std::time::Duration {
+    std::time::Duration::from_nanos(WRITE_NANOS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+static WRITE_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 async fn write_batch_now(
     db: &Db,
@@ -514,10 +547,16 @@ async fn write_batch_now(
     store_id: StoreId,
     batch: &Batch,
 ) -> Result<BatchOutcome, BatchError> {
-    match db {
+    let started = std::time::Instant::now();
+    let outcome = match db {
         Db::Postgres(pool) => write_batch_pg(pool, account_id, store_id, batch).await,
         Db::Sqlite(pool) => write_batch_sqlite(pool, account_id, store_id, batch).await,
-    }
+    };
+    let took = started.elapsed();
+    WRITE_NANOS.fetch_add(took.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+    metrics::histogram!("import_batch_seconds").record(took.as_secs_f64());
+    metrics::histogram!("import_batch_orders").record(batch.writes.len() as f64);
+    outcome
 }
 
 /// `(?, ?, …)` rows of `per_row` anonymous parameters. SQLite statements of many rows use `?`
@@ -643,7 +682,14 @@ async fn write_batch_sqlite(
         );
         let mut q = sqlx::query(&sql);
         for (pk, line) in part {
-            q = q.bind(account_id).bind(actor_type).bind(actor_name).bind(now).bind(*pk).bind(line.kind).bind(&line.message);
+            q = q
+                .bind(account_id)
+                .bind(actor_type)
+                .bind(actor_name)
+                .bind(now)
+                .bind(*pk)
+                .bind(line.kind)
+                .bind(&line.message);
         }
         q.execute(&mut *tx).await?;
     }
@@ -1000,7 +1046,30 @@ async fn write_batch_pg(
         .await?;
     }
     tx.commit().await?;
+    if outcome.inserted > 0 {
+        refresh_statistics(pool).await;
+    }
     Ok(outcome)
+}
+
+/// Analyzes `yahoo_order` once it holds more than twice the rows the planner last counted.
+/// A store's first import can multiply the table within seconds, long before autovacuum looks
+/// (a minute at least); until then the planner thinks the table nearly empty and reads an
+/// import page's thousand known orders by scanning the store's orders with each of them
+/// (`bench import` on a fresh database: a plan flip doubled the import's time).
+async fn refresh_statistics(pool: &sqlx::PgPool) {
+    let due: sqlx::Result<Option<bool>> = sqlx::query_scalar(
+        "select n_mod_since_analyze > greatest(c.reltuples, 1000)
+         from pg_class c join pg_stat_user_tables s on s.relid = c.oid
+         where c.oid = 'yahoo_order'::regclass",
+    )
+    .fetch_optional(pool)
+    .await;
+    if let Ok(Some(true)) = due
+        && let Err(e) = sqlx::query("analyze (skip_locked) yahoo_order").execute(pool).await
+    {
+        tracing::warn!(error = %e, "analyzing yahoo_order failed");
+    }
 }
 
 const ORDER_SELECT: &str = "select * from yahoo_order";
@@ -1047,12 +1116,13 @@ pub async fn by_order_ids(
 ) -> sqlx::Result<HashMap<String, (OrderRow, Vec<OrderItem>)>> {
     let mut rows: Vec<OrderRow> = Vec::new();
     if let Db::Postgres(pool) = db {
-        rows = sqlx::query_as(&format!("{ORDER_SELECT} where account_id = $1 and store_id = $2 and order_id = any($3)"))
-            .bind(account_id)
-            .bind(store_id)
-            .bind(order_ids)
-            .fetch_all(pool)
-            .await?;
+        rows =
+            sqlx::query_as(&format!("{ORDER_SELECT} where account_id = $1 and store_id = $2 and order_id = any($3)"))
+                .bind(account_id)
+                .bind(store_id)
+                .bind(order_ids)
+                .fetch_all(pool)
+                .await?;
     }
     for part in order_ids.chunks(db.rows_per_statement(1)).filter(|_| matches!(db, Db::Sqlite(_))) {
         let sql = format!(
@@ -1201,16 +1271,21 @@ pub async fn set_note(
     let (actor_type, actor_name) = actor.parts();
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
-        let changed = sqlx::query("update yahoo_order set note = $3, updated_at = $4 where account_id = $1 and id = $2")
-            .bind(account_id)
-            .bind(pk)
-            .bind(note)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let changed =
+            sqlx::query("update yahoo_order set note = $3, updated_at = $4 where account_id = $1 and id = $2")
+                .bind(account_id)
+                .bind(pk)
+                .bind(note)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if changed == 1 {
-            let message = if note.is_empty() { "社内メモを消去しました".to_owned() } else { "社内メモを更新しました".to_owned() };
+            let message = if note.is_empty() {
+                "社内メモを消去しました".to_owned()
+            } else {
+                "社内メモを更新しました".to_owned()
+            };
             sqlx::query(
                 "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
                  values ($1, $2, $3, $4, 'note', $5, $6)",

@@ -47,8 +47,13 @@ pub struct ImportSettings {
     pub initial_lookback: chrono::Duration,
     pub page_size: u32,
     pub info_concurrency: usize,
-    /// Orders written per transaction.
+    /// Orders written per transaction once the previous transaction is committed.
     pub batch_size: usize,
+    /// While a transaction is being written, answers that arrive meanwhile join the next one
+    /// (group commit), up to this many orders: when the database is slower than Yahoo's
+    /// answers, fewer and larger transactions write each index page once for many orders,
+    /// and the fetching never waits for the writing.
+    pub max_batch: usize,
     /// A smaller batch is written once its oldest order waited this long, so that orders show up
     /// while a paced run (one orderInfo a second) is still going.
     pub batch_max_wait: Duration,
@@ -68,6 +73,7 @@ impl ImportSettings {
             page_size: 1000,
             info_concurrency: config.import_concurrency.max(1),
             batch_size: 200,
+            max_batch: 2000,
             batch_max_wait: Duration::from_secs(2),
             daily_quota: config.yahoo_daily_quota,
             auto_quota_share: 0.8,
@@ -511,9 +517,25 @@ impl Importer {
         // `move`: when the writing half ends early (a stop, an auth failure), the receiver is
         // dropped with it and the fetching half stops at its next send instead of waiting.
         let write = async move {
-            let mut buffer = Vec::with_capacity(self.settings.batch_size);
+            let (batch_size, max_batch) = (self.settings.batch_size, self.settings.max_batch.max(1));
+            let mut buffer = Vec::with_capacity(batch_size);
             loop {
-                let n = rx.recv_many(&mut buffer, self.settings.batch_size).await;
+                // A full batch waits for the previous one to commit while answers keep coming
+                // into it; it is written as soon as the database is free.
+                let next = match ctx.writing.as_mut() {
+                    Some(writing) if ctx.pending.len() >= batch_size && ctx.pending.len() < max_batch => {
+                        tokio::select! {
+                            () = writing.done() => None,
+                            n = rx.recv_many(&mut buffer, batch_size) => Some(n),
+                        }
+                    }
+                    _ => Some(rx.recv_many(&mut buffer, batch_size).await),
+                };
+                let Some(n) = next else {
+                    self.flush_behind(ctx).await?;
+                    self.check_stop(ctx).await?;
+                    continue;
+                };
                 if n == 0 {
                     return Ok(());
                 }
@@ -537,7 +559,8 @@ impl Importer {
                 }
                 self.stage(ctx, details).await?;
                 let waited = ctx.pending_since.is_some_and(|t| t.elapsed() >= self.settings.batch_max_wait);
-                let full = ctx.pending.len() >= self.settings.batch_size || waited;
+                let writer_free = ctx.writing.as_ref().is_none_or(|w| w.is_done());
+                let full = (ctx.pending.len() >= batch_size && writer_free) || ctx.pending.len() >= max_batch || waited;
                 if full {
                     self.flush_behind(ctx).await?;
                 }

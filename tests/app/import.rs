@@ -854,6 +854,14 @@ async fn reconciliation_restores_exactly_the_orders_deleted_by_hand(backend: Bac
         })
         .unwrap();
     }
+    // Their search terms went with them (a trigger, not a foreign key, on PostgreSQL).
+    let orphans: i64 = orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query_scalar("select count(*) from order_search where order_pk not in (select id from yahoo_order)")
+            .fetch_one(p)
+            .await
+    })
+    .unwrap();
+    assert_eq!(orphans, 0, "search terms of deleted orders remain");
     let today = orderdesk::domain::jst::today(Utc::now());
     let (from, to) = ((today - chrono::Duration::days(4)).to_string(), today.to_string());
     let path = format!("/stores/{}/reconcile", s.store);
