@@ -598,9 +598,15 @@ async fn write_batch_sqlite(
             return Err(BatchError::LeaseLost);
         }
     }
+    // The batch writes its new orders' search terms itself, in key order (see
+    // migrations/sqlite/0019_import_speed.sql); the marker never outlives this transaction.
+    if !writes.is_empty() {
+        sqlx::query("insert into order_search_batch (id) values (1)").execute(&mut *tx).await?;
+    }
     let per_row = DETAIL_COLUMNS.len() + 7;
     let mut pks: HashMap<&str, OrderPk> = HashMap::with_capacity(writes.len());
     let mut existing: Vec<OrderPk> = Vec::new();
+    let mut inserted: Vec<OrderPk> = Vec::new();
     for chunk in writes.chunks(SQLITE_PARAMS_PER_STATEMENT / per_row) {
         let sql = format!(
             "insert into yahoo_order (account_id, store_id, checked_at, imported_at, updated_at, {},
@@ -622,6 +628,7 @@ async fn write_batch_sqlite(
         for (pk, order_id, imported_at) in q.fetch_all(&mut *tx).await? {
             if imported_at == now {
                 outcome.inserted += 1;
+                inserted.push(pk);
             } else {
                 outcome.updated += 1;
                 existing.push(pk);
@@ -630,6 +637,23 @@ async fn write_batch_sqlite(
                 pks.insert(w.detail.order_id.as_str(), pk);
             }
         }
+    }
+    if !writes.is_empty() {
+        for part in inserted.chunks(SQLITE_PARAMS_PER_STATEMENT) {
+            let sql = format!(
+                "insert or ignore into order_search (account_id, term, order_pk, order_time)
+                 select account_id, term, order_pk, order_time from order_search_terms
+                 where order_pk in ({}) and term <> ''
+                 order by account_id, term, order_pk",
+                vec!["?"; part.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for pk in part {
+                q = q.bind(*pk);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        sqlx::query("delete from order_search_batch").execute(&mut *tx).await?;
     }
     // Item lines: replaced as a whole (a new order has none to delete).
     for part in existing.chunks(SQLITE_PARAMS_PER_STATEMENT) {

@@ -335,6 +335,35 @@ pub fn assert_equals_snapshot(snapshot: &[Order], ours: &[(OrderRow, Vec<OrderIt
     }
 }
 
+/// The search index holds exactly the terms its one definition gives for the stored orders
+/// (import batches write them in key order themselves; the triggers write everyone else's).
+async fn assert_search_terms_complete(db: &orderdesk::db::Db) {
+    let expected = match db {
+        orderdesk::db::Db::Sqlite(_) => {
+            "select account_id, term, order_pk from order_search_terms where term <> ''"
+        }
+        orderdesk::db::Db::Postgres(_) => {
+            "select o.account_id, t, o.id from yahoo_order o
+             cross join lateral order_search_terms(o.order_id, o.bill_phone, o.ship_phone, o.bill_mail,
+                 o.bill_last_name, o.bill_first_name, o.bill_last_name_kana, o.bill_first_name_kana,
+                 o.ship_last_name, o.ship_first_name, o.ship_last_name_kana, o.ship_first_name_kana) t"
+        }
+    };
+    let stored = "select account_id, term, order_pk from order_search";
+    let (missing, extra, total): (i64, i64, i64) = orderdesk::with_pool!(db, |p| {
+        sqlx::query_as(&format!(
+            "select (select count(*) from ({expected} except {stored}) a),
+                    (select count(*) from ({stored} except {expected}) b),
+                    (select count(*) from order_search)"
+        ))
+        .fetch_one(p)
+        .await
+    })
+    .unwrap();
+    assert!(total > 0, "search terms were written");
+    assert_eq!((missing, extra), (0, 0), "search terms missing / extra");
+}
+
 async fn five_thousand_orders_equal_the_snapshot_and_a_rerun_changes_nothing(backend: Backend) {
     let s = shop(backend, |_| {}).await;
     s.generate(5000, 7).await;
@@ -345,6 +374,7 @@ async fn five_thousand_orders_equal_the_snapshot_and_a_rerun_changes_nothing(bac
     assert!(snapshot.iter().any(|o| o.fraud_hold_status == 1), "the data has held orders");
     let ours = s.ours().await;
     assert_equals_snapshot(&snapshot, &ours);
+    assert_search_terms_complete(&s.app.db).await;
 
     // Importing again finds nothing to fetch and writes nothing.
     s.sim.http.delete(s.sim.url("/_sim/counters")).send().await.unwrap();
@@ -514,6 +544,7 @@ async fn imports_killed_anywhere_rerun_to_the_snapshot(backend: Backend) {
         // Rerun: the result is always the snapshot.
         assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done, "rerun after kill {kill}");
         assert_equals_snapshot(&s.snapshot(SELLER).await, &s.ours().await);
+        assert_search_terms_complete(&s.app.db).await;
     }
     let mid = partial.iter().filter(|n| **n > 0 && **n < 500).count();
     let none = partial.iter().filter(|n| **n == 0).count();
