@@ -447,14 +447,17 @@ impl Importer {
             if by == SearchBy::Publication && start == 1 {
                 ctx.progress.orders_total += page.total as i64;
             }
-            let ids: Vec<&str> = page.orders.iter().map(|o| o.order_id.as_str()).collect();
-            let known = orders::known(&self.db, account, store, &ids).await?;
-            ctx.absent =
-                page.orders.iter().filter(|o| !known.contains_key(&o.order_id)).map(|o| o.order_id.clone()).collect();
-            let wanted: Vec<&str> = page
-                .orders
+            // Orders this run fetched already (the LastUpdateTime pass lists most of them again)
+            // need no lookup either.
+            let unseen: Vec<&api::OrderSummary> =
+                page.orders.iter().filter(|o| !ctx.fetched.contains(&o.order_id)).collect();
+            let ids: Vec<&str> = unseen.iter().map(|o| o.order_id.as_str()).collect();
+            let known =
+                if ids.is_empty() { Default::default() } else { orders::known(&self.db, account, store, &ids).await? };
+            ctx.absent = unseen.iter().filter(|o| !known.contains_key(&o.order_id)).map(|o| o.order_id.clone()).collect();
+            let wanted: Vec<&str> = unseen
                 .iter()
-                .filter(|o| !ctx.fetched.contains(&o.order_id) && rules::needs_fetch(o, known.get(&o.order_id)))
+                .filter(|o| rules::needs_fetch(o, known.get(&o.order_id)))
                 .map(|o| o.order_id.as_str())
                 .collect();
             if by == SearchBy::Publication {
