@@ -274,8 +274,7 @@ const ROUNDS: usize = 3;
 pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usize, rate: f64) -> anyhow::Result<()> {
     use crate::{
         config::Config,
-        db::imports::{self, Trigger},
-        import::{ImportSettings, Importer, Job},
+        import::{ImportSettings, Importer},
         yahoo::{YahooClient, api, client::Body},
     };
     let dir = tempfile_dir()?;
@@ -315,24 +314,7 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
             let cpu = cpu_seconds();
             let writing = crate::db::orders::write_time();
             let started = Instant::now();
-            anyhow::ensure!(importer.acquire(account, store).await?, "lease");
-            let run = imports::create_run(
-                &db,
-                account,
-                store,
-                Trigger::Manual,
-                "running",
-                (None, None),
-                importer.owner(),
-                crate::db::now(),
-            )
-            .await?;
-            let job = Job { account, store, trigger: Trigger::Manual, run, window: None, only: None };
-            let ending = tokio::spawn({
-                let importer = importer.clone();
-                async move { importer.execute(&job).await }
-            })
-            .await?;
+            let ending = import_once(&importer, account, store).await?;
             let secs = started.elapsed().as_secs_f64();
             let cpu_used = cpu_seconds() - cpu;
             let writing = (crate::db::orders::write_time() - writing).as_secs_f64();
@@ -413,22 +395,9 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
     config.simulator_url = Some(sim.base_url.clone());
     config.yahoo_min_interval_ms = (1000.0 / rate).ceil() as u64;
     let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
-    let importer = Importer::new(db.clone(), yahoo, ImportSettings::from_config(&config));
-    anyhow::ensure!(importer.acquire(account, store).await?, "lease");
-    let run = imports::create_run(
-        &db,
-        account,
-        store,
-        Trigger::Manual,
-        "running",
-        (None, None),
-        importer.owner(),
-        crate::db::now(),
-    )
-    .await?;
+    let importer = Arc::new(Importer::new(db.clone(), yahoo, ImportSettings::from_config(&config)));
     let started = Instant::now();
-    let ending =
-        importer.execute(&Job { account, store, trigger: Trigger::Manual, run, window: None, only: None }).await;
+    let ending = import_once(&importer, account, store).await?;
     let secs = started.elapsed().as_secs_f64();
     let counters = sim.state.world().counters.clone();
     let info_calls = counters.get("calls.orderInfo").copied().unwrap_or(0) as f64;
@@ -441,6 +410,34 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// One manual import of the store from its cursor, run as a task on the runtime's workers (as
+/// `serve` runs imports), holding the store's lease as the scheduler would.
+async fn import_once(
+    importer: &Arc<crate::import::Importer>,
+    account: crate::domain::AccountId,
+    store: crate::domain::StoreId,
+) -> anyhow::Result<crate::import::Ending> {
+    use crate::{
+        db::imports::{self, Trigger},
+        import::Job,
+    };
+    anyhow::ensure!(importer.acquire(account, store).await?, "lease");
+    let run = imports::create_run(
+        importer.db(),
+        account,
+        store,
+        Trigger::Manual,
+        "running",
+        (None, None),
+        importer.owner(),
+        crate::db::now(),
+    )
+    .await?;
+    let job = Job { account, store, trigger: Trigger::Manual, run, window: None, only: None };
+    let importer = importer.clone();
+    Ok(tokio::spawn(async move { importer.execute(&job).await }).await?)
 }
 
 pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
