@@ -852,6 +852,16 @@ async fn reimport_shows_differences_and_keeps_our_fields(backend: Backend) {
     assert!(page.body.contains("注文再取込を実行しました") && page.body.contains("123456789012"), "{}", page.body);
     assert_eq!(page.select_text("#internal-status").join(""), "新規受付", "our status is kept");
     assert_equals_snapshot(&s.snapshot(SELLER).await, &s.ours().await);
+    // A searched field changed by any writer moves the order's terms (the update trigger).
+    orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query("update yahoo_order set bill_last_name = '改名', bill_phone = '090-0000-1111' where id = $1")
+            .bind(row.id)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    assert_search_terms_complete(&s.app.db).await;
 
     // An order ID typed by hand, never imported.
     let typed = s.sim.plain_order(SELLER).await;
