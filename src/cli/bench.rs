@@ -243,7 +243,9 @@ pub(crate) async fn bench_db(
             Ok((db, None))
         }
         Some(admin) => {
-            let name = format!("orderdesk_bench_{}", std::process::id());
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("orderdesk_bench_{}_{n}", std::process::id());
             let pool = sqlx::PgPool::connect(admin).await?;
             sqlx::query(&format!("drop database if exists {name}")).execute(&pool).await?;
             sqlx::query(&format!("create database {name}")).execute(&pool).await?;
@@ -318,8 +320,12 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
             let secs = started.elapsed().as_secs_f64();
             let cpu_used = cpu_seconds() - cpu;
             let writing = (crate::db::orders::write_time() - writing).as_secs_f64();
-            let stored = crate::db::orders::all_of_store(&db, account, store).await?.len();
-            anyhow::ensure!(stored == orders, "imported {stored} of {orders} ({ending:?})");
+            let stored: Vec<_> = crate::db::orders::all_of_store(&db, account, store)
+                .await?
+                .into_iter()
+                .map(|(row, items)| row.to_detail(items, seller))
+                .collect();
+            anyhow::ensure!(stored.len() == orders, "imported {} of {orders} ({ending:?})", stored.len());
             let import_rate = orders as f64 / secs;
 
             // The bare loop: the same orderInfo calls through the same client, read as the import
@@ -345,20 +351,23 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
             let bare_ok = bare.iter().filter(|ok| **ok).count() as f64;
             let bare_rate = bare_ok / started.elapsed().as_secs_f64();
             let bare_cpu = cpu_seconds() - bare_cpu;
+            let alone =
+                writer_alone(backend, &sub, &secrets, &sim, stored, ImportSettings::from_config(&config).max_batch)
+                    .await?;
             println!(
                 "  {label:<10} round {round}: import {import_rate:>6.0} orders/s ({secs:.2} s), {:.3} CPU s per 1,000 orders (simulator included), \
-                 writing {:.3} s per 1,000; bare orderInfo loop {bare_rate:.0} calls/s, {:.3} CPU s per 1,000 calls; import ÷ bare = {:.2}",
+                 writing {:.3} s per 1,000 ({alone:.3} alone); bare orderInfo loop {bare_rate:.0} calls/s, {:.3} CPU s per 1,000 calls; import ÷ bare = {:.2}",
                 cpu_used * 1000.0 / orders as f64,
                 writing * 1000.0 / orders as f64,
                 bare_cpu * 1000.0 / bare_ok.max(1.0),
                 import_rate / bare_rate
             );
-            rounds.push((import_rate, bare_rate, cpu_used * 1000.0 / orders as f64));
+            rounds.push((import_rate, bare_rate, cpu_used * 1000.0 / orders as f64, alone));
             sim.stop().await;
             db.close().await;
             drop_bench_db(backend, pg_name).await;
         }
-        let median = |f: fn(&(f64, f64, f64)) -> f64| {
+        let median = |f: fn(&(f64, f64, f64, f64)) -> f64| {
             let mut v: Vec<f64> = rounds.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
@@ -366,8 +375,9 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
         let (import_rate, bare_rate) = (median(|r| r.0), median(|r| r.1));
         println!(
             "  {label:<10} rate limit off, median of {ROUNDS}: {import_rate:.0} orders/s, {:.3} CPU s per 1,000 orders; \
-             bare orderInfo loop {bare_rate:.0} calls/s; import ÷ bare = {:.2} (median of the rounds' ratios {:.2})",
+             writer alone {:.3} s per 1,000; bare orderInfo loop {bare_rate:.0} calls/s; import ÷ bare = {:.2} (median of the rounds' ratios {:.2})",
             median(|r| r.2),
+            median(|r| r.3),
             import_rate / bare_rate,
             {
                 let mut v: Vec<f64> = rounds.iter().map(|r| r.0 / r.1).collect();
@@ -444,4 +454,60 @@ pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("orderdesk-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// The batch writer alone: the orders one round imported, written again into a fresh database
+/// in batches of the import's largest size, one after the other, with nothing else running (the
+/// import's own writing time shares the two cores with the fetching). Seconds per 1,000 orders.
+async fn writer_alone(
+    backend: Option<&str>,
+    dir: &std::path::Path,
+    secrets: &crate::crypto::SecretBox,
+    sim: &crate::simulator::SimHandle,
+    details: Vec<crate::yahoo::api::OrderDetail>,
+    batch: usize,
+) -> anyhow::Result<f64> {
+    use crate::db::orders::{self, Batch, HistoryActor, HistoryLine, OrderWrite};
+    let sub = dir.join("alone");
+    std::fs::create_dir_all(&sub)?;
+    let (db, name) = bench_db(backend, &sub).await?;
+    let seller = "bench-alone";
+    control::generate_into(&sim.state, seller, &Generate { count: 1, seed: 9, fraud_share: 0.0, spread_hours: 1 });
+    let (account, store) = bench_store(&db, secrets, sim, seller).await?;
+    let n = details.len();
+    let batches: Vec<Batch> = details
+        .chunks(batch.max(1))
+        .map(|chunk| Batch {
+            writes: chunk
+                .iter()
+                .map(|d| OrderWrite {
+                    detail: d.clone(),
+                    new_status: crate::domain::store::InternalStatus::New,
+                    flag_cancel: false,
+                    history: vec![HistoryLine { kind: "new", message: "新規注文を取り込みました".into() }],
+                })
+                .collect(),
+            unchanged: Vec::new(),
+            cursor_to: None,
+            lease_owner: None,
+            actor: HistoryActor::Job,
+            now: crate::db::now(),
+        })
+        .collect();
+    let started = Instant::now();
+    let written = tokio::spawn({
+        let db = db.clone();
+        async move {
+            for b in batches {
+                orders::write_batch(&db, account, store, b).await?;
+            }
+            anyhow::Ok(())
+        }
+    })
+    .await?;
+    let secs = started.elapsed().as_secs_f64();
+    db.close().await;
+    drop_bench_db(backend, name).await;
+    written?;
+    Ok(secs * 1000.0 / n.max(1) as f64)
 }
