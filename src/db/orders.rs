@@ -1091,8 +1091,16 @@ fn refresh_statistics(pool: &sqlx::PgPool) {
     if RUNNING.swap(true, std::sync::atomic::Ordering::AcqRel) {
         return;
     }
-    let pool = pool.clone();
+    // Cleared however the task ends, so that a failed or dropped analyze never stops the next.
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            RUNNING.store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+    let (pool, running) = (pool.clone(), Running);
     tokio::spawn(async move {
+        let _running = running;
         let due: sqlx::Result<Option<bool>> = sqlx::query_scalar(
             "select n_mod_since_analyze > greatest(c.reltuples, 1000)
              from pg_class c join pg_stat_user_tables s on s.relid = c.oid
@@ -1112,7 +1120,6 @@ fn refresh_statistics(pool: &sqlx::PgPool) {
         {
             tracing::warn!(error = %e, "analyzing yahoo_order failed");
         }
-        RUNNING.store(false, std::sync::atomic::Ordering::Release);
     });
 }
 
