@@ -125,6 +125,33 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU time (user + system, children included) of every `postgres` process on this machine,
+/// from /proc (Linux): the database server's share of a measurement when it runs here, as it
+/// does in CI. `None` when no such process is visible (another machine, another OS).
+fn postgres_server_cpu_seconds() -> Option<f64> {
+    let mut total = 0.0;
+    let mut seen = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let path = entry.path();
+        if std::fs::read_to_string(path.join("comm")).map_or(true, |c| c.trim_end() != "postgres") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime, stime, cutime, cstime: fields 14 to 17 of the line, 12 to 15 after the name.
+        total += (11..15).filter_map(|i| fields.get(i)?.parse::<f64>().ok()).sum::<f64>() / 100.0;
+        seen = true;
+    }
+    seen.then_some(total)
+}
+
+/// CPU seconds of this process, plus the PostgreSQL server's when `postgres` is set and the
+/// server runs on this machine.
+fn cpu_seconds_with(postgres: bool) -> f64 {
+    cpu_seconds() + if postgres { postgres_server_cpu_seconds().unwrap_or(0.0) } else { 0.0 }
+}
+
 /// A connected store on a fresh database against `sim`: account, store, sealed secret and
 /// tokens, public key, as the connection flow would leave them.
 async fn bench_store(
@@ -282,6 +309,9 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
     let dir = tempfile_dir()?;
     let secrets = crate::crypto::SecretBox::from_key(&rand::random::<[u8; 32]>());
     println!("import benchmark: simulator in this process, loopback HTTP, {orders} orders per backend");
+    if postgres.is_some() && postgres_server_cpu_seconds().is_none() {
+        println!("  (no postgres process on this machine: PostgreSQL CPU figures leave the server out)");
+    }
     let mut backends: Vec<Option<&str>> = vec![None];
     if let Some(url) = postgres.as_deref() {
         backends.push(Some(url));
@@ -313,12 +343,12 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
 
             // The import and the bare loop each run as a task on the runtime's workers, as `serve`
             // runs imports (not on this thread, which would compete with the workers for the cores).
-            let cpu = cpu_seconds();
+            let cpu = cpu_seconds_with(backend.is_some());
             let writing = crate::db::orders::write_time();
             let started = Instant::now();
             let ending = import_once(&importer, account, store).await?;
             let secs = started.elapsed().as_secs_f64();
-            let cpu_used = cpu_seconds() - cpu;
+            let cpu_used = cpu_seconds_with(backend.is_some()) - cpu;
             let writing = (crate::db::orders::write_time() - writing).as_secs_f64();
             let stored: Vec<_> = crate::db::orders::all_of_store(&db, account, store)
                 .await?
@@ -350,24 +380,33 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
             .await?;
             let bare_ok = bare.iter().filter(|ok| **ok).count() as f64;
             let bare_rate = bare_ok / started.elapsed().as_secs_f64();
-            let bare_cpu = cpu_seconds() - bare_cpu;
+            let bare_cpu = (cpu_seconds() - bare_cpu) * 1000.0 / bare_ok.max(1.0);
             let alone =
                 writer_alone(backend, &sub, &secrets, &sim, stored, ImportSettings::from_config(&config).max_batch)
                     .await?;
+            // Both loops are bound by the two cores: a rate is the cores in use divided by the CPU
+            // per order. An imported order costs at least a bare call plus its writing (each
+            // costs more during the import than alone, never less), so at the bare loop's core
+            // use import ÷ bare cannot exceed this, however little else the import does.
+            let bound = bare_cpu / (bare_cpu + alone.cpu);
             println!(
-                "  {label:<10} round {round}: import {import_rate:>6.0} orders/s ({secs:.2} s), {:.3} CPU s per 1,000 orders (simulator included), \
-                 writing {:.3} s per 1,000 ({alone:.3} alone); bare orderInfo loop {bare_rate:.0} calls/s, {:.3} CPU s per 1,000 calls; import ÷ bare = {:.2}",
+                "  {label:<10} round {round}: import {import_rate:>6.0} orders/s ({secs:.2} s), {:.3} CPU s per 1,000 orders (simulator{server} included), \
+                 writing {:.3} s per 1,000; batch writer alone {:.3} s, {:.3} CPU s per 1,000{alone_server}; \
+                 bare orderInfo loop {bare_rate:.0} calls/s, {bare_cpu:.3} CPU s per 1,000 calls; import ÷ bare = {:.2} (bound {bound:.2})",
                 cpu_used * 1000.0 / orders as f64,
                 writing * 1000.0 / orders as f64,
-                bare_cpu * 1000.0 / bare_ok.max(1.0),
-                import_rate / bare_rate
+                alone.secs,
+                alone.cpu,
+                import_rate / bare_rate,
+                server = if backend.is_some() { " and PostgreSQL server" } else { "" },
+                alone_server = if backend.is_some() { " (server included)" } else { "" },
             );
-            rounds.push((import_rate, bare_rate, cpu_used * 1000.0 / orders as f64, alone));
+            rounds.push((import_rate, bare_rate, cpu_used * 1000.0 / orders as f64, alone.cpu, bound));
             sim.stop().await;
             db.close().await;
             drop_bench_db(backend, pg_name).await;
         }
-        let median = |f: fn(&(f64, f64, f64, f64)) -> f64| {
+        let median = |f: fn(&(f64, f64, f64, f64, f64)) -> f64| {
             let mut v: Vec<f64> = rounds.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
@@ -375,7 +414,8 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
         let (import_rate, bare_rate) = (median(|r| r.0), median(|r| r.1));
         println!(
             "  {label:<10} rate limit off, median of {ROUNDS}: {import_rate:.0} orders/s, {:.3} CPU s per 1,000 orders; \
-             writer alone {:.3} s per 1,000; bare orderInfo loop {bare_rate:.0} calls/s; import ÷ bare = {:.2} (median of the rounds' ratios {:.2})",
+             batch writer alone {:.3} CPU s per 1,000; bare orderInfo loop {bare_rate:.0} calls/s; import ÷ bare = {:.2} \
+             (median of the rounds' ratios {:.2}; bound bare ÷ (bare + writer alone) {:.2})",
             median(|r| r.2),
             median(|r| r.3),
             import_rate / bare_rate,
@@ -383,7 +423,8 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
                 let mut v: Vec<f64> = rounds.iter().map(|r| r.0 / r.1).collect();
                 v.sort_by(f64::total_cmp);
                 v[v.len() / 2]
-            }
+            },
+            median(|r| r.4),
         );
     }
 
@@ -456,9 +497,15 @@ pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// Seconds and CPU seconds (the PostgreSQL server's included) per 1,000 orders.
+struct PerThousand {
+    secs: f64,
+    cpu: f64,
+}
+
 /// The batch writer alone: the orders one round imported, written again into a fresh database
 /// in batches of the import's largest size, one after the other, with nothing else running (the
-/// import's own writing time shares the two cores with the fetching). Seconds per 1,000 orders.
+/// import's own writing time shares the two cores with the fetching).
 async fn writer_alone(
     backend: Option<&str>,
     dir: &std::path::Path,
@@ -466,7 +513,7 @@ async fn writer_alone(
     sim: &crate::simulator::SimHandle,
     details: Vec<crate::yahoo::api::OrderDetail>,
     batch: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<PerThousand> {
     use crate::db::orders::{self, Batch, HistoryActor, HistoryLine, OrderWrite};
     let sub = dir.join("alone");
     std::fs::create_dir_all(&sub)?;
@@ -494,6 +541,7 @@ async fn writer_alone(
             now: crate::db::now(),
         })
         .collect();
+    let cpu = cpu_seconds_with(backend.is_some());
     let started = Instant::now();
     let written = tokio::spawn({
         let db = db.clone();
@@ -506,8 +554,10 @@ async fn writer_alone(
     })
     .await?;
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds_with(backend.is_some()) - cpu;
     db.close().await;
     drop_bench_db(backend, name).await;
     written?;
-    Ok(secs * 1000.0 / n.max(1) as f64)
+    let per_thousand = 1000.0 / n.max(1) as f64;
+    Ok(PerThousand { secs: secs * per_thousand, cpu: cpu * per_thousand })
 }
