@@ -142,6 +142,17 @@ async fn held_orders_raise_one_alert_each_until_acknowledged(backend: Backend) {
     assert!(staff.get("/").await.body.contains("お知らせ1件を確認済みにしました"));
     assert!(shown(&s.owner).await.is_empty());
     assert_eq!(alerts_of(&s.app.db, confirmed_pk).await, [(3, Some("staff@example.jp".into()))]);
+
+    // An order the import first sees already confirmed (3) raises its alert as well: it is
+    // flagged for cancellation like one that went 1 → 3 here.
+    let late = s.sim.order(SELLER, held(2947)).await["order_id"].as_str().unwrap().to_owned();
+    s.sim.control("/_sim/review", json!({})).await;
+    make_due(&s.app.db, s.store).await;
+    let stored = wait_for(&s, |o| o.iter().any(|(r, _)| r.order_id == late)).await;
+    let late_pk = stored.iter().find(|(r, _)| r.order_id == late).unwrap().0.id.0;
+    assert_eq!(alerts_of(&s.app.db, late_pk).await, [(3, None)]);
+    let alerts = shown(&s.owner).await;
+    assert!(alerts.iter().any(|(_, t)| t.contains(&format!("不正確定 注文 {late}（本店）"))), "{alerts:?}");
 }
 
 /// Writes orders as an import would (any writer keeps the day counts); the buyer is 山田.
