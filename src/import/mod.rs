@@ -182,12 +182,14 @@ struct RunCtx<'a> {
     /// An order of the window could not be fetched: the cursor must not pass it.
     incomplete: bool,
     day: String,
-    calls_recorded: i64,
     started: DateTime<Utc>,
     /// When progress was last written.
     reported: Option<std::time::Instant>,
     /// Orders of the current page that the store does not hold.
     absent: HashSet<String>,
+    /// Answers count towards the run's progress (the PublicationTime pass, whose orders make
+    /// the run's total).
+    counts_seen: bool,
 }
 
 impl Importer {
@@ -203,6 +205,11 @@ impl Importer {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Writes the Yahoo calls counted since the last flush (see [`YahooClient::flush_calls`]).
+    pub async fn flush_calls(&self) {
+        self.yahoo.flush_calls().await;
     }
 
     fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -308,10 +315,10 @@ impl Importer {
             unchanged: Vec::new(),
             incomplete: false,
             day: jst::today(now).to_string(),
-            calls_recorded: 0,
             started: now,
             reported: None,
             absent: HashSet::new(),
+            counts_seen: false,
         };
         let ending = match self.run_steps(&mut ctx).await {
             Ok(()) => Ending::Done,
@@ -327,7 +334,7 @@ impl Importer {
                 e
             }
         };
-        let _ = self.record_calls(&mut ctx).await;
+        self.record_calls().await;
         match &ending {
             Ending::Auth(e) => {
                 let _ = imports::set_blocked(&self.db, job.account, job.store, e.auth_code(), crate::db::now()).await;
@@ -469,11 +476,12 @@ impl Importer {
             let next = async {
                 if last { None } else { Some(self.list_page(account, store, query(next_start), seller.clone()).await) }
             };
+            // The page's answers count as they arrive, so that a paced run (one orderInfo a
+            // second) shows its progress move, not a page of a thousand orders at once.
+            ctx.counts_seen = by == SearchBy::Publication;
             let (staged, next) = tokio::join!(self.fetch_and_stage(ctx, &wanted), next);
+            ctx.counts_seen = false;
             staged?;
-            if by == SearchBy::Publication {
-                ctx.progress.orders_seen += wanted.len() as i64;
-            }
             self.report(ctx).await;
             self.check_stop(ctx).await?;
             match next {
@@ -543,6 +551,9 @@ impl Importer {
                     return Ok(());
                 }
                 ctx.progress.calls += n as i64;
+                if ctx.counts_seen {
+                    ctx.progress.orders_seen += n as i64;
+                }
                 let mut details = Vec::with_capacity(n);
                 for (id, result) in buffer.drain(..) {
                     match result {
@@ -571,6 +582,8 @@ impl Importer {
                 if full || ctx.stop_checked.is_none_or(|t| t.elapsed() >= STOP_CHECK_EVERY) {
                     self.check_stop(ctx).await?;
                 }
+                // At most once a second, and never while a batch is in flight.
+                self.report(ctx).await;
             }
         };
         let ((), written) = tokio::join!(fetch, write);
@@ -702,21 +715,15 @@ impl Importer {
             return;
         }
         ctx.reported = Some(std::time::Instant::now());
-        if let Err(e) = self.record_calls(ctx).await {
-            tracing::warn!(error = %e, "counting today's Yahoo calls failed");
-        }
+        self.record_calls().await;
         if let Err(e) = imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await {
             tracing::warn!(error = %e, "recording an import's progress failed");
         }
     }
 
-    async fn record_calls(&self, ctx: &mut RunCtx<'_>) -> sqlx::Result<()> {
-        let n = ctx.progress.calls - ctx.calls_recorded;
-        if n > 0 {
-            imports::add_calls(&self.db, ctx.job.account, ctx.job.store, &ctx.day, n).await?;
-            ctx.calls_recorded = ctx.progress.calls;
-        }
-        Ok(())
+    /// Today's calls (the client counts every call it sends; see [`YahooClient::flush_calls`]).
+    async fn record_calls(&self) {
+        self.yahoo.flush_calls().await;
     }
 
     /// Follows orders held as 1 with orderInfo (both outcomes of the review are seen even when

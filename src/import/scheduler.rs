@@ -50,6 +50,8 @@ impl Scheduler {
                     Err(e) => tracing::warn!(error = %e, "sweeping stale import runs failed"),
                 }
             }
+            // Calls made outside imports (pages, pushes, stock) reach today's count within a tick.
+            self.importer.flush_calls().await;
             if let Err(e) = self.pass(&mut running, &mut busy).await {
                 tracing::warn!(error = %e, "the import scheduler could not read its work");
             }

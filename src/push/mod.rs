@@ -178,7 +178,6 @@ impl Pusher {
         let answer = self
             .with_lease(&row, async { self.yahoo.call(row.account_id, row.store_id, api, Body::Xml(xml)).await })
             .await;
-        let mut calls = 1;
         let answer = answer.and_then(|root| api::parse_change(&root));
         let label = push.label();
         let now = db::now();
@@ -205,7 +204,6 @@ impl Pusher {
             }
             Err(refusal) => {
                 // Yahoo may refuse because it has this already (a retry after a lost answer).
-                calls += 1;
                 let check = self.with_lease(&row, self.already_there(&row, &target, &push)).await;
                 match check {
                     Ok(true) => {
@@ -229,10 +227,8 @@ impl Pusher {
                 }
             }
         }
-        let day = jst::today(now).to_string();
-        if let Err(e) = imports::add_calls(&self.db, row.account_id, row.store_id, &day, calls).await {
-            tracing::warn!(error = %e, "counting push calls failed");
-        }
+        // Today's calls: the client counted each one it sent (retries included).
+        self.yahoo.flush_calls().await;
         Ok(())
     }
 

@@ -136,6 +136,9 @@ pub struct YahooClient {
     /// What was last written by `record_call` per store, so that unchanged outcomes are not
     /// written again on every call.
     recorded: Mutex<HashMap<StoreId, Recorded>>,
+    /// Store API calls sent and not yet added to the stores' counts for the day (see
+    /// [`YahooClient::flush_calls`]).
+    unflushed_calls: Mutex<HashMap<(AccountId, StoreId), i64>>,
 }
 
 /// How long read credentials are reused (a key saved on the store page applies after this).
@@ -187,7 +190,38 @@ impl YahooClient {
             signatures: Mutex::default(),
             credentials: Mutex::default(),
             recorded: Mutex::default(),
+            unflushed_calls: Mutex::default(),
         })
+    }
+
+    /// Adds the store API calls sent since the last flush to each store's count for today
+    /// (JST): the count the store page shows against Yahoo's daily quota and automatic work
+    /// checks before it starts. Every call is counted here, whoever made it (import, pushes,
+    /// stock, 接続テスト, 注文再取込, 照合, retries included); writing once per flush instead of
+    /// once per call keeps an import's thousands of calls a minute off the database. The import
+    /// flushes when it reports progress, pushes after each push, and the scheduler every tick.
+    /// A count that cannot be written is kept for the next flush.
+    pub async fn flush_calls(&self) {
+        let taken = std::mem::take(&mut *self.unflushed_calls.lock().unwrap_or_else(|p| p.into_inner()));
+        if taken.is_empty() {
+            return;
+        }
+        let now = crate::db::now();
+        let day = crate::domain::jst::today(now).to_string();
+        for ((account, store), n) in taken {
+            let written = async {
+                crate::db::imports::ensure(&self.db, account, store, now).await?;
+                crate::db::imports::add_calls(&self.db, account, store, &day, n).await
+            };
+            if let Err(e) = written.await {
+                tracing::warn!(error = %e, store = store.0, "counting today's Yahoo calls failed");
+                *self.unflushed_calls.lock().unwrap_or_else(|p| p.into_inner()).entry((account, store)).or_default() += n;
+            }
+        }
+    }
+
+    fn count_call(&self, account: AccountId, store: StoreId) {
+        *self.unflushed_calls.lock().unwrap_or_else(|p| p.into_inner()).entry((account, store)).or_default() += 1;
     }
 
     pub fn endpoints(&self, environment: Environment) -> Result<Endpoints, YahooError> {
@@ -590,6 +624,7 @@ impl YahooClient {
                     request.header("X-sws-signature", value).header("X-sws-signature-version", version.to_string());
             }
             let used_offset = offset_ms;
+            self.count_call(account, store);
             let outcome = match request.send().await {
                 Err(e) => Err(YahooError::Temporary(transport(&e))),
                 Ok(response) => {
