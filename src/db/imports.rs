@@ -107,8 +107,9 @@ pub struct DueStore {
     pub store_id: StoreId,
 }
 
-/// Stores whose automatic import is due and whose lease is free: enabled, connected, not
-/// stopped, and not blocked by an authentication failure that nobody has acted on since
+/// Stores whose automatic import is due and whose lease is free: enabled, connected, with a
+/// public key (Yahoo refuses order APIs without one; the store page says the import starts once
+/// it is set), not stopped, and not blocked by an authentication failure that nobody has acted on since
 /// (reconnecting or saving a key touches the store, which lifts the block).
 pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<DueStore>> {
     with_pool!(db, |p| {
@@ -126,6 +127,7 @@ pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result
              join store s on s.id = i.store_id and s.account_id = i.account_id
              join account a on a.id = i.account_id
              where s.auto_import_enabled and s.refresh_token_enc is not null
+               and s.public_key_pem is not null and s.public_key_version is not null
                and i.next_run_at <= $1
                and (i.lease_until is null or i.lease_until < $1)
                and i.stopped_at is null and a.stopped_at is null

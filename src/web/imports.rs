@@ -36,6 +36,9 @@ pub struct ImportForm {
     pub from: String,
     #[serde(default)]
     pub to: String,
+    /// One store (its ID) on the 取込 page; empty: every store the person may import.
+    #[serde(default)]
+    pub store: String,
 }
 
 /// The period typed into the form: none, or (from 00:00, to 23:59:59) JST.
@@ -45,10 +48,13 @@ pub fn period(form: &ImportForm) -> Result<Option<Window>, &'static str> {
         ("", "") => Ok(None),
         (f, t) => {
             let (Some(from), Some(to)) = (parse(f), parse(t)) else {
-                return Err("取込期間は開始日と終了日を両方、YYYY-MM-DDの形式で入力してください");
+                return Err("期間は開始日と終了日を両方、YYYY-MM-DDの形式で入力してください");
             };
             if from > to {
-                return Err("取込期間の開始日は終了日より前にしてください");
+                return Err("期間の開始日は終了日より前にしてください");
+            }
+            if from > jst::today(Utc::now()) {
+                return Err("期間の開始日に未来の日付は指定できません");
             }
             let at = |d: NaiveDate, h, m, s| {
                 jst::offset()
@@ -101,13 +107,41 @@ pub async fn import_store(
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
 }
 
-/// 手動取込 of every connected store of the account.
+/// The stores of the account this person may see (a staff member limited to some stores sees
+/// those), in the account's order.
+async fn visible_stores(state: &AppState, me: &Merchant) -> AppResult<Vec<stores::Store>> {
+    let scope = me.scope().await?;
+    Ok(stores::list(&state.db, me.account_id()).await?.into_iter().filter(|s| scope.allows(s.id)).collect())
+}
+
+/// 手動取込 from the 取込 page: of the store chosen there, or of every connected store this
+/// person may see.
 pub async fn import_all(
     State(state): State<AppState>,
     me: Merchant,
     ClientIp(ip): ClientIp,
     Form(form): Form<ImportForm>,
 ) -> AppResult<Response> {
+    if !form.store.trim().is_empty() {
+        let Ok(store_id) = form.store.trim().parse::<i64>() else { return Err(AppError::NotFound) };
+        let back = format!("/imports?store={store_id}");
+        let store = me.store(StoreId(store_id)).await?;
+        let window = match period(&form) {
+            Ok(w) => w,
+            Err(message) => {
+                me.flash(FlashKind::Error, message).await?;
+                return Ok(Redirect::to(&back).into_response());
+            }
+        };
+        if !store.has_refresh_token {
+            me.flash(FlashKind::Error, "Yahoo!と連携してから取り込んでください").await?;
+            return Ok(Redirect::to(&back).into_response());
+        }
+        let note = me.note(Action::ManualImport, store.name.clone(), &ip).store(store.id);
+        let runs = queue(&state, &me, &[store.id], window, &note).await?;
+        let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
+        return Ok(Redirect::to(&format!("/imports/{run}")).into_response());
+    }
     let window = match period(&form) {
         Ok(w) => w,
         Err(message) => {
@@ -115,12 +149,8 @@ pub async fn import_all(
             return Ok(Redirect::to("/imports").into_response());
         }
     };
-    let connected: Vec<StoreId> = stores::list(&state.db, me.account_id())
-        .await?
-        .into_iter()
-        .filter(|s| s.has_refresh_token)
-        .map(|s| s.id)
-        .collect();
+    let connected: Vec<StoreId> =
+        visible_stores(&state, &me).await?.into_iter().filter(|s| s.has_refresh_token).map(|s| s.id).collect();
     let queued = connected.len();
     if queued == 0 {
         me.flash(FlashKind::Error, "Yahoo!と連携済みのストアがありません").await?;
@@ -138,13 +168,53 @@ pub struct RunsPage {
     layout: Layout,
     runs: Vec<Run>,
     active: bool,
+    /// The stores to choose from (the form and the filter).
+    stores: Vec<(StoreId, String)>,
+    /// The store whose runs are listed; `None`: every store this person may see.
+    store: Option<(StoreId, String)>,
 }
 
-pub async fn index(State(state): State<AppState>, me: Merchant) -> AppResult<Response> {
-    let runs = imports::list_runs(&state.db, me.account_id(), None, 100).await?;
+impl RunsPage {
+    fn is_chosen(&self, id: &StoreId) -> bool {
+        self.store.as_ref().is_some_and(|(s, _)| s == id)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RunsQuery {
+    #[serde(default)]
+    store: String,
+}
+
+/// The record of runs: of one store (`?store=`), or of every store this person may see.
+pub async fn index(
+    State(state): State<AppState>,
+    me: Merchant,
+    axum::extract::Query(query): axum::extract::Query<RunsQuery>,
+) -> AppResult<Response> {
+    let visible = visible_stores(&state, &me).await?;
+    let store = match query.store.trim() {
+        "" => None,
+        id => {
+            let Ok(id) = id.parse::<i64>() else { return Err(AppError::NotFound) };
+            let store = me.store(StoreId(id)).await?;
+            Some((store.id, store.name))
+        }
+    };
+    let runs = match &store {
+        Some((id, _)) => imports::list_runs(&state.db, me.account_id(), Some(*id), 100).await?,
+        None => {
+            let scope = me.scope().await?;
+            let mut runs = imports::list_runs(&state.db, me.account_id(), None, 100).await?;
+            runs.retain(|r| scope.allows(r.store_id));
+            runs
+        }
+    };
     let active = runs.iter().any(Run::is_active);
-    let layout = me.layout("取込履歴").await?;
-    Ok(ok(&RunsPage { layout, runs, active }))
+    let title = store.as_ref().map_or_else(|| "取込履歴".to_owned(), |(_, name)| format!("取込履歴（{name}）"));
+    let layout = me.layout(&title).await?;
+    let stores = visible.into_iter().filter(|s| s.has_refresh_token).map(|s| (s.id, s.name)).collect();
+    Ok(ok(&RunsPage { layout, runs, active, stores, store }))
 }
 
 #[derive(Template)]

@@ -216,7 +216,7 @@ pub struct ReconcilePage {
 }
 
 fn checked_period(from: &str, to: &str) -> Result<Window, String> {
-    let form = super::imports::ImportForm { from: from.into(), to: to.into() };
+    let form = super::imports::ImportForm { from: from.into(), to: to.into(), ..Default::default() };
     let window = period(&form)?.ok_or("照合する期間（開始日と終了日）を入力してください")?;
     if (window.1 - window.0).num_days() >= MAX_DAYS {
         return Err(format!("照合できる期間は{MAX_DAYS}日までです"));

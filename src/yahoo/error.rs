@@ -116,6 +116,9 @@ impl YahooError {
             }
             YahooError::IllegalTransition(m) => format!("このステータスには変更できません（{m}）"),
             YahooError::FraudHold(_) => crate::domain::order::FRAUD_HOLD_REFUSAL.into(),
+            YahooError::Api { code: Some(code), .. } if code == ORDER_NOT_FOUND => {
+                format!("この注文IDの注文はYahoo!にありません。ストアアカウントと注文IDを確かめてください（{code}）")
+            }
             YahooError::Api { code, message, .. } => {
                 format!(
                     "Yahoo!がエラーを返しました: {message}{}",
@@ -129,6 +132,10 @@ impl YahooError {
         }
     }
 }
+
+/// orderInfo's answer for an order ID Yahoo does not have (yahoo-store-api.md §4.2; the code is
+/// assumed there, as in the simulator).
+pub const ORDER_NOT_FOUND: &str = "od10001";
 
 /// A stored client secret that does not open for its store (copied from another row, or damaged).
 pub const SECRET_UNREADABLE: &str =
@@ -259,6 +266,20 @@ mod tests {
             from_store_answer(StatusCode::SERVICE_UNAVAILABLE, None, b"<html>"),
             YahooError::Temporary(_)
         ));
+    }
+
+    #[test]
+    fn an_unknown_order_is_told_in_japanese() {
+        let missing = YahooError::Api {
+            status: 400,
+            code: Some(ORDER_NOT_FOUND.into()),
+            message: "Order does not exist.".into(),
+        };
+        assert_eq!(
+            missing.message_ja(),
+            "この注文IDの注文はYahoo!にありません。ストアアカウントと注文IDを確かめてください（od10001）"
+        );
+        assert!(!missing.is_temporary() && !missing.is_auth_problem());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use orderdesk::{
         imports::{self, Trigger},
         orders::{self, OrderRow},
     },
-    domain::{AccountId, StoreId},
+    domain::{AccountId, StoreId, jst},
     import::{Ending, Importer, Job},
     simulator::orders::Order,
     yahoo::api::OrderItem,
@@ -598,6 +598,8 @@ async fn emergency_stop_halts_a_run_and_resume_catches_up(backend: Backend) {
     assert!(run.message.unwrap().contains("緊急停止"));
     let page = s.owner.get(&format!("/stores/{}", s.store)).await;
     assert!(page.select_text("#import-stopped").join("").contains("出荷トラブルのため"), "{}", page.body);
+    assert!(page.select_text("#import-next").join("").starts_with("緊急停止中"), "{}", page.body);
+    assert!(page.select_text("#auto-import").join("").contains("緊急停止中"), "{}", page.body);
 
     // While stopped, no automatic run starts.
     let before = runs(&s).await.len();
@@ -987,7 +989,130 @@ async fn automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule(backend:
     assert_eq!(row(&hold).internal_status(), inbox, "a held order stays in the inbox");
 }
 
+/// The 取込 page: a manual import of one chosen store, its runs on a page of their own, a
+/// period in the future refused; a paced run shows its progress move while it runs; automatic
+/// import waits for the public key.
+async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) {
+    // One orderInfo every 100 ms: 30 orders take about three seconds.
+    let s = shop(backend, |c| c.yahoo_min_interval_ms = 100).await;
+    s.generate(30, 11).await;
+    let other = s.app.add_store(&s.owner, "支店", "shop-b", "secret-b").await;
+
+    let page = s.owner.get("/imports").await;
+    assert_eq!(page.select_text("#import-store option"), ["すべてのストア", "本店"], "only connected stores");
+    let tomorrow = (jst::today(Utc::now()) + chrono::Duration::days(1)).to_string();
+    let refused = s
+        .owner
+        .submit("/imports", "/imports", &[("store", &s.store.to_string()), ("from", &tomorrow), ("to", &tomorrow)])
+        .await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert!(s.owner.get(refused.location()).await.body.contains("期間の開始日に未来の日付は指定できません"));
+    assert!(runs(&s).await.is_empty(), "nothing queued");
+
+    let started = s.owner.submit("/imports", "/imports", &[("store", &s.store.to_string())]).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_path = started.location().to_owned();
+    assert!(run_path.starts_with("/imports/"), "{run_path}");
+    // While it runs, the run's count of orders looked at grows (written at most once a second).
+    let mut seen_midway = None;
+    for _ in 0..200 {
+        let run = runs(&s).await.remove(0);
+        if run.status == "running" && run.orders_seen > 0 && run.orders_seen < run.orders_total {
+            seen_midway = Some((run.orders_seen, run.orders_total));
+            break;
+        }
+        assert_ne!(run.status, "done", "the run ended without showing progress midway: {run:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (seen, total) = seen_midway.expect("progress moved while the run was going");
+    assert!(seen < total);
+    let done = s.wait_run(&run_path).await;
+    assert_eq!(done.select_text("#run-seen").join(""), "30 / 30件");
+    assert_eq!(s.ours().await.len(), 30);
+
+    // Each store's runs on a page of their own; the store page links to it.
+    let mine = s.owner.get(&format!("/imports?store={}", s.store)).await;
+    assert!(mine.body.contains("取込履歴（本店）") && mine.body.contains(&run_path), "{}", mine.body);
+    let theirs = s.owner.get(&format!("/imports?store={other}")).await;
+    assert!(theirs.body.contains("取込履歴（支店）") && !theirs.body.contains(&run_path), "{}", theirs.body);
+    assert_eq!(s.owner.get("/imports?store=999999").await.status, StatusCode::NOT_FOUND);
+    let store_page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    assert!(store_page.select_attr("main a", "href").contains(&format!("/imports?store={}", s.store)));
+
+    // Automatic import waits until the store has its public key, and starts once it is set.
+    orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query("update store set public_key_pem = null, public_key_version = null where id = $1")
+            .bind(s.store)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    set_auto(&s.app.db, s.store, true).await;
+    let page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    assert!(page.select_text("#auto-import").join("").contains("公開鍵の設定が終わると始まります"), "{}", page.body);
+    make_due(&s.app.db, s.store).await;
+    let before = runs(&s).await.len();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(runs(&s).await.len(), before, "no automatic run without a public key");
+    let path = format!("/stores/{}", s.store);
+    let version = s.sim.key(SELLER, 1).await.to_string();
+    let saved = s
+        .owner
+        .submit(
+            &format!("{path}/public-key"),
+            &format!("{path}/public-key"),
+            &[("public_key", &fixture("public-1.pem")), ("public_key_version", &version)],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    make_due(&s.app.db, s.store).await;
+    for _ in 0..100 {
+        if runs(&s).await.len() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(runs(&s).await.len() > before, "no automatic run after the key was set: {:#?}", runs(&s).await);
+    set_auto(&s.app.db, s.store, false).await;
+    for _ in 0..100 {
+        if runs(&s).await.iter().all(|r| !r.is_active()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Today's calls count every store API call, whoever makes it: a 接続テスト and a 注文再取込
+    // preview are counted as an import's calls are (the simulator counts what it answered).
+    let shown_calls = || async {
+        let text = s.owner.get(&format!("/stores/{}", s.store)).await.select_text("#import-calls").join("");
+        text.split(" / ").next().unwrap().trim().parse::<u64>().unwrap()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.sim.http.delete(s.sim.url("/_sim/counters")).send().await.unwrap();
+    let counted_before = shown_calls().await;
+    let tested = s.owner.submit(&path, &format!("{path}/test"), &[]).await;
+    assert_eq!(tested.status, StatusCode::SEE_OTHER, "{}", tested.body);
+    let order_id = s.ours().await[0].0.order_id.clone();
+    let preview = s.owner.get(&format!("{path}/reimport?order_id={order_id}")).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let answered = || async {
+        let counters = s.sim.get_json("/_sim/counters").await;
+        counters.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("calls.")).map(|(_, v)| v.as_u64().unwrap()).sum::<u64>()
+    };
+    let sent = answered().await;
+    assert!(sent >= 2, "the test and the preview called Yahoo");
+    for _ in 0..50 {
+        if shown_calls().await - counted_before == sent {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("today's calls grew by {} for {sent} calls", shown_calls().await - counted_before);
+}
+
 on_both_backends!(
+    the_imports_page_per_store_progress_and_the_key_gate,
     automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule,
     reimport_shows_differences_and_keeps_our_fields,
     reconciliation_restores_exactly_the_orders_deleted_by_hand,
