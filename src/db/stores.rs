@@ -438,7 +438,13 @@ pub async fn set_public_key(
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
         let saved = sqlx::query(
-            "update store set public_key_pem = $3, public_key_version = $4, public_key_expires_on = $5, updated_at = $6
+            // What Yahoo said about the previous key is no longer true of this one (the page
+            // showed 「公開鍵が送信されていません」 right after a key was saved).
+            "update store set public_key_pem = $3, public_key_version = $4, public_key_expires_on = $5, updated_at = $6,
+                 last_authorize_status = case when coalesce(public_key_pem, '') = $3 and coalesce(public_key_version, -1) = $4
+                     then last_authorize_status end,
+                 last_authorize_status_at = case when coalesce(public_key_pem, '') = $3 and coalesce(public_key_version, -1) = $4
+                     then last_authorize_status_at end
              where account_id = $1 and id = $2",
         )
         .bind(account_id)

@@ -216,6 +216,7 @@ pub async fn save_key(
             let note = owner.note(Action::PublicKeyChanged, detail, &ip).store(store.id);
             let (pem, version, expires) = (&key.spki_pem, key.version, key.expires_on);
             stores::set_public_key(&state.db, owner.account_id(), store_id, pem, version, expires, Some(&note)).await?;
+            state.yahoo.key_changed(store_id);
             let mut message = format!("公開鍵（バージョン {}）を保存しました", key.version);
             if key.repaired_dashes {
                 message.push_str("。区切り線のダッシュ記号が別の文字になっていたため修復しました");
@@ -223,6 +224,9 @@ pub async fn save_key(
             if key.converted_pkcs1 {
                 message.push_str("。「RSA PUBLIC KEY」形式を標準の形式に変換しました");
             }
+            // The key's form is checked here; whether Yahoo has this key under this version only
+            // Yahoo can say.
+            message.push_str("。「接続テスト」で、Yahoo!にこの公開鍵とバージョンが登録されていることを確かめてください");
             owner.flash(FlashKind::Success, message).await?;
             Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
         }

@@ -252,6 +252,14 @@ impl YahooClient {
         Ok(creds)
     }
 
+    /// The store's public key was saved: its next call signs with the new key at once, and
+    /// records what Yahoo says of it even when that equals what was said of the old one.
+    pub fn key_changed(&self, store: StoreId) {
+        self.signatures.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
+        self.forget_credentials(store);
+        self.recorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
+    }
+
     fn forget_credentials(&self, store: StoreId) {
         self.credentials.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
     }
