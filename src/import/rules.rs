@@ -10,7 +10,9 @@ use crate::{
     domain::{
         jst,
         order::{FraudHoldStatus, OrderStatus},
-        status::{ChangeRequest, OrderFacts, Refusal, plan_change},
+        status::{
+            ChangeRequest, OrderFacts, Refusal, cancel_reason_label, plan_change, ship_company_label, ship_status_label,
+        },
         store::InternalStatus,
     },
     yahoo::api::{OrderDetail, OrderSummary},
@@ -40,22 +42,43 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
+/// A time as merchants read it: JST, to the second (seconds keep two different times apart).
+fn jst_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&jst::offset()).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
 fn time(t: &Option<DateTime<Utc>>) -> String {
-    t.map(jst::format_response).unwrap_or_default()
+    t.map(jst_time).unwrap_or_default()
+}
+
+/// A Yahoo code with its meaning, as the order page shows it ("2: 処理中").
+fn coded(code: impl std::fmt::Display, meaning: &str) -> String {
+    format!("{code}: {meaning}")
 }
 
 /// Every field of an order as (label, value), in the order Yahoo groups them. Item lines are
 /// one value each.
 pub fn fields(d: &OrderDetail) -> Vec<(&'static str, String)> {
     let mut f: Vec<(&'static str, String)> = vec![
-        ("注文ステータス", d.order_status.to_string()),
-        ("閲覧済み", opt(&d.is_seen)),
-        ("不正保留ステータス", d.fraud_hold_status.to_string()),
+        (
+            "注文ステータス",
+            coded(d.order_status, OrderStatus::from_code(d.order_status).map_or("不明", OrderStatus::label)),
+        ),
+        ("閲覧済み", d.is_seen.map_or_else(String::new, |seen| if seen { "閲覧済み" } else { "未閲覧" }.into())),
+        ("不正保留ステータス", coded(d.fraud_hold_status, hold_name(d.fraud_hold_status))),
         ("公開日時", time(&d.publication_time)),
-        ("注文日時", jst::format_response(d.order_time)),
-        ("キャンセル理由", opt(&d.cancel_reason)),
+        ("注文日時", jst_time(d.order_time)),
+        (
+            "キャンセル理由",
+            d.cancel_reason.map_or_else(String::new, |c| {
+                coded(c, &u16::try_from(c).map_or_else(|_| "不明".into(), cancel_reason_label))
+            }),
+        ),
         ("購入者コメント", d.buyer_comments.clone()),
-        ("入金ステータス", opt(&d.pay_status)),
+        (
+            "入金ステータス",
+            d.pay_status.map_or_else(String::new, |p| coded(p, if p == 1 { "入金済" } else { "未入金" })),
+        ),
         ("支払方法", d.pay_method.clone()),
         ("支払方法名", d.pay_method_name.clone()),
         ("入金日", opt(&d.pay_date)),
@@ -65,12 +88,15 @@ pub fn fields(d: &OrderDetail) -> Vec<(&'static str, String)> {
         ("請求先住所", format!("{}{}{}{}", d.bill.prefecture, d.bill.city, d.bill.address1, d.bill.address2)),
         ("請求先電話番号", d.bill.phone.clone()),
         ("メールアドレス", d.bill_mail.clone()),
-        ("出荷ステータス", opt(&d.ship_status)),
+        ("出荷ステータス", d.ship_status.map_or_else(String::new, |c| coded(c, ship_status_label(c)))),
         ("配送方法", d.ship_method.clone()),
         ("配送方法名", d.ship_method_name.clone()),
         ("お届け希望日", opt(&d.ship_request_date)),
         ("お届け希望時間", d.ship_request_time.clone()),
-        ("配送会社", d.ship_company_code.clone()),
+        (
+            "配送会社",
+            if d.ship_company_code.is_empty() { String::new() } else { ship_company_label(&d.ship_company_code) },
+        ),
         ("送り状番号1", d.ship_invoice_number1.clone()),
         ("送り状番号2", d.ship_invoice_number2.clone()),
         ("出荷日", opt(&d.ship_date)),
@@ -381,6 +407,21 @@ mod tests {
         let d = diff(&a, &b);
         assert_eq!(d.iter().map(|c| c.label).collect::<Vec<_>>(), vec!["送り状番号1", "商品"]);
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn diff_shows_values_as_the_order_page_does() {
+        let a = detail(1);
+        let mut b = detail(2);
+        b.order_status = 4;
+        b.publication_time = Some(Utc.with_ymd_and_hms(2026, 11, 30, 18, 25, 32).unwrap());
+        let shown: Vec<(&str, String, String)> =
+            diff(&a, &b).into_iter().map(|c| (c.label, c.before, c.after)).collect();
+        let of = |label: &str| shown.iter().find(|(l, ..)| *l == label).cloned().unwrap();
+        assert_eq!(of("不正保留ステータス").1, "1: ルール保留審査中");
+        assert_eq!(of("不正保留ステータス").2, "2: ルール保留解除");
+        assert_eq!(of("注文ステータス").2, "4: キャンセル");
+        assert_eq!(of("公開日時").2, "2026-12-01 03:25:32", "JST, to the second");
     }
 
     #[test]
