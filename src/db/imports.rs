@@ -293,6 +293,16 @@ pub async fn account_stop(db: &Db, account_id: AccountId) -> sqlx::Result<Option
     })
 }
 
+/// The account's stores under their own 緊急停止.
+pub async fn stopped_stores(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<StoreId>> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar("select store_id from store_import where account_id = $1 and stopped_at is not null")
+            .bind(account_id)
+            .fetch_all(p)
+            .await
+    })
+}
+
 /// 緊急停止 of every store of the account, or its end.
 pub async fn set_account_stop(
     db: &Db,

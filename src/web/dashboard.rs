@@ -25,7 +25,10 @@ use crate::{
         imports, order_list,
         stores::{self, Store},
     },
-    domain::diagnosis::{self, Finding},
+    domain::{
+        StoreId,
+        diagnosis::{self, Finding},
+    },
 };
 
 /// Alerts shown at once; acknowledging them brings up the next ones.
@@ -43,6 +46,8 @@ pub struct DashboardPage {
     has_hidden_stores: bool,
     /// 緊急停止 of the whole account, with its reason.
     stopped: Option<String>,
+    /// Stores under a 緊急停止 of their own.
+    stopped_stores: Vec<StoreId>,
     /// Held orders whose review ended, newest first.
     alerts: Vec<Alert>,
     /// Orders under fraud hold now.
@@ -55,6 +60,10 @@ impl DashboardPage {
     /// arrived after the page was drawn.
     fn newest_alert(&self) -> i64 {
         self.alerts.iter().map(|a| a.id).max().unwrap_or(0)
+    }
+
+    fn is_stopped(&self, store: &StoreId) -> bool {
+        self.stopped.is_some() || self.stopped_stores.contains(store)
     }
 }
 
@@ -78,6 +87,7 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
         .collect();
     warnings.sort_by_key(|w| std::cmp::Reverse(w.1.severity));
     let stopped = imports::account_stop(&state.db, me.account_id()).await?;
+    let stopped_stores = imports::stopped_stores(&state.db, me.account_id()).await?;
     let alerts = dashboard::open_alerts(&state.db, &scope, ALERTS_SHOWN).await?;
     // The fraud-hold queue's own count, so the number is the list it links to.
     let held = order_list::held_count(&state.db, &scope).await?;
@@ -88,7 +98,18 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
     let chart = chart::build(&days, &names, &counts);
     let layout = me.layout("ダッシュボード").await?;
     let is_owner = me.user.is_owner();
-    Ok(ok(&DashboardPage { layout, stores, warnings, is_owner, has_hidden_stores, stopped, alerts, held, chart }))
+    Ok(ok(&DashboardPage {
+        layout,
+        stores,
+        warnings,
+        is_owner,
+        has_hidden_stores,
+        stopped,
+        stopped_stores,
+        alerts,
+        held,
+        chart,
+    }))
 }
 
 /// 「確認しました」 on one alert. Someone else may have acknowledged it first; the first

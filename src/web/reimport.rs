@@ -92,7 +92,7 @@ async fn preview_page(
             Err(_) => (None, Some(TOO_SLOW.to_owned())),
         }
     } else {
-        (None, Some("注文IDは半角英数字とハイフンで入力してください（例: mystore-10000001）".to_owned()))
+        (None, Some(order_id_problem(&order_id).to_owned()))
     };
     let layout = me.layout(&format!("注文再取込 {order_id}")).await?;
     Ok(ok(&ReimportPage { layout, store, order_id, preview, error, action }))
@@ -134,6 +134,17 @@ pub async fn store_preview(
     let store = me.store(store_id).await?;
     let action = format!("/stores/{}/reimport", store.id);
     preview_page(&state, &me, store, q.order_id.trim().to_owned(), action).await
+}
+
+/// Why a typed order ID cannot be asked for, in the merchant's words.
+fn order_id_problem(order_id: &str) -> &'static str {
+    if order_id.is_empty() {
+        "注文IDを入力してください（例: mystore-10000001）"
+    } else if order_id.split([',', '、', ' ', '　', '\n']).filter(|s| !s.trim().is_empty()).count() > 1 {
+        "注文IDは1件ずつ入力してください（例: mystore-10000001）"
+    } else {
+        "注文IDは半角英数字とハイフンで入力してください（例: mystore-10000001）"
+    }
 }
 
 async fn apply(state: &AppState, me: &Merchant, ip: &str, store: Store, form: &ApplyForm) -> AppResult<Response> {

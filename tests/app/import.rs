@@ -600,6 +600,8 @@ async fn emergency_stop_halts_a_run_and_resume_catches_up(backend: Backend) {
     assert!(page.select_text("#import-stopped").join("").contains("出荷トラブルのため"), "{}", page.body);
     assert!(page.select_text("#import-next").join("").starts_with("緊急停止中"), "{}", page.body);
     assert!(page.select_text("#auto-import").join("").contains("緊急停止中"), "{}", page.body);
+    let dashboard = s.owner.get("/").await;
+    assert!(dashboard.select_text("table.list td").contains(&"緊急停止中".to_string()), "{}", dashboard.body);
 
     // While stopped, no automatic run starts.
     let before = runs(&s).await.len();
@@ -1107,6 +1109,14 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     let tested = s.owner.submit(&path, &format!("{path}/test"), &[]).await;
     assert_eq!(tested.status, StatusCode::SEE_OTHER, "{}", tested.body);
     let order_id = s.ours().await[0].0.order_id.clone();
+    for (typed, says) in [
+        ("", "注文IDを入力してください"),
+        ("shop-a-1%2Cshop-a-2", "注文IDは1件ずつ入力してください"),
+        ("%E6%B3%A8%E6%96%87", "注文IDは半角英数字とハイフンで入力してください"),
+    ] {
+        let page = s.owner.get(&format!("{path}/reimport?order_id={typed}")).await;
+        assert!(page.body.contains(says), "{typed}: {}", page.body);
+    }
     let preview = s.owner.get(&format!("{path}/reimport?order_id={order_id}")).await;
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
     let answered = || async {
