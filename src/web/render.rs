@@ -127,6 +127,41 @@ pub fn jst(t: impl UtcTime) -> String {
     format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute())
 }
 
+/// An amount in yen as merchants read it: "24,040円" (the CSV export keeps plain numbers).
+pub fn yen(amount: impl Amount) -> String {
+    let n = amount.value();
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 4);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out.push('円');
+    out
+}
+
+/// Lets templates pass an amount however many references deep askama hands it over.
+pub trait Amount {
+    fn value(&self) -> i64;
+}
+
+impl Amount for i64 {
+    fn value(&self) -> i64 {
+        *self
+    }
+}
+
+impl<T: Amount + ?Sized> Amount for &T {
+    fn value(&self) -> i64 {
+        (**self).value()
+    }
+}
+
 /// Lets templates pass a time however many references deep askama hands it over.
 pub trait UtcTime {
     fn utc(&self) -> chrono::DateTime<chrono::Utc>;
@@ -141,5 +176,20 @@ impl UtcTime for chrono::DateTime<chrono::Utc> {
 impl<T: UtcTime + ?Sized> UtcTime for &T {
     fn utc(&self) -> chrono::DateTime<chrono::Utc> {
         (**self).utc()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::yen;
+
+    #[test]
+    fn yen_groups_thousands() {
+        assert_eq!(yen(0), "0円");
+        assert_eq!(yen(800), "800円");
+        assert_eq!(yen(24040), "24,040円");
+        assert_eq!(yen(1_234_567), "1,234,567円");
+        assert_eq!(yen(-1500), "-1,500円");
+        assert_eq!(yen(&&100_000), "100,000円");
     }
 }
