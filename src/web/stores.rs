@@ -168,6 +168,8 @@ pub struct StoreFormPage {
     errors: FieldErrors,
     environments: [Environment; 3],
     targets: Vec<InternalStatus>,
+    /// A secret was typed and, the form having errors, is not sent back: the page says so.
+    secret_cleared: bool,
 }
 
 impl StoreFormPage {
@@ -188,6 +190,7 @@ impl StoreFormPage {
             errors,
             environments: Environment::ALL,
             targets: InternalStatus::auto_change_targets().collect(),
+            secret_cleared: false,
         }
     }
 
@@ -264,12 +267,12 @@ async fn form_again(
     errors: FieldErrors,
 ) -> AppResult<Response> {
     // A typed secret is never sent back to the browser, even on error.
+    let secret_cleared = !form.client_secret.trim().is_empty();
     form.client_secret.clear();
     let layout = owner.layout(if store_id.is_some() { "ストア設定の編集" } else { "ストアの追加" }).await?;
-    Ok(render(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &StoreFormPage::new(layout, redirect_uri(state), store_id, form, has_client_secret, errors),
-    ))
+    let mut page = StoreFormPage::new(layout, redirect_uri(state), store_id, form, has_client_secret, errors);
+    page.secret_cleared = secret_cleared;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 pub async fn edit_form(

@@ -268,6 +268,10 @@ async fn form_errors_are_tied_to_their_fields(backend: Backend) {
     assert!(!page.body.contains("s3cret"));
     assert!(page.select_text("#client_secret-cleared").join("").contains("消去しました"));
     assert_eq!(page.select_attr("#client_secret", "aria-describedby"), vec!["client_secret-cleared"]);
+    // Nothing typed, nothing said to have been cleared.
+    let page = owner.submit("/stores/new", "/stores", &[("name", ""), ("environment", "simulator")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.select_text("#client_secret-cleared").is_empty(), "{}", page.body);
 
     // Sign-up too: the app's messages, tied to their fields.
     let visitor = app.browser();
