@@ -376,7 +376,7 @@ impl YahooClient {
         // Before anything is stored: the seller who consented must be this store's seller,
         // or the store would run (and a reconnect would overwrite a good grant) on someone
         // else's authorization.
-        self.check_seller(&creds, &answer).await?;
+        self.check_seller(account, &creds, &answer).await?;
         let now = Utc::now();
         stores::save_authorization(
             &self.db,
@@ -400,8 +400,14 @@ impl YahooClient {
     /// call). px-04304 means the token is for another seller: [`YahooError::SellerMismatch`]
     /// names both IDs (the consenting one from the ID token's subject, when it has one). Any
     /// other answer is left to 接続テスト and the diagnosis.
-    async fn check_seller(&self, creds: &stores::Credentials, answer: &TokenAnswer) -> Result<(), YahooError> {
+    async fn check_seller(
+        &self,
+        account: AccountId,
+        creds: &stores::Credentials,
+        answer: &TokenAnswer,
+    ) -> Result<(), YahooError> {
         let url = self.endpoints(creds.environment())?.store_api("orderCount");
+        self.count_call(account, creds.store_id);
         let response = self
             .http
             .get(url)
