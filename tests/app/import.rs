@@ -86,15 +86,7 @@ pub async fn connect_store(app: &TestApp, sim: &Sim, owner: &Browser, name: &str
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let store: i64 = page.location().trim_start_matches("/stores/").parse().unwrap();
     let path = format!("/stores/{store}");
-    let version = sim.key(seller, 1).await.to_string();
-    let saved = owner
-        .submit(
-            &format!("{path}/public-key"),
-            &format!("{path}/public-key"),
-            &[("public_key", &fixture("public-1.pem")), ("public_key_version", &version)],
-        )
-        .await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    save_key(sim, owner, StoreId(store), seller).await;
     let start = owner.submit(&path, &format!("{path}/connect"), &[]).await;
     let consent = url::Url::parse(start.location()).unwrap();
     let mut form: Vec<(String, String)> = consent.query_pairs().into_owned().collect();
@@ -105,6 +97,20 @@ pub async fn connect_store(app: &TestApp, sim: &Sim, owner: &Browser, name: &str
     let done = owner.get(&format!("{}?{}", callback.path(), callback.query().unwrap())).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     StoreId(store)
+}
+
+/// Saves the simulator's key 1 of `seller` as the store's public key, through its form.
+pub async fn save_key(sim: &Sim, owner: &Browser, store: StoreId, seller: &str) {
+    let path = format!("/stores/{store}/public-key");
+    let version = sim.key(seller, 1).await.to_string();
+    let saved =
+        owner.submit(&path, &path, &[("public_key", &fixture("public-1.pem")), ("public_key_version", &version)]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+}
+
+/// Runs `sql` with the store's ID as `$1` on the test's database (setting up what a test needs).
+async fn on_store(db: &Db, sql: &str, store: StoreId) {
+    orderdesk::with_pool!(db, |p| sqlx::query(sql).bind(store).execute(p).await.map(|_| ())).unwrap();
 }
 
 pub async fn account_of(db: &Db, store: StoreId) -> AccountId {
@@ -1042,14 +1048,8 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     assert!(store_page.select_attr("main a", "href").contains(&format!("/imports?store={}", s.store)));
 
     // Automatic import waits until the store has its public key, and starts once it is set.
-    orderdesk::with_pool!(&s.app.db, |p| {
-        sqlx::query("update store set public_key_pem = null, public_key_version = null where id = $1")
-            .bind(s.store)
-            .execute(p)
-            .await
-            .map(|_| ())
-    })
-    .unwrap();
+    on_store(&s.app.db, "update store set public_key_pem = null, public_key_version = null where id = $1", s.store)
+        .await;
     set_auto(&s.app.db, s.store, true).await;
     let page = s.owner.get(&format!("/stores/{}", s.store)).await;
     assert!(page.select_text("#auto-import").join("").contains("公開鍵の設定が終わると始まります"), "{}", page.body);
@@ -1060,24 +1060,8 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     let path = format!("/stores/{}", s.store);
     // Yahoo's last word was that no key was sent (calls made before the key was set); once a
     // key is saved that no longer stands, until a call says otherwise.
-    orderdesk::with_pool!(&s.app.db, |p| {
-        sqlx::query("update store set last_authorize_status = 'none' where id = $1")
-            .bind(s.store)
-            .execute(p)
-            .await
-            .map(|_| ())
-    })
-    .unwrap();
-    let version = s.sim.key(SELLER, 1).await.to_string();
-    let saved = s
-        .owner
-        .submit(
-            &format!("{path}/public-key"),
-            &format!("{path}/public-key"),
-            &[("public_key", &fixture("public-1.pem")), ("public_key_version", &version)],
-        )
-        .await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    on_store(&s.app.db, "update store set last_authorize_status = 'none' where id = $1", s.store).await;
+    save_key(&s.sim, &s.owner, s.store, SELLER).await;
     let page = s.owner.get(&path).await;
     assert!(page.body.contains("「接続テスト」で、Yahoo!にこの公開鍵とバージョンが登録されていることを確かめてください"));
     assert!(!page.body.contains("公開鍵が送信されていません"), "{}", page.body);
