@@ -334,7 +334,8 @@ impl Importer {
                 e
             }
         };
-        self.record_calls().await;
+        // Today's calls (the client counted each one it sent).
+        self.yahoo.flush_calls().await;
         match &ending {
             Ending::Auth(e) => {
                 let _ = imports::set_blocked(&self.db, job.account, job.store, e.auth_code(), crate::db::now()).await;
@@ -715,15 +716,10 @@ impl Importer {
             return;
         }
         ctx.reported = Some(std::time::Instant::now());
-        self.record_calls().await;
+        self.yahoo.flush_calls().await;
         if let Err(e) = imports::update_run(&self.db, ctx.job.run, &ctx.progress, crate::db::now()).await {
             tracing::warn!(error = %e, "recording an import's progress failed");
         }
-    }
-
-    /// Today's calls (the client counts every call it sends; see [`YahooClient::flush_calls`]).
-    async fn record_calls(&self) {
-        self.yahoo.flush_calls().await;
     }
 
     /// Follows orders held as 1 with orderInfo (both outcomes of the review are seen even when

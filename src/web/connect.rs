@@ -216,7 +216,7 @@ pub async fn save_key(
             let note = owner.note(Action::PublicKeyChanged, detail, &ip).store(store.id);
             let (pem, version, expires) = (&key.spki_pem, key.version, key.expires_on);
             stores::set_public_key(&state.db, owner.account_id(), store_id, pem, version, expires, Some(&note)).await?;
-            state.yahoo.key_changed(store_id);
+            state.yahoo.credentials_changed(store_id);
             let mut message = format!("公開鍵（バージョン {}）を保存しました", key.version);
             if key.repaired_dashes {
                 message.push_str("。区切り線のダッシュ記号が別の文字になっていたため修復しました");

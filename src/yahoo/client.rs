@@ -252,9 +252,10 @@ impl YahooClient {
         Ok(creds)
     }
 
-    /// The store's public key was saved: its next call signs with the new key at once, and
-    /// records what Yahoo says of it even when that equals what was said of the old one.
-    pub fn key_changed(&self, store: StoreId) {
+    /// The store's credentials changed (a new authorization, a public key saved): its next
+    /// call reads them again, signs with the new key at once, and records what Yahoo says even
+    /// when that equals what was said before.
+    pub fn credentials_changed(&self, store: StoreId) {
         self.signatures.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
         self.forget_credentials(store);
         self.recorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
@@ -390,9 +391,7 @@ impl YahooClient {
         )
         .await
         .map_err(|e| YahooError::Temporary(format!("database: {e}")))?;
-        self.signatures.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
-        self.forget_credentials(store);
-        self.recorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
+        self.credentials_changed(store);
         Ok(())
     }
 
