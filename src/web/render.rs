@@ -136,7 +136,7 @@ pub fn yen(amount: impl Amount) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -184,6 +184,7 @@ mod tests {
     use super::yen;
 
     #[test]
+    #[expect(clippy::needless_borrows_for_generic_args, reason = "templates hand amounts over by reference")]
     fn yen_groups_thousands() {
         assert_eq!(yen(0), "0円");
         assert_eq!(yen(800), "800円");
