@@ -107,6 +107,22 @@ impl FraudHoldStatus {
         matches!(self, FraudHoldStatus::UnderReview | FraudHoldStatus::FraudConfirmed)
     }
 
+    /// Yahoo's name of the value.
+    pub fn name(self) -> &'static str {
+        match self {
+            FraudHoldStatus::None => "不正リスク低",
+            FraudHoldStatus::UnderReview => "ルール保留審査中",
+            FraudHoldStatus::Released => "ルール保留解除",
+            FraudHoldStatus::FraudConfirmed => "ルール悪用確定",
+        }
+    }
+
+    /// The value as pages show it: "1: ルール保留審査中" (an unknown code as itself).
+    pub fn label_of(code: u8) -> String {
+        FraudHoldStatus::from_code(Some(code))
+            .map_or_else(|| code.to_string(), |h| format!("{}: {}", h.code(), h.name()))
+    }
+
     /// The badge shown on order pages; none for orders never held.
     pub fn badge(self) -> Option<&'static str> {
         match self {

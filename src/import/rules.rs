@@ -65,7 +65,7 @@ pub fn fields(d: &OrderDetail) -> Vec<(&'static str, String)> {
             coded(d.order_status, OrderStatus::from_code(d.order_status).map_or("不明", OrderStatus::label)),
         ),
         ("閲覧済み", d.is_seen.map_or_else(String::new, |seen| if seen { "閲覧済み" } else { "未閲覧" }.into())),
-        ("不正保留ステータス", coded(d.fraud_hold_status, hold_name(d.fraud_hold_status))),
+        ("不正保留ステータス", FraudHoldStatus::label_of(d.fraud_hold_status)),
         ("公開日時", time(&d.publication_time)),
         ("注文日時", jst_time(d.order_time)),
         (
@@ -166,12 +166,7 @@ pub fn hold_event(before: u8, after: u8) -> Option<HoldEvent> {
 }
 
 fn hold_name(code: u8) -> &'static str {
-    match code {
-        1 => "ルール保留審査中",
-        2 => "ルール保留解除",
-        3 => "ルール悪用確定",
-        _ => "不正リスク低",
-    }
+    FraudHoldStatus::from_code(Some(code)).unwrap_or_default().name()
 }
 
 /// History of an order seen again: the fraud-hold change first, then the other fields.
@@ -239,14 +234,20 @@ pub fn new_order(
 ) -> (InternalStatus, Vec<HistoryLine>, bool) {
     let hold = FraudHoldStatus::from_code(Some(detail.fraud_hold_status)).unwrap_or_default();
     let mut lines = vec![HistoryLine { kind: "import_new", message: "Yahoo!から取り込みました".into() }];
-    if hold.is_held() {
-        lines.push(HistoryLine {
+    match hold {
+        FraudHoldStatus::UnderReview => lines.push(HistoryLine {
             kind: "fraud_hold",
             message: format!(
                 "不正保留中の注文です（{}）。審査が終わるまでキャンセル以外のステータス変更はできません",
-                hold_name(detail.fraud_hold_status)
+                hold.name()
             ),
-        });
+        }),
+        // Imported after the review confirmed the fraud: the same words as a change 1 → 3.
+        FraudHoldStatus::FraudConfirmed => lines.push(HistoryLine {
+            kind: "fraud_hold",
+            message: format!("不正利用が確定しています（{}）。この注文はキャンセルしてください", hold.name()),
+        }),
+        FraudHoldStatus::None | FraudHoldStatus::Released => {}
     }
     let flag_cancel = hold == FraudHoldStatus::FraudConfirmed;
     let status = match arrival {

@@ -56,13 +56,8 @@ pub struct OrderPage {
 }
 
 impl OrderPage {
-    fn hold_label(&self) -> &'static str {
-        match self.order.fraud_hold_status {
-            1 => "1: ルール保留審査中",
-            2 => "2: ルール保留解除",
-            3 => "3: ルール悪用確定",
-            _ => "0: 不正リスク低",
-        }
+    fn hold_label(&self) -> String {
+        crate::domain::order::FraudHoldStatus::label_of(u8::try_from(self.order.fraud_hold_status).unwrap_or(0))
     }
 
     fn yahoo_status(&self) -> String {
