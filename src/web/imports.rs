@@ -90,19 +90,33 @@ pub async fn import_store(
     Form(form): Form<ImportForm>,
 ) -> AppResult<Response> {
     let store = me.store(store_id).await?;
-    let window = match period(&form) {
+    let back = format!("/stores/{}", store.id);
+    import_one(&state, &me, &ip, store, &form, &back).await
+}
+
+/// Queues a 手動取込 of one store and opens its run; a bad period or a store not connected goes
+/// `back` with the reason.
+async fn import_one(
+    state: &AppState,
+    me: &Merchant,
+    ip: &str,
+    store: stores::Store,
+    form: &ImportForm,
+    back: &str,
+) -> AppResult<Response> {
+    let window = match period(form) {
         Ok(w) => w,
         Err(message) => {
             me.flash(FlashKind::Error, message).await?;
-            return Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response());
+            return Ok(Redirect::to(back).into_response());
         }
     };
     if !store.has_refresh_token {
         me.flash(FlashKind::Error, "Yahoo!と連携してから取り込んでください").await?;
-        return Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response());
+        return Ok(Redirect::to(back).into_response());
     }
-    let note = me.note(Action::ManualImport, store.name.clone(), &ip).store(store.id);
-    let runs = queue(&state, &me, &[store.id], window, &note).await?;
+    let note = me.note(Action::ManualImport, store.name.clone(), ip).store(store.id);
+    let runs = queue(state, me, &[store.id], window, &note).await?;
     let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
 }
@@ -124,23 +138,8 @@ pub async fn import_all(
 ) -> AppResult<Response> {
     if !form.store.trim().is_empty() {
         let Ok(store_id) = form.store.trim().parse::<i64>() else { return Err(AppError::NotFound) };
-        let back = format!("/imports?store={store_id}");
         let store = me.store(StoreId(store_id)).await?;
-        let window = match period(&form) {
-            Ok(w) => w,
-            Err(message) => {
-                me.flash(FlashKind::Error, message).await?;
-                return Ok(Redirect::to(&back).into_response());
-            }
-        };
-        if !store.has_refresh_token {
-            me.flash(FlashKind::Error, "Yahoo!と連携してから取り込んでください").await?;
-            return Ok(Redirect::to(&back).into_response());
-        }
-        let note = me.note(Action::ManualImport, store.name.clone(), &ip).store(store.id);
-        let runs = queue(&state, &me, &[store.id], window, &note).await?;
-        let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
-        return Ok(Redirect::to(&format!("/imports/{run}")).into_response());
+        return import_one(&state, &me, &ip, store, &form, &format!("/imports?store={store_id}")).await;
     }
     let window = match period(&form) {
         Ok(w) => w,
