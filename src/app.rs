@@ -12,9 +12,9 @@ use crate::{
     crypto::{self, SecretBox},
     db::{self, Db, sessions::SessionBackend},
     import::{ImportSettings, Importer, scheduler::Scheduler},
-    stock::{StockSettings, StockSync},
     push::{PushSettings, Pusher},
     simulator::{self, SimHandle, Simulator},
+    stock::{StockSettings, StockSync},
     telemetry, web,
     yahoo::YahooClient,
 };
@@ -36,6 +36,8 @@ pub struct AppState {
     pub stock: Arc<StockSync>,
     /// Sends the outbox's pushes to Yahoo (beside the scheduler).
     pub pusher: Arc<Pusher>,
+    /// `/healthz`'s failures, logged once per outage.
+    pub health_log: Arc<std::sync::Mutex<crate::telemetry::OutageLog>>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             importer,
             stock,
             pusher,
+            health_log: Arc::new(std::sync::Mutex::new(crate::telemetry::OutageLog::new("health check"))),
             db,
             config: Arc::new(config),
             secrets,

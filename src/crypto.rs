@@ -20,6 +20,15 @@ use chacha20poly1305::{
     aead::{Aead, AeadCore, KeyInit, Payload},
 };
 
+/// What each sealed secret is bound to: its column, named in the associated data (with its
+/// row). Written here, with the sealing, so that the database layer and the Yahoo client both
+/// name them without depending on each other.
+pub mod purpose {
+    pub const CLIENT_SECRET: &str = "store.client_secret";
+    pub const REFRESH_TOKEN: &str = "store.refresh_token";
+    pub const ACCESS_TOKEN: &str = "store.access_token";
+}
+
 /// Format 1: the associated data is the column name only (before row binding).
 const FORMAT_V1: u8 = 1;
 /// Format 2: the associated data is `<column>:<row id>`.

@@ -35,3 +35,61 @@ pub fn metrics_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Logs a job's trouble with the database once when it starts and once when it ends, with how
+/// many attempts failed in between: an outage of 25 s wrote ~400 WARN lines when every tick and
+/// every health probe logged its own (issue 27). Each job loop owns one.
+#[derive(Debug)]
+pub struct OutageLog {
+    job: &'static str,
+    since: Option<std::time::Instant>,
+    failures: u64,
+}
+
+impl OutageLog {
+    pub fn new(job: &'static str) -> OutageLog {
+        OutageLog { job, since: None, failures: 0 }
+    }
+
+    /// An attempt failed: logged (WARN) if it is the first of a series, counted otherwise.
+    pub fn failed(&mut self, error: &dyn std::fmt::Display) {
+        self.failures += 1;
+        if self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+            tracing::warn!(job = self.job, error = %error, "started failing (logged again when it works)");
+        } else {
+            tracing::debug!(job = self.job, error = %error, failures = self.failures, "still failing");
+        }
+    }
+
+    /// An attempt worked: ends a series of failures with one line.
+    pub fn worked(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(job = self.job, failures = self.failures, secs = since.elapsed().as_secs(), "works again");
+            self.failures = 0;
+        }
+    }
+
+    /// Whether the last attempt failed.
+    pub fn failing(&self) -> bool {
+        self.since.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutageLog;
+
+    #[test]
+    fn an_outage_is_one_start_and_one_end() {
+        let mut log = OutageLog::new("test");
+        assert!(!log.failing());
+        for _ in 0..100 {
+            log.failed(&"down");
+        }
+        assert!(log.failing() && log.failures == 100);
+        log.worked();
+        assert!(!log.failing() && log.failures == 0);
+        log.worked();
+    }
+}

@@ -536,6 +536,7 @@ async fn writer_alone(
                 .collect(),
             unchanged: Vec::new(),
             cursor_to: None,
+            retry: None,
             lease_owner: None,
             actor: HistoryActor::Job,
             now: crate::db::now(),

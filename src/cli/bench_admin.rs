@@ -73,7 +73,6 @@ fn p99(samples: &mut [std::time::Duration]) -> u128 {
     samples[i.saturating_sub(1).min(samples.len() - 1)].as_millis()
 }
 
-
 /// Accounts, owners, stores (every 50th store with its key expiring in 5 days, every 70th with
 /// its last run failed) and runs, in one transaction.
 async fn seed(db: &Db) -> anyhow::Result<()> {

@@ -691,7 +691,12 @@ pub async fn check_counters(db: &Db, account: AccountId) -> anyhow::Result<(i64,
     })?;
     for row in &held_counted {
         if !held_kept.contains(row) {
-            wrong.push(format!("store {}: {} held counted, kept {:?}", row.0, row.1, held_kept.iter().find(|k| k.0 == row.0)));
+            wrong.push(format!(
+                "store {}: {} held counted, kept {:?}",
+                row.0,
+                row.1,
+                held_kept.iter().find(|k| k.0 == row.0)
+            ));
         }
     }
     if held_kept.len() != held_counted.len() {
@@ -1055,7 +1060,8 @@ fn mb(kb: u64) -> f64 {
 /// The account, its owner (who signs in) and the stores.
 pub async fn bench_account(db: &Db, stores: usize) -> anyhow::Result<(AccountId, Vec<StoreId>)> {
     let hash = crate::crypto::hash_password_blocking(PASSWORD.to_string()).await?;
-    let (account, _) = accounts::create_account_with_owner(db, "ベンチ商店", OWNER_EMAIL, "ベンチ", &hash, None).await?;
+    let (account, _) =
+        accounts::create_account_with_owner(db, "ベンチ商店", OWNER_EMAIL, "ベンチ", &hash, None).await?;
     let mut ids = Vec::new();
     for n in 1..=stores {
         let settings = StoreSettings {
@@ -1308,7 +1314,8 @@ async fn measure_backend(
         });
     }
     // The large export's expected lines: the list's orders in that date range, in its order.
-    let jst_midnight = |d: NaiveDate| (d.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(9)).and_utc();
+    let jst_midnight =
+        |d: NaiveDate| (d.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(9)).and_utc();
     let expected_big: Vec<(String,)> = with_pool!(db, |p| {
         sqlx::query_as(
             "select order_id from yahoo_order where account_id = $1 and order_time >= $2 and order_time < $3
@@ -1527,7 +1534,8 @@ mod tests {
         assert_eq!(without_items, 0);
         // The list reads them back through the product's query, newest first.
         let scope = crate::domain::scope::OrderScope::account(account);
-        let page: Vec<crate::db::order_list::Line> = crate::db::order_list::page(&db, &scope, &Default::default(), None, 50).await.unwrap();
+        let page: Vec<crate::db::order_list::Line> =
+            crate::db::order_list::page(&db, &scope, &Default::default(), None, 50).await.unwrap();
         assert_eq!(page.len(), 50);
         assert_eq!(page[0].id.0, seeded.last_id);
         db.close().await;

@@ -42,7 +42,11 @@ pub async fn stock(codes: usize, postgres: Option<String>) -> anyhow::Result<()>
                 let (a, s) = bench_store_in(&db, &secrets, &sim, &seller, &format!("bench-app-{i}"), account).await?;
                 account = Some(a);
                 crate::with_pool!(&db, |p| {
-                    sqlx::query("update store set stock_sync_enabled = true where id = $1").bind(s).execute(p).await.map(|_| ())
+                    sqlx::query("update store set stock_sync_enabled = true where id = $1")
+                        .bind(s)
+                        .execute(p)
+                        .await
+                        .map(|_| ())
                 })?;
                 stores.push((a, s, seller));
             }
@@ -55,9 +59,15 @@ pub async fn stock(codes: usize, postgres: Option<String>) -> anyhow::Result<()>
             }
             config.yahoo_daily_quota = i64::MAX / 2;
             let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
-            let job = Arc::new(StockSync::new(db.clone(), yahoo.clone(), "bench".into(), StockSettings::from_config(&config)));
+            let job = Arc::new(StockSync::new(
+                db.clone(),
+                yahoo.clone(),
+                "bench".into(),
+                StockSettings::from_config(&config),
+            ));
 
-            let lines: Vec<(String, i64)> = (0..codes).map(|i| (format!("item-{i:06}"), 10 + (i % 50) as i64)).collect();
+            let lines: Vec<(String, i64)> =
+                (0..codes).map(|i| (format!("item-{i:06}"), 10 + (i % 50) as i64)).collect();
             let started = Instant::now();
             stock::set_many(&db, account, &lines, stock::Cause::Csv, None, "bench", crate::db::now()).await?;
             let written = started.elapsed().as_secs_f64();
@@ -104,10 +114,19 @@ pub async fn stock(codes: usize, postgres: Option<String>) -> anyhow::Result<()>
                 let importer = Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config));
                 anyhow::ensure!(importer.acquire(*a0, *s0).await?, "lease");
                 let run = crate::db::imports::create_run(
-                    &db, *a0, *s0, Trigger::Manual, "running", (None, None), importer.owner(), crate::db::now(),
+                    &db,
+                    *a0,
+                    *s0,
+                    Trigger::Manual,
+                    "running",
+                    (None, None),
+                    importer.owner(),
+                    crate::db::now(),
                 )
                 .await?;
-                importer.execute(&Job { account: *a0, store: *s0, trigger: Trigger::Manual, run, window: None, only: None }).await;
+                importer
+                    .execute(&Job { account: *a0, store: *s0, trigger: Trigger::Manual, run, window: None, only: None })
+                    .await;
                 let imported = Instant::now();
                 let stored = crate::db::orders::all_of_store(&db, *a0, *s0).await?.len();
                 anyhow::ensure!(stored == 1, "the order was not imported ({stored} stored)");

@@ -30,6 +30,8 @@ pub struct User {
     pub all_stores: bool,
     /// Buyers' personal data is masked for this user.
     pub mask_personal: bool,
+    /// Added by an owner and not signed in yet (`email` is the address the owner typed).
+    pub pending: bool,
 }
 
 impl User {
@@ -46,6 +48,7 @@ impl User {
             auth_epoch: 0,
             all_stores: true,
             mask_personal: true,
+            pending: false,
         }
     }
 
@@ -68,7 +71,19 @@ pub struct UserCredentials {
     pub auth_epoch: i64,
 }
 
-const USER_COLUMNS: &str = "id, account_id, email, display_name, role, created_at, auth_epoch, all_stores, mask_personal";
+/// A pending user's row holds a placeholder in `email` (see [`add_user`]); pages show the
+/// address the owner typed.
+const USER_COLUMNS: &str = "id, account_id, coalesce(invited_email, email) as email, display_name, role, created_at,
+    auth_epoch, all_stores, mask_personal, invited_email is not null as pending";
+
+/// What a pending user's `email` holds until their first sign-in: never an address (no `@`),
+/// unique, so no sign-in can match it and the column's uniqueness holds.
+fn placeholder_email() -> String {
+    format!("pending:{}", crate::crypto::random_token())
+}
+
+/// Users an owner may add in an hour (a limit on probing, and on mistakes).
+pub const ADDS_PER_HOUR: i64 = 20;
 
 /// Sign-up: a new account and its owner, in one transaction with `note` (written for the new
 /// account).
@@ -158,6 +173,10 @@ pub async fn list_users(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<User
     })
 }
 
+/// An owner adds a user: pending until their first sign-in with this address and this
+/// password ([`activate`]). The answer is the same whether or not the address is registered
+/// in another account, so the form tells nobody which addresses exist (issue 31); the address
+/// already in this account (active or pending) is a duplicate, which the owner can see anyway.
 pub async fn add_user(
     db: &Db,
     account_id: AccountId,
@@ -170,11 +189,22 @@ pub async fn add_user(
     let t = now();
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
-        let id = sqlx::query_scalar(
-            "insert into app_user (account_id, email, display_name, password_hash, role, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $6) returning id",
+        let (here,): (i64,) = sqlx::query_as(
+            "select count(*) from app_user where account_id = $1 and (email = $2 or invited_email = $2)",
         )
         .bind(account_id)
+        .bind(email)
+        .fetch_one(&mut *tx)
+        .await?;
+        if here > 0 {
+            return Err(WriteError::Duplicate);
+        }
+        let id = sqlx::query_scalar(
+            "insert into app_user (account_id, email, invited_email, display_name, password_hash, role, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $7) returning id",
+        )
+        .bind(account_id)
+        .bind(placeholder_email())
         .bind(email)
         .bind(display_name)
         .bind(password_hash)
@@ -187,6 +217,56 @@ pub async fn add_user(
         tx.commit().await?;
         Ok(id)
     })
+}
+
+/// Users added to this account since `since` (for [`ADDS_PER_HOUR`]): every user but the
+/// owner whom sign-up made.
+pub async fn added_since(db: &Db, account_id: AccountId, since: DateTime<Utc>) -> sqlx::Result<i64> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar(
+            "select count(*) from app_user where account_id = $1 and created_at >= $2
+             and id > (select min(id) from app_user where account_id = $1)",
+        )
+        .bind(account_id)
+        .bind(since)
+        .fetch_one(p)
+        .await
+    })
+}
+
+/// Pending users waiting for this address (in any account; a few at most).
+pub async fn pending_credentials(db: &Db, email: &str) -> sqlx::Result<Vec<UserCredentials>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(
+            "select id, account_id, password_hash, auth_epoch from app_user where invited_email = $1 order by id limit 5",
+        )
+        .bind(email)
+        .fetch_all(p)
+        .await
+    })
+}
+
+/// A pending user's first sign-in: the address becomes theirs. `None` when it is someone's
+/// already (registered meanwhile, or before: the pending row then never signs in).
+pub async fn activate(db: &Db, user: &UserCredentials, email: &str) -> sqlx::Result<Option<UserCredentials>> {
+    let done = with_pool!(db, |p| {
+        sqlx::query(
+            "update app_user set email = invited_email, invited_email = null, updated_at = $3
+             where id = $1 and invited_email = $2",
+        )
+        .bind(user.id)
+        .bind(email)
+        .bind(now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+    });
+    match done {
+        Ok(1) => Ok(Some(user.clone())),
+        Ok(_) => Ok(None),
+        Err(e) if super::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes a user of the account; false if there is no such user in this account.

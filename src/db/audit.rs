@@ -336,6 +336,11 @@ pub struct Note {
 }
 
 impl Note {
+    /// The same entry with words added to its detail.
+    pub fn with_suffix(&self, suffix: &str) -> Note {
+        Note { detail: format!("{}{suffix}", self.detail), ..self.clone() }
+    }
+
     pub fn new(
         account_id: AccountId,
         actor: Actor<'_>,

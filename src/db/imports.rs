@@ -12,7 +12,7 @@ use super::{
     audit::{self, Note},
     with_pool,
 };
-use crate::domain::{AccountId, StoreId};
+use crate::domain::{AccountId, StoreId, scope::OrderScope};
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, sqlx::Type,
@@ -44,9 +44,17 @@ pub struct ImportState {
     /// The account's emergency stop, if any.
     pub account_stopped_reason: Option<String>,
     pub account_stopped_at: Option<DateTime<Utc>>,
+    /// Orders an earlier run could not fetch although the cursor passed them (JSON; see
+    /// [`ImportState::retry_orders`]).
+    retry_orders: Option<String>,
 }
 
 impl ImportState {
+    /// The orders the next run fetches by ID: failures of an earlier run past the cursor.
+    pub fn retry_orders(&self) -> Vec<String> {
+        failures_from_json(self.retry_orders.as_deref()).into_iter().map(|(id, _)| id).collect()
+    }
+
     /// 緊急停止 of the store or of its whole account.
     pub fn emergency_stopped(&self) -> bool {
         self.stopped_at.is_some() || self.account_stopped_at.is_some()
@@ -88,7 +96,7 @@ pub async fn state(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::R
         sqlx::query_as(
             "select i.cursor_at, i.next_run_at, i.lease_owner, i.lease_until, i.blocked_reason, i.blocked_at,
                     i.stopped_reason, i.stopped_at, i.held_checked_at, i.calls_day, coalesce(i.calls_today, 0) as calls_today,
-                    a.stopped_reason as account_stopped_reason, a.stopped_at as account_stopped_at
+                    a.stopped_reason as account_stopped_reason, a.stopped_at as account_stopped_at, i.retry_orders
              from account a left join store_import i on i.account_id = a.id and i.store_id = $2
              where a.id = $1",
         )
@@ -386,6 +394,9 @@ pub async fn app_calls_today(db: &Db, account_id: AccountId, store_id: StoreId, 
 pub enum Trigger {
     Auto,
     Manual,
+    /// A 手動取込 a person confirmed while the store (or account) was under 緊急停止: it runs
+    /// as a manual import does, and its record says so.
+    ManualWhileStopped,
     Reimport,
     Reconcile,
 }
@@ -395,14 +406,24 @@ impl Trigger {
         match self {
             Trigger::Auto => "auto",
             Trigger::Manual => "manual",
+            Trigger::ManualWhileStopped => "manual_stopped",
             Trigger::Reimport => "reimport",
             Trigger::Reconcile => "reconcile",
+        }
+    }
+
+    /// The value of `import_run.trigger_kind`.
+    fn column(self) -> &'static str {
+        match self {
+            Trigger::ManualWhileStopped => Trigger::Manual.as_str(),
+            other => other.as_str(),
         }
     }
 
     pub fn parse(s: &str) -> Trigger {
         match s {
             "manual" => Trigger::Manual,
+            "manual_stopped" => Trigger::ManualWhileStopped,
             "reimport" => Trigger::Reimport,
             "reconcile" => Trigger::Reconcile,
             _ => Trigger::Auto,
@@ -413,6 +434,7 @@ impl Trigger {
         match self {
             Trigger::Auto => "自動",
             Trigger::Manual => "手動",
+            Trigger::ManualWhileStopped => "手動（緊急停止中）",
             Trigger::Reimport => "再取込",
             Trigger::Reconcile => "照合",
         }
@@ -442,9 +464,19 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    failures: String,
+    /// Running, but its process has not written a heartbeat for longer than the lease: it
+    /// died or lost the database (see [`Run::flag_unresponsive`]).
+    #[sqlx(skip)]
+    pub unresponsive: bool,
 }
 
 impl Run {
+    /// The orders this run could not fetch, with the reason (its page lists them).
+    pub fn failed_orders(&self) -> Vec<(String, String)> {
+        failures_from_json(Some(&self.failures))
+    }
+
     pub fn trigger(&self) -> Trigger {
         Trigger::parse(&self.trigger_kind)
     }
@@ -453,7 +485,28 @@ impl Run {
         matches!(self.status.as_str(), "queued" | "running")
     }
 
+    /// Marks a running run whose heartbeat is older than the lease as 応答なし: its process
+    /// died (the sweep will record it as 中断 after twice the lease) or cannot reach the
+    /// database. Pages call this with the lease of the configuration.
+    pub fn flag_unresponsive(runs: &mut [Run], lease: std::time::Duration, now: DateTime<Utc>) {
+        let before = now - chrono::Duration::from_std(lease).unwrap_or_default();
+        for r in runs {
+            r.unresponsive = r.status == "running" && r.heartbeat_at < before;
+        }
+    }
+
+    /// What the pages say of an unresponsive run, with its last sign of life.
+    pub fn unresponsive_message(&self) -> String {
+        format!(
+            "処理しているサーバーから{}以降応答がありません。中断として記録し、次の取込で続きから取り込みます",
+            crate::domain::jst::format_response(self.heartbeat_at)
+        )
+    }
+
     pub fn status_label(&self) -> &'static str {
+        if self.unresponsive {
+            return "応答なし（中断）";
+        }
         match self.status.as_str() {
             "queued" => "待機中",
             "running" => "実行中",
@@ -480,9 +533,10 @@ impl Run {
     }
 }
 
-const RUN_SELECT: &str = "select r.id, r.account_id, r.store_id, s.name as store_name, r.trigger_kind, r.status,
+const RUN_SELECT: &str = "select r.id, r.account_id, r.store_id, s.name as store_name,
+        case when r.while_stopped then 'manual_stopped' else r.trigger_kind end as trigger_kind, r.status,
         r.window_from, r.window_to, r.owner, r.pages, r.calls, r.orders_seen, r.orders_total, r.orders_new,
-        r.orders_changed, r.errors, r.message, r.started_at, r.heartbeat_at, r.finished_at
+        r.orders_changed, r.errors, r.message, r.started_at, r.heartbeat_at, r.finished_at, r.failures
     from import_run r join store s on s.id = r.store_id and s.account_id = r.account_id";
 
 /// Records a run: `queued` (a person asked; the scheduler of any process will take it) or
@@ -502,20 +556,23 @@ pub async fn create_run(
         sqlx::query_scalar(INSERT_RUN)
             .bind(account_id)
             .bind(store_id)
-            .bind(trigger.as_str())
+            .bind(trigger.column())
             .bind(status)
             .bind(window.0)
             .bind(window.1)
             .bind(owner)
             .bind(now)
+            .bind(trigger == Trigger::ManualWhileStopped)
             .fetch_one(p)
             .await
     })
 }
 
+/// (`trigger_kind` keeps the four kinds its check allows; a manual run during a stop is
+/// `manual` with `while_stopped`, read back as [`Trigger::ManualWhileStopped`].)
 const INSERT_RUN: &str = "insert into import_run (account_id, store_id, trigger_kind, status, window_from, window_to,
-         owner, started_at, heartbeat_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id";
+         owner, started_at, heartbeat_at, while_stopped)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) returning id";
 
 /// Queues a run for each of `stores` that a person asked for, with the one audit entry that
 /// records the request, in one transaction.
@@ -537,12 +594,13 @@ pub async fn queue_runs(
             let run: RunId = sqlx::query_scalar(INSERT_RUN)
                 .bind(account_id)
                 .bind(store_id)
-                .bind(trigger.as_str())
+                .bind(trigger.column())
                 .bind("queued")
                 .bind(window.0)
                 .bind(window.1)
                 .bind(owner)
                 .bind(now)
+                .bind(trigger == Trigger::ManualWhileStopped)
                 .fetch_one(&mut *tx)
                 .await?;
             runs.push(run);
@@ -580,7 +638,7 @@ pub async fn claim_run(db: &Db, run: RunId, owner: &str, now: DateTime<Utc>) -> 
 }
 
 /// Progress counters of a running run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     pub pages: i64,
     pub calls: i64,
@@ -588,7 +646,19 @@ pub struct Progress {
     pub orders_total: i64,
     pub orders_new: i64,
     pub orders_changed: i64,
+    /// Failed calls (each try counts; an order fetched on a later try is not a failure).
     pub errors: i64,
+    /// Orders still not fetched when the run ended, with the reason in Japanese.
+    pub failures: Vec<(String, String)>,
+}
+
+/// `[[order ID, reason], …]`, as runs and the store's import row keep them.
+pub fn failures_json(failures: &[(String, String)]) -> String {
+    serde_json::to_string(failures).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn failures_from_json(json: Option<&str>) -> Vec<(String, String)> {
+    json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
 }
 
 pub async fn update_run(db: &Db, run: RunId, p: &Progress, now: DateTime<Utc>) -> sqlx::Result<()> {
@@ -651,7 +721,7 @@ pub async fn finish_run(
     with_pool!(db, |pool| {
         sqlx::query(
             "update import_run set status = $2, message = $3, finished_at = $4,
-                 window_from = coalesce($5, window_from), window_to = coalesce($6, window_to)
+                 window_from = coalesce($5, window_from), window_to = coalesce($6, window_to), failures = $7
              where id = $1",
         )
         .bind(run)
@@ -660,6 +730,7 @@ pub async fn finish_run(
         .bind(now)
         .bind(window.0)
         .bind(window.1)
+        .bind(failures_json(&p.failures))
         .execute(pool)
         .await
         .map(|_| ())
@@ -683,6 +754,26 @@ pub async fn abandon_stale(db: &Db, before: DateTime<Utc>, now: DateTime<Utc>) -
     })
 }
 
+/// Recent runs this reader may see (optionally of one store), newest first.
+pub async fn visible_runs(
+    db: &Db,
+    scope: &OrderScope,
+    store_id: Option<StoreId>,
+    limit: i64,
+) -> sqlx::Result<Vec<Run>> {
+    let limited = super::scope_condition(scope, "r.store_id", 4);
+    let sql = format!(
+        "{RUN_SELECT} where r.account_id = $1 and ($2 is null or r.store_id = $2){limited} order by r.id desc limit $3"
+    );
+    with_pool!(db, |p| {
+        let mut q = sqlx::query_as(&sql).bind(scope.account).bind(store_id).bind(limit);
+        for s in scope.stores.iter().flatten() {
+            q = q.bind(*s);
+        }
+        q.fetch_all(p).await
+    })
+}
+
 /// Recent runs of the account (optionally one store), newest first.
 pub async fn list_runs(
     db: &Db,
@@ -702,12 +793,15 @@ pub async fn list_runs(
     })
 }
 
-pub async fn get_run(db: &Db, account_id: AccountId, run: RunId) -> sqlx::Result<Option<Run>> {
+/// One run, if the reader may see its store (a staff member limited to other stores does not).
+pub async fn get_run(db: &Db, scope: &OrderScope, run: RunId) -> sqlx::Result<Option<Run>> {
+    let limited = super::scope_condition(scope, "r.store_id", 3);
+    let sql = format!("{RUN_SELECT} where r.account_id = $1 and r.id = $2{limited}");
     with_pool!(db, |p| {
-        sqlx::query_as(&format!("{RUN_SELECT} where r.account_id = $1 and r.id = $2"))
-            .bind(account_id)
-            .bind(run)
-            .fetch_optional(p)
-            .await
+        let mut q = sqlx::query_as(&sql).bind(scope.account).bind(run);
+        for s in scope.stores.iter().flatten() {
+            q = q.bind(*s);
+        }
+        q.fetch_optional(p).await
     })
 }

@@ -5,7 +5,7 @@
 use anyhow::Context;
 
 use super::{Db, now, with_pool};
-use crate::{crypto::SecretBox, yahoo::client::CLIENT_SECRET};
+use crate::crypto::{SecretBox, purpose::CLIENT_SECRET};
 
 /// The column the check value is sealed for (its row is always 1).
 pub(super) const PURPOSE: &str = "secrets key check";

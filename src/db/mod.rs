@@ -37,6 +37,9 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/s
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// A connection pool on one of the two backends. Cheap to clone.
+/// How long a SQLite statement waits for the write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
@@ -92,7 +95,7 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
             // Rows travel from the connection's thread in a bounded channel; with the default
             // of 50 a list page (51 rows: one more tells whether there is a next page) makes the
             // thread wait for the page's task to take rows, and wakes it again, on every page.
@@ -102,6 +105,7 @@ impl Db {
             // A connection to a file in this process cannot drop away under us; the pool's
             // ping before lending one out was a round trip to its thread for every query.
             .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(release_clean(conn)))
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;
@@ -136,14 +140,86 @@ impl Db {
         }
     }
 
-    /// A trivial round trip, for the health check.
+    /// A trivial round trip.
     pub async fn ping(&self) -> sqlx::Result<()> {
         with_pool!(self, |p| sqlx::query("select 1").execute(p).await.map(|_| ()))
+    }
+
+    /// Whether the database takes a write now: one committed write of one row, which must get
+    /// the write lock within two seconds (SQLite: `BEGIN IMMEDIATE` under a short busy
+    /// timeout; PostgreSQL: a lock and statement timeout). For `/healthz`, which used to read
+    /// only and said ok while a full disk refused every write.
+    pub async fn write_probe(&self) -> sqlx::Result<()> {
+        let now = now();
+        match self {
+            Db::Sqlite(pool) => {
+                use sqlx::{ConnectOptions, Connection};
+                // A connection of its own, closed after: the pool's keep their longer timeout,
+                // and nothing of the probe can be left on one of them.
+                let options = (*pool.connect_options()).clone().busy_timeout(Duration::from_secs(2));
+                let mut conn = options.connect().await?;
+                let wrote = async {
+                    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                    sqlx::query("update health_probe set probed_at = $1 where id = 1")
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await
+                }
+                .await;
+                let _ = conn.close().await;
+                wrote
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("set local lock_timeout = '2s'").execute(&mut *tx).await?;
+                sqlx::query("set local statement_timeout = '3s'").execute(&mut *tx).await?;
+                sqlx::query("update health_probe set probed_at = $1 where id = 1")
+                    .bind(now.to_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }
+        }
+    }
+
+    /// The SQLite file's folder, whose free space `/healthz` reports (`None` on PostgreSQL).
+    pub fn sqlite_folder(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Db::Sqlite(pool) => pool.connect_options().get_filename().parent().map(std::path::Path::to_path_buf),
+            Db::Postgres(_) => None,
+        }
     }
 
     pub async fn close(&self) {
         with_pool!(self, |p| p.close().await)
     }
+}
+
+/// Whether a SQLite connection going back to the pool is out of every transaction; one that is
+/// not is closed (SQLite then rolls back and lets go of its locks).
+///
+/// A write that fails with SQLITE_FULL or SQLITE_IOERR can make SQLite roll the transaction
+/// back by itself: sqlx then still counts it open, its own ROLLBACK fails, and the count stays
+/// one too high on that connection. Its next transaction begins with a SAVEPOINT (which opens
+/// a real transaction) and, if that one fails too, is rolled back only to the savepoint: the
+/// transaction stays open with SQLite's WAL write lock, and every later write of every
+/// connection answers `database is locked` until a restart (issue 27, seen after a full disk).
+/// A committed transaction leaves the count at zero, so the common path costs nothing; after
+/// a failure (a rollback queued by the dropped transaction) one ROLLBACK makes sure.
+async fn release_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::{TransactionManager, sqlite::SqliteTransactionManager};
+    if SqliteTransactionManager::get_transaction_depth(conn) == 0 {
+        return Ok(true);
+    }
+    // Runs after the rollback the dropped transaction queued; fails harmlessly when there is
+    // nothing left to roll back.
+    let _ = sqlx::query("rollback").execute(&mut *conn).await;
+    let clean = SqliteTransactionManager::get_transaction_depth(conn) == 0;
+    if !clean {
+        tracing::warn!("a database connection was out of step with its transactions after a failed write; closed");
+    }
+    Ok(clean)
 }
 
 /// Runs SQLite's migrations with foreign keys off, as SQLite's table-rebuild procedure needs (a
@@ -184,6 +260,12 @@ async fn applied_migrations(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<i
 }
 
 /// True when the error is a unique-constraint violation (turned into a form error by callers).
+/// The database could not be reached (down, refusing connections, the pool gave up waiting)
+/// rather than refusing a statement.
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+}
+
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
 }

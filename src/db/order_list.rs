@@ -140,10 +140,7 @@ impl Cursor {
 
     pub fn decode(s: &str) -> Option<Cursor> {
         let (time, id) = s.rsplit_once('_')?;
-        Some(Cursor {
-            at: DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc),
-            id: OrderPk(id.parse().ok()?),
-        })
+        Some(Cursor { at: DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc), id: OrderPk(id.parse().ok()?) })
     }
 }
 
@@ -196,6 +193,8 @@ pub struct Line {
     pub bill_address2: String,
     pub ship_last_name: String,
     pub ship_first_name: String,
+    pub ship_last_name_kana: String,
+    pub ship_first_name_kana: String,
     pub ship_zip_code: String,
     pub ship_prefecture: String,
     pub ship_city: String,
@@ -224,33 +223,7 @@ impl Line {
 
     /// Replaces buyers' personal data with the mask when the scope says so.
     pub fn mask(&mut self, scope: &OrderScope) {
-        if !scope.mask_personal {
-            return;
-        }
-        for field in [
-            &mut self.bill_last_name,
-            &mut self.bill_first_name,
-            &mut self.bill_last_name_kana,
-            &mut self.bill_first_name_kana,
-            &mut self.bill_phone,
-            &mut self.bill_mail,
-            &mut self.bill_zip_code,
-            &mut self.bill_prefecture,
-            &mut self.bill_city,
-            &mut self.bill_address1,
-            &mut self.bill_address2,
-            &mut self.ship_last_name,
-            &mut self.ship_first_name,
-            &mut self.ship_zip_code,
-            &mut self.ship_prefecture,
-            &mut self.ship_city,
-            &mut self.ship_address1,
-            &mut self.ship_address2,
-            &mut self.ship_phone,
-        ] {
-            let masked = scope.mask(field).to_owned();
-            *field = masked;
-        }
+        scope.mask_fields(crate::personal_fields!(self));
     }
 }
 
@@ -328,11 +301,9 @@ impl ListRow for Line {
 impl ListRow for Brief {
     const COLUMNS: &'static str = BRIEF_COLUMNS;
     const FROM: &'static str = "yahoo_order o";
+    /// The list page shows only the buyer's name of the personal fields (`personal_fields!`).
     fn mask(&mut self, scope: &OrderScope) {
-        if scope.mask_personal {
-            self.bill_last_name = scope.mask(&self.bill_last_name).to_owned();
-            self.bill_first_name = scope.mask(&self.bill_first_name).to_owned();
-        }
+        scope.mask_fields([&mut self.bill_last_name, &mut self.bill_first_name]);
     }
     fn cursor(&self, sort: Sort) -> Cursor {
         Brief::cursor(self, sort)
@@ -348,8 +319,10 @@ pub fn search_variants(input: &str) -> Vec<String> {
         return Vec::new();
     }
     let mut out = vec![base.clone()];
-    let katakana: String =
-        base.chars().map(|c| if ('\u{3041}'..='\u{3096}').contains(&c) { hiragana_to_katakana(c) } else { c }).collect();
+    let katakana: String = base
+        .chars()
+        .map(|c| if ('\u{3041}'..='\u{3096}').contains(&c) { hiragana_to_katakana(c) } else { c })
+        .collect();
     let digits: String = base.chars().filter(|c| *c != '-').collect();
     for v in [katakana, digits] {
         if !v.is_empty() && !out.contains(&v) {
@@ -394,7 +367,8 @@ const LINE_COLUMNS: &str = "o.id, o.store_id, s.name as store_name, o.order_id, 
     o.order_status, o.fraud_hold_status, o.internal_status, o.pay_status, o.pay_method_name, o.ship_status,
     o.ship_method_name, o.ship_invoice_number1, o.bill_last_name, o.bill_first_name, o.bill_last_name_kana,
     o.bill_first_name_kana, o.bill_phone, o.bill_mail, o.bill_zip_code, o.bill_prefecture, o.bill_city,
-    o.bill_address1, o.bill_address2, o.ship_last_name, o.ship_first_name, o.ship_zip_code, o.ship_prefecture,
+    o.bill_address1, o.bill_address2, o.ship_last_name, o.ship_first_name, o.ship_last_name_kana,
+    o.ship_first_name_kana, o.ship_zip_code, o.ship_prefecture,
     o.ship_city, o.ship_address1, o.ship_address2, o.ship_phone, o.total_price, o.cancel_flagged, o.note";
 
 /// How the rows of a statement are found.
@@ -446,7 +420,29 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> 
         let terms = matching_terms(sql, scope, &variants);
         w.push(format!("o.id in (select q.order_pk from order_search q where {terms})"));
     }
+    if let Some(own) = visible_search(sql, scope, &variants) {
+        w.push(own);
+    }
     w
+}
+
+/// What a reader who may not see buyers' personal data may search by: the order ID alone. The
+/// terms also hold names, phone numbers and emails; matching those for such a reader would let
+/// them recover a phone number one typed character at a time, so a match must also be a prefix
+/// of the order's own ID. `None` when the reader sees everything (or nothing was typed).
+fn visible_search(sql: &mut Sql, scope: &OrderScope, variants: &[String]) -> Option<String> {
+    if !scope.mask_personal || variants.is_empty() {
+        return None;
+    }
+    let ids: Vec<String> = variants
+        .iter()
+        .map(|v| {
+            let len = sql.arg(Arg::Int(v.chars().count() as i64));
+            let p = sql.arg(Arg::Text(v.clone()));
+            format!("substr(lower(o.order_id), 1, cast({len} as integer)) = {p}")
+        })
+        .collect();
+    Some(format!("({})", ids.join(" or ")))
 }
 
 /// `column` from `from` (inclusive) to `to` (exclusive), either end optional.
@@ -506,7 +502,9 @@ pub async fn page<T: ListRow>(
     limit: i64,
 ) -> sqlx::Result<Vec<T>> {
     let variants = search_variants(&f.search);
-    if !variants.is_empty() && f.sort.key == SortKey::OrderTime {
+    // A masked reader's search is narrowed by the order's own ID (`visible_search`), which the
+    // terms-first page below cannot see; theirs is the one statement of `scan_page`.
+    if !variants.is_empty() && f.sort.key == SortKey::OrderTime && !scope.mask_personal {
         return search_page(db, scope, f, &variants, after, limit).await;
     }
     scan_page(db, scope, f, after, limit).await
@@ -542,9 +540,8 @@ async fn scan_page<T: ListRow>(
         T::FROM,
         w.join(" and ")
     );
-    let mut lines: Vec<T> = with_pool!(db, |p| {
-        bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await
-    })?;
+    let mut lines: Vec<T> =
+        with_pool!(db, |p| { bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await })?;
     for l in &mut lines {
         l.mask(scope);
     }
@@ -596,9 +593,8 @@ async fn search_page<T: ListRow>(
     let list: Vec<String> = hits.iter().map(|(pk, _)| sql.arg(Arg::Int(*pk))).collect();
     w.push(format!("o.id in ({})", list.join(", ")));
     sql.text = format!("select {} from {} where {}", T::COLUMNS, T::FROM, w.join(" and "));
-    let mut out: Vec<T> = with_pool!(db, |p| {
-        bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await
-    })?;
+    let mut out: Vec<T> =
+        with_pool!(db, |p| { bind_args!(sqlx::query_as::<_, T>(&sql.text), &sql.args).fetch_all(p).await })?;
     out.sort_by(|a, b| {
         let (a, b) = (a.cursor(f.sort), b.cursor(f.sort));
         let o = (a.at, a.id.0).cmp(&(b.at, b.id.0));
@@ -627,9 +623,8 @@ pub async fn by_ids(db: &Db, scope: &OrderScope, pks: &[OrderPk]) -> sqlx::Resul
             "select {LINE_COLUMNS} from yahoo_order o join store s on s.id = o.store_id where {}",
             w.join(" and ")
         );
-        let mut lines: Vec<Line> = with_pool!(db, |p| {
-            bind_args!(sqlx::query_as::<_, Line>(&sql.text), &sql.args).fetch_all(p).await
-        })?;
+        let mut lines: Vec<Line> =
+            with_pool!(db, |p| { bind_args!(sqlx::query_as::<_, Line>(&sql.text), &sql.args).fetch_all(p).await })?;
         for l in &mut lines {
             l.mask(scope);
         }
@@ -699,9 +694,8 @@ pub async fn held_count(db: &Db, scope: &OrderScope) -> sqlx::Result<i64> {
     sql.text = format!(
         "select cast(coalesce(sum(n), 0) as bigint) from order_hold_count where account_id = {account} and {allowed}"
     );
-    let (n,): (i64,) = with_pool!(db, |p| {
-        bind_args!(sqlx::query_as::<_, (i64,)>(&sql.text), &sql.args).fetch_one(p).await
-    })?;
+    let (n,): (i64,) =
+        with_pool!(db, |p| { bind_args!(sqlx::query_as::<_, (i64,)>(&sql.text), &sql.args).fetch_one(p).await })?;
     Ok(n)
 }
 

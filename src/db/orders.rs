@@ -9,10 +9,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, with_pool};
-use crate::{
-    domain::{AccountId, StoreId, store::InternalStatus},
-    yahoo::api::{Address, OrderDetail, OrderItem},
+use crate::domain::{
+    AccountId, StoreId,
+    order::{Address, OrderDetail, OrderItem},
+    scope::OrderScope,
+    store::InternalStatus,
 };
+
+pub use crate::domain::order::{HistoryLine, Known};
 
 /// The primary key of a stored order (never reused).
 #[derive(
@@ -317,15 +321,6 @@ impl ItemRow {
     }
 }
 
-/// What an import needs to know of an order it already has, to decide whether to fetch it.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Known {
-    pub order_id: String,
-    pub version: i64,
-    pub last_update_time: Option<DateTime<Utc>>,
-    pub fraud_hold_status: i64,
-}
-
 /// `$a, $b, …` for `n` values starting at `$first`.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -424,13 +419,6 @@ impl HistoryActor {
     }
 }
 
-/// One history line to append.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistoryLine {
-    pub kind: &'static str,
-    pub message: String,
-}
-
 /// One order to write: Yahoo's fields, the internal status for a new order, and its history.
 #[derive(Clone, Debug)]
 pub struct OrderWrite {
@@ -467,6 +455,10 @@ pub struct Batch {
     pub unchanged: Vec<String>,
     /// Moves the store's cursor here in the same transaction.
     pub cursor_to: Option<DateTime<Utc>>,
+    /// With the cursor: the orders the next run must fetch by ID (they failed in this run's
+    /// window, which the cursor now passes), as `[[order ID, reason], …]` JSON. Written in the
+    /// same transaction, so the cursor never passes an order without it being listed.
+    pub retry: Option<String>,
     /// The lease that must still be this process's (`None`: a person's re-import).
     pub lease_owner: Option<String>,
     pub actor: HistoryActor,
@@ -578,7 +570,7 @@ async fn write_batch_sqlite(
     store_id: StoreId,
     batch: &Batch,
 ) -> Result<BatchOutcome, BatchError> {
-    let Batch { writes, unchanged, cursor_to, lease_owner, actor, now } = batch;
+    let Batch { writes, unchanged, cursor_to, retry, lease_owner, actor, now } = batch;
     let (now, cursor_to) = (*now, *cursor_to);
     let mut outcome = BatchOutcome::default();
     let (actor_type, actor_name) = actor.parts();
@@ -740,6 +732,14 @@ async fn write_batch_sqlite(
         .execute(&mut *tx)
         .await?;
     }
+    if let Some(retry) = retry {
+        sqlx::query("update store_import set retry_orders = $3 where store_id = $1 and account_id = $2")
+            .bind(store_id)
+            .bind(account_id)
+            .bind(retry)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(outcome)
 }
@@ -891,7 +891,7 @@ async fn write_batch_pg(
     store_id: StoreId,
     batch: &Batch,
 ) -> Result<BatchOutcome, BatchError> {
-    let Batch { writes, unchanged, cursor_to, lease_owner, actor, now } = batch;
+    let Batch { writes, unchanged, cursor_to, retry, lease_owner, actor, now } = batch;
     let now = *now;
     let mut outcome = BatchOutcome::default();
     let (actor_type, actor_name) = actor.parts();
@@ -1068,6 +1068,14 @@ async fn write_batch_pg(
         .bind(now)
         .execute(&mut *tx)
         .await?;
+    }
+    if let Some(retry) = retry {
+        sqlx::query("update store_import set retry_orders = $3 where store_id = $1 and account_id = $2")
+            .bind(store_id)
+            .bind(account_id)
+            .bind(retry)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     if outcome.inserted > 0 {
@@ -1260,6 +1268,35 @@ pub async fn get(db: &Db, account_id: AccountId, pk: OrderPk) -> sqlx::Result<Op
     Ok(Some((row, items)))
 }
 
+/// One order as this reader may see it: `None` unless it is in one of the reader's stores, and
+/// with buyers' personal data masked when their scope says so. Pages read an order only
+/// through this (jobs, which act for the whole account, use [`get`]).
+pub async fn read(db: &Db, scope: &OrderScope, pk: OrderPk) -> sqlx::Result<Option<(OrderRow, Vec<OrderItem>)>> {
+    let Some((mut row, items)) = get(db, scope.account, pk).await? else { return Ok(None) };
+    if !scope.allows(row.store_id) {
+        return Ok(None);
+    }
+    row.mask(scope);
+    Ok(Some((row, items)))
+}
+
+/// These orders as this reader may see them (others' are simply not there).
+pub async fn read_rows(db: &Db, scope: &OrderScope, pks: &[OrderPk]) -> sqlx::Result<Vec<OrderRow>> {
+    let mut found: Vec<OrderRow> =
+        rows(db, scope.account, pks).await?.into_iter().filter(|r| scope.allows(r.store_id)).collect();
+    for row in &mut found {
+        row.mask(scope);
+    }
+    Ok(found)
+}
+
+impl OrderRow {
+    /// Replaces buyers' personal data with the mask when the scope says so.
+    pub fn mask(&mut self, scope: &OrderScope) {
+        scope.mask_fields(crate::personal_fields!(self));
+    }
+}
+
 /// A history entry as the order page shows it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct HistoryEntry {
@@ -1280,17 +1317,24 @@ impl HistoryEntry {
     }
 }
 
-pub async fn history(db: &Db, account_id: AccountId, pk: OrderPk) -> sqlx::Result<Vec<HistoryEntry>> {
-    with_pool!(db, |p| {
+/// An order's history, newest first, as this reader may read it (changes of buyers' personal
+/// data without their values for a masked reader). The caller has read the order through
+/// [`read`], which checked its store against the scope.
+pub async fn history(db: &Db, scope: &OrderScope, pk: OrderPk) -> sqlx::Result<Vec<HistoryEntry>> {
+    let mut entries: Vec<HistoryEntry> = with_pool!(db, |p| {
         sqlx::query_as(
             "select actor_type, actor, kind, message, created_at from order_history
              where account_id = $1 and order_pk = $2 order by id desc",
         )
-        .bind(account_id)
+        .bind(scope.account)
         .bind(pk)
         .fetch_all(p)
         .await
-    })
+    })?;
+    for e in &mut entries {
+        e.message = scope.history_message(&e.kind, &e.message);
+    }
+    Ok(entries)
 }
 
 /// Orders of the account by primary key (others' keys are simply not found).

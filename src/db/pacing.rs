@@ -20,12 +20,7 @@ pub async fn claim(db: &Db, client_id: &str, url: &str, interval: Duration) -> s
 }
 
 /// [`claim`], giving the moment of the claimed call on the database's clock.
-pub async fn claim_at(
-    db: &Db,
-    client_id: &str,
-    url: &str,
-    interval: Duration,
-) -> sqlx::Result<Option<DateTime<Utc>>> {
+pub async fn claim_at(db: &Db, client_id: &str, url: &str, interval: Duration) -> sqlx::Result<Option<DateTime<Utc>>> {
     Ok(claim_turn(db, client_id, url, interval).await?.map(|(at, _)| at))
 }
 

@@ -44,12 +44,13 @@ pub async fn issue(
 ) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
-        let owner: Option<i64> =
-            sqlx::query_scalar("select id from app_user where account_id = $1 and id = $2 and role = 'owner'")
-                .bind(account_id)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let owner: Option<i64> = sqlx::query_scalar(
+            "select id from app_user where account_id = $1 and id = $2 and role = 'owner' and invited_email is null",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if owner.is_none() {
             return Ok(false);
         }
@@ -146,7 +147,7 @@ pub async fn owners(db: &Db, first: AccountId, last: AccountId) -> sqlx::Result<
     with_pool!(db, |p| {
         sqlx::query_as(
             "select account_id, id as user_id, email, display_name from app_user
-             where account_id >= $1 and account_id <= $2 and role = 'owner'
+             where account_id >= $1 and account_id <= $2 and role = 'owner' and invited_email is null
              order by account_id, id",
         )
         .bind(first)

@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::{Db, key_check, with_pool};
 use crate::{
     crypto::SecretBox,
-    yahoo::client::{ACCESS_TOKEN, CLIENT_SECRET, REFRESH_TOKEN},
+    crypto::purpose::{ACCESS_TOKEN, CLIENT_SECRET, REFRESH_TOKEN},
 };
 
 /// The sealed columns of `store`, each with the purpose its values were sealed for.

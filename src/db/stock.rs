@@ -56,13 +56,7 @@ pub struct StockRow {
 
 /// The account's stock, by code, `limit` codes after `after`, optionally those starting with
 /// `prefix`.
-pub async fn list(
-    db: &Db,
-    account: AccountId,
-    prefix: &str,
-    after: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<StockRow>> {
+pub async fn list(db: &Db, account: AccountId, prefix: &str, after: &str, limit: i64) -> sqlx::Result<Vec<StockRow>> {
     let hi = format!("{prefix}\u{10FFFF}");
     with_pool!(db, |p| {
         sqlx::query_as(
@@ -317,12 +311,11 @@ pub async fn apply_event(db: &Db, event: &OrderEvent, now: DateTime<Utc>) -> sql
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
         if event.kind == "cancel" {
-            let order_done: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
-                "select done_at from stock_order_event where order_pk = $1 and kind = 'order'",
-            )
-            .bind(event.order_pk)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let order_done: Option<Option<DateTime<Utc>>> =
+                sqlx::query_scalar("select done_at from stock_order_event where order_pk = $1 and kind = 'order'")
+                    .bind(event.order_pk)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if matches!(order_done, Some(None)) {
                 tx.rollback().await?;
                 return Ok(false);
@@ -398,7 +391,13 @@ pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result
 }
 
 /// Takes (or keeps) the store's stock lease until `until`; false when another process has it.
-pub async fn acquire(db: &Db, store: StoreId, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> sqlx::Result<bool> {
+pub async fn acquire(
+    db: &Db,
+    store: StoreId,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
         sqlx::query(
             "insert into stock_lease (store_id, owner, until) values ($1, $2, $4)
@@ -571,7 +570,13 @@ pub async fn upload(db: &Db, account: AccountId, id: i64) -> sqlx::Result<Option
 
 /// Applies a confirmed upload once: marks it applied and sets the quantities in one transaction.
 /// False when it was applied already (a second press of the button).
-pub async fn apply_upload(db: &Db, account: AccountId, id: i64, actor: &str, now: DateTime<Utc>) -> sqlx::Result<Option<usize>> {
+pub async fn apply_upload(
+    db: &Db,
+    account: AccountId,
+    id: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<usize>> {
     let Some((_, lines, _)) = upload(db, account, id).await? else { return Ok(None) };
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
@@ -596,7 +601,11 @@ pub async fn apply_upload(db: &Db, account: AccountId, id: i64, actor: &str, now
 }
 
 /// Current quantities of these codes (for the upload's preview).
-pub async fn quantities(db: &Db, account: AccountId, codes: &[String]) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+pub async fn quantities(
+    db: &Db,
+    account: AccountId,
+    codes: &[String],
+) -> sqlx::Result<std::collections::HashMap<String, i64>> {
     let mut out = std::collections::HashMap::new();
     for chunk in codes.chunks(db.rows_per_statement(1)) {
         let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();

@@ -9,11 +9,12 @@ use super::{
 };
 use crate::{
     crypto::SecretBox,
+    crypto::purpose::CLIENT_SECRET,
     domain::{
         AccountId, StoreId,
+        scope::OrderScope,
         store::{Environment, InternalStatus, StoreSettings},
     },
-    yahoo::client::CLIENT_SECRET,
 };
 
 /// A store as the pages see it. Secrets are not part of it: only whether they are set.
@@ -110,6 +111,32 @@ pub async fn list(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<Store>> {
             .bind(account_id)
             .fetch_all(p)
             .await
+    })
+}
+
+/// The stores this reader may see (a staff member limited to some stores sees those).
+pub async fn visible(db: &Db, scope: &OrderScope) -> sqlx::Result<Vec<Store>> {
+    let limited = super::scope_condition(scope, "id", 2);
+    let sql = format!("select {STORE_COLUMNS} from store where account_id = $1{limited} order by name, id");
+    with_pool!(db, |p| {
+        let mut q = sqlx::query_as(&sql).bind(scope.account);
+        for s in scope.stores.iter().flatten() {
+            q = q.bind(*s);
+        }
+        q.fetch_all(p).await
+    })
+}
+
+/// [`links`] of the stores this reader may see.
+pub async fn visible_links(db: &Db, scope: &OrderScope) -> sqlx::Result<Vec<StoreLink>> {
+    let limited = super::scope_condition(scope, "id", 2);
+    let sql = format!("select id, name from store where account_id = $1{limited} order by name, id");
+    with_pool!(db, |p| {
+        let mut q = sqlx::query_as(&sql).bind(scope.account);
+        for s in scope.stores.iter().flatten() {
+            q = q.bind(*s);
+        }
+        q.fetch_all(p).await
     })
 }
 

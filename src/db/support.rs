@@ -3,11 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, WriteError, now, with_pool};
-use crate::domain::{
-    AccountId, StoreId, SupportStaffId,
-    diagnosis::Facts,
-    health::StoreHealth,
-};
+use crate::domain::{AccountId, StoreId, SupportStaffId, diagnosis::Facts, health::StoreHealth};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SupportStaff {
@@ -78,7 +74,7 @@ pub async fn list_accounts(db: &Db) -> sqlx::Result<Vec<AccountSummary>> {
     with_pool!(db, |p| {
         sqlx::query_as(
             "select a.id, a.name,
-                    (select min(u.email) from app_user u where u.account_id = a.id and u.role = 'owner') as owner_email,
+                    (select min(u.email) from app_user u where u.account_id = a.id and u.role = 'owner' and u.invited_email is null) as owner_email,
                     (select count(*) from store s where s.account_id = a.id) as store_count,
                     a.created_at
              from account a order by a.id",
@@ -168,12 +164,7 @@ pub fn like_pattern(term: &str) -> String {
 
 /// Accounts after `after_id` in ID order (keyset paging), matching `search` (account name,
 /// store name or seller ID; empty: all), at most `limit`.
-pub async fn overview_accounts(
-    db: &Db,
-    after_id: i64,
-    search: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<OverviewAccount>> {
+pub async fn overview_accounts(db: &Db, after_id: i64, search: &str, limit: i64) -> sqlx::Result<Vec<OverviewAccount>> {
     let pattern = if search.trim().is_empty() { String::new() } else { like_pattern(search) };
     with_pool!(db, |p| {
         sqlx::query_as(

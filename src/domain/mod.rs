@@ -8,10 +8,10 @@ pub mod health;
 pub mod ids;
 pub mod jst;
 pub mod order;
-pub mod status;
-pub mod stock;
 pub mod public_key;
 pub mod scope;
+pub mod status;
+pub mod stock;
 pub mod store;
 pub mod user;
 

@@ -1,10 +1,99 @@
-//! Yahoo's order states and the fraud-hold rule (yahoo-store-api.md §4.3–4.4, product.md §6).
+//! The order, one type (what Yahoo's orderInfo says, as `yahoo::api` reads it, `db::orders`
+//! stores it and pages render it), Yahoo's order states and the fraud-hold rule
+//! (yahoo-store-api.md §4.3–4.4, product.md §6).
 //!
 //! The rule lives here, once: every path that changes an order's status (list bulk action,
 //! detail page, automatic change on import, anything added later) calls
 //! [`check_fraud_hold`] before it changes anything.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::store::InternalStatus;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Address {
+    pub last_name: String,
+    pub first_name: String,
+    pub last_name_kana: String,
+    pub first_name_kana: String,
+    pub zip_code: String,
+    pub prefecture: String,
+    pub city: String,
+    pub address1: String,
+    pub address2: String,
+    pub phone: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderItem {
+    pub line_id: i64,
+    pub item_id: String,
+    pub title: String,
+    pub sub_code: String,
+    pub options: Vec<(String, String)>,
+    pub unit_price: i64,
+    pub quantity: i64,
+    pub tax_ratio: Option<i64>,
+    pub product_id: String,
+    pub category_id: Option<i64>,
+}
+
+/// An order as Yahoo's orderInfo shows it: every field the import asks for
+/// (`yahoo::api::INFO_FIELDS`). `yahoo::api` fills it, `db::orders` stores it, pages render it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderDetail {
+    pub order_id: String,
+    pub version: i64,
+    pub order_time: DateTime<Utc>,
+    pub last_update_time: Option<DateTime<Utc>>,
+    pub publication_time: Option<DateTime<Utc>>,
+    pub order_status: u8,
+    pub is_seen: Option<bool>,
+    pub fraud_hold_status: u8,
+    pub cancel_reason: Option<i64>,
+    pub buyer_comments: String,
+    pub pay_status: Option<u8>,
+    pub pay_method: String,
+    pub pay_method_name: String,
+    pub pay_date: Option<NaiveDate>,
+    pub bill: Address,
+    pub bill_mail: String,
+    pub ship_status: Option<u8>,
+    pub ship_method: String,
+    pub ship_method_name: String,
+    pub ship_request_date: Option<NaiveDate>,
+    pub ship_request_time: String,
+    pub ship_company_code: String,
+    pub ship_invoice_number1: String,
+    pub ship_invoice_number2: String,
+    pub ship_date: Option<NaiveDate>,
+    pub ship: Address,
+    pub pay_charge: i64,
+    pub ship_charge: i64,
+    pub gift_wrap_charge: i64,
+    pub discount: i64,
+    pub use_point: i64,
+    pub total_price: i64,
+    pub settle_amount: i64,
+    pub items: Vec<OrderItem>,
+    pub seller_id: String,
+}
+
+/// One history line to append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryLine {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// What an import needs to know of an order it already has, to decide whether to fetch it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Known {
+    pub order_id: String,
+    pub version: i64,
+    pub last_update_time: Option<DateTime<Utc>>,
+    pub fraud_hold_status: i64,
+}
 
 /// Yahoo's `OrderStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

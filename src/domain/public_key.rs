@@ -89,7 +89,7 @@ pub fn check(form: &KeyForm, today: NaiveDate) -> Result<CheckedKey, KeyErrors> 
     let text = form.public_key.trim_start_matches('\u{feff}').replace("\r\n", "\n").replace('\r', "\n");
     let text = text.trim();
     let version_text = normalize_digits(form.public_key_version.trim());
-    if text.contains("PRIVATE KEY") || is_bare_private_key(text) {
+    if holds_private_key(text) {
         let mut e = KeyErrors::one("public_key", PRIVATE_KEY);
         e.private_key_seen = true;
         return Err(e);
@@ -150,19 +150,38 @@ pub fn check(form: &KeyForm, today: NaiveDate) -> Result<CheckedKey, KeyErrors> 
     }
 }
 
-/// A private key pasted without its `-----BEGIN … PRIVATE KEY-----` lines: base64 of PKCS#8 or
-/// PKCS#1 private-key DER. It must be recognised as private (and never echoed) all the same.
-fn is_bare_private_key(text: &str) -> bool {
+/// Whether pasted text holds private-key material in any disguise: a label that says so in any
+/// case or spacing (`PRIVATE  KEY`, `private key`), or a body that decodes as a private key
+/// whatever the markers around it claim (a private key between PUBLIC KEY markers), with or
+/// without markers, dash look-alikes and all.
+fn holds_private_key(text: &str) -> bool {
     use base64::{Engine, engine::general_purpose::STANDARD};
     use rsa::{pkcs1::DecodeRsaPrivateKey, pkcs8::DecodePrivateKey};
-    if text.contains("-----") {
-        return false;
+    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+    if squeezed.contains("privatekey") || squeezed.contains("秘密鍵") {
+        return true;
     }
-    let body: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    let Ok(der) = STANDARD.decode(body.as_bytes()) else { return false };
-    rsa::RsaPrivateKey::from_pkcs8_der(&der).is_ok()
-        || rsa::RsaPrivateKey::from_pkcs1_der(&der).is_ok()
-        || rsa::pkcs8::PrivateKeyInfo::try_from(der.as_slice()).is_ok()
+    let is_private = |der: &[u8]| {
+        rsa::RsaPrivateKey::from_pkcs8_der(der).is_ok()
+            || rsa::RsaPrivateKey::from_pkcs1_der(der).is_ok()
+            || rsa::pkcs8::PrivateKeyInfo::try_from(der).is_ok()
+    };
+    // The body: every line that is not a marker (a line of dashes or their look-alikes), as one
+    // run of base64, and each block between markers on its own.
+    let mut blocks = vec![String::new()];
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with(is_dash_like) && line.ends_with(is_dash_like) {
+            blocks.push(String::new());
+            continue;
+        }
+        if let Some(last) = blocks.last_mut() {
+            last.extend(line.chars().filter(|c| !c.is_whitespace()));
+        }
+    }
+    let all: String = blocks.concat();
+    blocks.push(all);
+    blocks.iter().filter(|b| !b.is_empty()).any(|b| STANDARD.decode(b.as_bytes()).is_ok_and(|der| is_private(&der)))
 }
 
 /// Full-width digits (１２) are what a Japanese IME often types; they mean the same number.
@@ -322,5 +341,33 @@ mod tests {
             assert_eq!(e.fields.get("public_key_version").map(String::as_str), Some(VERSION), "{version}");
         }
         assert!(check(&form(&fixture("private-1-pkcs1.pem"), "1"), today()).unwrap_err().private_key_seen);
+    }
+
+    /// Found by an outside attack: private-key material under another name was echoed back.
+    #[test]
+    fn a_private_key_in_disguise_is_still_refused_and_never_echoed() {
+        let private = fixture("private-1.pem");
+        let body: String = private.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().join("\n");
+        let disguises = [
+            format!("{BEGIN}\n{body}\n{END}"),
+            private.replace("PRIVATE KEY", "private key"),
+            private.replace("PRIVATE KEY", "PRIVATE  KEY"),
+            private.replace("PRIVATE KEY", "Private\tKey"),
+            body.clone(),
+            format!(
+                "{BEGIN_PKCS1}\n{}\n{END_PKCS1}",
+                fixture("private-1-pkcs1.pem")
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        ];
+        for text in disguises {
+            let e = check(&form(&text, "1"), today()).unwrap_err();
+            assert!(e.private_key_seen, "{text}");
+            assert_eq!(e.fields.get("public_key").map(String::as_str), Some(PRIVATE_KEY), "{text}");
+        }
+        assert!(check(&form(&fixture("public-1.pem"), "1"), today()).is_ok(), "a public key is still a public key");
     }
 }

@@ -19,7 +19,9 @@ pub fn parse_code(input: &str) -> Result<String, String> {
     let item = parts.next().unwrap_or_default();
     let sub = parts.next();
     if parts.next().is_some() {
-        return Err(format!("商品コード「{s}」に「:」が2つ以上あります（商品コード:サブコード の形で入力してください）"));
+        return Err(format!(
+            "商品コード「{s}」に「:」が2つ以上あります（商品コード:サブコード の形で入力してください）"
+        ));
     }
     let valid = |p: &str| {
         !p.is_empty() && p.len() <= 99 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -82,7 +84,10 @@ pub fn parse_csv(text: &str) -> (Vec<CsvLine>, Vec<CsvError>) {
         match (parse_code(&code), parse_quantity(&quantity)) {
             (Ok(code), Ok(quantity)) => {
                 if let Some(first) = good.iter().find(|g| g.code == code) {
-                    bad.push(CsvError { line, message: format!("商品コード「{code}」は{}行目にもあります", first.line) });
+                    bad.push(CsvError {
+                        line,
+                        message: format!("商品コード「{code}」は{}行目にもあります", first.line),
+                    });
                 } else {
                     good.push(CsvLine { line, code, quantity });
                 }

@@ -15,7 +15,11 @@ pub mod reimport;
 pub mod rules;
 pub mod scheduler;
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
@@ -142,9 +146,16 @@ impl Ending {
 impl From<sqlx::Error> for Ending {
     fn from(e: sqlx::Error) -> Ending {
         tracing::error!(error = %e, "database error during an import");
-        Ending::Failed("データベースの処理に失敗しました。次回の取込で再試行します".into())
+        if crate::db::is_unreachable(&e) {
+            Ending::Failed(DB_UNREACHABLE.into())
+        } else {
+            Ending::Failed("データベースの処理に失敗しました。次回の取込で再試行します".into())
+        }
     }
 }
+
+/// How a run cut off by a database outage ends (its process lived on).
+pub const DB_UNREACHABLE: &str = "データベースに接続できなかったため中断しました。次回の取込で続きから取り込みます";
 
 impl From<BatchError> for Ending {
     fn from(e: BatchError) -> Ending {
@@ -179,8 +190,10 @@ struct RunCtx<'a> {
     /// When the oldest staged write was staged.
     pending_since: Option<std::time::Instant>,
     unchanged: Vec<String>,
-    /// An order of the window could not be fetched: the cursor must not pass it.
-    incomplete: bool,
+    /// Orders this run could not fetch yet, with the reason in Japanese; an order fetched by a
+    /// later pass of the same run leaves the list. Whatever remains at the end is the run's
+    /// failures: listed on its page and fetched by ID by the next run.
+    failures: BTreeMap<String, String>,
     day: String,
     started: DateTime<Utc>,
     /// When progress was last written.
@@ -233,13 +246,7 @@ impl Importer {
             () = self.keep_lease(job) => Ending::LeaseLost,
         };
         let now = crate::db::now();
-        let window = (None, None);
-        if let Err(e) =
-            imports::finish_run(&self.db, job.run, &progress, ending.status(), ending.message().as_deref(), window, now)
-                .await
-        {
-            tracing::warn!(error = %e, run = job.run.0, "recording the end of an import run failed");
-        }
+        self.record_end(job.run, &progress, &ending, now).await;
         let next = if job.trigger == Trigger::Auto {
             let interval = stores::get(&self.db, job.account, job.store)
                 .await
@@ -279,6 +286,30 @@ impl Importer {
         ending
     }
 
+    /// Records how a run ended. When the database cannot take it (an outage), it is tried again
+    /// in the background until it can, for up to ten minutes, so the run says what happened
+    /// instead of being swept as 「処理していたサーバーが停止した」 while this process lived on.
+    async fn record_end(&self, run: RunId, progress: &Progress, ending: &Ending, now: DateTime<Utc>) {
+        let message = ending.message();
+        let first =
+            imports::finish_run(&self.db, run, progress, ending.status(), message.as_deref(), (None, None), now).await;
+        let Err(e) = first else { return };
+        tracing::warn!(error = %e, run = run.0, "recording the end of an import run failed; retrying in the background");
+        let (db, progress, status) = (self.db.clone(), progress.clone(), ending.status());
+        let message = if crate::db::is_unreachable(&e) { Some(DB_UNREACHABLE.to_owned()) } else { message };
+        tokio::spawn(async move {
+            for _ in 0..300 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let at = crate::db::now();
+                if imports::finish_run(&db, run, &progress, status, message.as_deref(), (None, None), at).await.is_ok()
+                {
+                    tracing::info!(run = run.0, "recorded the end of an import run after the database came back");
+                    return;
+                }
+            }
+        });
+    }
+
     /// Renews the lease and the run's heartbeat while the run goes on; returns when the lease
     /// is lost.
     async fn keep_lease(&self, job: &Job) {
@@ -313,7 +344,7 @@ impl Importer {
             stop_checked: None,
             pending_since: None,
             unchanged: Vec::new(),
-            incomplete: false,
+            failures: BTreeMap::new(),
             day: jst::today(now).to_string(),
             started: now,
             reported: None,
@@ -345,6 +376,7 @@ impl Importer {
             }
             _ => {}
         }
+        ctx.progress.failures = ctx.failures.into_iter().collect();
         *progress = ctx.progress;
         ending
     }
@@ -382,8 +414,8 @@ impl Importer {
             self.fetch_and_stage(ctx, &missing).await?;
             ctx.progress.orders_seen = ctx.progress.orders_total;
             self.flush(ctx, None).await?;
-            if ctx.incomplete {
-                return Err(Ending::Failed(format!("{}件の注文を取得できませんでした", ctx.progress.errors)));
+            if !ctx.failures.is_empty() {
+                return Err(Ending::Failed(format!("{}件の注文を取得できませんでした", ctx.failures.len())));
             }
             return Ok(());
         }
@@ -404,12 +436,27 @@ impl Importer {
             self.search(ctx, by, from, to).await?;
         }
         self.recheck_held(ctx, now).await?;
-        let cursor = (moves_cursor && !ctx.incomplete).then_some(to);
-        self.flush(ctx, cursor).await?;
-        if ctx.incomplete {
+        // Orders an earlier run could not fetch, though its cursor passed them.
+        if moves_cursor {
+            let retry: Vec<String> = state.retry_orders().into_iter().filter(|id| !ctx.fetched.contains(id)).collect();
+            let retry: Vec<&str> = retry.iter().map(String::as_str).collect();
+            self.fetch_and_stage(ctx, &retry).await?;
+        }
+        // The run is complete when every order it found is stored, whichever pass fetched it.
+        // The cursor moves either way: what is still missing is kept, in the cursor's own
+        // transaction, for the next run to fetch by ID (and not the whole window again).
+        let failures: Vec<(String, String)> = ctx.failures.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let retry = moves_cursor.then(|| imports::failures_json(&failures));
+        self.flush_with(ctx, moves_cursor.then_some(to), retry).await?;
+        if !failures.is_empty() {
+            let next = if moves_cursor {
+                "次回の取込でこの注文だけ取得し直します"
+            } else {
+                "もう一度取り込んでください"
+            };
             return Err(Ending::Failed(format!(
-                "{}件の注文を取得できませんでした。次回の取込で再試行します",
-                ctx.progress.errors
+                "{}件の注文を取得できませんでした（注文IDと理由は下の一覧）。{next}",
+                failures.len()
             )));
         }
         Ok(())
@@ -462,7 +509,8 @@ impl Importer {
             let ids: Vec<&str> = unseen.iter().map(|o| o.order_id.as_str()).collect();
             let known =
                 if ids.is_empty() { Default::default() } else { orders::known(&self.db, account, store, &ids).await? };
-            ctx.absent = unseen.iter().filter(|o| !known.contains_key(&o.order_id)).map(|o| o.order_id.clone()).collect();
+            ctx.absent =
+                unseen.iter().filter(|o| !known.contains_key(&o.order_id)).map(|o| o.order_id.clone()).collect();
             let wanted: Vec<&str> = unseen
                 .iter()
                 .filter(|o| rules::needs_fetch(o, known.get(&o.order_id)))
@@ -562,13 +610,13 @@ impl Importer {
                         Ok(d) => {
                             tracing::warn!(asked = %id, got = %d.order_id, "orderInfo answered another order");
                             ctx.progress.errors += 1;
-                            ctx.incomplete = true;
+                            ctx.failures.insert(id, "Yahoo!が別の注文の内容を返しました".into());
                         }
                         Err(e) if e.is_auth_problem() => return Err(Ending::Auth(e)),
                         Err(e) => {
                             tracing::warn!(store = store.0, order = %id, error = %e, "orderInfo failed");
                             ctx.progress.errors += 1;
-                            ctx.incomplete = true;
+                            ctx.failures.insert(id, e.message_ja());
                         }
                     }
                 }
@@ -623,6 +671,7 @@ impl Importer {
             _ => rules::Arrival::New,
         };
         for detail in details {
+            ctx.failures.remove(&detail.order_id);
             ctx.fetched.insert(detail.order_id.clone());
             match stored.get(&detail.order_id) {
                 None => {
@@ -673,6 +722,7 @@ impl Importer {
             writes,
             unchanged,
             cursor_to: None,
+            retry: None,
             lease_owner: Some(self.owner.clone()),
             actor: HistoryActor::Job,
             now: crate::db::now(),
@@ -684,17 +734,28 @@ impl Importer {
     /// Writes what is staged in one transaction (moving the cursor when given), after the
     /// batch being written: the cursor commits only after every order it covers.
     async fn flush(&self, ctx: &mut RunCtx<'_>, cursor: Option<DateTime<Utc>>) -> Result<(), Ending> {
+        self.flush_with(ctx, cursor, None).await
+    }
+
+    /// [`Importer::flush`], also replacing the store's orders to retry (with the cursor).
+    async fn flush_with(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        cursor: Option<DateTime<Utc>>,
+        retry: Option<String>,
+    ) -> Result<(), Ending> {
         self.settle(ctx).await?;
         let writes = std::mem::take(&mut ctx.pending);
         ctx.pending_since = None;
         let unchanged = std::mem::take(&mut ctx.unchanged);
-        if writes.is_empty() && unchanged.is_empty() && cursor.is_none() {
+        if writes.is_empty() && unchanged.is_empty() && cursor.is_none() && retry.is_none() {
             return Ok(());
         }
         let batch = Batch {
             writes,
             unchanged,
             cursor_to: cursor,
+            retry,
             lease_owner: Some(self.owner.clone()),
             actor: HistoryActor::Job,
             now: crate::db::now(),

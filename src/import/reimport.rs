@@ -113,6 +113,7 @@ impl Importer {
             writes: vec![write],
             unchanged: Vec::new(),
             cursor_to: None,
+            retry: None,
             lease_owner: None,
             actor: HistoryActor::User(user.to_owned()),
             now,

@@ -6,16 +6,16 @@
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
 use crate::{
-    db::orders::{HistoryLine, Known},
     domain::{
         jst,
-        order::{FraudHoldStatus, OrderStatus},
+        order::{FraudHoldStatus, HistoryLine, Known, OrderDetail, OrderStatus},
+        scope::{OrderScope, PERSONAL_CHANGE_KIND, PERSONAL_LABELS},
         status::{
             ChangeRequest, OrderFacts, Refusal, cancel_reason_label, plan_change, ship_company_label, ship_status_label,
         },
         store::InternalStatus,
     },
-    yahoo::api::{OrderDetail, OrderSummary},
+    yahoo::api::OrderSummary,
 };
 
 /// The history line of an automatic status change refused for a held order (product.md §5).
@@ -36,6 +36,23 @@ pub struct FieldChange {
     pub label: &'static str,
     pub before: String,
     pub after: String,
+}
+
+impl FieldChange {
+    /// A change of a buyer's name, kana, postcode, address, phone number or email.
+    pub fn is_personal(&self) -> bool {
+        PERSONAL_LABELS.contains(&self.label)
+    }
+
+    /// The change as this reader may see it: personal values masked.
+    pub fn masked(&self, scope: &OrderScope) -> FieldChange {
+        if !self.is_personal() {
+            return self.clone();
+        }
+        let (mut before, mut after) = (self.before.clone(), self.after.clone());
+        scope.mask_fields([&mut before, &mut after]);
+        FieldChange { label: self.label, before, after }
+    }
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
@@ -195,16 +212,17 @@ pub fn change_history(before: &OrderDetail, after: &OrderDetail) -> (Vec<History
         }),
         None => {}
     }
-    let changes: Vec<String> = diff(before, after)
-        .into_iter()
-        .filter(|c| c.label != "不正保留ステータス")
-        .map(|c| format!("{}: {} → {}", c.label, shown(&c.before), shown(&c.after)))
-        .collect();
-    if !changes.is_empty() {
-        lines.push(HistoryLine {
-            kind: "import_changed",
-            message: format!("Yahoo!で変更されました。{}", changes.join("、")),
-        });
+    let (personal, other): (Vec<FieldChange>, Vec<FieldChange>) =
+        diff(before, after).into_iter().filter(|c| c.label != "不正保留ステータス").partition(FieldChange::is_personal);
+    // Buyers' personal data changes on a line of its own, which a masked reader reads without
+    // the values (`OrderScope::history_message`), while the other changes stay readable.
+    for (kind, changes) in [("import_changed", other), (PERSONAL_CHANGE_KIND, personal)] {
+        if changes.is_empty() {
+            continue;
+        }
+        let each: Vec<String> =
+            changes.iter().map(|c| format!("{}: {} → {}", c.label, shown(&c.before), shown(&c.after))).collect();
+        lines.push(HistoryLine { kind, message: format!("Yahoo!で変更されました。{}", each.join("、")) });
     }
     (lines, flag_cancel)
 }

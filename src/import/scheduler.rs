@@ -32,6 +32,7 @@ impl Scheduler {
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep = std::time::Instant::now() - Duration::from_secs(3600);
+        let mut outage = crate::telemetry::OutageLog::new("import scheduler");
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -47,13 +48,14 @@ impl Scheduler {
                 match imports::abandon_stale(self.importer.db(), stale, now).await {
                     Ok(n) if n > 0 => tracing::info!(runs = n, "import runs of a stopped process marked abandoned"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "sweeping stale import runs failed"),
+                    Err(e) => outage.failed(&format!("sweeping stale import runs: {e}")),
                 }
             }
             // Calls made outside imports (pages, pushes, stock) reach today's count within a tick.
             self.importer.flush_calls().await;
-            if let Err(e) = self.pass(&mut running, &mut busy).await {
-                tracing::warn!(error = %e, "the import scheduler could not read its work");
+            match self.pass(&mut running, &mut busy).await {
+                Ok(()) => outage.worked(),
+                Err(e) => outage.failed(&format!("reading its work: {e}")),
             }
         }
     }

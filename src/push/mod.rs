@@ -9,10 +9,13 @@
 //! - authentication fails: waits (the store page diagnoses it) and goes on once it works;
 //! - 緊急停止 of the store or account: nothing is claimed until it is resumed.
 //!
-//! A push whose lease ran out mid-call (its process died) is sent again. That is safe: a
-//! refusal is checked against orderInfo first, and when Yahoo already shows what the push says
-//! (a cancel answered `Cannot Be Operated` because the order is cancelled, a ship status
-//! already 3) the push counts as done.
+//! A push tried before (its answer lost, or its lease run out mid-call because its process
+//! died) may have reached Yahoo: before sending it again the drainer reads the order
+//! (orderInfo) and, when Yahoo already shows exactly what the push says, records it as done
+//! without a second call, so a change is made at Yahoo once. (The client does not retry a lost
+//! answer of a change call itself; see `yahoo::client::changes_an_order`.) A refusal is also
+//! checked against orderInfo: a cancel answered `Cannot Be Operated` because the order is
+//! cancelled counts as done.
 
 use std::{sync::Arc, time::Duration};
 
@@ -86,10 +89,12 @@ impl Pusher {
     pub async fn run(self: Arc<Self>, tick: Duration) {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut outage = crate::telemetry::OutageLog::new("push drainer");
         loop {
             ticker.tick().await;
-            if let Err(e) = self.drain().await {
-                tracing::warn!(error = %e, "the push drainer could not read its work");
+            match self.drain().await {
+                Ok(_) => outage.worked(),
+                Err(e) => outage.failed(&e),
             }
         }
     }
@@ -175,11 +180,39 @@ impl Pusher {
                 ),
             ),
         };
+        let label = push.label();
+        // An earlier attempt may have reached Yahoo (its answer lost, or its process killed
+        // while it waited): read the order first, and do not send what Yahoo has already.
+        if row.attempts > 1 {
+            match self.with_lease(&row, self.already_applied(&row, &target, &push)).await {
+                Ok(true) => {
+                    let history = format!("Yahoo!ではすでに反映済みでした（前回の送信が届いていました）: {label}");
+                    let outcome = Outcome::Done {
+                        message: "前回の送信が届いていたため、再送しませんでした".into()
+                    };
+                    outbox::finish(&self.db, &row, &self.owner, &outcome, &history, db::now()).await?;
+                    self.yahoo.flush_calls().await;
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    let now = db::now();
+                    let at = now + self.backoff(row.attempts);
+                    let message = format!(
+                        "前回の送信がYahoo!に届いたか確認できませんでした: {}（{}に確認します）",
+                        e.message_ja(),
+                        jst::format_response(at)
+                    );
+                    outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+                    self.yahoo.flush_calls().await;
+                    return Ok(());
+                }
+            }
+        }
         let answer = self
             .with_lease(&row, async { self.yahoo.call(row.account_id, row.store_id, api, Body::Xml(xml)).await })
             .await;
         let answer = answer.and_then(|root| api::parse_change(&root));
-        let label = push.label();
         let now = db::now();
         match answer {
             Ok(warnings) => {
@@ -240,6 +273,22 @@ impl Pusher {
         Ok(match push {
             Push::Status { status, .. } => detail.order_status == status.code(),
             Push::Ship { ship_status, .. } => detail.ship_status.is_some_and(|s| s >= *ship_status),
+        })
+    }
+
+    /// Whether Yahoo shows exactly what the push says: its status, or its ship status with
+    /// the same company and invoice number (orderInfo).
+    async fn already_applied(&self, row: &PushRow, target: &Target, push: &Push) -> Result<bool, YahooError> {
+        let xml = api::order_info_xml(&target.seller_id, &target.order_id);
+        let root = self.yahoo.call(row.account_id, row.store_id, "orderInfo", Body::Xml(xml)).await?;
+        let detail = api::parse_order_info(&root)?;
+        Ok(match push {
+            Push::Status { status, .. } => detail.order_status == status.code(),
+            Push::Ship { ship_status, company_code, invoice_number, .. } => {
+                detail.ship_status == Some(*ship_status)
+                    && (company_code.is_empty() || detail.ship_company_code == *company_code)
+                    && (invoice_number.is_empty() || detail.ship_invoice_number1 == *invoice_number)
+            }
         })
     }
 

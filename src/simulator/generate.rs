@@ -123,6 +123,12 @@ pub struct NewOrder {
     pub pay_method: Option<String>,
     #[serde(default)]
     pub buyer_comments: Option<String>,
+    /// The buyer (請求先), replacing the generated one.
+    #[serde(default)]
+    pub bill: Option<Person>,
+    /// The recipient (お届け先), replacing the generated one.
+    #[serde(default)]
+    pub ship: Option<Person>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -303,6 +309,12 @@ pub fn single(seller_id: &str, order_id: String, spec: &NewOrder, now: DateTime<
     }
     if let Some(comments) = &spec.buyer_comments {
         order.buyer_comments = comments.clone();
+    }
+    if let Some(bill) = &spec.bill {
+        order.bill = bill.clone();
+    }
+    if let Some(ship) = &spec.ship {
+        order.ship = ship.clone();
     }
     order.items = spec
         .items

@@ -280,12 +280,23 @@ pub enum FaultKind {
     /// HTTP 400 with an error body in the shapes recorded from Yahoo: `<?xml … encoding="utf-8" ?>`,
     /// `xmlns="urn:yahoo:api"`, a CDATA `<Message>` padded with newlines, and a `<Detail>`.
     ErrorDetail,
+    /// The call is carried out (a change is made), then, after `delay_ms`, the connection
+    /// breaks before the answer: the network failing after Yahoo did the work, or the caller
+    /// dying while it waited for the answer.
+    LostAnswer,
 }
 
 impl FaultKind {
     /// Kinds that answer in the store APIs' XML; the token endpoint does not take them.
     pub fn store_api_only(self) -> bool {
-        matches!(self, FaultKind::Warning | FaultKind::StatusNg | FaultKind::InsufficientScope | FaultKind::ErrorDetail)
+        matches!(
+            self,
+            FaultKind::Warning
+                | FaultKind::StatusNg
+                | FaultKind::InsufficientScope
+                | FaultKind::ErrorDetail
+                | FaultKind::LostAnswer
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -300,6 +311,7 @@ impl FaultKind {
             FaultKind::StatusNg => "status_ng",
             FaultKind::InsufficientScope => "insufficient_scope",
             FaultKind::ErrorDetail => "error_detail",
+            FaultKind::LostAnswer => "lost_answer",
         }
     }
 }

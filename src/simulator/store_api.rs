@@ -138,8 +138,9 @@ pub async fn handle(
 }
 
 /// Applies an injected fault for this call, if one fires. `Ok(None)` means carry on;
-/// `Ok(Some(kind))` carry on and let `kind` change the answer ([`FaultKind::Warning`]).
-pub async fn apply_fault(sim: &SimState, api: Api) -> Result<Option<FaultKind>, Response> {
+/// `Ok(Some((kind, delay_ms)))` carry on and let `kind` change the answer
+/// ([`FaultKind::Warning`], [`FaultKind::LostAnswer`]).
+pub async fn apply_fault(sim: &SimState, api: Api) -> Result<Option<(FaultKind, u64)>, Response> {
     let fired = {
         let mut world = sim.world();
         world.count(format!("calls.{}", api.as_str()));
@@ -159,7 +160,8 @@ pub async fn apply_fault(sim: &SimState, api: Api) -> Result<Option<FaultKind>, 
             tokio::time::sleep(StdDuration::from_millis(ms)).await;
             Ok(None)
         }
-        Some((FaultKind::Warning, _)) => Ok(Some(FaultKind::Warning)),
+        Some((FaultKind::Warning, _)) => Ok(Some((FaultKind::Warning, 0))),
+        Some((FaultKind::LostAnswer, ms)) => Ok(Some((FaultKind::LostAnswer, ms))),
         Some((FaultKind::StatusNg, _)) => Err((StatusCode::OK, xml_headers(), STATUS_NG_ANSWER).into_response()),
         Some((FaultKind::InsufficientScope, _)) => Err(YahooError {
             status: StatusCode::UNAUTHORIZED,
@@ -182,16 +184,17 @@ pub async fn apply_fault(sim: &SimState, api: Api) -> Result<Option<FaultKind>, 
         Some((FaultKind::MalformedXml, _)) => {
             Err((StatusCode::OK, xml_headers(), "<?xml version=\"1.0\"?><Result><Status>OK</Sta").into_response())
         }
-        Some((FaultKind::Drop, _)) => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(Bytes::from_static(b"<?xml version=\"1.0\"?><Result>")), Err(std::io::Error::other("dropped"))];
-            let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=UTF-8"));
-            Err(response)
-        }
+        Some((FaultKind::Drop, _)) => Err(broken_answer()),
     }
+}
+
+/// Headers, the start of a body, then a broken connection.
+fn broken_answer() -> Response {
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        vec![Ok(Bytes::from_static(b"<?xml version=\"1.0\"?><Result>")), Err(std::io::Error::other("dropped"))];
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=UTF-8"));
+    response
 }
 
 /// The two warnings of the `warning` fault, inserted after `<Status>OK</Status>`: the shape of
@@ -378,10 +381,21 @@ async fn gate_and_run(
     let mut response = if age >= REFRESH_LIFETIME || (age >= SHORT_SESSION && !status.is_authorized()) {
         YahooError::new(StatusCode::UNAUTHORIZED, SESSION_CAP_MESSAGE, Some(codes::SESSION_CAP)).into_response()
     } else {
-        match run(sim, api, &seller_id, request, now) {
-            Ok(xml) if decoration == Some(FaultKind::Warning) => {
+        let done = run(sim, api, &seller_id, request, now);
+        if done.is_ok() {
+            // Calls carried out (a change made), whatever becomes of the answer.
+            sim.world().count(format!("done.{}", api.as_str()));
+        }
+        match done {
+            Ok(xml) if decoration.is_some_and(|(k, _)| k == FaultKind::Warning) => {
                 let xml = xml.replacen("<Status>OK</Status>", &format!("<Status>OK</Status>{WARNINGS}"), 1);
                 (StatusCode::OK, xml_headers(), xml).into_response()
+            }
+            Ok(_) if let Some((FaultKind::LostAnswer, ms)) = decoration => {
+                // Done; the answer never arrives.
+                sim.world().count(format!("lost.{}", api.as_str()));
+                tokio::time::sleep(StdDuration::from_millis(ms)).await;
+                broken_answer()
             }
             Ok(xml) => (StatusCode::OK, xml_headers(), xml).into_response(),
             Err(e) => e.into_response(),

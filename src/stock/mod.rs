@@ -72,10 +72,12 @@ impl StockSync {
     pub async fn run(self: Arc<Self>, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut outage = crate::telemetry::OutageLog::new("stock job");
         loop {
             tick.tick().await;
-            if let Err(e) = self.tick().await {
-                tracing::warn!(error = %e, "the stock job could not read its work");
+            match self.tick().await {
+                Ok(_) => outage.worked(),
+                Err(e) => outage.failed(&e),
             }
         }
     }
@@ -151,12 +153,21 @@ impl StockSync {
                 batch.iter().filter(|p| pred(&p.code)).map(|p| (p.code.clone(), p.version)).collect()
             };
             let attempts = batch.iter().map(|p| p.attempts).max().unwrap_or(0);
-            match self.yahoo.call(account, store, "setStock", Body::Form(form)).await.and_then(|root| parse_stock(&root)) {
+            match self
+                .yahoo
+                .call(account, store, "setStock", Body::Form(form))
+                .await
+                .and_then(|root| parse_stock(&root))
+            {
                 Ok(lines) => {
                     let refused: Vec<&StockLine> = lines.iter().filter(|l| l.error_code.is_some()).collect();
                     let is_refused = |code: &str| {
                         refused.iter().any(|l| {
-                            let c = if l.sub_code.is_empty() { l.item_code.clone() } else { format!("{}:{}", l.item_code, l.sub_code) };
+                            let c = if l.sub_code.is_empty() {
+                                l.item_code.clone()
+                            } else {
+                                format!("{}:{}", l.item_code, l.sub_code)
+                            };
                             c == code
                         })
                     };
@@ -173,8 +184,17 @@ impl StockSync {
                         let error = line.error_code.clone().unwrap_or_default();
                         let message = format!("Yahoo!が在庫数を受け付けませんでした（{error}）");
                         done.failed += item.len();
-                        stock::push_failed(&self.db, store, &item, true, Some(&error), &message, self.retry_at(attempts, now), now)
-                            .await?;
+                        stock::push_failed(
+                            &self.db,
+                            store,
+                            &item,
+                            true,
+                            Some(&error),
+                            &message,
+                            self.retry_at(attempts, now),
+                            now,
+                        )
+                        .await?;
                     }
                 }
                 Err(e) => {
@@ -182,8 +202,17 @@ impl StockSync {
                     let (failed, message) = describe(&e);
                     tracing::warn!(store = store.0, error = %e, "setStock failed");
                     done.failed += all.len();
-                    stock::push_failed(&self.db, store, &all, failed, error_code(&e).as_deref(), &message, self.retry_at(attempts, now), now)
-                        .await?;
+                    stock::push_failed(
+                        &self.db,
+                        store,
+                        &all,
+                        failed,
+                        error_code(&e).as_deref(),
+                        &message,
+                        self.retry_at(attempts, now),
+                        now,
+                    )
+                    .await?;
                     break;
                 }
             }
@@ -204,7 +233,11 @@ impl StockSync {
             let root = self.yahoo.call(account, store, "getStock", Body::Form(form)).await?;
             for line in parse_stock(&root)? {
                 if let (true, Some(q)) = (line.found, line.quantity) {
-                    let code = if line.sub_code.is_empty() { line.item_code } else { format!("{}:{}", line.item_code, line.sub_code) };
+                    let code = if line.sub_code.is_empty() {
+                        line.item_code
+                    } else {
+                        format!("{}:{}", line.item_code, line.sub_code)
+                    };
                     found.push((code, q));
                 }
             }

@@ -183,7 +183,11 @@ pub async fn overview(
     }
 }
 
-pub async fn index(State(state): State<AppState>, staff: Support, Query(query): Query<OverviewQuery>) -> AppResult<Response> {
+pub async fn index(
+    State(state): State<AppState>,
+    staff: Support,
+    Query(query): Query<OverviewQuery>,
+) -> AppResult<Response> {
     let now = db::now();
     let q: String = query.q.trim().chars().take(100).collect();
     let attention_only = query.attention.as_deref().is_some_and(|v| !v.is_empty() && v != "0");
@@ -249,7 +253,8 @@ pub async fn stop(
     let (account_id, store_id) = parse_ids(&form)?;
     let reason: String = form.reason.trim().chars().take(200).collect();
     if reason.is_empty() {
-        staff_flash(&staff, FlashKind::Error, "停止の理由を入力してください。理由はお客様の画面に表示されます。").await?;
+        staff_flash(&staff, FlashKind::Error, "停止の理由を入力してください。理由はお客様の画面に表示されます。")
+            .await?;
         return Ok(Redirect::to("/admin").into_response());
     }
     let shown = format!("{reason}（サポート: {}）", staff.staff.display_name);
@@ -307,6 +312,9 @@ async fn staff_flash(staff: &Support, kind: FlashKind, message: &str) -> AppResu
     session::flash(&staff.session, kind, message).await
 }
 
+/// The fewest visible characters a support access reason may have.
+pub const MIN_REASON_CHARS: usize = 4;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct AccessForm {
     #[serde(default)]
@@ -326,11 +334,18 @@ pub async fn open_access(
     ClientIp(ip): ClientIp,
     Form(form): Form<AccessForm>,
 ) -> AppResult<Response> {
-    let account_id =
-        AccountId(form.account_id.trim().parse::<i64>().map_err(|_| AppError::BadRequest("account_id"))?);
-    let reason: String = form.reason.trim().chars().take(500).collect();
-    if reason.is_empty() {
-        staff_flash(&staff, FlashKind::Error, "閲覧の理由を入力してください。理由はお客様の監査ログに表示されます。").await?;
+    let account_id = AccountId(form.account_id.trim().parse::<i64>().map_err(|_| AppError::BadRequest("account_id"))?);
+    // The merchant reads the reason in their audit log: it needs visible words, not a blank
+    // or a zero-width space.
+    let (reason, visible) = super::input::visible_text(&form.reason);
+    let reason: String = reason.chars().take(500).collect();
+    if visible < MIN_REASON_CHARS {
+        staff_flash(
+            &staff,
+            FlashKind::Error,
+            &format!("閲覧の理由を{MIN_REASON_CHARS}文字以上で具体的に入力してください（例: 問い合わせ #123 の注文確認）。理由はお客様の監査ログに表示されます。"),
+        )
+        .await?;
         return Ok(Redirect::to("/admin").into_response());
     }
     let needs_personal = form.needs_personal.as_deref().is_some_and(|v| !v.is_empty());
@@ -341,9 +356,11 @@ pub async fn open_access(
         ACCESS_MINUTES,
         if needs_personal { "を表示" } else { "は非表示" }
     );
-    let note = Note::new(account_id, Actor::Support(&staff.staff.display_name), Action::SupportAccess, detail, Some(&ip));
+    let note =
+        Note::new(account_id, Actor::Support(&staff.staff.display_name), Action::SupportAccess, detail, Some(&ip));
     let Some(id) =
-        support::open_access(&state.db, account_id, &staff.staff, &reason, needs_personal, now, expires_at, &note).await?
+        support::open_access(&state.db, account_id, &staff.staff, &reason, needs_personal, now, expires_at, &note)
+            .await?
     else {
         return Err(AppError::NotFound);
     };

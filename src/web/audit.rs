@@ -82,7 +82,13 @@ impl AuditQuery {
     /// The query string of these filters (for the next page and the export).
     pub fn params(&self) -> String {
         let mut url = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("actor", &self.actor), ("action", &self.action), ("store", &self.store), ("from", &self.from), ("to", &self.to)] {
+        for (k, v) in [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("store", &self.store),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
             if !v.trim().is_empty() {
                 url.append_pair(k, v.trim());
             }
@@ -149,7 +155,14 @@ pub async fn download(
             let at = crate::web::render::jst(e.created_at);
             csv::record(
                 &mut out,
-                [at.as_str(), e.actor_kind().label(), &e.actor, e.action_label(), &e.detail, e.ip.as_deref().unwrap_or("")],
+                [
+                    at.as_str(),
+                    e.actor_kind().label(),
+                    &e.actor,
+                    e.action_label(),
+                    &e.detail,
+                    e.ip.as_deref().unwrap_or(""),
+                ],
             );
         }
         if (batch.len() as i64) < EXPORT_BATCH {

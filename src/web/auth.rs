@@ -280,11 +280,30 @@ pub async fn signin(
     // Merchant users and support staff are separate namespaces (one email may be both): the
     // password says which login this is. A failure always costs two checks, the missing ones
     // against the dummy hash, so the time tells nothing about which emails exist where.
-    let merchant = accounts::find_credentials(&state.db, &email).await?;
+    let mut merchant = accounts::find_credentials(&state.db, &email).await?;
     let staff = support::find_credentials(&state.db, &email).await?;
     let dummy = || state.dummy_hash.to_string();
-    let merchant_hash = merchant.as_ref().map_or_else(dummy, |m| m.password_hash.clone());
-    let merchant_ok = crypto::verify_password_blocking(form.password.clone(), merchant_hash).await?;
+    // A user an owner added signs in for the first time: the password the owner chose says
+    // which pending user this is (one address may wait in several accounts).
+    let pending = if merchant.is_none() { accounts::pending_credentials(&state.db, &email).await? } else { Vec::new() };
+    let merchant_hash = merchant.as_ref().or(pending.first()).map_or_else(dummy, |m| m.password_hash.clone());
+    let mut merchant_ok = crypto::verify_password_blocking(form.password.clone(), merchant_hash).await?;
+    if merchant.is_none() && !pending.is_empty() {
+        let mut chosen = merchant_ok.then(|| pending[0].clone());
+        for other in pending.iter().skip(1) {
+            if chosen.is_some() {
+                break;
+            }
+            if crypto::verify_password_blocking(form.password.clone(), other.password_hash.clone()).await? {
+                chosen = Some(other.clone());
+            }
+        }
+        merchant = match chosen {
+            Some(user) => accounts::activate(&state.db, &user, &email).await?,
+            None => None,
+        };
+        merchant_ok = merchant.is_some();
+    }
     let staff_ok = if merchant_ok && merchant.is_some() {
         false
     } else {

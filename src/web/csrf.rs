@@ -94,7 +94,7 @@ pub async fn guard(State(state): State<AppState>, session: Session, mut req: Req
 async fn check(state: &AppState, session: Session, from_cookie: Option<String>, req: Request, next: Next) -> Response {
     let public_origin = state.config.public_url.as_ref().map(|u| u.origin().ascii_serialization());
     if is_cross_origin(req.headers(), public_origin.as_deref()) {
-        tracing::warn!(method = %req.method(), path = %req.uri().path(), "cross-origin request refused");
+        tracing::warn!(method = %req.method(), path = %super::loggable_path(req.uri()), "cross-origin request refused");
         return AppError::Csrf.into_response();
     }
     let (parts, body) = req.into_parts();
@@ -118,7 +118,7 @@ async fn check(state: &AppState, session: Session, from_cookie: Option<String>, 
             next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
         _ => {
-            tracing::warn!(method = %parts.method, path = %parts.uri.path(), "missing or wrong CSRF token");
+            tracing::warn!(method = %parts.method, path = %super::loggable_path(&parts.uri), "missing or wrong CSRF token");
             AppError::Csrf.into_response()
         }
     }

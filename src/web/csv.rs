@@ -57,8 +57,7 @@ impl Encoding {
                         .max_buffer_length_from_utf8_without_replacement(rest.len())
                         .unwrap_or(rest.len() * 2 + 16);
                     out.reserve(needed);
-                    let (result, read) =
-                        encoder.encode_from_utf8_to_vec_without_replacement(rest, &mut out, true);
+                    let (result, read) = encoder.encode_from_utf8_to_vec_without_replacement(rest, &mut out, true);
                     rest = &rest[read..];
                     match result {
                         encoding_rs::EncoderResult::InputEmpty => break,
@@ -129,7 +128,9 @@ pub const ORDER_HEADER: [&str; 24] = [
 
 fn code_label(v: Option<i64>, labels: &[&str]) -> String {
     match v {
-        Some(c) => usize::try_from(c).ok().and_then(|i| labels.get(i)).map_or_else(|| c.to_string(), |l| (*l).to_owned()),
+        Some(c) => {
+            usize::try_from(c).ok().and_then(|i| labels.get(i)).map_or_else(|| c.to_string(), |l| (*l).to_owned())
+        }
         None => String::new(),
     }
 }

@@ -76,10 +76,8 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
         .into_response());
     };
     let scope = me.scope().await?;
-    let all_stores = stores::list(&state.db, me.account_id()).await?;
-    let account_stores = all_stores.len();
-    let stores: Vec<Store> = all_stores.into_iter().filter(|s| scope.allows(s.id)).collect();
-    let has_hidden_stores = stores.len() < account_stores;
+    let stores: Vec<Store> = stores::visible(&state.db, &scope).await?;
+    let has_hidden_stores = scope.stores.is_some();
     let now = chrono::Utc::now();
     let mut warnings: Vec<(Store, Finding)> = stores
         .iter()

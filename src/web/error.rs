@@ -38,6 +38,9 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A typed value held NUL or another control character (`input::has_control_character`).
+    #[error("control character in the input")]
+    ControlCharacter,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -129,6 +132,11 @@ impl IntoResponse for AppError {
             ),
             AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE_TITLE, TOO_LARGE_MESSAGE),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, BAD_REQUEST_TITLE, BAD_REQUEST_MESSAGE),
+            AppError::ControlCharacter => (
+                StatusCode::BAD_REQUEST,
+                "使えない文字が含まれています",
+                "入力に制御文字（NUL など、画面に表示されない特殊な文字）が含まれています。取り除いてからもう一度お試しください。何も変更していません。",
+            ),
             AppError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TITLE, INTERNAL_MESSAGE)
@@ -230,6 +238,26 @@ async fn page(
         }
     }
     response
+}
+
+/// The outermost answer to a bare server error from the layers outside [`error_pages`]: the
+/// session layer answers a bare 500 when it cannot save the session (a full or read-only
+/// disk, a database outage), and a person should still read a Japanese page, not a blank one.
+pub async fn last_resort(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if for_machines(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    if !status.is_server_error() || is_html(&response) {
+        return response;
+    }
+    tracing::error!(
+        status = status.as_u16(),
+        "the session layer answered an error (the database cannot take a write?)"
+    );
+    page(&state, None, &path, status, ErrorInfo::for_status(status), None).await
 }
 
 fn is_html(response: &Response) -> bool {

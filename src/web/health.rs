@@ -1,7 +1,7 @@
-//! Operations endpoints: `/healthz` (database reachable) and Prometheus `/metrics`, plus the
+//! Operations endpoints: `/healthz` (the database takes a write) and Prometheus `/metrics`, plus the
 //! middleware that counts requests per route.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -13,14 +13,37 @@ use axum::{
 use super::session::ClientIp;
 use crate::app::AppState;
 
+/// 200 `ok` when the database takes a write now (one committed row, the write lock within two
+/// seconds) and, on SQLite, its folder has room; 503 with the reason otherwise. Failures are
+/// logged once when they start and once when they end (`telemetry::OutageLog`).
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+    let problem = match tokio::time::timeout(Duration::from_secs(5), state.db.write_probe()).await {
+        Err(_) => Some("database write timed out".to_owned()),
+        Ok(Err(e)) => Some(format!("database cannot take a write: {e}")),
+        Ok(Ok(())) => low_disk(&state),
+    };
+    let mut log = state.health_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match problem {
+        None => {
+            log.worked();
+            (StatusCode::OK, "ok\n").into_response()
+        }
+        Some(why) => {
+            log.failed(&why);
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
         }
     }
+}
+
+/// Below this much free space in the SQLite file's folder, writes are about to fail.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// The SQLite folder's free space, when it is (nearly) gone.
+fn low_disk(state: &AppState) -> Option<String> {
+    let folder = state.db.sqlite_folder()?;
+    let stat = rustix::fs::statvfs(&folder).ok()?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    (free < MIN_FREE_BYTES).then(|| format!("the data folder {} has {} KiB free", folder.display(), free / 1024))
 }
 
 /// Prometheus text, for loopback clients and the configured allow-list only; anyone else gets

@@ -39,7 +39,14 @@ pub struct ImportForm {
     /// One store (its ID) on the 取込 page; empty: every store the person may import.
     #[serde(default)]
     pub store: String,
+    /// 「緊急停止中でも手動で取り込む」, checked: a stopped store is imported by hand anyway.
+    #[serde(default)]
+    pub while_stopped: String,
 }
+
+/// What a 手動取込 of a stopped store asks before it starts (a manual import is how a merchant
+/// works during an emergency stop, but the stop must not be passed over unknowingly).
+pub const STOPPED_CONFIRM: &str = "緊急停止中です。手動で取り込む場合は「緊急停止中でも手動で取り込む」にチェックしてから押してください（取り込んでいません）";
 
 /// The period typed into the form: none, or (from 00:00, to 23:59:59) JST.
 pub fn period(form: &ImportForm) -> Result<Option<Window>, &'static str> {
@@ -68,17 +75,41 @@ pub fn period(form: &ImportForm) -> Result<Option<Window>, &'static str> {
     }
 }
 
-/// Queues a 手動取込 of `stores` for `window`, with its audit entry, in one transaction.
+/// Queues a 手動取込 of `stores` for `window`, with its audit entry, in one transaction per
+/// kind: stores under 緊急停止 as 手動（緊急停止中）. `None` when a store is stopped and the
+/// person did not confirm importing it anyway (nothing is queued).
 async fn queue(
     state: &AppState,
     me: &Merchant,
     stores: &[StoreId],
     window: Option<Window>,
+    form: &ImportForm,
     note: &Note,
-) -> AppResult<Vec<RunId>> {
+) -> AppResult<Option<Vec<RunId>>> {
     let (from, to) = window.map_or((None, None), |(f, t)| (Some(f), Some(t)));
     let (account, user) = (me.account_id(), &me.user.email);
-    Ok(imports::queue_runs(&state.db, account, stores, Trigger::Manual, (from, to), user, db::now(), note).await?)
+    let (mut stopped, mut running) = (Vec::new(), Vec::new());
+    for store in stores {
+        let state = imports::state(&state.db, account, *store).await?;
+        if state.emergency_stopped() { stopped.push(*store) } else { running.push(*store) }
+    }
+    if !stopped.is_empty() && form.while_stopped.is_empty() {
+        return Ok(None);
+    }
+    let mut runs = Vec::new();
+    for (stores, trigger) in [(running, Trigger::Manual), (stopped, Trigger::ManualWhileStopped)] {
+        if !stores.is_empty() {
+            let note = if trigger == Trigger::ManualWhileStopped {
+                note.with_suffix("（緊急停止中）")
+            } else {
+                note.clone()
+            };
+            runs.extend(
+                imports::queue_runs(&state.db, account, &stores, trigger, (from, to), user, db::now(), &note).await?,
+            );
+        }
+    }
+    Ok(Some(runs))
 }
 
 /// 手動取込 of one store.
@@ -116,7 +147,10 @@ async fn import_one(
         return Ok(Redirect::to(back).into_response());
     }
     let note = me.note(Action::ManualImport, store.name.clone(), ip).store(store.id);
-    let runs = queue(state, me, &[store.id], window, &note).await?;
+    let Some(runs) = queue(state, me, &[store.id], window, form, &note).await? else {
+        me.flash(FlashKind::Error, STOPPED_CONFIRM).await?;
+        return Ok(Redirect::to(back).into_response());
+    };
     let run = runs.first().ok_or_else(|| anyhow::anyhow!("queueing a run returned none"))?;
     Ok(Redirect::to(&format!("/imports/{run}")).into_response())
 }
@@ -124,8 +158,7 @@ async fn import_one(
 /// The stores of the account this person may see (a staff member limited to some stores sees
 /// those), in the account's order.
 async fn visible_stores(state: &AppState, me: &Merchant) -> AppResult<Vec<stores::Store>> {
-    let scope = me.scope().await?;
-    Ok(stores::list(&state.db, me.account_id()).await?.into_iter().filter(|s| scope.allows(s.id)).collect())
+    Ok(stores::visible(&state.db, &me.scope().await?).await?)
 }
 
 /// 手動取込 from the 取込 page: of the store chosen there, or of every connected store this
@@ -155,8 +188,11 @@ pub async fn import_all(
         me.flash(FlashKind::Error, "Yahoo!と連携済みのストアがありません").await?;
     } else {
         let note = me.note(Action::ManualImport, format!("すべてのストア（{queued}ストア）"), &ip);
-        queue(&state, &me, &connected, window, &note).await?;
-        me.flash(FlashKind::Success, format!("{queued}ストアの取込を開始しました")).await?;
+        if queue(&state, &me, &connected, window, &form, &note).await?.is_some() {
+            me.flash(FlashKind::Success, format!("{queued}ストアの取込を開始しました")).await?;
+        } else {
+            me.flash(FlashKind::Error, STOPPED_CONFIRM).await?;
+        }
     }
     Ok(Redirect::to("/imports").into_response())
 }
@@ -171,6 +207,8 @@ pub struct RunsPage {
     stores: Vec<(StoreId, String)>,
     /// The store whose runs are listed; `None`: every store this person may see.
     store: Option<(StoreId, String)>,
+    /// A store this person may import is under 緊急停止 (the form asks before importing it).
+    any_stopped: bool,
 }
 
 impl RunsPage {
@@ -189,7 +227,7 @@ pub struct RunsQuery {
 pub async fn index(
     State(state): State<AppState>,
     me: Merchant,
-    axum::extract::Query(query): axum::extract::Query<RunsQuery>,
+    super::input::Query(query): super::input::Query<RunsQuery>,
 ) -> AppResult<Response> {
     let visible = visible_stores(&state, &me).await?;
     let store = match query.store.trim() {
@@ -200,20 +238,19 @@ pub async fn index(
             Some((store.id, store.name))
         }
     };
-    let runs = match &store {
-        Some((id, _)) => imports::list_runs(&state.db, me.account_id(), Some(*id), 100).await?,
-        None => {
-            let scope = me.scope().await?;
-            let mut runs = imports::list_runs(&state.db, me.account_id(), None, 100).await?;
-            runs.retain(|r| scope.allows(r.store_id));
-            runs
-        }
-    };
+    let scope = me.scope().await?;
+    let mut runs = imports::visible_runs(&state.db, &scope, store.as_ref().map(|(id, _)| *id), 100).await?;
+    Run::flag_unresponsive(&mut runs, lease(&state), crate::db::now());
     let active = runs.iter().any(Run::is_active);
     let title = store.as_ref().map_or_else(|| "取込履歴".to_owned(), |(_, name)| format!("取込履歴（{name}）"));
     let layout = me.layout(&title).await?;
-    let stores = visible.into_iter().filter(|s| s.has_refresh_token).map(|s| (s.id, s.name)).collect();
-    Ok(ok(&RunsPage { layout, runs, active, stores, store }))
+    let stores: Vec<(StoreId, String)> =
+        visible.into_iter().filter(|s| s.has_refresh_token).map(|s| (s.id, s.name)).collect();
+    let mut any_stopped = false;
+    for (id, _) in &stores {
+        any_stopped |= imports::state(&state.db, me.account_id(), *id).await?.emergency_stopped();
+    }
+    Ok(ok(&RunsPage { layout, runs, active, stores, store, any_stopped }))
 }
 
 #[derive(Template)]
@@ -224,9 +261,16 @@ pub struct RunPage {
 }
 
 pub async fn show(State(state): State<AppState>, me: Merchant, Path(run_id): Path<RunId>) -> AppResult<Response> {
-    let run = imports::get_run(&state.db, me.account_id(), run_id).await?.ok_or(AppError::NotFound)?;
+    let scope = me.scope().await?;
+    let mut run = imports::get_run(&state.db, &scope, run_id).await?.ok_or(AppError::NotFound)?;
+    Run::flag_unresponsive(std::slice::from_mut(&mut run), lease(&state), crate::db::now());
     let layout = me.layout(&format!("取込 #{}", run.id)).await?;
     Ok(ok(&RunPage { layout, run }))
+}
+
+/// How long a run's process may be silent before its run is shown as 応答なし.
+pub fn lease(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_secs(state.config.import_lease_secs.max(1))
 }
 
 /// What 緊急停止 does, as the confirmation says it (product.md §5).

@@ -48,7 +48,64 @@ pub fn normalize(field: &str, value: &str) -> String {
     }
 }
 
-fn normalized<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, String> {
+/// Whether a typed value holds a control character that no field accepts: NUL and the other C0
+/// and C1 controls (PostgreSQL cannot store NUL in text, and none of them is ever typed on
+/// purpose). Free text keeps its line breaks and tabs; secrets are checked where they are used.
+pub fn has_control_character(field: &str, value: &str) -> bool {
+    let multi_line = rule(field) == Rule::Trim;
+    match rule(field) {
+        Rule::Exact => false,
+        _ => value.chars().any(|c| c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t'))),
+    }
+}
+
+/// Characters that show nothing: spaces of every width, controls, zero-width and joiner
+/// characters, direction marks, variation selectors, soft hyphens, Hangul and Braille blanks.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// Free text with its invisible characters taken out (spaces between words kept, both ends
+/// trimmed), and how many visible characters it has: what a reader of the audit log will see.
+pub fn visible_text(s: &str) -> (String, usize) {
+    let kept: String = s.chars().filter(|c| *c == ' ' || *c == '\u{3000}' || !is_invisible(*c)).collect();
+    let kept = kept.trim_matches([' ', '\u{3000}']).to_owned();
+    let count = kept.chars().filter(|c| !is_invisible(*c)).count();
+    (kept, count)
+}
+
+/// Why a form or query was refused.
+enum Refusal {
+    /// A field held a control character (see [`has_control_character`]).
+    ControlCharacter,
+    Malformed(String),
+}
+
+fn normalized<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, Refusal> {
+    if pairs.iter().any(|(k, v)| has_control_character(k, v) || k.chars().any(char::is_control)) {
+        return Err(Refusal::ControlCharacter);
+    }
     let pairs: Vec<(String, String)> = pairs
         .into_iter()
         .map(|(k, v)| {
@@ -56,12 +113,15 @@ fn normalized<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, St
             (k, v)
         })
         .collect();
-    let encoded = serde_urlencoded::to_string(&pairs).map_err(|e| e.to_string())?;
-    serde_urlencoded::from_str(&encoded).map_err(|e| e.to_string())
+    let encoded = serde_urlencoded::to_string(&pairs).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    serde_urlencoded::from_str(&encoded).map_err(|e| Refusal::Malformed(e.to_string()))
 }
 
-fn bad_request(why: String) -> Response {
-    (StatusCode::BAD_REQUEST, format!("malformed form or query: {why}")).into_response()
+fn bad_request(why: Refusal) -> Response {
+    match why {
+        Refusal::ControlCharacter => super::error::AppError::ControlCharacter.into_response(),
+        Refusal::Malformed(why) => (StatusCode::BAD_REQUEST, format!("malformed form or query: {why}")).into_response(),
+    }
 }
 
 /// A form body (`application/x-www-form-urlencoded`), normalised field by field.
@@ -102,6 +162,29 @@ mod tests {
         assert_eq!(normalize("auto_import_interval_minutes", "１５"), "15");
         assert_eq!(normalize("email", "ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｊｐ"), "yamada@example.jp");
         assert_eq!(normalize("public_key_version", "２"), "2");
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_free_text_keeps_its_lines() {
+        use super::has_control_character;
+        for (field, value) in
+            [("q", "山田\u{0}"), ("email", "a\u{0}@example.jp"), ("name", "店\u{7}"), ("item_code", "a\u{85}")]
+        {
+            assert!(has_control_character(field, value), "{field}: {value:?}");
+        }
+        assert!(!has_control_character("note", "一行目\r\n二行目\tタブ"));
+        assert!(has_control_character("note", "一行目\u{0}"));
+        assert!(!has_control_character("password", "\u{0}"), "secrets arrive exactly as typed");
+        assert!(!has_control_character("q", "山田　太郎"));
+    }
+
+    #[test]
+    fn invisible_characters_do_not_count_as_text() {
+        use super::visible_text;
+        assert_eq!(visible_text("\u{200B}"), (String::new(), 0));
+        assert_eq!(visible_text(" \u{200B}\u{FEFF}　\u{2060} "), (String::new(), 0));
+        assert_eq!(visible_text(" 問い合わせ\u{200B}対応 "), ("問い合わせ対応".to_string(), 7));
+        assert_eq!(visible_text("注文 確認"), ("注文 確認".to_string(), 4));
     }
 
     #[test]

@@ -24,12 +24,12 @@ pub mod auth;
 pub mod chart;
 pub mod connect;
 pub mod csrf;
+pub mod csv;
 pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod imports;
 pub mod input;
-pub mod csv;
 pub mod order_list;
 pub mod orders;
 pub mod password_reset;
@@ -45,6 +45,18 @@ pub mod users;
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// One registered route, as tests and documentation see it.
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_reset_token_and_a_query_never_reach_a_log_line() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
+        assert_eq!(super::loggable_path(&uri("/password-reset/s3cret-token")), "/password-reset/{token}");
+        assert_eq!(super::loggable_path(&uri("/password-reset/s3cret/x?y=1")), "/password-reset/{token}/x");
+        assert_eq!(super::loggable_path(&uri("/connect/callback?code=abc&state=def")), "/connect/callback");
+        assert_eq!(super::loggable_path(&uri("/orders/12")), "/orders/12");
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteInfo {
     pub method: Method,
@@ -156,6 +168,23 @@ pub fn routes() -> Routes {
         .get("/static/{file}", assets::serve)
 }
 
+/// Path prefixes whose next segment is a secret (a password-reset link's token).
+const SECRET_SEGMENTS: [&str; 1] = ["/password-reset/"];
+
+/// A request's path as it may be logged: without the query (an OAuth callback's `code` and
+/// `state`) and with a secret segment replaced by its route's name, so that no token reaches a
+/// log line at any level. Every log line that names a request's path takes it from here.
+pub fn loggable_path(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    for prefix in SECRET_SEGMENTS {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            return format!("{prefix}{{token}}{tail}");
+        }
+    }
+    path.to_owned()
+}
+
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -197,10 +226,13 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(middleware::from_fn(auth::remember_wanted_page))
         .layer(middleware::from_fn_with_state(state.clone(), error::error_pages))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(state.clone(), error::last_resort))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::REFERRER_POLICY, "same-origin"))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::debug_span!("request", method = %req.method(), path = %loggable_path(req.uri()))
+        }))
         .with_state(state)
 }

@@ -25,8 +25,7 @@ use super::{
 use crate::{
     app::AppState,
     db::{
-        audit,
-        changes,
+        audit, changes,
         order_list::{self, Brief, Cursor, Filter, HoldFilter, Line, Sort},
         orders::{HistoryActor, OrderPk},
         stores::{self, StoreLink},
@@ -88,7 +87,10 @@ fn parse_day(s: &str) -> Result<Option<NaiveDate>, ()> {
     if s.is_empty() {
         return Ok(None);
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(s, "%Y/%m/%d")).map(Some).map_err(|_| ())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(s, "%Y/%m/%d"))
+        .map(Some)
+        .map_err(|_| ())
 }
 
 impl ListQuery {
@@ -501,14 +503,18 @@ pub async fn csv(
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
     let scope = scope_of(&state, &me).await?;
-    let stores: Vec<StoreLink> =
-        stores::links(&state.db, me.account_id()).await?.into_iter().filter(|s| scope.allows(s.id)).collect();
+    let stores: Vec<StoreLink> = stores::visible_links(&state.db, &scope).await?;
     let (filter, errors) = q.filter(&stores);
     if !errors.is_empty() {
         return Err(AppError::BadRequest("絞り込みの日付が読めません。受注一覧で条件を直してから出力してください"));
     }
-    let encoding = if q.encoding == "sjis" { crate::web::csv::Encoding::ShiftJis } else { crate::web::csv::Encoding::Utf8Bom };
-    me.audit(audit::Action::OrdersExported, &format!("CSV出力: {}", q.with(&[("after", "")])), &ip).await?;
+    let encoding =
+        if q.encoding == "sjis" { crate::web::csv::Encoding::ShiftJis } else { crate::web::csv::Encoding::Utf8Bom };
+    // The search text may be a buyer's name or phone number, and the audit log is read by
+    // people who may not see those (support without 個人情報): it says a search was used, not what.
+    let searched = if q.q.trim().is_empty() { "" } else { crate::domain::scope::MASK };
+    me.audit(audit::Action::OrdersExported, &format!("CSV出力: {}", q.with(&[("after", ""), ("q", searched)])), &ip)
+        .await?;
     let now = Utc::now().with_timezone(&jst::offset());
     let name = format!("orders-{}.csv", now.format("%Y%m%d-%H%M"));
     let stream = crate::web::csv::order_stream(state.db.clone(), scope, filter, encoding);

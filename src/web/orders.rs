@@ -21,9 +21,9 @@ use super::{
 use crate::{
     app::AppState,
     db::{
-        changes, outbox,
+        changes,
         orders::{self, HistoryActor, HistoryEntry, OrderPk, OrderRow},
-        stores,
+        outbox, stores,
     },
     domain::{
         jst,
@@ -76,14 +76,20 @@ impl OrderPage {
     fn ship_status(&self) -> String {
         const LABELS: [&str; 5] = ["出荷不可", "出荷可", "出荷処理中", "出荷済み", "着荷済み"];
         match self.order.ship_status {
-            Some(s) => usize::try_from(s).ok().and_then(|i| LABELS.get(i)).map_or_else(|| s.to_string(), |l| format!("{s}: {l}")),
+            Some(s) => usize::try_from(s)
+                .ok()
+                .and_then(|i| LABELS.get(i))
+                .map_or_else(|| s.to_string(), |l| format!("{s}: {l}")),
             None => String::new(),
         }
     }
 
     fn ship_company(&self) -> String {
         let code = self.order.ship_company_code.as_str();
-        SHIP_COMPANIES.iter().find(|(c, _)| *c == code).map_or_else(|| code.to_owned(), |(_, l)| format!("{l}（{code}）"))
+        SHIP_COMPANIES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or_else(|| code.to_owned(), |(_, l)| format!("{l}（{code}）"))
     }
 
     fn cancel_reason(&self) -> String {
@@ -114,63 +120,21 @@ pub fn date(d: &Option<chrono::NaiveDate>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
-/// Replaces the buyer's personal data on an order's page when the scope masks it.
-fn mask_row(order: &mut OrderRow, scope: &OrderScope) {
-    if !scope.mask_personal {
-        return;
-    }
-    for field in [
-        &mut order.bill_last_name,
-        &mut order.bill_first_name,
-        &mut order.bill_last_name_kana,
-        &mut order.bill_first_name_kana,
-        &mut order.bill_zip_code,
-        &mut order.bill_prefecture,
-        &mut order.bill_city,
-        &mut order.bill_address1,
-        &mut order.bill_address2,
-        &mut order.bill_phone,
-        &mut order.bill_mail,
-        &mut order.ship_last_name,
-        &mut order.ship_first_name,
-        &mut order.ship_last_name_kana,
-        &mut order.ship_first_name_kana,
-        &mut order.ship_zip_code,
-        &mut order.ship_prefecture,
-        &mut order.ship_city,
-        &mut order.ship_address1,
-        &mut order.ship_address2,
-        &mut order.ship_phone,
-    ] {
-        let masked = scope.mask(field).to_owned();
-        *field = masked;
-    }
-}
-
 /// The order if this person may see it: their account's, in a store their scope allows.
-async fn scoped_order(
-    state: &AppState,
-    scope: &OrderScope,
-    pk: OrderPk,
-) -> AppResult<(OrderRow, Vec<OrderItem>)> {
-    let (order, items) = orders::get(&state.db, scope.account, pk).await?.ok_or(AppError::NotFound)?;
-    if !scope.allows(order.store_id) {
-        return Err(AppError::NotFound);
-    }
-    Ok((order, items))
+async fn scoped_order(state: &AppState, scope: &OrderScope, pk: OrderPk) -> AppResult<(OrderRow, Vec<OrderItem>)> {
+    orders::read(&state.db, scope, pk).await?.ok_or(AppError::NotFound)
 }
 
 pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): Path<OrderPk>) -> AppResult<Response> {
     let scope = scope_of(&state, &me).await?;
-    let (mut order, items) = scoped_order(&state, &scope, order_id).await?;
+    let (order, items) = scoped_order(&state, &scope, order_id).await?;
     let store = stores::get(&state.db, scope.account, order.store_id).await?.ok_or(AppError::NotFound)?;
-    let history = orders::history(&state.db, scope.account, order.id).await?;
+    let history = orders::history(&state.db, &scope, order.id).await?;
     let pushes = outbox::for_order(&state.db, scope.account, order.id).await?;
     let held_and_restricted = store.restrict_fraud_hold_changes && order.fraud_hold().is_held();
     let targets = status::targets(order.internal_status())
         .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
         .collect();
-    mask_row(&mut order, &scope);
     let layout = me.layout(&format!("注文 {}", order.order_id)).await?;
     Ok(ok(&OrderPage {
         layout,
@@ -220,7 +184,8 @@ pub async fn change(
     };
     let ship_date = chrono::NaiveDate::parse_from_str(&form.ship_date, "%Y-%m-%d").ok();
     if target == InternalStatus::Shipped && ship_date.is_none() && !form.ship_date.is_empty() {
-        me.flash(FlashKind::Error, format!("出荷日「{}」は日付として読めません（例: 2026-11-30）", form.ship_date)).await?;
+        me.flash(FlashKind::Error, format!("出荷日「{}」は日付として読めません（例: 2026-11-30）", form.ship_date))
+            .await?;
         return Ok(Redirect::to(&back).into_response());
     }
     let ship = ship_date.filter(|_| target == InternalStatus::Shipped).map(|d| ShipInput {
@@ -233,7 +198,8 @@ pub async fn change(
     match changes::change_status(&state.db, &scope, order_id, &req, &actor, crate::db::now()).await? {
         Ok(plan) => {
             let pushed = if plan.pushes.is_empty() { "" } else { "Yahoo!への反映を送信します。" };
-            me.flash(FlashKind::Success, format!("ステータスを「{}」に変更しました。{pushed}", plan.to.label())).await?;
+            me.flash(FlashKind::Success, format!("ステータスを「{}」に変更しました。{pushed}", plan.to.label()))
+                .await?;
         }
         Err(status::Refusal::NotFound) => return Err(AppError::NotFound),
         Err(refusal) => me.flash(FlashKind::Error, refusal.to_string()).await?,
@@ -310,7 +276,7 @@ pub async fn take_in(State(state): State<AppState>, me: Merchant, body: String) 
         .take(1000)
         .collect();
     let scope = scope_of(&state, &me).await?;
-    let rows = orders::rows(&state.db, scope.account, &pks).await?;
+    let rows = orders::read_rows(&state.db, &scope, &pks).await?;
     let (mut taken, mut held) = (0, 0);
     let actor = orders::HistoryActor::User(me.user.email.clone());
     let req = ChangeRequest { target: InternalStatus::New, cancel_reason: None, ship: None };

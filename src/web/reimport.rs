@@ -26,7 +26,7 @@ use crate::{
         orders::{self, OrderPk},
         stores::Store,
     },
-    domain::StoreId,
+    domain::{StoreId, scope::OrderScope},
     import::{
         Window,
         reconcile::{CompareError, Comparison, MAX_DAYS},
@@ -60,11 +60,21 @@ pub struct ReimportPage {
     error: Option<String>,
     /// Where the form posts.
     action: String,
+    /// The reader's scope: buyers' personal data is masked in the preview when it says so.
+    scope: OrderScope,
 }
 
 impl ReimportPage {
-    fn changes(&self) -> &[FieldChange] {
-        self.preview.as_ref().map_or(&[], |p| &p.changes)
+    fn changes(&self) -> Vec<FieldChange> {
+        self.preview.as_ref().map_or_else(Vec::new, |p| p.changes.iter().map(|c| c.masked(&self.scope)).collect())
+    }
+
+    /// The buyer's name from Yahoo's answer, as this reader may see it.
+    fn buyer(&self) -> String {
+        let Some(p) = &self.preview else { return String::new() };
+        let (mut last, mut first) = (p.detail.bill.last_name.clone(), p.detail.bill.first_name.clone());
+        self.scope.mask_fields([&mut last, &mut first]);
+        format!("{last} {first}")
     }
 }
 
@@ -80,6 +90,7 @@ async fn preview_page(
     order_id: String,
     action: String,
 ) -> AppResult<Response> {
+    let scope = me.scope().await?;
     let (preview, error) = if valid_order_id(&order_id) {
         match tokio::time::timeout(
             deadline(state),
@@ -87,7 +98,12 @@ async fn preview_page(
         )
         .await
         {
-            Ok(Ok(p)) => (Some(p), None),
+            Ok(Ok(mut p)) => {
+                if let Some((row, _)) = &mut p.stored {
+                    row.mask(&scope);
+                }
+                (Some(p), None)
+            }
             Ok(Err(e)) => (None, Some(yahoo_message(&e))),
             Err(_) => (None, Some(TOO_SLOW.to_owned())),
         }
@@ -95,7 +111,7 @@ async fn preview_page(
         (None, Some(order_id_problem(&order_id).to_owned()))
     };
     let layout = me.layout(&format!("注文再取込 {order_id}")).await?;
-    Ok(ok(&ReimportPage { layout, store, order_id, preview, error, action }))
+    Ok(ok(&ReimportPage { layout, store, order_id, preview, error, action, scope }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,7 +134,8 @@ pub async fn order_preview(
     me: Merchant,
     Path(order_id): Path<OrderPk>,
 ) -> AppResult<Response> {
-    let (row, _) = orders::get(&state.db, me.account_id(), order_id).await?.ok_or(AppError::NotFound)?;
+    let scope = me.scope().await?;
+    let (row, _) = orders::read(&state.db, &scope, order_id).await?.ok_or(AppError::NotFound)?;
     let store = me.store(row.store_id).await?;
     let action = format!("/orders/{}/reimport", row.id);
     preview_page(&state, &me, store, row.order_id, action).await
@@ -190,7 +207,8 @@ pub async fn order_apply(
     Path(order_id): Path<OrderPk>,
     Form(mut form): Form<ApplyForm>,
 ) -> AppResult<Response> {
-    let (row, _) = orders::get(&state.db, me.account_id(), order_id).await?.ok_or(AppError::NotFound)?;
+    let scope = me.scope().await?;
+    let (row, _) = orders::read(&state.db, &scope, order_id).await?.ok_or(AppError::NotFound)?;
     let store = me.store(row.store_id).await?;
     form.order_id = row.order_id;
     apply(&state, &me, &ip, store, &form).await

@@ -83,10 +83,7 @@ pub async fn end_support_access(session: &Session) -> AppResult<()> {
 /// request that is not a read (GET/HEAD) is refused everywhere outside `/admin`, whatever the
 /// route, so a route added later is covered without knowing about support. Sign-in and
 /// sign-out stay open.
-pub async fn support_read_only(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+pub async fn support_read_only(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::{http::Method, response::IntoResponse};
     let reads = matches!(*req.method(), Method::GET | Method::HEAD);
     let path = req.uri().path();
@@ -322,8 +319,7 @@ impl Merchant {
     /// Records something this user did that changes nothing else in the database (a queued
     /// import, a re-import applied by the job), on its own.
     pub async fn audit(&self, action: audit::Action, detail: &str, ip: &str) -> AppResult<()> {
-        audit::record(&self.db, self.account.id, self.actor(), action, detail, Some(ip))
-            .await?;
+        audit::record(&self.db, self.account.id, self.actor(), action, detail, Some(ip)).await?;
         Ok(())
     }
 
@@ -341,7 +337,9 @@ impl FromRequestParts<AppState> for Merchant {
         let session = session_from(parts, state).await?;
         let (account_id, user_id, epoch) = match principal(&session).await? {
             Some(Principal::Merchant { account_id, user_id, epoch }) => (account_id, user_id, epoch),
-            Some(Principal::Support { staff_id, epoch }) => return support_viewer(parts, state, session, staff_id, epoch).await,
+            Some(Principal::Support { staff_id, epoch }) => {
+                return support_viewer(parts, state, session, staff_id, epoch).await;
+            }
             None => return Err(AppError::SignInRequired),
         };
         // A removed user's session, or one from before a password or role change, ends at its
@@ -408,7 +406,12 @@ async fn support_viewer(
 }
 
 /// The header; `scope` when the caller has it already (otherwise it is read here).
-async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User, scope: Option<&OrderScope>) -> AppResult<Nav> {
+async fn merchant_nav(
+    db: &crate::db::Db,
+    account: &Account,
+    user: &User,
+    scope: Option<&OrderScope>,
+) -> AppResult<Nav> {
     // Staff limited to some stores see only those in the header.
     let read;
     let scope = match scope {
@@ -418,8 +421,10 @@ async fn merchant_nav(db: &crate::db::Db, account: &Account, user: &User, scope:
             read.as_ref()
         }
     };
-    let mut links = stores::links(db, account.id).await?;
-    links.retain(|l| scope.is_none_or(|s| s.allows(l.id)));
+    let links = match scope {
+        Some(scope) => stores::visible_links(db, scope).await?,
+        None => stores::links(db, account.id).await?,
+    };
     Ok(Nav {
         account_name: account.name.clone(),
         user_name: user.display_name.clone(),
@@ -453,7 +458,9 @@ pub async fn layout_for(session: &Session, db: &crate::db::Db, title: &str, path
         Some(Principal::Merchant { account_id, user_id, epoch }) => {
             let user = accounts::get_user(db, account_id, user_id).await?.filter(|u| u.auth_epoch == epoch);
             match (user, accounts::get_account(db, account_id).await?) {
-                (Some(user), Some(account)) => Layout { nav: Some(merchant_nav(db, &account, &user, None).await?), ..layout },
+                (Some(user), Some(account)) => {
+                    Layout { nav: Some(merchant_nav(db, &account, &user, None).await?), ..layout }
+                }
                 _ => layout,
             }
         }

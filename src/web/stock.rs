@@ -89,16 +89,13 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     };
     // Staff limited to some stores see those stores' pushes only (as everywhere else).
     let scope = me.scope().await?;
-    let mut all_stores = stores::list(&state.db, account).await?;
-    all_stores.retain(|s| scope.allows(s.id));
+    let all_stores = stores::visible(&state.db, &scope).await?;
     let summary = stock::push_summary(&state.db, account).await?;
     let pushes = all_stores
         .iter()
         .map(|s| {
-            let (waiting, failed, last_error) = summary
-                .iter()
-                .find(|(id, ..)| *id == s.id)
-                .map_or((0, 0, None), |(_, w, f, e)| (*w, *f, e.clone()));
+            let (waiting, failed, last_error) =
+                summary.iter().find(|(id, ..)| *id == s.id).map_or((0, 0, None), |(_, w, f, e)| (*w, *f, e.clone()));
             StorePushes { name: s.name.clone(), sync_on: s.stock_sync_enabled, waiting, failed, last_error }
         })
         .collect::<Vec<_>>();
@@ -139,7 +136,8 @@ pub async fn set(State(state): State<AppState>, me: Merchant, Form(form): Form<S
         }
     };
     let seen = form.seen.trim().parse::<i64>().ok();
-    let stored = stock::set_manual(&state.db, me.account_id(), &code, seen, typed, &me.user.email, crate::db::now()).await?;
+    let stored =
+        stock::set_manual(&state.db, me.account_id(), &code, seen, typed, &me.user.email, crate::db::now()).await?;
     if stored == typed {
         me.flash(FlashKind::Success, format!("{code} の在庫を {stored} にしました")).await?;
     } else {
@@ -210,7 +208,9 @@ pub struct UploadPage {
 /// and each bad line. Nothing is applied until the merchant confirms.
 pub async fn upload(State(state): State<AppState>, me: Merchant, mut multipart: Multipart) -> AppResult<Response> {
     let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) = multipart.next_field().await.map_err(|_| AppError::BadRequest("ファイルを読めませんでした"))? {
+    while let Some(field) =
+        multipart.next_field().await.map_err(|_| AppError::BadRequest("ファイルを読めませんでした"))?
+    {
         if field.name() == Some("file") {
             let name = field.file_name().unwrap_or("").to_owned();
             let bytes = field.bytes().await.map_err(|_| AppError::BadRequest("ファイルを読めませんでした"))?;
@@ -265,8 +265,12 @@ pub async fn apply(
     };
     match stock::apply_upload(&state.db, account, upload_id, &me.user.email, crate::db::now()).await? {
         Some(changed) => {
-            me.audit(audit::Action::StockUploaded, &format!("在庫CSV「{file_name}」: {}行中{changed}件を変更", lines.len()), &ip)
-                .await?;
+            me.audit(
+                audit::Action::StockUploaded,
+                &format!("在庫CSV「{file_name}」: {}行中{changed}件を変更", lines.len()),
+                &ip,
+            )
+            .await?;
             me.flash(FlashKind::Success, format!("在庫CSVを反映しました（{changed}件を変更）")).await?;
         }
         None => me.flash(FlashKind::Error, "このCSVはすでに反映済みです").await?,
@@ -298,13 +302,20 @@ pub async fn pull(
         Ok((asked, found)) => {
             let note = me.note(audit::Action::StockPulled, format!("{name}から在庫を取得: {asked}件中{found}件"), &ip);
             me.record(&note.store(store)).await?;
-            me.flash(FlashKind::Success, format!("{name}から在庫を取得しました（{asked}件を問い合わせ、{found}件が見つかりました）"))
-                .await?;
+            me.flash(
+                FlashKind::Success,
+                format!("{name}から在庫を取得しました（{asked}件を問い合わせ、{found}件が見つかりました）"),
+            )
+            .await?;
         }
         Err(crate::stock::PullError::NotFound) => return Err(AppError::NotFound),
         Err(crate::stock::PullError::Yahoo(e)) => {
             tracing::warn!(store = store.0, error = %e, "stock pull failed");
-            me.flash(FlashKind::Error, format!("{name}から在庫を取得できませんでした。ストアのページで連携と公開鍵を確認してください")).await?;
+            me.flash(
+                FlashKind::Error,
+                format!("{name}から在庫を取得できませんでした。ストアのページで連携と公開鍵を確認してください"),
+            )
+            .await?;
         }
         Err(crate::stock::PullError::Db(e)) => return Err(e.into()),
     }

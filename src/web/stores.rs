@@ -43,9 +43,7 @@ pub struct StoresPage {
 }
 
 pub async fn index(State(state): State<AppState>, me: Merchant) -> AppResult<Response> {
-    let scope = me.scope().await?;
-    let mut stores = stores::list(&state.db, me.account_id()).await?;
-    stores.retain(|s| scope.allows(s.id));
+    let stores = stores::visible(&state.db, &me.scope().await?).await?;
     let layout = me.layout("ストア").await?;
     Ok(ok(&StoresPage { layout, stores }))
 }
@@ -127,7 +125,8 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
     };
     let is_owner = me.user.is_owner();
     let import = imports::state(&state.db, me.account_id(), store.id).await?;
-    let runs = imports::list_runs(&state.db, me.account_id(), Some(store.id), 5).await?;
+    let mut runs = imports::list_runs(&state.db, me.account_id(), Some(store.id), 5).await?;
+    imports::Run::flag_unresponsive(&mut runs, super::imports::lease(&state), now);
     let today = crate::domain::jst::today(now).to_string();
     let calls_today = imports::app_calls_today(&state.db, me.account_id(), store.id, &today).await?;
     Ok(ok(&StorePage {

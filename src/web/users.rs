@@ -32,6 +32,9 @@ use crate::{
 
 type FieldErrors = std::collections::BTreeMap<&'static str, &'static str>;
 
+const ADDS_LIMITED: &str =
+    "ユーザーの追加は1時間に20人までです。しばらくしてからもう一度お試しください（追加していません）";
+
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct NewUserForm {
     #[serde(default)]
@@ -121,27 +124,39 @@ pub async fn create(
     if let Err(e) = check_new_password(&form.password) {
         errors.insert("password", e);
     }
-    if let Some(email) = &email
-        && errors.is_empty()
-        && accounts::email_in_use(&state.db, email.as_str()).await?
-    {
-        errors.insert("email", "このメールアドレスは既に登録されています");
-    }
     let (Some(email), Some(name), Some(role), true) = (email, name, role, errors.is_empty()) else {
         form.password.clear();
         return page(&state, &owner, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
+    // Throttled: whatever it answers, the form is not a way to try many addresses.
+    let hour_ago = crate::db::now() - chrono::Duration::hours(1);
+    if accounts::added_since(&state.db, owner.account_id(), hour_ago).await? >= accounts::ADDS_PER_HOUR {
+        let mut errors = FieldErrors::new();
+        errors.insert("email", ADDS_LIMITED);
+        form.password.clear();
+        return page(&state, &owner, form, errors, StatusCode::TOO_MANY_REQUESTS).await;
+    }
     let hash = crypto::hash_password_blocking(std::mem::take(&mut form.password)).await?;
     let note = owner.note(Action::UserAdded, format!("{} ({})", email.as_str(), role.label()), &ip);
     match accounts::add_user(&state.db, owner.account_id(), email.as_str(), &name, role, &hash, &note).await {
         Ok(_) => {}
         Err(WriteError::Duplicate) => {
-            errors.insert("email", "このメールアドレスは既に登録されています");
+            // Only this account's own users are told apart: the owner sees them listed anyway.
+            errors.insert("email", "このメールアドレスのユーザーはこのアカウントに追加済みです");
+            form.password.clear();
             return page(&state, &owner, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
         Err(e) => return Err(e.into()),
     }
-    owner.flash(FlashKind::Success, format!("{name} さんを追加しました")).await?;
+    owner
+        .flash(
+            FlashKind::Success,
+            format!(
+                "{name} さんを追加しました。{} と初期パスワードで初めてログインすると使えるようになります（それまでは「初回ログイン待ち」と表示されます）",
+                email.as_str()
+            ),
+        )
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 

@@ -5,6 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::error::YahooError;
+/// The order is the domain's ([`crate::domain::order`]); this module fills it from Yahoo's XML.
+pub use crate::domain::order::{Address, OrderDetail, OrderItem};
 use crate::{
     domain::jst,
     xml::{Element, Node, XmlNode, XmlWriter},
@@ -162,20 +164,6 @@ pub fn order_info_xml(seller_id: &str, order_id: &str) -> String {
     w.finish()
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Address {
-    pub last_name: String,
-    pub first_name: String,
-    pub last_name_kana: String,
-    pub first_name_kana: String,
-    pub zip_code: String,
-    pub prefecture: String,
-    pub city: String,
-    pub address1: String,
-    pub address2: String,
-    pub phone: String,
-}
-
 /// The ten address fields under `Pay` (`Bill…`) or `Ship` (`Ship…`), in [`Address`] order.
 const BILL_FIELDS: [&str; 10] = [
     "BillLastName",
@@ -218,60 +206,6 @@ fn address<N: XmlNode>(group: Option<&N>, names: &[&str; 10]) -> Address {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OrderItem {
-    pub line_id: i64,
-    pub item_id: String,
-    pub title: String,
-    pub sub_code: String,
-    pub options: Vec<(String, String)>,
-    pub unit_price: i64,
-    pub quantity: i64,
-    pub tax_ratio: Option<i64>,
-    pub product_id: String,
-    pub category_id: Option<i64>,
-}
-
-/// An order as orderInfo shows it: every field the import asks for ([`INFO_FIELDS`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OrderDetail {
-    pub order_id: String,
-    pub version: i64,
-    pub order_time: DateTime<Utc>,
-    pub last_update_time: Option<DateTime<Utc>>,
-    pub publication_time: Option<DateTime<Utc>>,
-    pub order_status: u8,
-    pub is_seen: Option<bool>,
-    pub fraud_hold_status: u8,
-    pub cancel_reason: Option<i64>,
-    pub buyer_comments: String,
-    pub pay_status: Option<u8>,
-    pub pay_method: String,
-    pub pay_method_name: String,
-    pub pay_date: Option<NaiveDate>,
-    pub bill: Address,
-    pub bill_mail: String,
-    pub ship_status: Option<u8>,
-    pub ship_method: String,
-    pub ship_method_name: String,
-    pub ship_request_date: Option<NaiveDate>,
-    pub ship_request_time: String,
-    pub ship_company_code: String,
-    pub ship_invoice_number1: String,
-    pub ship_invoice_number2: String,
-    pub ship_date: Option<NaiveDate>,
-    pub ship: Address,
-    pub pay_charge: i64,
-    pub ship_charge: i64,
-    pub gift_wrap_charge: i64,
-    pub discount: i64,
-    pub use_point: i64,
-    pub total_price: i64,
-    pub settle_amount: i64,
-    pub items: Vec<OrderItem>,
-    pub seller_id: String,
-}
-
 pub fn parse_order_info(root: &Element) -> Result<OrderDetail, YahooError> {
     ok_status(root, &["Result", "Status"])?;
     order_info_fields(root)
@@ -283,8 +217,19 @@ fn order_info_names() -> &'static [&'static str] {
     NAMES.get_or_init(|| {
         let mut names: Vec<&'static str> = INFO_FIELDS.split(',').chain(BILL_FIELDS).chain(SHIP_FIELDS).collect();
         names.extend([
-            "ResultSet", "Result", "Status", "Warning", "Error", "OrderInfo", "Pay", "Ship", "Detail", "Item",
-            "Seller", "Name", "Value",
+            "ResultSet",
+            "Result",
+            "Status",
+            "Warning",
+            "Error",
+            "OrderInfo",
+            "Pay",
+            "Ship",
+            "Detail",
+            "Item",
+            "Seller",
+            "Name",
+            "Value",
         ]);
         names.sort_unstable();
         names.dedup();
@@ -335,8 +280,7 @@ fn order_info_fields<N: XmlNode>(root: &N) -> Result<OrderDetail, YahooError> {
             })
         })
         .collect::<Result<Vec<_>, YahooError>>()?;
-    let opt_number =
-        |g: Option<&N>, name: &str| g.map(|g| number::<u8>(g, name)).transpose().map(Option::flatten);
+    let opt_number = |g: Option<&N>, name: &str| g.map(|g| number::<u8>(g, name)).transpose().map(Option::flatten);
     let amount = |name: &str| -> Result<i64, YahooError> {
         Ok(detail.map(|d| number::<i64>(d, name)).transpose()?.flatten().unwrap_or(0))
     };

@@ -24,10 +24,8 @@ use crate::{
     xml::Element,
 };
 
-/// Purposes the sealed secrets are bound to (see `crypto::SecretBox`).
-pub const CLIENT_SECRET: &str = "store.client_secret";
-pub const REFRESH_TOKEN: &str = "store.refresh_token";
-pub const ACCESS_TOKEN: &str = "store.access_token";
+/// Purposes the sealed secrets are bound to (see `crypto::purpose`).
+pub use crate::crypto::purpose::{ACCESS_TOKEN, CLIENT_SECRET, REFRESH_TOKEN};
 
 /// Access tokens are refreshed this long before Yahoo says they expire.
 const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
@@ -215,7 +213,8 @@ impl YahooClient {
             };
             if let Err(e) = written.await {
                 tracing::warn!(error = %e, store = store.0, "counting today's Yahoo calls failed");
-                *self.unflushed_calls.lock().unwrap_or_else(|p| p.into_inner()).entry((account, store)).or_default() += n;
+                *self.unflushed_calls.lock().unwrap_or_else(|p| p.into_inner()).entry((account, store)).or_default() +=
+                    n;
             }
         }
     }
@@ -638,8 +637,14 @@ impl YahooClient {
             }
             let used_offset = offset_ms;
             self.count_call(account, store);
+            // Whether the answer was lost on the way (the connection broke, or the body came
+            // garbled): Yahoo may have done the work all the same.
+            let mut answer_lost = false;
             let outcome = match request.send().await {
-                Err(e) => Err(YahooError::Temporary(transport(&e))),
+                Err(e) => {
+                    answer_lost = !e.is_connect();
+                    Err(YahooError::Temporary(transport(&e)))
+                }
                 Ok(response) => {
                     let status = response.status();
                     // Header names are matched case-insensitively (`HeaderMap`), whatever case
@@ -659,7 +664,10 @@ impl YahooClient {
                         .map(str::to_owned);
                     let bytes = response.bytes().await;
                     let result = match bytes {
-                        Err(e) => Err(YahooError::Temporary(transport(&e))),
+                        Err(e) => {
+                            answer_lost = true;
+                            Err(YahooError::Temporary(transport(&e)))
+                        }
                         Ok(bytes) if status.is_success() => match read.and_then(|read| read(&bytes)) {
                             Some(order) => Ok(Answer::Order(Box::new(order))),
                             None => Element::parse(&bytes)
@@ -669,6 +677,7 @@ impl YahooClient {
                         },
                         Ok(bytes) => Err(super::error::from_store_answer(status, www.as_deref(), &bytes)),
                     };
+                    answer_lost |= matches!(result, Err(YahooError::Malformed(_)));
                     // A wrong server clock fails the signature's time window; with the offset just
                     // measured, sign again at once rather than run a call in the 12-hour regime.
                     let clock_failed = matches!(authorize, Some("invalid-timestamp" | "expired-timestamp"));
@@ -701,7 +710,10 @@ impl YahooClient {
                     refreshed = true;
                     token = self.access_token(account, store, Some(&token)).await?;
                 }
-                Err(e) if e.is_temporary() && attempt < self.retries => {
+                // A change whose answer was lost may have been made: sending it again here
+                // could make it twice. Yahoo's own error answers (5xx, the rate limit) are
+                // retried; a lost answer is left to the outbox, which reads the order first.
+                Err(e) if e.is_temporary() && attempt < self.retries && !(answer_lost && changes_an_order(api)) => {
                     tracing::info!(store = store.0, api, attempt, error = %e, "retrying a Yahoo call");
                     tokio::time::sleep(self.backoff * 2u32.pow(attempt)).await;
                     attempt += 1;
@@ -710,6 +722,11 @@ impl YahooClient {
             }
         }
     }
+}
+
+/// The store APIs that change an order: not to be sent twice when an answer is lost.
+pub fn changes_an_order(api: &str) -> bool {
+    matches!(api, "orderStatusChange" | "orderShipStatusChange" | "orderPayStatusChange")
 }
 
 /// When the last call through one app's gate on one API URL was let go.

@@ -353,7 +353,9 @@ impl Session {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
     let Some(driver) = Driver::start().await else {
-        eprintln!("SKIPPED a_new_merchant_cannot_ship_a_held_order_in_chromium: chromium and chromedriver are not installed");
+        eprintln!(
+            "SKIPPED a_new_merchant_cannot_ship_a_held_order_in_chromium: chromium and chromedriver are not installed"
+        );
         return;
     };
     let sim = crate::sim::Sim::start().await;
@@ -428,8 +430,11 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
         "document.querySelector('[name=new_seller_id]').value = {seller:?}; document.querySelector('button[value=allow]').click();"
     ))
     .await;
-    b.wait_for("back on the store page", &format!("location.pathname === {store_path:?} && document.readyState === 'complete'"))
-        .await;
+    b.wait_for(
+        "back on the store page",
+        &format!("location.pathname === {store_path:?} && document.readyState === 'complete'"),
+    )
+    .await;
 
     // Copy the public key from the simulator's page and paste it into the key form.
     b.open(sim.base.as_ref()).await;
@@ -461,7 +466,8 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
     // The list shows the held order with its badge.
     b.open(&format!("{base}/orders")).await;
     b.screenshot(&shot("5-orders")).await;
-    let row = format!("[...document.querySelectorAll('table.orders tbody tr')].find(r => r.innerText.includes({held:?}))");
+    let row =
+        format!("[...document.querySelectorAll('table.orders tbody tr')].find(r => r.innerText.includes({held:?}))");
     b.wait_for("the held order in the list", &format!("{row} && {row}.innerText.includes('審査中')")).await;
 
     // Try to ship it from the list: the second step asks for the tracking number, then refuses.
@@ -480,10 +486,15 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
     let link = b.exec(&format!("return [...document.querySelectorAll('#bulk-results a')].find(a => a.innerText === {held:?}).getAttribute('href');")).await;
     let order_path = link.as_str().unwrap().to_owned();
     b.open(&format!("{base}{order_path}")).await;
-    let offered = b.exec("return [...document.querySelectorAll('#target option')].map(o => o.value).filter(v => v);").await;
+    let offered =
+        b.exec("return [...document.querySelectorAll('#target option')].map(o => o.value).filter(v => v);").await;
     assert_eq!(offered, json!(["cancelled"]));
     b.exec("const s = document.getElementById('target'); const o = document.createElement('option'); o.value = 'shipped'; s.appendChild(o); s.value = 'shipped'; s.form.submit();").await;
-    b.wait_for("the refusal", "document.body.innerText.includes('不正利用審査中の注文は「キャンセル」へのステータス変更のみ行えます')").await;
+    b.wait_for(
+        "the refusal",
+        "document.body.innerText.includes('不正利用審査中の注文は「キャンセル」へのステータス変更のみ行えます')",
+    )
+    .await;
     b.screenshot(&shot("7-detail-refused")).await;
     assert!(b.text().await.contains("新規受付"));
 

@@ -40,10 +40,16 @@ async fn accounts_users_and_uniqueness(backend: Backend) {
 
     let note = |account| audit::Note::new(account, audit::Actor::System, audit::Action::UserAdded, "", None);
     let staff = accounts::add_user(db, a, "s@example.jp", "スタッフ", Role::Staff, "h2", &note(a)).await.unwrap();
+    // The same address again in the same account is a duplicate (the owner sees it listed)…
     assert!(matches!(
-        accounts::add_user(db, b, "s@example.jp", "x", Role::Staff, "h", &note(b)).await,
+        accounts::add_user(db, a, "s@example.jp", "x", Role::Staff, "h", &note(a)).await,
         Err(WriteError::Duplicate)
     ));
+    // …and an address registered elsewhere is added like any other, pending (it answers the same).
+    accounts::add_user(db, a, "b@example.jp", "x", Role::Staff, "h", &note(a)).await.unwrap();
+    let pending_b = accounts::list_users(db, a).await.unwrap().pop().unwrap();
+    assert!(pending_b.pending && pending_b.email == "b@example.jp");
+    assert!(accounts::delete_user(db, a, pending_b.id, &note(a)).await.unwrap());
     let users = accounts::list_users(db, a).await.unwrap();
     assert_eq!(
         users.iter().map(|u| (u.id, u.role())).collect::<Vec<_>>(),
@@ -67,7 +73,7 @@ async fn accounts_users_and_uniqueness(backend: Backend) {
     // Only what changed is audited: the refused writes above left no entries.
     let entries = audit::page(db, b, None, 100).await.unwrap();
     assert!(entries.is_empty(), "{entries:?}");
-    assert_eq!(audit::page(db, a, None, 100).await.unwrap().len(), 3);
+    assert_eq!(audit::page(db, a, None, 100).await.unwrap().len(), 5);
 }
 
 async fn stores_round_trip_and_are_scoped(backend: Backend) {

@@ -178,6 +178,7 @@ pub async fn write_orders(db: &Db, account: AccountId, store: StoreId, orders: &
         writes,
         unchanged: vec![],
         cursor_to: None,
+        retry: None,
         lease_owner: None,
         actor: orders::HistoryActor::Job,
         now,

@@ -71,8 +71,7 @@ async fn list_filters_search_and_paging(backend: Backend) {
     assert_eq!(tab_count(&page, "新規受付"), rows.len() as i64);
 
     // The fraud-hold queue: exactly the held orders (1 and 3), with how long they are held.
-    let held: HashSet<String> =
-        rows.iter().filter(|o| o.fraud_hold().is_held()).map(|o| o.order_id.clone()).collect();
+    let held: HashSet<String> = rows.iter().filter(|o| o.fraud_hold().is_held()).map(|o| o.order_id.clone()).collect();
     assert!(!held.is_empty(), "the generator holds some orders");
     let queue = walk(&s, "/orders?hold=held").await;
     assert_eq!(queue.iter().cloned().collect::<HashSet<_>>(), held);
@@ -85,8 +84,10 @@ async fn list_filters_search_and_paging(backend: Backend) {
     let someone = &rows[17];
     let by_name: Vec<&OrderRow> = rows
         .iter()
-        .filter(|o| format!("{}{}", o.bill_last_name, o.bill_first_name).starts_with(&someone.bill_last_name)
-            || format!("{}{}", o.ship_last_name, o.ship_first_name).starts_with(&someone.bill_last_name))
+        .filter(|o| {
+            format!("{}{}", o.bill_last_name, o.bill_first_name).starts_with(&someone.bill_last_name)
+                || format!("{}{}", o.ship_last_name, o.ship_first_name).starts_with(&someone.bill_last_name)
+        })
         .collect();
     let found = walk(&s, &format!("/orders?q=%20{}", urlencode(&someone.bill_last_name))).await;
     assert_eq!(
@@ -167,8 +168,10 @@ async fn status_of(s: &Shop, order_id: &str) -> InternalStatus {
 async fn bulk_change_refuses_held_orders_and_retries(backend: Backend) {
     let (s, rows) = desk(backend, 40).await;
     let held = rows.iter().find(|o| o.fraud_hold_status == 1).expect("a held order");
-    let free: Vec<&OrderRow> = rows.iter().filter(|o| !o.fraud_hold().is_held() && o.order_status == 2).take(3).collect();
-    let (held_pk, f0, f1, f2) = (held.id.to_string(), free[0].id.to_string(), free[1].id.to_string(), free[2].id.to_string());
+    let free: Vec<&OrderRow> =
+        rows.iter().filter(|o| !o.fraud_hold().is_held() && o.order_status == 2).take(3).collect();
+    let (held_pk, f0, f1, f2) =
+        (held.id.to_string(), free[0].id.to_string(), free[1].id.to_string(), free[2].id.to_string());
 
     let page = bulk(
         &s,
@@ -249,9 +252,7 @@ async fn detail_page_changes_status_through_the_rule(backend: Backend) {
     assert!(page.body.contains(FRAUD_HOLD_REFUSAL), "{}", page.body);
     assert_eq!(status_of(&s, &held.order_id).await, InternalStatus::New);
     // Cancelling it works and is written to its history.
-    s.owner
-        .submit(&path, &format!("{path}/status"), &[("target", "cancelled"), ("cancel_reason", "170")])
-        .await;
+    s.owner.submit(&path, &format!("{path}/status"), &[("target", "cancelled"), ("cancel_reason", "170")]).await;
     let page = s.owner.get(&path).await;
     assert_eq!(page.select_text("#internal-status"), vec!["キャンセル".to_string()]);
     assert!(page.body.contains("ステータスを「新規受付」から「キャンセル」に変更しました"), "{}", page.body);

@@ -109,7 +109,9 @@ async fn audit_entries_commit_with_their_change(backend: Backend) {
     })
     .unwrap();
     refuse(&app.db, "no_import_entry", "insert", "audit_log", "new", "action", "manual_import").await;
-    let import = owner.submit(&format!("/stores/{store}"), &format!("/stores/{store}/import"), &[]).await;
+    // (The store is still under the emergency stop whose resume was refused above.)
+    let import =
+        owner.submit(&format!("/stores/{store}"), &format!("/stores/{store}/import"), &[("while_stopped", "on")]).await;
     assert_eq!(import.status, StatusCode::INTERNAL_SERVER_ERROR);
     let runs: i64 =
         orderdesk::with_pool!(&app.db, |p| sqlx::query_scalar("select count(*) from import_run").fetch_one(p).await)

@@ -39,7 +39,7 @@ macro_rules! on_both_backends {
     };
 }
 
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
@@ -88,7 +88,7 @@ pub struct TestApp {
     /// The app's outbox drainer, and its Yahoo client (tests build more drainers with it).
     pub pusher: std::sync::Arc<orderdesk::push::Pusher>,
     pub yahoo: std::sync::Arc<orderdesk::yahoo::YahooClient>,
-    pg_database: Option<String>,
+    pub pg_database: Option<String>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _data_dir: tempfile::TempDir,
 }

@@ -345,9 +345,7 @@ pub fn assert_equals_snapshot(snapshot: &[Order], ours: &[(OrderRow, Vec<OrderIt
 /// (import batches write them in key order themselves; the triggers write everyone else's).
 async fn assert_search_terms_complete(db: &orderdesk::db::Db) {
     let expected = match db {
-        orderdesk::db::Db::Sqlite(_) => {
-            "select account_id, term, order_pk from order_search_terms where term <> ''"
-        }
+        orderdesk::db::Db::Sqlite(_) => "select account_id, term, order_pk from order_search_terms where term <> ''",
         orderdesk::db::Db::Postgres(_) => {
             "select o.account_id, t, o.id from yahoo_order o
              cross join lateral order_search_terms(o.order_id, o.bill_phone, o.ship_phone, o.bill_mail,
@@ -508,9 +506,8 @@ async fn imports_killed_anywhere_rerun_to_the_snapshot(backend: Backend) {
     let mut partial = Vec::new();
     // At least 24 kills, and more until enough of them landed mid-import: on a loaded machine
     // a batch's transaction takes longer, so more kills land before the first commit.
-    let enough = |p: &Vec<usize>| {
-        p.len() >= 24 && p.iter().filter(|n| **n > 0 && **n < 500).count() >= 5 && p.contains(&0)
-    };
+    let enough =
+        |p: &Vec<usize>| p.len() >= 24 && p.iter().filter(|n| **n > 0 && **n < 500).count() >= 5 && p.contains(&0);
     for kill in 0..60 {
         if enough(&partial) {
             break;
@@ -687,10 +684,10 @@ async fn an_auth_failure_stops_automatic_import_until_fixed(backend: Backend) {
 }
 
 /// A real `orderdesk serve` process on the test's database and secrets key.
-struct ServeProcess(std::process::Child);
+pub struct ServeProcess(pub std::process::Child);
 
 impl ServeProcess {
-    fn start(app: &TestApp, lease_secs: u64) -> ServeProcess {
+    pub fn start(app: &TestApp, lease_secs: u64) -> ServeProcess {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orderdesk"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -718,7 +715,7 @@ impl ServeProcess {
     }
 
     /// SIGKILL: the process dies mid-write, holding its leases.
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -813,7 +810,12 @@ async fn two_serve_processes_share_stores_and_take_over_a_dead_ones(backend: Bac
     }
     // The dead process's stores were taken over within the lease timeout (plus a tick) once the
     // survivor had a free worker (it has two, and may have been busy with its own stores).
-    let dump = || format!("killed at {killed_at}: {:#?}", r.iter().map(|r| (r.id, r.store_id, &r.owner, &r.status, r.started_at, r.finished_at)).collect::<Vec<_>>());
+    let dump = || {
+        format!(
+            "killed at {killed_at}: {:#?}",
+            r.iter().map(|r| (r.id, r.store_id, &r.owner, &r.status, r.started_at, r.finished_at)).collect::<Vec<_>>()
+        )
+    };
     let dead: std::collections::HashSet<&str> =
         r.iter().filter(|run| run.status == "abandoned").map(|run| run.owner.as_str()).collect();
     assert!(!dead.is_empty(), "the killed process was mid-import: {}", dump());
@@ -824,7 +826,8 @@ async fn two_serve_processes_share_stores_and_take_over_a_dead_ones(backend: Bac
         .collect();
     let worker_free = if busy_at_kill.len() < 2 { killed_at } else { *busy_at_kill.iter().min().unwrap() };
     // Plus a few seconds for ticks and for a loaded machine (CI runs the whole suite at once).
-    let bound = (killed_at + chrono::Duration::seconds(lease_secs as i64)).max(worker_free) + chrono::Duration::seconds(5);
+    let bound =
+        (killed_at + chrono::Duration::seconds(lease_secs as i64)).max(worker_free) + chrono::Duration::seconds(5);
     for abandoned in r.iter().filter(|run| run.status == "abandoned") {
         let next = r.iter().filter(|run| run.store_id == abandoned.store_id && run.started_at > abandoned.started_at);
         let taken = next.map(|run| run.started_at).min();
@@ -1063,7 +1066,9 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     on_store(&s.app.db, "update store set last_authorize_status = 'none' where id = $1", s.store).await;
     save_key(&s.sim, &s.owner, s.store, SELLER).await;
     let page = s.owner.get(&path).await;
-    assert!(page.body.contains("「接続テスト」で、Yahoo!にこの公開鍵とバージョンが登録されていることを確かめてください"));
+    assert!(
+        page.body.contains("「接続テスト」で、Yahoo!にこの公開鍵とバージョンが登録されていることを確かめてください")
+    );
     assert!(!page.body.contains("公開鍵が送信されていません"), "{}", page.body);
     make_due(&s.app.db, s.store).await;
     for _ in 0..100 {
@@ -1105,7 +1110,13 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
     let answered = || async {
         let counters = s.sim.get_json("/_sim/counters").await;
-        counters.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("calls.")).map(|(_, v)| v.as_u64().unwrap()).sum::<u64>()
+        counters
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with("calls."))
+            .map(|(_, v)| v.as_u64().unwrap())
+            .sum::<u64>()
     };
     let sent = answered().await;
     assert!(sent >= 2, "the test and the preview called Yahoo");

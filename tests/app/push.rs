@@ -114,7 +114,12 @@ impl Shop {
     }
 
     async fn history(&self, pk: OrderPk) -> Vec<String> {
-        orders::history(&self.app.db, self.account, pk).await.unwrap().into_iter().map(|h| h.message).collect()
+        orders::history(&self.app.db, &orderdesk::domain::scope::OrderScope::account(self.account), pk)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.message)
+            .collect()
     }
 
     /// A drainer of its own (a second process's, for the outbox).
@@ -464,11 +469,14 @@ async fn a_push_sent_again_after_yahoo_took_it_counts_as_done(backend: Backend) 
     s.app.pusher.drain().await.unwrap();
     let pushes = s.pushes().await;
     assert!(pushes.iter().all(|p| p.state() == PushState::Done && p.attempts == 2), "{pushes:#?}");
-    // Yahoo refused the second cancel (Cannot Be Operated); orderInfo showed it cancelled.
-    assert_eq!(s.counter("status.orderStatusChange.400").await, 1);
+    // Neither was sent again: orderInfo showed both done (issue 27: a ship push re-sent after a
+    // crash was applied twice).
+    assert_eq!(s.counter("calls.orderStatusChange").await, 1);
+    assert_eq!(s.counter("calls.orderShipStatusChange").await, 1);
     let history = s.history(c).await;
     assert!(
-        history.iter().any(|h| h == "Yahoo!ではすでに反映済みでした: ステータス「キャンセル」（キャンセル理由: 欠品）"),
+        history.iter().any(|h| h
+            == "Yahoo!ではすでに反映済みでした（前回の送信が届いていました）: ステータス「キャンセル」（キャンセル理由: 欠品）"),
         "{history:?}"
     );
     assert_eq!(s.yahoo(&cancelled).await.order_status, 4);
@@ -481,16 +489,78 @@ async fn emergency_stop_halts_pushes_until_resumed(backend: Backend) {
     let b = plain_order(&s).await;
     s.import().await;
     let now = orderdesk::db::now();
-    assert!(imports::set_store_stop(&s.app.db, s.account, s.store, Some("テスト"), now, &orderdesk::db::audit::Note::new(s.account, orderdesk::db::audit::Actor::System, orderdesk::db::audit::Action::EmergencyStop, "テスト", None)).await.unwrap());
+    assert!(
+        imports::set_store_stop(
+            &s.app.db,
+            s.account,
+            s.store,
+            Some("テスト"),
+            now,
+            &orderdesk::db::audit::Note::new(
+                s.account,
+                orderdesk::db::audit::Actor::System,
+                orderdesk::db::audit::Action::EmergencyStop,
+                "テスト",
+                None
+            )
+        )
+        .await
+        .unwrap()
+    );
     s.change(s.row(&a).await.id, &cancel(210)).await.unwrap();
     assert_eq!(s.app.pusher.drain().await.unwrap(), 0, "nothing is sent while the store is stopped");
-    assert!(imports::set_store_stop(&s.app.db, s.account, s.store, None, now, &orderdesk::db::audit::Note::new(s.account, orderdesk::db::audit::Actor::System, orderdesk::db::audit::Action::EmergencyResume, "テスト", None)).await.unwrap());
-    imports::set_account_stop(&s.app.db, s.account, Some("テスト"), now, &orderdesk::db::audit::Note::new(s.account, orderdesk::db::audit::Actor::System, orderdesk::db::audit::Action::EmergencyStop, "テスト", None)).await.unwrap();
+    assert!(
+        imports::set_store_stop(
+            &s.app.db,
+            s.account,
+            s.store,
+            None,
+            now,
+            &orderdesk::db::audit::Note::new(
+                s.account,
+                orderdesk::db::audit::Actor::System,
+                orderdesk::db::audit::Action::EmergencyResume,
+                "テスト",
+                None
+            )
+        )
+        .await
+        .unwrap()
+    );
+    imports::set_account_stop(
+        &s.app.db,
+        s.account,
+        Some("テスト"),
+        now,
+        &orderdesk::db::audit::Note::new(
+            s.account,
+            orderdesk::db::audit::Actor::System,
+            orderdesk::db::audit::Action::EmergencyStop,
+            "テスト",
+            None,
+        ),
+    )
+    .await
+    .unwrap();
     s.change(s.row(&b).await.id, &cancel(210)).await.unwrap();
     assert_eq!(s.app.pusher.drain().await.unwrap(), 0, "nothing is sent while the account is stopped");
     assert_eq!(s.counter("calls.orderStatusChange").await, 0);
     assert_eq!(s.yahoo(&a).await.order_status, 2);
-    imports::set_account_stop(&s.app.db, s.account, None, now, &orderdesk::db::audit::Note::new(s.account, orderdesk::db::audit::Actor::System, orderdesk::db::audit::Action::EmergencyResume, "テスト", None)).await.unwrap();
+    imports::set_account_stop(
+        &s.app.db,
+        s.account,
+        None,
+        now,
+        &orderdesk::db::audit::Note::new(
+            s.account,
+            orderdesk::db::audit::Actor::System,
+            orderdesk::db::audit::Action::EmergencyResume,
+            "テスト",
+            None,
+        ),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.app.pusher.drain().await.unwrap(), 2, "resuming sends what waited");
     assert_eq!((s.yahoo(&a).await.order_status, s.yahoo(&b).await.order_status), (4, 4));
 }
@@ -713,7 +783,106 @@ async fn the_fraud_hold_rule_holds_over_random_sequences(backend: Backend) {
     assert!(ours.len() > 20, "the sequences made orders: {}", ours.len());
 }
 
+/// Yahoo made the change, and the answer never came back (issue 27): the client does not send
+/// a change again by itself, and the outbox's next try reads the order first and finds it
+/// done. Before, the client's own retry made the change a second time.
+async fn a_change_whose_answer_was_lost_is_made_once(backend: Backend) {
+    let s = quiet_shop(backend, |_| {}).await;
+    let (a, b) = (plain_order(&s).await, plain_order(&s).await);
+    s.import().await;
+    let (pa, pb) = (s.row(&a).await.id, s.row(&b).await.id);
+    s.change(pa, &ship("1111-2222-3333")).await.unwrap();
+    s.change(pb, &cancel(210)).await.unwrap();
+    s.fault("orderShipStatusChange", "lost_answer", 1, 0).await;
+    s.fault("orderStatusChange", "lost_answer", 1, 0).await;
+    for _ in 0..100 {
+        s.app.pusher.drain().await.unwrap();
+        if s.pushes().await.iter().all(|p| p.state() == PushState::Done) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pushes = s.pushes().await;
+    assert!(pushes.iter().all(|p| p.state() == PushState::Done && p.attempts == 2), "{pushes:#?}");
+    assert_eq!(s.counter("lost.orderShipStatusChange").await, 1, "the first answer was lost");
+    assert_eq!(s.counter("done.orderShipStatusChange").await, 1, "made once at Yahoo");
+    assert_eq!(s.counter("calls.orderShipStatusChange").await, 1, "and not sent again");
+    assert_eq!(s.counter("done.orderStatusChange").await, 1, "made once at Yahoo");
+    let y = s.yahoo(&a).await;
+    assert_eq!((y.ship_status, y.ship_invoice_number1.as_str()), (3, "1111-2222-3333"));
+    assert_eq!(s.yahoo(&b).await.order_status, 4);
+    assert!(s.history(pa).await.iter().any(|h| h.contains("前回の送信が届いていました")));
+}
+
+/// Real `serve` processes killed with SIGKILL while they drain ship pushes, some of them while
+/// Yahoo has made the change and its answer is on its way: every push reaches Yahoo and none is
+/// made twice.
+async fn pushes_under_kill_reach_yahoo_once_each(backend: Backend) {
+    let s = quiet_shop(backend, |c| c.import_lease_secs = 1).await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(plain_order(&s).await);
+    }
+    s.import().await;
+    for (i, id) in ids.iter().enumerate() {
+        let pk = s.row(id).await.id;
+        s.change(pk, &ship(&format!("5000-0000-{i:04}"))).await.unwrap();
+    }
+    // Half the calls are made at Yahoo and their answer lost 500 ms later: kills land between
+    // the change and its answer. The other half wait 500 ms before the change.
+    s.sim
+        .control(
+            "/_sim/faults",
+            json!({ "api": "orderShipStatusChange", "kind": "lost_answer", "share": 0.5, "delay_ms": 500 }),
+        )
+        .await;
+    s.sim
+        .control(
+            "/_sim/faults",
+            json!({ "api": "orderShipStatusChange", "kind": "delay", "share": 1.0, "delay_ms": 500 }),
+        )
+        .await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(27);
+    let mut kills = 0;
+    for _ in 0..40 {
+        if s.pushes().await.iter().all(|p| p.state() == PushState::Done) {
+            break;
+        }
+        let mut serve = crate::import::ServeProcess::start(&s.app, 1);
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(300..1500))).await;
+        serve.kill();
+        kills += 1;
+    }
+    // The last one is let finish.
+    let _last = crate::import::ServeProcess::start(&s.app, 1);
+    for _ in 0..600 {
+        if s.pushes().await.iter().all(|p| p.state() == PushState::Done) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pushes = s.pushes().await;
+    assert!(pushes.iter().all(|p| p.state() == PushState::Done), "{pushes:#?}");
+    assert!(kills >= 3, "the drainers were killed {kills} times");
+    let lost = s.counter("lost.orderShipStatusChange").await;
+    assert!(lost >= 3, "answers were lost after the change was made ({lost})");
+    // Made once each: one successful change per push at Yahoo, every order shipped with its number.
+    let made = s.counter("done.orderShipStatusChange").await;
+    assert_eq!(
+        made,
+        ids.len() as u64,
+        "{made} ship calls for {} pushes ({kills} kills, {lost} lost answers)",
+        ids.len()
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let y = s.yahoo(id).await;
+        assert_eq!((y.ship_status, y.ship_invoice_number1.clone()), (3, format!("5000-0000-{i:04}")));
+    }
+}
+
 on_both_backends!(
+    a_change_whose_answer_was_lost_is_made_once,
+    pushes_under_kill_reach_yahoo_once_each,
     pushes_reach_yahoo_in_order_and_write_history,
     a_refusal_is_shown_as_failed_with_yahoos_message,
     a_temporary_fault_is_retried_until_it_succeeds,

@@ -16,13 +16,20 @@ async fn support_staff(app: &TestApp) -> Browser {
     b
 }
 
+/// (account, user) of the user with this address, signed in yet or still pending.
 async fn ids_of(db: &Db, email: &str) -> (String, String) {
-    let c = orderdesk::db::accounts::find_credentials(db, email).await.unwrap().unwrap();
-    (c.account_id.to_string(), c.id.to_string())
+    let (account, user): (i64, i64) = orderdesk::with_pool!(db, |p| {
+        sqlx::query_as("select account_id, id from app_user where coalesce(invited_email, email) = $1")
+            .bind(email)
+            .fetch_one(p)
+            .await
+    })
+    .unwrap();
+    (account.to_string(), user.to_string())
 }
 
 /// Issues a link from /admin and returns its path (`/password-reset/…`).
-async fn issue(app: &TestApp, support: &Browser, email: &str) -> String {
+pub async fn issue(app: &TestApp, support: &Browser, email: &str) -> String {
     let (account, user) = ids_of(&app.db, email).await;
     let admin = support.get("/admin").await;
     assert!(admin.body.contains(email), "the owner is offered on /admin");

@@ -201,10 +201,15 @@ async fn staff_limited_to_a_store_never_reach_another(backend: Backend) {
     assert!(!page.body.contains("b-order"));
     // The bulk change refuses B's order as not found and changes nothing.
     let pk = pk_b.to_string();
-    let r = staff.submit("/orders", "/orders/bulk", &[("order", &pk), ("target", "cancelled"), ("cancel_reason", "210")]).await;
+    let r = staff
+        .submit("/orders", "/orders/bulk", &[("order", &pk), ("target", "cancelled"), ("cancel_reason", "210")])
+        .await;
     assert!(r.body.contains("注文が見つかりません"), "{}", r.body);
     let status: String = orderdesk::with_pool!(&app.db, |p| {
-        sqlx::query_scalar::<_, String>("select internal_status from yahoo_order where id = $1").bind(pk_b).fetch_one(p).await
+        sqlx::query_scalar::<_, String>("select internal_status from yahoo_order where id = $1")
+            .bind(pk_b)
+            .fetch_one(p)
+            .await
     })
     .unwrap();
     assert_eq!(status, "new");

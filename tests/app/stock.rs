@@ -23,7 +23,12 @@ const INITIAL: i64 = 500;
 
 async fn set_sync(s: &Shop, store: StoreId, on: bool) {
     orderdesk::with_pool!(&s.app.db, |p| {
-        sqlx::query("update store set stock_sync_enabled = $2 where id = $1").bind(store).bind(on).execute(p).await.map(|_| ())
+        sqlx::query("update store set stock_sync_enabled = $2 where id = $1")
+            .bind(store)
+            .bind(on)
+            .execute(p)
+            .await
+            .map(|_| ())
     })
     .unwrap();
 }
@@ -101,7 +106,8 @@ async fn stock_shop_with_codes(backend: Backend, orders: usize) -> ((Shop, Store
         .iter()
         .flat_map(|o| o["items"].as_array().cloned().unwrap_or_default())
         .map(|i| {
-            let (item, sub) = (i["item_id"].as_str().unwrap().to_owned(), i["sub_code"].as_str().unwrap_or("").to_owned());
+            let (item, sub) =
+                (i["item_id"].as_str().unwrap().to_owned(), i["sub_code"].as_str().unwrap_or("").to_owned());
             if sub.is_empty() { item } else { format!("{item}:{sub}") }
         })
         .collect();
@@ -143,13 +149,23 @@ async fn assert_stores_hold_initial_minus_ordered_plus_cancelled(s: &Shop) {
 
 async fn orders_take_stock_once_and_every_synced_store_gets_it(backend: Backend) {
     let (s, _, _) = stock_shop(backend, 60).await;
-    assert_eq!(sim_stock(&s, SELLER).await.values().copied().collect::<std::collections::BTreeSet<_>>(), [INITIAL].into());
+    assert_eq!(
+        sim_stock(&s, SELLER).await.values().copied().collect::<std::collections::BTreeSet<_>>(),
+        [INITIAL].into()
+    );
     s.run_once(Trigger::Manual).await;
     settle(&s).await;
     assert_stores_hold_initial_minus_ordered_plus_cancelled(&s).await;
 
     // Cancel three orders (the bulk form): their items come back, once.
-    let ids: Vec<String> = s.ours().await.iter().filter(|(o, _)| !o.fraud_hold().is_held()).take(3).map(|(o, _)| o.id.to_string()).collect();
+    let ids: Vec<String> = s
+        .ours()
+        .await
+        .iter()
+        .filter(|(o, _)| !o.fraud_hold().is_held())
+        .take(3)
+        .map(|(o, _)| o.id.to_string())
+        .collect();
     let page = s.owner.get("/orders").await;
     let token = page.csrf_token().unwrap();
     let mut form = vec![("csrf_token", token.as_str()), ("target", "cancelled"), ("cancel_reason", "210")];
@@ -245,7 +261,11 @@ async fn a_hundred_edits_become_one_value(backend: Backend) {
         let token = page.csrf_token().unwrap();
         let r = s
             .owner
-            .post_raw("/stock/set", &[("csrf_token", &token), ("item_code", "ＢＯＸ－１"), ("quantity", &q.to_string())], &[])
+            .post_raw(
+                "/stock/set",
+                &[("csrf_token", &token), ("item_code", "ＢＯＸ－１"), ("quantity", &q.to_string())],
+                &[],
+            )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
     }
@@ -259,7 +279,10 @@ async fn a_hundred_edits_become_one_value(backend: Backend) {
 async fn emergency_stop_halts_pushes_and_resume_catches_up(backend: Backend) {
     let (s, _, _) = stock_shop(backend, 5).await;
     let path = format!("/stores/{}", s.store);
-    let r = s.owner.submit(&format!("{path}/emergency-stop"), &format!("{path}/emergency-stop"), &[("reason", "棚卸し中")]).await;
+    let r = s
+        .owner
+        .submit(&format!("{path}/emergency-stop"), &format!("{path}/emergency-stop"), &[("reason", "棚卸し中")])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     stock::set_manual(&s.app.db, s.account, "halt-1", None, 42, "test", orderdesk::db::now()).await.unwrap();
     for _ in 0..5 {
@@ -278,7 +301,10 @@ async fn refused_pushes_are_shown_and_retried(backend: Backend) {
     stock::set_manual(&s.app.db, s.account, "fail-1", None, 3, "test", orderdesk::db::now()).await.unwrap();
     s.app.stock.tick().await.unwrap();
     let row = s.owner.get("/stock?q=fail").await.select_text("#stock-table tbody tr").join("");
-    assert!(row.contains("失敗") && row.contains("Yahoo!が在庫の更新を受け付けませんでした"), "a refused push is visible: {row}");
+    assert!(
+        row.contains("失敗") && row.contains("Yahoo!が在庫の更新を受け付けませんでした"),
+        "a refused push is visible: {row}"
+    );
     settle(&s).await;
     assert_eq!(sim_stock(&s, SELLER).await.get("fail-1"), Some(&3), "retried until it went through");
     let row = s.owner.get("/stock?q=fail").await.select_text("#stock-table tbody tr").join("");

@@ -21,7 +21,7 @@ use crate::{
 
 const SUPPORT_PASSWORD: &str = "support-password-123";
 
-async fn support_staff(app: &TestApp) -> Browser {
+pub async fn support_staff(app: &TestApp) -> Browser {
     let hash = orderdesk::crypto::hash_password_blocking(SUPPORT_PASSWORD.into()).await.unwrap();
     orderdesk::db::support::create(&app.db, "sato@support.example", "佐藤", &hash).await.unwrap();
     let b = app.browser();
@@ -30,7 +30,12 @@ async fn support_staff(app: &TestApp) -> Browser {
 }
 
 /// Opens a support access to `account` from /admin; returns the answer.
-async fn open_access(support: &Browser, account: AccountId, reason: &str, needs_personal: bool) -> crate::helpers::Page {
+pub async fn open_access(
+    support: &Browser,
+    account: AccountId,
+    reason: &str,
+    needs_personal: bool,
+) -> crate::helpers::Page {
     let account = account.0.to_string();
     let mut fields = vec![("account_id", account.as_str()), ("reason", reason)];
     if needs_personal {
@@ -64,7 +69,8 @@ async fn admin_is_for_support_staff_only(backend: Backend) {
     assert!(admin_routes.len() >= 5, "{admin_routes:?}");
     for route in &admin_routes {
         let path = fill(route.path, "1");
-        let page = if route.method == Method::POST { owner.submit("/", &path, &[]).await } else { owner.get(&path).await };
+        let page =
+            if route.method == Method::POST { owner.submit("/", &path, &[]).await } else { owner.get(&path).await };
         assert_eq!(page.status, StatusCode::FORBIDDEN, "a merchant reached {} {}", route.method, route.path);
         if route.method == Method::GET {
             assert_eq!(support.get(&path).await.status, StatusCode::OK, "support reaches {path}");
@@ -93,7 +99,7 @@ async fn support_access_reads_but_never_changes(backend: Backend) {
     // No reason, no access.
     let refused = open_access(&support, account, "  ", false).await;
     assert_eq!(refused.location(), "/admin");
-    assert!(support.get("/admin").await.body.contains("閲覧の理由を入力してください"));
+    assert!(support.get("/admin").await.body.contains("閲覧の理由を4文字以上で具体的に入力してください"));
     assert_eq!(support.get("/orders").await.status, StatusCode::FORBIDDEN);
 
     let opened = open_access(&support, account, "問い合わせ#123の調査", false).await;
@@ -111,7 +117,9 @@ async fn support_access_reads_but_never_changes(backend: Backend) {
     // Every route that could change merchant data refuses, whatever its parameters.
     let mut walked = 0;
     for route in routes().list() {
-        if route.method != Method::POST || route.path.starts_with("/admin") || matches!(route.path, "/signin" | "/signout")
+        if route.method != Method::POST
+            || route.path.starts_with("/admin")
+            || matches!(route.path, "/signin" | "/signout")
         {
             continue;
         }
@@ -177,7 +185,11 @@ async fn emergency_stop_from_admin_is_shown_and_audited(backend: Backend) {
     let support = support_staff(&app).await;
     let s = store.to_string();
     let stopped = support
-        .submit("/admin", "/admin/stop", &[("account_id", &account), ("store_id", &s), ("reason", "Yahoo!側の障害のため")])
+        .submit(
+            "/admin",
+            "/admin/stop",
+            &[("account_id", &account), ("store_id", &s), ("reason", "Yahoo!側の障害のため")],
+        )
         .await;
     assert_eq!(stopped.location(), "/admin");
     let page = owner.get(&format!("/stores/{store}")).await;
@@ -260,7 +272,8 @@ async fn audit_log_filters_and_exports(backend: Backend) {
     support.submit("/admin", "/admin/stop", &[("account_id", &a), ("store_id", &s), ("reason", "障害対応")]).await;
     open_access(&support, account, "問い合わせ対応", false).await;
 
-    let column = |page: &crate::helpers::Page, n: usize| page.select_text(&format!("table.audit tbody td:nth-child({n})"));
+    let column =
+        |page: &crate::helpers::Page, n: usize| page.select_text(&format!("table.audit tbody td:nth-child({n})"));
     let by_support = owner.get("/audit?actor=support").await;
     let actors = column(&by_support, 2);
     assert_eq!(actors.len(), 2, "{actors:?}");

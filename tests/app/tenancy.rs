@@ -70,7 +70,8 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     // A's data is intact.
     assert_eq!(a.get(&format!("/stores/{a_store}")).await.status, StatusCode::OK);
     assert!(a.get("/users").await.body.contains("staff-a@example.jp"));
-    let upload = orderdesk::db::stock::upload(&app.db, orderdesk::domain::AccountId(a_account), a_upload).await.unwrap();
+    let upload =
+        orderdesk::db::stock::upload(&app.db, orderdesk::domain::AccountId(a_account), a_upload).await.unwrap();
     assert!(!upload.unwrap().2, "B could not apply A's stock upload");
     let a_audit = a.get("/audit").await;
     assert!(!a_audit.body.contains("owner-b@example.jp"), "B's actions are not in A's log");
@@ -97,6 +98,7 @@ async fn seed_order_and_run(app: &TestApp, store: i64) -> (i64, i64) {
         writes: vec![write],
         unchanged: vec![],
         cursor_to: None,
+        retry: None,
         lease_owner: None,
         actor: orders::HistoryActor::Job,
         now,
