@@ -38,6 +38,8 @@ pub struct AppState {
     pub pusher: Arc<Pusher>,
     /// `/healthz`'s failures, logged once per outage.
     pub health_log: Arc<std::sync::Mutex<crate::telemetry::OutageLog>>,
+    /// `/healthz`'s last probe: when, and what was wrong (one probe at a time).
+    pub health: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Option<&'static str>)>>>,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
             stock,
             pusher,
             health_log: Arc::new(std::sync::Mutex::new(crate::telemetry::OutageLog::new("health check"))),
+            health: Arc::default(),
             db,
             config: Arc::new(config),
             secrets,

@@ -219,26 +219,25 @@ pub async fn add_user(
     })
 }
 
-/// Users added to this account since `since` (for [`ADDS_PER_HOUR`]): every user but the
-/// owner whom sign-up made.
+/// Users added to this account since `since` (for [`ADDS_PER_HOUR`]), counted from the audit
+/// log: a user added and deleted again still counts.
 pub async fn added_since(db: &Db, account_id: AccountId, since: DateTime<Utc>) -> sqlx::Result<i64> {
     with_pool!(db, |p| {
-        sqlx::query_scalar(
-            "select count(*) from app_user where account_id = $1 and created_at >= $2
-             and id > (select min(id) from app_user where account_id = $1)",
-        )
-        .bind(account_id)
-        .bind(since)
-        .fetch_one(p)
-        .await
+        sqlx::query_scalar("select count(*) from audit_log where account_id = $1 and action = $2 and created_at >= $3")
+            .bind(account_id)
+            .bind(audit::Action::UserAdded.code())
+            .bind(since)
+            .fetch_one(p)
+            .await
     })
 }
 
-/// Pending users waiting for this address (in any account; a few at most).
+/// Pending users waiting for this address (in any account), the newest three: an address added
+/// by several accounts is rare, and each costs a password check at its sign-in.
 pub async fn pending_credentials(db: &Db, email: &str) -> sqlx::Result<Vec<UserCredentials>> {
     with_pool!(db, |p| {
         sqlx::query_as(
-            "select id, account_id, password_hash, auth_epoch from app_user where invited_email = $1 order by id limit 5",
+            "select id, account_id, password_hash, auth_epoch from app_user where invited_email = $1 order by id desc limit 3",
         )
         .bind(email)
         .fetch_all(p)

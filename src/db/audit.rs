@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, now, with_pool};
-use crate::domain::{AccountId, StoreId};
+use crate::domain::{
+    AccountId, StoreId,
+    scope::{MASK, OrderScope},
+};
 
 /// Who did it, as shown to the merchant.
 #[derive(Clone, Debug)]
@@ -286,7 +289,37 @@ pub struct Filter {
 }
 
 /// One page of the account's log matching `filter`, newest first, below `before_id` if given.
+/// One page of the log as this reader may read it: an order export's search text (which may be
+/// a buyer's name or phone number; entries written before it was left out hold it) is masked
+/// for a reader who may not see buyers' personal data.
 pub async fn search(
+    db: &Db,
+    scope: &OrderScope,
+    filter: &Filter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Entry>> {
+    let mut entries = search_account(db, scope.account, filter, before_id, limit).await?;
+    if scope.mask_personal {
+        for e in entries.iter_mut().filter(|e| e.action == Action::OrdersExported.code()) {
+            e.detail = masked_search(&e.detail);
+        }
+    }
+    Ok(entries)
+}
+
+/// `CSV出力: a=1&q=山田` → `CSV出力: a=1&q=＊＊＊`.
+fn masked_search(detail: &str) -> String {
+    let Some((head, query)) = detail.split_once(": ") else { return detail.to_owned() };
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let v = if k == "q" && !v.is_empty() { std::borrow::Cow::Borrowed(MASK) } else { v };
+        out.append_pair(&k, &v);
+    }
+    format!("{head}: {}", out.finish())
+}
+
+async fn search_account(
     db: &Db,
     account_id: AccountId,
     filter: &Filter,
@@ -456,5 +489,14 @@ mod tests {
         c.field("ストア名", "本店", "新本店");
         c.field("在庫連動", "オフ", "オン");
         assert_eq!(c.detail("新本店").as_deref(), Some("新本店: ストア名 本店 → 新本店、在庫連動 オフ → オン"));
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    #[test]
+    fn an_exports_search_text_is_masked() {
+        assert_eq!(super::masked_search("CSV出力: status=new&q=0901234"), "CSV出力: status=new&q=＊＊＊");
+        assert_eq!(super::masked_search("CSV出力: status=new"), "CSV出力: status=new");
     }
 }

@@ -186,7 +186,10 @@ impl Db {
     /// The SQLite file's folder, whose free space `/healthz` reports (`None` on PostgreSQL).
     pub fn sqlite_folder(&self) -> Option<std::path::PathBuf> {
         match self {
-            Db::Sqlite(pool) => pool.connect_options().get_filename().parent().map(std::path::Path::to_path_buf),
+            Db::Sqlite(pool) => {
+                let folder = pool.connect_options().get_filename().parent().map(std::path::Path::to_path_buf);
+                Some(folder.filter(|f| !f.as_os_str().is_empty()).unwrap_or_else(|| ".".into()))
+            }
             Db::Postgres(_) => None,
         }
     }

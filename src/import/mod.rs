@@ -194,6 +194,8 @@ struct RunCtx<'a> {
     /// later pass of the same run leaves the list. Whatever remains at the end is the run's
     /// failures: listed on its page and fetched by ID by the next run.
     failures: BTreeMap<String, String>,
+    /// Of those, the ones Yahoo says do not exist (od10001): listed, but not retried.
+    gone: HashSet<String>,
     day: String,
     started: DateTime<Utc>,
     /// When progress was last written.
@@ -296,7 +298,11 @@ impl Importer {
         let Err(e) = first else { return };
         tracing::warn!(error = %e, run = run.0, "recording the end of an import run failed; retrying in the background");
         let (db, progress, status) = (self.db.clone(), progress.clone(), ending.status());
-        let message = if crate::db::is_unreachable(&e) { Some(DB_UNREACHABLE.to_owned()) } else { message };
+        let message = if crate::db::is_unreachable(&e) && *ending != Ending::Done {
+            Some(DB_UNREACHABLE.to_owned())
+        } else {
+            message
+        };
         tokio::spawn(async move {
             for _ in 0..300 {
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -345,6 +351,7 @@ impl Importer {
             pending_since: None,
             unchanged: Vec::new(),
             failures: BTreeMap::new(),
+            gone: HashSet::new(),
             day: jst::today(now).to_string(),
             started: now,
             reported: None,
@@ -446,7 +453,8 @@ impl Importer {
         // The cursor moves either way: what is still missing is kept, in the cursor's own
         // transaction, for the next run to fetch by ID (and not the whole window again).
         let failures: Vec<(String, String)> = ctx.failures.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let retry = moves_cursor.then(|| imports::failures_json(&failures));
+        let retry: Vec<(String, String)> = failures.iter().filter(|(id, _)| !ctx.gone.contains(id)).cloned().collect();
+        let retry = moves_cursor.then(|| imports::failures_json(&retry));
         self.flush_with(ctx, moves_cursor.then_some(to), retry).await?;
         if !failures.is_empty() {
             let next = if moves_cursor {
@@ -616,6 +624,9 @@ impl Importer {
                         Err(e) => {
                             tracing::warn!(store = store.0, order = %id, error = %e, "orderInfo failed");
                             ctx.progress.errors += 1;
+                            if e.is_order_not_found() {
+                                ctx.gone.insert(id.clone());
+                            }
                             ctx.failures.insert(id, e.message_ja());
                         }
                     }
@@ -672,6 +683,7 @@ impl Importer {
         };
         for detail in details {
             ctx.failures.remove(&detail.order_id);
+            ctx.gone.remove(&detail.order_id);
             ctx.fetched.insert(detail.order_id.clone());
             match stored.get(&detail.order_id) {
                 None => {

@@ -195,9 +195,19 @@ impl Pusher {
                     return Ok(());
                 }
                 Ok(false) => {}
-                Err(e) => {
+                // Not known yet whether the earlier try arrived: ask again later (an
+                // authentication problem waits for people, as a send does).
+                Err(e) if e.is_temporary() || waits_for_people(&e) => {
                     let now = db::now();
-                    let at = now + self.backoff(row.attempts);
+                    if e.is_auth_problem() {
+                        imports::set_blocked(&self.db, row.account_id, row.store_id, e.auth_code(), now).await?;
+                    }
+                    let wait = if waits_for_people(&e) {
+                        chrono::Duration::from_std(self.settings.auth_wait).unwrap_or_default()
+                    } else {
+                        self.backoff(row.attempts)
+                    };
+                    let at = now + wait;
                     let message = format!(
                         "前回の送信がYahoo!に届いたか確認できませんでした: {}（{}に確認します）",
                         e.message_ja(),
@@ -206,6 +216,11 @@ impl Pusher {
                     outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
                     self.yahoo.flush_calls().await;
                     return Ok(());
+                }
+                // orderInfo refused for good (the order is gone, the answer unreadable): the
+                // change itself is sent, and Yahoo's answer to it settles the push.
+                Err(e) => {
+                    tracing::info!(push = row.id.0, error = %e, "reading the order before a re-send failed; sending")
                 }
             }
         }
@@ -284,10 +299,11 @@ impl Pusher {
         let detail = api::parse_order_info(&root)?;
         Ok(match push {
             Push::Status { status, .. } => detail.order_status == status.code(),
-            Push::Ship { ship_status, company_code, invoice_number, .. } => {
+            Push::Ship { ship_status, company_code, invoice_number, ship_date } => {
                 detail.ship_status == Some(*ship_status)
                     && (company_code.is_empty() || detail.ship_company_code == *company_code)
                     && (invoice_number.is_empty() || detail.ship_invoice_number1 == *invoice_number)
+                    && detail.ship_date.is_none_or(|d| d == *ship_date)
             }
         })
     }

@@ -124,7 +124,8 @@ impl AuditPage {
 pub async fn index(State(state): State<AppState>, owner: Owner, Query(q): Query<AuditQuery>) -> AppResult<Response> {
     let stores = stores::links(&state.db, owner.account_id()).await?;
     let filter = q.filter(&stores)?;
-    let mut entries = audit::search(&state.db, owner.account_id(), &filter, q.before, PAGE_SIZE + 1).await?;
+    let scope = owner.scope().await?;
+    let mut entries = audit::search(&state.db, &scope, &filter, q.before, PAGE_SIZE + 1).await?;
     let next_before = if entries.len() as i64 > PAGE_SIZE {
         entries.truncate(PAGE_SIZE as usize);
         entries.last().map(|e| e.id)
@@ -146,11 +147,12 @@ pub async fn download(
 ) -> AppResult<Response> {
     let stores = stores::links(&state.db, owner.account_id()).await?;
     let filter = q.filter(&stores)?;
+    let scope = owner.scope().await?;
     let mut out = String::new();
     csv::record(&mut out, ["日時", "操作者の種類", "操作者", "操作", "内容", "IPアドレス"]);
     let mut before = None;
     loop {
-        let batch = audit::search(&state.db, owner.account_id(), &filter, before, EXPORT_BATCH).await?;
+        let batch = audit::search(&state.db, &scope, &filter, before, EXPORT_BATCH).await?;
         for e in &batch {
             let at = crate::web::render::jst(e.created_at);
             csv::record(

@@ -14,24 +14,31 @@ use super::session::ClientIp;
 use crate::app::AppState;
 
 /// 200 `ok` when the database takes a write now (one committed row, the write lock within two
-/// seconds) and, on SQLite, its folder has room; 503 with the reason otherwise. Failures are
-/// logged once when they start and once when they end (`telemetry::OutageLog`).
+/// seconds) and, on SQLite, its folder has room; 503 with the reason otherwise. One probe at a
+/// time, its answer reused for a second (anyone may ask, as often as they like); the cause is
+/// logged once when trouble starts and once when it ends (`telemetry::OutageLog`).
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let problem = match tokio::time::timeout(Duration::from_secs(5), state.db.write_probe()).await {
-        Err(_) => Some("database write timed out".to_owned()),
-        Ok(Err(e)) => Some(format!("database cannot take a write: {e}")),
-        Ok(Ok(())) => low_disk(&state),
-    };
-    let mut log = state.health_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    match problem {
-        None => {
-            log.worked();
-            (StatusCode::OK, "ok\n").into_response()
+    let mut last = state.health.lock().await;
+    let fresh = last.as_ref().is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1));
+    if !fresh {
+        let (problem, detail) = match tokio::time::timeout(Duration::from_secs(5), state.db.write_probe()).await {
+            Err(_) => (Some("database write timed out"), "the write probe took over 5 s".to_owned()),
+            Ok(Err(e)) => (Some("database cannot take a write"), e.to_string()),
+            Ok(Ok(())) => match low_disk(&state) {
+                Some(detail) => (Some("data folder nearly full"), detail),
+                None => (None, String::new()),
+            },
+        };
+        let mut log = state.health_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match problem {
+            None => log.worked(),
+            Some(why) => log.failed(&format!("{why}: {detail}")),
         }
-        Some(why) => {
-            log.failed(&why);
-            (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
-        }
+        *last = Some((Instant::now(), problem));
+    }
+    match last.as_ref().and_then(|(_, p)| *p) {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
     }
 }
 
@@ -43,7 +50,7 @@ fn low_disk(state: &AppState) -> Option<String> {
     let folder = state.db.sqlite_folder()?;
     let stat = rustix::fs::statvfs(&folder).ok()?;
     let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-    (free < MIN_FREE_BYTES).then(|| format!("the data folder {} has {} KiB free", folder.display(), free / 1024))
+    (free < MIN_FREE_BYTES).then(|| format!("{} has {} KiB free", folder.display(), free / 1024))
 }
 
 /// Prometheus text, for loopback clients and the configured allow-list only; anyone else gets

@@ -45,18 +45,6 @@ pub mod users;
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// One registered route, as tests and documentation see it.
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_reset_token_and_a_query_never_reach_a_log_line() {
-        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
-        assert_eq!(super::loggable_path(&uri("/password-reset/s3cret-token")), "/password-reset/{token}");
-        assert_eq!(super::loggable_path(&uri("/password-reset/s3cret/x?y=1")), "/password-reset/{token}/x");
-        assert_eq!(super::loggable_path(&uri("/connect/callback?code=abc&state=def")), "/connect/callback");
-        assert_eq!(super::loggable_path(&uri("/orders/12")), "/orders/12");
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteInfo {
     pub method: Method,
@@ -235,4 +223,16 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             tracing::debug_span!("request", method = %req.method(), path = %loggable_path(req.uri()))
         }))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_reset_token_and_a_query_never_reach_a_log_line() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
+        assert_eq!(super::loggable_path(&uri("/password-reset/s3cret-token")), "/password-reset/{token}");
+        assert_eq!(super::loggable_path(&uri("/password-reset/s3cret/x?y=1")), "/password-reset/{token}/x");
+        assert_eq!(super::loggable_path(&uri("/connect/callback?code=abc&state=def")), "/connect/callback");
+        assert_eq!(super::loggable_path(&uri("/orders/12")), "/orders/12");
+    }
 }

@@ -212,8 +212,12 @@ pub async fn reset_password(
     if accounts::set_password_hash(&state.db, owner.account_id(), user.id, &hash, &note).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    // The reset also lifts a lock-out: the owner vouches for this person.
-    crate::db::signin::clear_for_email(&state.db, &user.email).await?;
+    // The reset also lifts a lock-out: the owner vouches for this person. Not for a pending
+    // user: their address may be someone else's account, whose lock-out is not the owner's to
+    // lift (it would let anyone reset the failures of any address they added).
+    if !user.pending {
+        crate::db::signin::clear_for_email(&state.db, &user.email).await?;
+    }
     owner
         .flash(
             FlashKind::Success,

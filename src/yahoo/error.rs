@@ -62,6 +62,11 @@ impl YahooError {
         matches!(self, YahooError::Throttled | YahooError::Temporary(_) | YahooError::Malformed(_))
     }
 
+    /// Yahoo says there is no such order (od10001).
+    pub fn is_order_not_found(&self) -> bool {
+        matches!(self, YahooError::Api { code: Some(code), .. } if code == ORDER_NOT_FOUND)
+    }
+
     /// The authentication problems that stop a store's imports until someone acts.
     pub fn is_auth_problem(&self) -> bool {
         matches!(

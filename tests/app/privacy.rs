@@ -391,6 +391,28 @@ async fn adding_a_user_tells_nothing_about_other_accounts(backend: Backend) {
     assert!(b_owner.get("/").await.body.contains("B商店"));
     assert!(other.get("/users").await.body.contains("owner-b@example.jp"));
 
+    // An owner's reset of a pending user's password does not lift the lock-out of the address
+    // (it may be another account's: guessing there must stay throttled).
+    let guesser = app.browser();
+    for _ in 0..5 {
+        guesser.sign_in("owner-b@example.jp", "wrong-password-1").await;
+    }
+    assert_eq!(guesser.sign_in("owner-b@example.jp", "wrong-password-1").await.status, StatusCode::TOO_MANY_REQUESTS);
+    let pending: i64 = orderdesk::with_pool!(&app.db, |p| {
+        sqlx::query_scalar::<_, i64>("select id from app_user where invited_email = 'owner-b@example.jp'")
+            .fetch_one(p)
+            .await
+    })
+    .unwrap();
+    let pending_id = format!("/users/{pending}/password");
+    let reset = owner.submit("/users", &pending_id, &[("new_password", "another-password-9")]).await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER, "{}", reset.body);
+    assert_eq!(
+        guesser.sign_in("owner-b@example.jp", "wrong-password-1").await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "still locked out"
+    );
+
     // The same address twice in one account is told (the owner sees it listed anyway).
     let again = add("fresh@example.jp").await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -192,7 +192,7 @@ async fn sqlite_heals_after_a_full_disk() {
         disk.fill(left);
         let ending = s.run_once(orderdesk::db::imports::Trigger::Manual).await;
         let reason = waits_for_health(&s, 503).await;
-        assert!(reason.contains("data folder") || reason.contains("write"), "{reason}");
+        assert!(reason.contains("data folder nearly full") || reason.contains("write"), "{reason}");
         disk.free();
         waits_for_health(&s, 200).await;
         // The same process: the next run completes what the full disk cut off.
