@@ -39,7 +39,7 @@ pub struct AppState {
     /// `/healthz`'s failures, logged once per outage.
     pub health_log: Arc<std::sync::Mutex<crate::telemetry::OutageLog>>,
     /// `/healthz`'s last probe: when, and what was wrong (one probe at a time).
-    pub health: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Option<&'static str>)>>>,
+    pub health: Arc<tokio::sync::Mutex<Option<crate::web::health::Probe>>>,
 }
 
 impl AppState {

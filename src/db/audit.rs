@@ -496,7 +496,10 @@ mod tests {
 mod search_tests {
     #[test]
     fn an_exports_search_text_is_masked() {
-        assert_eq!(super::masked_search("CSV出力: status=new&q=0901234"), "CSV出力: status=new&q=＊＊＊");
+        // (The detail is a query string, percent-encoded like the one written.)
+        let mask: String = url::form_urlencoded::byte_serialize(super::MASK.as_bytes()).collect();
+        assert_eq!(super::masked_search("CSV出力: status=new&q=0901234"), format!("CSV出力: status=new&q={mask}"));
+        assert_eq!(super::masked_search("CSV出力: q=%E5%B1%B1%E7%94%B0"), format!("CSV出力: q={mask}"));
         assert_eq!(super::masked_search("CSV出力: status=new"), "CSV出力: status=new");
     }
 }

@@ -42,6 +42,9 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// When `/healthz` last probed, and what was wrong (`None`: nothing).
+pub type Probe = (Instant, Option<&'static str>);
+
 /// Below this much free space in the SQLite file's folder, writes are about to fail.
 const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
