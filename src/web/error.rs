@@ -146,7 +146,8 @@ impl IntoResponse for AppError {
             tracing::info!(why, "bad request");
         }
         let info = ErrorInfo { title, message };
-        let mut response = render(status, &ErrorPage { layout: Layout::bare(title), message, status: status.as_u16() });
+        let page = ErrorPage { layout: Layout::bare(title), message, status: status.as_u16(), request_id: None };
+        let mut response = render(status, &page);
         response.extensions_mut().insert(info);
         response
     }
@@ -175,6 +176,7 @@ pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next
     }
     let session = req.extensions().get::<Session>().cloned();
     let path = req.uri().path().to_string();
+    let id = req.extensions().get::<super::RequestId>().map(|r| r.0.clone());
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -198,11 +200,11 @@ pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next
                 StatusCode::UNPROCESSABLE_ENTITY | StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::BAD_REQUEST,
                 other => other,
             };
-            return page(&state, session, &path, status, ErrorInfo::for_status(status), Some(parts.headers)).await;
+            return page(&state, session, &path, status, ErrorInfo::for_status(status), Some(parts.headers), id).await;
         }
     };
     let headers = response.headers().clone();
-    page(&state, session, &path, status, info, Some(headers)).await
+    page(&state, session, &path, status, info, Some(headers), id).await
 }
 
 async fn page(
@@ -212,6 +214,7 @@ async fn page(
     status: StatusCode,
     info: ErrorInfo,
     headers: Option<HeaderMap>,
+    request_id: Option<String>,
 ) -> Response {
     // A slow database must not hold the error page (it may be why the request timed out).
     let layout = match session {
@@ -228,7 +231,8 @@ async fn page(
         }
         None => Layout::bare(info.title),
     };
-    let mut response = render(status, &ErrorPage { layout, message: info.message, status: status.as_u16() });
+    let mut response =
+        render(status, &ErrorPage { layout, message: info.message, status: status.as_u16(), request_id });
     // Keep what the status needs (Allow on 405, Retry-After) but not the old body's headers.
     if let Some(headers) = headers {
         for (name, value) in &headers {
@@ -248,6 +252,7 @@ pub async fn last_resort(State(state): State<AppState>, req: Request, next: Next
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
+    let id = req.extensions().get::<super::RequestId>().map(|r| r.0.clone());
     let response = next.run(req).await;
     let status = response.status();
     if !status.is_server_error() || is_html(&response) {
@@ -257,7 +262,7 @@ pub async fn last_resort(State(state): State<AppState>, req: Request, next: Next
         status = status.as_u16(),
         "the session layer answered an error (the database cannot take a write?)"
     );
-    page(&state, None, &path, status, ErrorInfo::for_status(status), None).await
+    page(&state, None, &path, status, ErrorInfo::for_status(status), None, id).await
 }
 
 fn is_html(response: &Response) -> bool {

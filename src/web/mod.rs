@@ -173,6 +173,21 @@ pub fn loggable_path(uri: &axum::http::Uri) -> String {
     path.to_owned()
 }
 
+/// A short id for one request: on its log lines (the request span), in the `x-request-id`
+/// header and on its error page, so that support can match what a merchant saw to the log.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+async fn request_id(mut req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let id: String = crate::crypto::random_token().chars().filter(char::is_ascii_alphanumeric).take(10).collect();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(req).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -220,8 +235,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::REFERRER_POLICY, "same-origin"))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::debug_span!("request", method = %req.method(), path = %loggable_path(req.uri()))
+            let id = req.extensions().get::<RequestId>().map_or("", |r| r.0.as_str());
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %loggable_path(req.uri()))
         }))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 

@@ -116,6 +116,8 @@ pub struct ErrorPage {
     pub message: &'static str,
     /// Shown small, so a merchant can quote it to support.
     pub status: u16,
+    /// The request's id (`web::RequestId`), which its log lines carry too.
+    pub request_id: Option<String>,
 }
 
 /// Japan Standard Time (no daylight saving), which is how merchants read times.

@@ -324,7 +324,28 @@ async fn full_width_input_means_the_same_on_every_form(backend: Backend) {
     assert!(page.select_text("#auto-import").join("").starts_with("オン（15分ごと）"));
 }
 
+/// Issue 26: an error page shows a short id that is also the request's `x-request-id` and on
+/// every log line of the request, so support can match a merchant's screen to the log.
+async fn an_error_page_shows_the_id_its_log_lines_carry(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("山田商店", "owner@example.jp").await;
+    let page = owner.get("/orders/not-a-number").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let shown = page.select_text("#request-id").join("");
+    assert!(shown.len() >= 8, "{}", page.body);
+    assert_eq!(page.headers["x-request-id"].to_str().unwrap(), shown);
+    let logs = crate::helpers::captured_logs();
+    assert!(
+        logs.lines().any(|l| l.contains(&format!("id={shown}")) && l.contains("bare error answer replaced")),
+        "the request's log line carries its id: {:?}",
+        logs.lines().filter(|l| l.contains("bare error answer replaced")).next_back()
+    );
+    let ok = owner.get("/").await;
+    assert!(ok.headers.contains_key("x-request-id"), "every answer has one");
+}
+
 crate::on_both_backends!(
+    an_error_page_shows_the_id_its_log_lines_carry,
     full_width_input_means_the_same_on_every_form,
     the_store_page_is_a_checklist_with_one_next_step,
     form_errors_are_tied_to_their_fields,
