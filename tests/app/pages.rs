@@ -338,7 +338,7 @@ async fn an_error_page_shows_the_id_its_log_lines_carry(backend: Backend) {
     assert!(
         logs.lines().any(|l| l.contains(&format!("id={shown}")) && l.contains("bare error answer replaced")),
         "the request's log line carries its id: {:?}",
-        logs.lines().filter(|l| l.contains("bare error answer replaced")).next_back()
+        logs.lines().rfind(|l| l.contains("bare error answer replaced"))
     );
     let ok = owner.get("/").await;
     assert!(ok.headers.contains_key("x-request-id"), "every answer has one");
