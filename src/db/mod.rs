@@ -140,11 +140,6 @@ impl Db {
         }
     }
 
-    /// A trivial round trip.
-    pub async fn ping(&self) -> sqlx::Result<()> {
-        with_pool!(self, |p| sqlx::query("select 1").execute(p).await.map(|_| ()))
-    }
-
     /// Whether the database takes a write now: one committed write of one row, which must get
     /// the write lock within two seconds (SQLite: `BEGIN IMMEDIATE` under a short busy
     /// timeout; PostgreSQL: a lock and statement timeout). For `/healthz`, which used to read

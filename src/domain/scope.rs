@@ -22,17 +22,13 @@ impl OrderScope {
     pub fn allows(&self, store: StoreId) -> bool {
         self.stores.as_ref().is_none_or(|s| s.contains(&store))
     }
-
-    /// What a masked field shows.
-    pub fn mask<'a>(&self, value: &'a str) -> &'a str {
-        if self.mask_personal && !value.is_empty() { MASK } else { value }
-    }
 }
 
 pub const MASK: &str = "＊＊＊";
 
 impl OrderScope {
-    /// Masks each of these fields in place (see [`OrderScope::mask`]).
+    /// Replaces each of these fields with [`MASK`] (an empty one stays empty) when the scope
+    /// masks buyers' personal data.
     pub fn mask_fields<const N: usize>(&self, fields: [&mut String; N]) {
         if !self.mask_personal {
             return;
