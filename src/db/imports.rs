@@ -27,6 +27,12 @@ impl std::fmt::Display for RunId {
     }
 }
 
+/// Whether the authentication block of `store_import i` on `store s` is still in force: set, and
+/// nobody has acted since (reconnecting or saving a key touches the store, which lifts it). The
+/// scheduler, the outbox, the store page and support's console all ask this one condition.
+pub const BLOCK_IN_FORCE: &str = "(i.blocked_at is not null and s.updated_at <= i.blocked_at
+     and (s.authorized_at is null or s.authorized_at <= i.blocked_at))";
+
 /// A store's import state as the store page and the importer see it.
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct ImportState {
@@ -34,6 +40,8 @@ pub struct ImportState {
     pub next_run_at: Option<DateTime<Utc>>,
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+    /// The authentication failure that stops automatic import, while it is in force
+    /// ([`BLOCK_IN_FORCE`]: after 再認証 it is gone at once, not at the next run's end).
     pub blocked_reason: Option<String>,
     pub blocked_at: Option<DateTime<Utc>>,
     pub stopped_reason: Option<String>,
@@ -93,13 +101,17 @@ pub async fn ensure(db: &Db, account_id: AccountId, store_id: StoreId, now: Date
 
 pub async fn state(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<ImportState> {
     let row: Option<ImportState> = with_pool!(db, |p| {
-        sqlx::query_as(
-            "select i.cursor_at, i.next_run_at, i.lease_owner, i.lease_until, i.blocked_reason, i.blocked_at,
+        sqlx::query_as(&format!(
+            "select i.cursor_at, i.next_run_at, i.lease_owner, i.lease_until,
+                    case when {BLOCK_IN_FORCE} then i.blocked_reason end as blocked_reason,
+                    case when {BLOCK_IN_FORCE} then i.blocked_at end as blocked_at,
                     i.stopped_reason, i.stopped_at, i.held_checked_at, i.calls_day, coalesce(i.calls_today, 0) as calls_today,
                     a.stopped_reason as account_stopped_reason, a.stopped_at as account_stopped_at, i.retry_orders
-             from account a left join store_import i on i.account_id = a.id and i.store_id = $2
-             where a.id = $1",
-        )
+             from account a
+             left join store_import i on i.account_id = a.id and i.store_id = $2
+             left join store s on s.id = i.store_id and s.account_id = a.id
+             where a.id = $1"
+        ))
         .bind(account_id)
         .bind(store_id)
         .fetch_optional(p)
@@ -129,7 +141,7 @@ pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result
         .bind(now)
         .execute(p)
         .await?;
-        sqlx::query_as(
+        sqlx::query_as(&format!(
             "select i.account_id, i.store_id
              from store_import i
              join store s on s.id = i.store_id and s.account_id = i.account_id
@@ -139,11 +151,10 @@ pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result
                and i.next_run_at <= $1
                and (i.lease_until is null or i.lease_until < $1)
                and i.stopped_at is null and a.stopped_at is null
-               and (i.blocked_at is null or s.updated_at > i.blocked_at
-                    or (s.authorized_at is not null and s.authorized_at > i.blocked_at))
+               and not {BLOCK_IN_FORCE}
              order by i.next_run_at
-             limit $2",
-        )
+             limit $2"
+        ))
         .bind(now)
         .bind(limit)
         .fetch_all(p)

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     Db,
+    imports::BLOCK_IN_FORCE,
     orders::{HistoryActor, OrderPk},
     with_pool,
 };
@@ -275,8 +276,7 @@ pub async fn claim(
              left join store_import i on i.store_id = p.store_id
              where ((p.state = 'pending' and p.next_attempt_at <= $2) or (p.state = 'sending' and p.lease_until < $2))
                and a.stopped_at is null and i.stopped_at is null
-               and (i.blocked_at is null or s.updated_at > i.blocked_at
-                    or (s.authorized_at is not null and s.authorized_at > i.blocked_at))
+               and not {BLOCK_IN_FORCE}
                and not exists (select 1 from order_push e
                                where e.order_pk = p.order_pk and e.seq < p.seq and e.state in ('pending', 'sending'))
              order by p.next_attempt_at, p.id

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Db, WriteError, now, with_pool};
+use super::{Db, WriteError, imports::BLOCK_IN_FORCE, now, with_pool};
 use crate::domain::{AccountId, StoreId, SupportStaffId, diagnosis::Facts, health::StoreHealth};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -196,14 +196,13 @@ pub async fn overview_stores(
     since: DateTime<Utc>,
 ) -> sqlx::Result<Vec<OverviewStore>> {
     with_pool!(db, |p| {
-        sqlx::query_as(
+        sqlx::query_as(&format!(
             "select s.id, s.account_id, s.name, s.seller_id,
                     s.refresh_token_enc is not null as connected, s.authorized_at,
                     s.public_key_pem is not null as has_public_key, s.public_key_version, s.public_key_expires_on,
                     s.last_authorize_status, s.last_auth_error, s.clock_offset_ms, s.auto_import_enabled,
                     i.next_run_at, i.stopped_reason, i.stopped_at, i.blocked_reason,
-                    (i.blocked_at is not null and s.updated_at <= i.blocked_at
-                     and (s.authorized_at is null or s.authorized_at <= i.blocked_at)) as blocked,
+                    {BLOCK_IN_FORCE} as blocked,
                     (select count(*) from import_run r where r.store_id = s.id and r.started_at >= $3) as runs_24h,
                     (select count(*) from import_run r
                      where r.store_id = s.id and r.started_at >= $3 and r.status = 'failed') as failed_runs_24h,
@@ -212,8 +211,8 @@ pub async fn overview_stores(
                      where o.account_id = s.account_id and o.store_id = s.id and o.state = 'failed') as failing_pushes
              from store s left join store_import i on i.store_id = s.id and i.account_id = s.account_id
              where s.account_id >= $1 and s.account_id <= $2
-             order by s.account_id, s.id",
-        )
+             order by s.account_id, s.id"
+        ))
         .bind(first)
         .bind(last)
         .bind(since)
@@ -231,16 +230,15 @@ pub struct SchedulerLag {
 
 pub async fn scheduler_lag(db: &Db, now: DateTime<Utc>) -> sqlx::Result<SchedulerLag> {
     with_pool!(db, |p| {
-        sqlx::query_as(
+        sqlx::query_as(&format!(
             "select count(*) as due, min(i.next_run_at) as oldest_due_at
              from store_import i
              join store s on s.id = i.store_id and s.account_id = i.account_id
              join account a on a.id = i.account_id
              where i.next_run_at <= $1 and s.auto_import_enabled and s.refresh_token_enc is not null
                and i.stopped_at is null and a.stopped_at is null
-               and (i.blocked_at is null or s.updated_at > i.blocked_at
-                    or (s.authorized_at is not null and s.authorized_at > i.blocked_at))",
-        )
+               and not {BLOCK_IN_FORCE}"
+        ))
         .bind(now)
         .fetch_one(p)
         .await

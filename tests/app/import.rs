@@ -674,8 +674,11 @@ async fn an_auth_failure_stops_automatic_import_until_fixed(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(runs(&s).await.len(), before, "no run while blocked");
 
-    // Fixing the cause (再認証) resumes it by itself.
+    // Fixing the cause (再認証) resumes it by itself, and the page says so at once (not only
+    // once the next run has ended).
     reconnect(&s).await;
+    let page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    assert!(page.select_text("#import-blocked").is_empty(), "the block is lifted by 再認証: {}", page.body);
     make_due(&s.app.db, s.store).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     wait_for(&s, |o| o.len() == 2).await;
