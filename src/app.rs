@@ -12,6 +12,7 @@ use crate::{
     crypto::{self, SecretBox},
     db::{self, Db, sessions::SessionBackend},
     import::{ImportSettings, Importer, scheduler::Scheduler},
+    jobs::{self, ProcessId},
     push::{PushSettings, Pusher},
     simulator::{self, SimHandle, Simulator},
     stock::{StockSettings, StockSync},
@@ -32,6 +33,8 @@ pub struct AppState {
     pub yahoo: Arc<YahooClient>,
     /// Runs imports (the scheduler's and the pages').
     pub importer: Arc<Importer>,
+    /// This process's one name in every lease its jobs take.
+    pub process: ProcessId,
     /// 在庫連動: order events into stock, pushes to the stores, pulls.
     pub stock: Arc<StockSync>,
     /// Sends the outbox's pushes to Yahoo (beside the scheduler).
@@ -59,15 +62,16 @@ impl AppState {
         db::reseal::run(&db, &secrets).await?;
         let dummy_hash = tokio::task::spawn_blocking(crypto::dummy_hash).await?;
         let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
-        let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));
-        let stock = Arc::new(StockSync::new(
-            db.clone(),
-            yahoo.clone(),
-            importer.owner().to_owned(),
-            StockSettings::from_config(&config),
-        ));
-        let pusher = Arc::new(Pusher::new(db.clone(), yahoo.clone(), PushSettings::from_config(&config)));
+        // One name for this process in every lease it takes.
+        let process = ProcessId::new();
+        let importer =
+            Arc::new(Importer::new(db.clone(), yahoo.clone(), process.clone(), ImportSettings::from_config(&config)));
+        let stock =
+            Arc::new(StockSync::new(db.clone(), yahoo.clone(), process.clone(), StockSettings::from_config(&config)));
+        let pusher =
+            Arc::new(Pusher::new(db.clone(), yahoo.clone(), process.clone(), PushSettings::from_config(&config)));
         Ok(AppState {
+            process,
             yahoo,
             importer,
             stock,
@@ -139,27 +143,23 @@ impl Application {
         // Background work ends with this future, even when it is dropped rather than finished
         // (a test killing a server): its tasks are aborted with it.
         let _background = AbortOnDrop(spawn_housekeeping(&state));
-        let _scheduler = state.config.scheduler.then(|| {
+        // The background jobs, each on the one job engine (`jobs`), on the scheduler's tick:
+        // imports, the pushes to Yahoo, the stock sync.
+        let jobs = state.config.scheduler.then(|| {
             let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
-            AbortOnDrop(tokio::spawn(Scheduler::new(state.importer.clone(), tick, state.config.import_workers).run()))
-        });
-        let _stock = state.config.scheduler.then(|| {
-            let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
-            AbortOnDrop(tokio::spawn(state.stock.clone().run(tick)))
-        });
-        // The outbox is drained wherever imports are scheduled, on the same tick.
-        let _pusher = state.config.scheduler.then(|| {
-            let tick = Duration::from_millis(state.config.scheduler_tick_ms.max(10));
-            AbortOnDrop(tokio::spawn(state.pusher.clone().run(tick)))
+            let scheduler = Scheduler::new(state.importer.clone(), tick, state.config.import_workers);
+            [
+                jobs::spawn(scheduler, tick),
+                jobs::spawn(state.pusher.clone(), tick),
+                jobs::spawn(state.stock.clone(), tick),
+            ]
         });
         let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(url = %state.config.public_url(), database = state.db.backend_name(), "serving");
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         // Runs in flight end here; their leases expire and another process (or the next start)
         // redoes what they had not committed.
-        drop(_scheduler);
-        drop(_stock);
-        drop(_pusher);
+        drop(jobs);
         drop(_background);
         if let Some(sim) = sim {
             sim.stop().await;

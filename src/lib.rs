@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod import;
+pub mod jobs;
 pub mod push;
 pub mod simulator;
 pub mod stock;

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use crate::{
+    jobs::ProcessId,
     simulator::{self, Simulator, control, generate::Generate},
     yahoo::signature,
 };
@@ -339,7 +340,12 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
             config.yahoo_min_interval_ms = 0;
             config.yahoo_daily_quota = i64::MAX / 2;
             let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
-            let importer = Arc::new(Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config)));
+            let importer = Arc::new(Importer::new(
+                db.clone(),
+                yahoo.clone(),
+                ProcessId::new(),
+                ImportSettings::from_config(&config),
+            ));
 
             // The import and the bare loop each run as a task on the runtime's workers, as `serve`
             // runs imports (not on this thread, which would compete with the workers for the cores).
@@ -446,7 +452,7 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
     config.simulator_url = Some(sim.base_url.clone());
     config.yahoo_min_interval_ms = (1000.0 / rate).ceil() as u64;
     let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
-    let importer = Arc::new(Importer::new(db.clone(), yahoo, ImportSettings::from_config(&config)));
+    let importer = Arc::new(Importer::new(db.clone(), yahoo, ProcessId::new(), ImportSettings::from_config(&config)));
     let started = Instant::now();
     let ending = import_once(&importer, account, store).await?;
     let secs = started.elapsed().as_secs_f64();

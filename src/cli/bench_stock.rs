@@ -12,6 +12,7 @@ use crate::{
     db::{imports::Trigger, stock},
     domain::{AccountId, StoreId},
     import::{ImportSettings, Importer, Job},
+    jobs::ProcessId,
     simulator::{self, Simulator},
     stock::{StockSettings, StockSync},
     yahoo::YahooClient,
@@ -62,7 +63,7 @@ pub async fn stock(codes: usize, postgres: Option<String>) -> anyhow::Result<()>
             let job = Arc::new(StockSync::new(
                 db.clone(),
                 yahoo.clone(),
-                "bench".into(),
+                ProcessId::new(),
                 StockSettings::from_config(&config),
             ));
 
@@ -111,7 +112,8 @@ pub async fn stock(codes: usize, postgres: Option<String>) -> anyhow::Result<()>
                 .map_err(|_| anyhow::anyhow!("adding the order failed"))?;
                 // The import's window ends a little before now (orders still being published).
                 tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
-                let importer = Importer::new(db.clone(), yahoo.clone(), ImportSettings::from_config(&config));
+                let importer =
+                    Importer::new(db.clone(), yahoo.clone(), ProcessId::new(), ImportSettings::from_config(&config));
                 anyhow::ensure!(importer.acquire(*a0, *s0).await?, "lease");
                 let run = crate::db::imports::create_run(
                     &db,
@@ -132,7 +134,7 @@ pub async fn stock(codes: usize, postgres: Option<String>) -> anyhow::Result<()>
                 anyhow::ensure!(stored == 1, "the order was not imported ({stored} stored)");
                 // The stock job as `serve` runs it: a pass every scheduler tick.
                 let tick = std::time::Duration::from_millis(config.scheduler_tick_ms.max(10));
-                let background = tokio::spawn(job.clone().run(tick));
+                let background = crate::jobs::spawn(job.clone(), tick);
                 let delay = loop {
                     let done = stores.iter().all(|(_, _, seller)| {
                         sim.state.world().sellers[seller].stock.get(code).map(|s| s.quantity) == Some(before - 2)
@@ -141,12 +143,12 @@ pub async fn stock(codes: usize, postgres: Option<String>) -> anyhow::Result<()>
                         break imported.elapsed();
                     }
                     if imported.elapsed().as_secs() >= 60 {
-                        background.abort();
+                        drop(background);
                         anyhow::bail!("the new quantity did not reach Yahoo");
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 };
-                background.abort();
+                drop(background);
                 println!(
                     "{label}: an order's import to its new quantity at all {STORES} stores: {:.0} ms (stock job every {} ms)",
                     delay.as_secs_f64() * 1000.0,

@@ -1,6 +1,6 @@
 //! Where each store's import stands (cursor, lease, stops, today's calls) and the record of
-//! every import run. The lease is a row update that only one process can win, on SQLite and on
-//! PostgreSQL alike; a lease whose holder died expires and is taken over.
+//! every import run. The store's import lease is the row's `lease_owner`/`lease_until`, taken and
+//! renewed through [`crate::db::lease`] like every job's.
 //!
 //! The scheduler's queries ([`due_stores`], [`queued_runs`]) span accounts: they are the jobs'
 //! view, never reachable from a route. Everything a page reads takes the account.
@@ -162,72 +162,19 @@ pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result
     })
 }
 
-/// Takes the store's lease for `owner` until `until`, if it is free, expired or already ours.
-/// Exactly one of several racing processes gets it (a conditional update of one row).
-pub async fn acquire(
+/// Sets when the store's next automatic run is due, while `owner` holds its import lease (the
+/// lease itself is [`crate::db::lease`]'s).
+pub async fn set_next_run(
     db: &Db,
     account_id: AccountId,
     store_id: StoreId,
     owner: &str,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    ensure(db, account_id, store_id, now).await?;
-    with_pool!(db, |p| {
-        sqlx::query(
-            "update store_import set lease_owner = $3, lease_until = $5, updated_at = $4
-             where store_id = $1 and account_id = $2
-               and (lease_owner is null or lease_until is null or lease_until < $4 or lease_owner = $3)",
-        )
-        .bind(store_id)
-        .bind(account_id)
-        .bind(owner)
-        .bind(now)
-        .bind(until)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
-    })
-}
-
-/// Extends a lease we hold; false when it is no longer ours.
-pub async fn renew(
-    db: &Db,
-    account_id: AccountId,
-    store_id: StoreId,
-    owner: &str,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    with_pool!(db, |p| {
-        sqlx::query(
-            "update store_import set lease_until = $5, updated_at = $4
-             where store_id = $1 and account_id = $2 and lease_owner = $3 and lease_until >= $4",
-        )
-        .bind(store_id)
-        .bind(account_id)
-        .bind(owner)
-        .bind(now)
-        .bind(until)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
-    })
-}
-
-/// Gives the lease back and sets when the next automatic run is due (`None` keeps it).
-pub async fn release(
-    db: &Db,
-    account_id: AccountId,
-    store_id: StoreId,
-    owner: &str,
-    next_run_at: Option<DateTime<Utc>>,
+    next_run_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     with_pool!(db, |p| {
         sqlx::query(
-            "update store_import set lease_owner = null, lease_until = null,
-                 next_run_at = coalesce($4, next_run_at), updated_at = $5
+            "update store_import set next_run_at = $4, updated_at = $5
              where store_id = $1 and account_id = $2 and lease_owner = $3",
         )
         .bind(store_id)

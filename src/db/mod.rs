@@ -21,6 +21,7 @@ pub mod changes;
 pub mod dashboard;
 pub mod imports;
 pub mod key_check;
+pub mod lease;
 pub mod order_list;
 pub mod orders;
 pub mod outbox;

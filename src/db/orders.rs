@@ -8,7 +8,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Db, with_pool};
+use super::{
+    Db,
+    lease::{Leased, fence_sql},
+    with_pool,
+};
 use crate::domain::{
     AccountId, StoreId,
     order::{Address, OrderDetail, OrderItem},
@@ -576,16 +580,8 @@ async fn write_batch_sqlite(
     let (actor_type, actor_name) = actor.parts();
     let mut tx = pool.begin().await?;
     if let Some(owner) = lease_owner.as_deref() {
-        let held = sqlx::query(
-            "update store_import set updated_at = $3
-             where store_id = $1 and account_id = $2 and lease_owner = $4 and lease_until > $3",
-        )
-        .bind(store_id)
-        .bind(account_id)
-        .bind(now)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
+        let held =
+            sqlx::query(&fence_sql(Leased::StoreImport)).bind(store_id).bind(owner).bind(now).execute(&mut *tx).await?;
         if held.rows_affected() != 1 {
             return Err(BatchError::LeaseLost);
         }
@@ -901,16 +897,8 @@ async fn write_batch_pg(
     // flush (on this kind of disk the flush costs more than the batch).
     sqlx::query("set local synchronous_commit = off").execute(&mut *tx).await?;
     if let Some(owner) = lease_owner.as_deref() {
-        let held = sqlx::query(
-            "update store_import set updated_at = $3
-             where store_id = $1 and account_id = $2 and lease_owner = $4 and lease_until > $3",
-        )
-        .bind(store_id)
-        .bind(account_id)
-        .bind(now)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
+        let held =
+            sqlx::query(&fence_sql(Leased::StoreImport)).bind(store_id).bind(owner).bind(now).execute(&mut *tx).await?;
         if held.rows_affected() != 1 {
             return Err(BatchError::LeaseLost);
         }

@@ -287,23 +287,6 @@ pub async fn claim(
     with_pool!(db, |p| { sqlx::query_as(&sql).bind(owner).bind(now).bind(until).bind(limit).fetch_all(p).await })
 }
 
-/// Extends a claim while its call runs. False when the push is no longer this owner's.
-pub async fn renew(db: &Db, id: PushId, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> sqlx::Result<bool> {
-    with_pool!(db, |p| {
-        sqlx::query(
-            "update order_push set lease_until = $4, updated_at = $3
-             where id = $1 and lease_owner = $2 and state = 'sending'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(now)
-        .bind(until)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
-    })
-}
-
 /// How a claimed push ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -390,42 +390,6 @@ pub async fn due_stores(db: &Db, now: DateTime<Utc>, limit: i64) -> sqlx::Result
     })
 }
 
-/// Takes (or keeps) the store's stock lease until `until`; false when another process has it.
-pub async fn acquire(
-    db: &Db,
-    store: StoreId,
-    owner: &str,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    with_pool!(db, |p| {
-        sqlx::query(
-            "insert into stock_lease (store_id, owner, until) values ($1, $2, $4)
-             on conflict (store_id) do update set owner = excluded.owner, until = excluded.until
-             where stock_lease.owner is null or stock_lease.until is null or stock_lease.until < $3
-                or stock_lease.owner = excluded.owner",
-        )
-        .bind(store)
-        .bind(owner)
-        .bind(now)
-        .bind(until)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected() == 1)
-    })
-}
-
-pub async fn release(db: &Db, store: StoreId, owner: &str) -> sqlx::Result<()> {
-    with_pool!(db, |p| {
-        sqlx::query("update stock_lease set owner = null, until = null where store_id = $1 and owner = $2")
-            .bind(store)
-            .bind(owner)
-            .execute(p)
-            .await
-            .map(|_| ())
-    })
-}
-
 /// A pending value to push.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Push {

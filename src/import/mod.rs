@@ -29,10 +29,12 @@ use crate::{
     db::{
         Db,
         imports::{self, Progress, RunId, Trigger},
+        lease::Leased,
         orders::{self, Batch, BatchError, BatchWrite, HistoryActor, OrderWrite},
         stores::{self, Store},
     },
     domain::{AccountId, StoreId, jst},
+    jobs::{Lease, ProcessId},
     yahoo::{
         YahooClient,
         api::{self, OrderDetail, OrderListQuery, SearchBy},
@@ -171,7 +173,7 @@ pub struct Importer {
     db: Db,
     yahoo: Arc<YahooClient>,
     /// This process's name in leases and run records.
-    owner: String,
+    owner: ProcessId,
     pub settings: ImportSettings,
 }
 
@@ -208,14 +210,17 @@ struct RunCtx<'a> {
 }
 
 impl Importer {
-    pub fn new(db: Db, yahoo: Arc<YahooClient>, settings: ImportSettings) -> Importer {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
-        let owner = format!("{host}:{}:{}", std::process::id(), &crate::crypto::random_token()[..8]);
+    pub fn new(db: Db, yahoo: Arc<YahooClient>, owner: ProcessId, settings: ImportSettings) -> Importer {
         Importer { db, yahoo, owner, settings }
     }
 
     pub fn owner(&self) -> &str {
-        &self.owner
+        self.owner.as_str()
+    }
+
+    /// The store's import lease, as this process would hold it.
+    fn lease(&self, store: StoreId) -> Lease {
+        Lease::new(&self.db, Leased::StoreImport, store.0, &self.owner, self.settings.lease_ttl)
     }
 
     pub fn db(&self) -> &Db {
@@ -227,14 +232,23 @@ impl Importer {
         self.yahoo.flush_calls().await;
     }
 
-    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or(chrono::Duration::seconds(60))
-    }
-
     /// Takes the store's lease for this process.
     pub async fn acquire(&self, account: AccountId, store: StoreId) -> sqlx::Result<bool> {
-        let now = crate::db::now();
-        imports::acquire(&self.db, account, store, &self.owner, now, self.lease_until(now)).await
+        imports::ensure(&self.db, account, store, crate::db::now()).await?;
+        self.lease(store).acquire().await
+    }
+
+    /// Gives the store's lease back, with when its next automatic run is due (`None` keeps it).
+    pub async fn release(
+        &self,
+        account: AccountId,
+        store: StoreId,
+        next_run_at: Option<DateTime<Utc>>,
+    ) -> sqlx::Result<()> {
+        if let Some(next) = next_run_at {
+            imports::set_next_run(&self.db, account, store, self.owner(), next, crate::db::now()).await?;
+        }
+        self.lease(store).release().await
     }
 
     /// Runs a job whose lease this process holds, records how it ended and gives the lease
@@ -243,10 +257,12 @@ impl Importer {
         let started = std::time::Instant::now();
         let began = crate::db::now();
         let mut progress = Progress::default();
-        let ending = tokio::select! {
-            ending = self.run(job, &mut progress) => ending,
-            () = self.keep_lease(job) => Ending::LeaseLost,
+        // The run's heartbeat beats with its lease.
+        let beat = |now| async move {
+            let _ = imports::touch_run(&self.db, job.run, now).await;
         };
+        let ending =
+            self.lease(job.store).hold_beating(self.run(job, &mut progress), beat).await.unwrap_or(Ending::LeaseLost);
         let now = crate::db::now();
         self.record_end(job.run, &progress, &ending, now).await;
         let next = if job.trigger == Trigger::Auto {
@@ -263,7 +279,7 @@ impl Importer {
             None
         };
         if ending != Ending::LeaseLost
-            && let Err(e) = imports::release(&self.db, job.account, job.store, &self.owner, next, now).await
+            && let Err(e) = self.release(job.account, job.store, next).await
         {
             tracing::warn!(error = %e, store = job.store.0, "releasing an import lease failed");
         }
@@ -314,23 +330,6 @@ impl Importer {
                 }
             }
         });
-    }
-
-    /// Renews the lease and the run's heartbeat while the run goes on; returns when the lease
-    /// is lost.
-    async fn keep_lease(&self, job: &Job) {
-        let every = self.settings.lease_ttl / 3;
-        loop {
-            tokio::time::sleep(every).await;
-            let now = crate::db::now();
-            match imports::renew(&self.db, job.account, job.store, &self.owner, now, self.lease_until(now)).await {
-                Ok(true) => {
-                    let _ = imports::touch_run(&self.db, job.run, now).await;
-                }
-                Ok(false) => return,
-                Err(e) => tracing::warn!(error = %e, store = job.store.0, "renewing an import lease failed"),
-            }
-        }
     }
 
     async fn run(&self, job: &Job, progress: &mut Progress) -> Ending {
@@ -735,7 +734,7 @@ impl Importer {
             unchanged,
             cursor_to: None,
             retry: None,
-            lease_owner: Some(self.owner.clone()),
+            lease_owner: Some(self.owner().to_owned()),
             actor: HistoryActor::Job,
             now: crate::db::now(),
         };
@@ -768,7 +767,7 @@ impl Importer {
             unchanged,
             cursor_to: cursor,
             retry,
-            lease_owner: Some(self.owner.clone()),
+            lease_owner: Some(self.owner().to_owned()),
             actor: HistoryActor::Job,
             now: crate::db::now(),
         };

@@ -15,69 +15,96 @@ use crate::{
 
 pub struct Scheduler {
     importer: Arc<Importer>,
+    /// How long a tick waits for a busy worker to finish while due work is left.
     tick: Duration,
     workers: usize,
+    running: JoinSet<StoreId>,
+    busy: HashSet<StoreId>,
+    last_sweep: Option<std::time::Instant>,
 }
 
 impl Scheduler {
     pub fn new(importer: Arc<Importer>, tick: Duration, workers: usize) -> Scheduler {
-        Scheduler { importer, tick, workers: workers.max(1) }
-    }
-
-    /// Runs until the future is dropped; dropping it also ends the runs it started (their
-    /// leases then expire, and the next holder redoes what was not committed).
-    pub async fn run(self) {
-        let mut running: JoinSet<StoreId> = JoinSet::new();
-        let mut busy: HashSet<StoreId> = HashSet::new();
-        let mut tick = tokio::time::interval(self.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_sweep = std::time::Instant::now() - Duration::from_secs(3600);
-        let mut outage = crate::telemetry::OutageLog::new("import scheduler");
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                Some(done) = running.join_next() => {
-                    if let Ok(store) = done { busy.remove(&store); }
-                    continue;
-                }
-            }
-            if last_sweep.elapsed() >= self.importer.settings.lease_ttl {
-                last_sweep = std::time::Instant::now();
-                let now = db::now();
-                let stale = now - chrono::Duration::from_std(self.importer.settings.lease_ttl * 2).unwrap_or_default();
-                match imports::abandon_stale(self.importer.db(), stale, now).await {
-                    Ok(n) if n > 0 => tracing::info!(runs = n, "import runs of a stopped process marked abandoned"),
-                    Ok(_) => {}
-                    Err(e) => outage.failed(&format!("sweeping stale import runs: {e}")),
-                }
-            }
-            // Calls made outside imports (pages, pushes, stock) reach today's count within a tick.
-            self.importer.flush_calls().await;
-            match self.pass(&mut running, &mut busy).await {
-                Ok(()) => outage.worked(),
-                Err(e) => outage.failed(&format!("reading its work: {e}")),
-            }
+        Scheduler {
+            importer,
+            tick,
+            workers: workers.max(1),
+            running: JoinSet::new(),
+            busy: HashSet::new(),
+            last_sweep: None,
         }
     }
 
-    async fn pass(&self, running: &mut JoinSet<StoreId>, busy: &mut HashSet<StoreId>) -> sqlx::Result<()> {
-        let importer = &self.importer;
-        let db = importer.db();
-        let free = self.workers.saturating_sub(running.len());
-        if free == 0 {
+    /// Marks runs of a process that stopped (no heartbeat for twice the lease) abandoned, once
+    /// per lease time.
+    async fn sweep(&mut self) -> sqlx::Result<()> {
+        let ttl = self.importer.settings.lease_ttl;
+        if self.last_sweep.is_some_and(|t| t.elapsed() < ttl) {
             return Ok(());
+        }
+        self.last_sweep = Some(std::time::Instant::now());
+        let now = db::now();
+        let stale = now - chrono::Duration::from_std(ttl * 2).unwrap_or_default();
+        let n = imports::abandon_stale(self.importer.db(), stale, now).await?;
+        if n > 0 {
+            tracing::info!(runs = n, "import runs of a stopped process marked abandoned");
+        }
+        Ok(())
+    }
+
+    fn reap(&mut self, done: Result<StoreId, tokio::task::JoinError>) {
+        if let Ok(store) = done {
+            self.busy.remove(&store);
+        }
+    }
+}
+
+impl crate::jobs::Job for Scheduler {
+    const NAME: &'static str = "import scheduler";
+
+    /// Starts what is due on the free workers. While due work is left and every worker is busy,
+    /// it waits for one to finish (up to a tick) and starts more, so a backlog is worked off at
+    /// the workers' pace, not at one tick's worth of runs per tick.
+    async fn tick(&mut self) -> Result<(), String> {
+        self.sweep().await.map_err(|e| format!("sweeping stale import runs: {e}"))?;
+        // Calls made outside imports (pages, pushes, stock) reach today's count within a tick.
+        self.importer.flush_calls().await;
+        loop {
+            while let Some(done) = self.running.try_join_next() {
+                self.reap(done);
+            }
+            let started = self.pass().await.map_err(|e| format!("reading its work: {e}"))?;
+            if started == 0 || self.running.len() < self.workers {
+                return Ok(());
+            }
+            match tokio::time::timeout(self.tick, self.running.join_next()).await {
+                Ok(Some(done)) => self.reap(done),
+                Ok(None) | Err(_) => return Ok(()),
+            }
+        }
+    }
+}
+
+impl Scheduler {
+    /// Starts queued manual runs and due automatic ones on the free workers; returns how many.
+    async fn pass(&mut self) -> sqlx::Result<usize> {
+        let importer = self.importer.clone();
+        let db = importer.db();
+        let free = self.workers.saturating_sub(self.running.len());
+        if free == 0 {
+            return Ok(0);
         }
         let mut started = 0;
         for run in imports::queued_runs(db, 50).await? {
             if started == free {
-                return Ok(());
+                return Ok(started);
             }
-            if busy.contains(&run.store_id) || !importer.acquire(run.account_id, run.store_id).await? {
+            if self.busy.contains(&run.store_id) || !importer.acquire(run.account_id, run.store_id).await? {
                 continue;
             }
             let now = db::now();
             if !imports::claim_run(db, run.id, importer.owner(), now).await? {
-                imports::release(db, run.account_id, run.store_id, importer.owner(), None, now).await?;
+                importer.release(run.account_id, run.store_id, None).await?;
                 continue;
             }
             let window = run.window_from.zip(run.window_to);
@@ -89,15 +116,15 @@ impl Scheduler {
                 window,
                 only: None,
             };
-            self.spawn(running, busy, job);
+            self.spawn(job);
             started += 1;
         }
         let now = db::now();
-        for due in imports::due_stores(db, now, (free - started) as i64 + busy.len() as i64).await? {
+        for due in imports::due_stores(db, now, (free - started) as i64 + self.busy.len() as i64).await? {
             if started == free {
                 break;
             }
-            if busy.contains(&due.store_id) || !importer.acquire(due.account_id, due.store_id).await? {
+            if self.busy.contains(&due.store_id) || !importer.acquire(due.account_id, due.store_id).await? {
                 continue;
             }
             let state = imports::state(db, due.account_id, due.store_id).await?;
@@ -124,16 +151,16 @@ impl Scheduler {
                 window: None,
                 only: None,
             };
-            self.spawn(running, busy, job);
+            self.spawn(job);
             started += 1;
         }
-        Ok(())
+        Ok(started)
     }
 
-    fn spawn(&self, running: &mut JoinSet<StoreId>, busy: &mut HashSet<StoreId>, job: Job) {
-        busy.insert(job.store);
+    fn spawn(&mut self, job: Job) {
+        self.busy.insert(job.store);
         let importer = self.importer.clone();
-        running.spawn(async move {
+        self.running.spawn(async move {
             importer.execute(&job).await;
             job.store
         });

@@ -23,9 +23,11 @@ use crate::{
     config::Config,
     db::{
         self, Db, imports,
+        lease::Leased,
         outbox::{self, Outcome, PushRow},
     },
     domain::{jst, status::Push},
+    jobs::{Lease, LeaseLost, ProcessId},
     yahoo::{
         YahooClient,
         api::{self, Warning},
@@ -63,7 +65,7 @@ impl PushSettings {
 pub struct Pusher {
     db: Db,
     yahoo: Arc<YahooClient>,
-    owner: String,
+    owner: ProcessId,
     settings: PushSettings,
 }
 
@@ -75,28 +77,12 @@ struct Target {
 }
 
 impl Pusher {
-    pub fn new(db: Db, yahoo: Arc<YahooClient>, settings: PushSettings) -> Pusher {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-        let owner = format!("push:{host}:{}:{}", std::process::id(), &crate::crypto::random_token()[..8]);
+    pub fn new(db: Db, yahoo: Arc<YahooClient>, owner: ProcessId, settings: PushSettings) -> Pusher {
         Pusher { db, yahoo, owner, settings }
     }
 
     pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    /// Drains until the ticker is dropped (the scheduler's lifetime).
-    pub async fn run(self: Arc<Self>, tick: Duration) {
-        let mut ticker = tokio::time::interval(tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut outage = crate::telemetry::OutageLog::new("push drainer");
-        loop {
-            ticker.tick().await;
-            match self.drain().await {
-                Ok(_) => outage.worked(),
-                Err(e) => outage.failed(&e),
-            }
-        }
+        self.owner.as_str()
     }
 
     /// Sends every push due now, round after round (an order's next push becomes due when its
@@ -106,7 +92,7 @@ impl Pusher {
         loop {
             let now = db::now();
             let until = now + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default();
-            let claimed = outbox::claim(&self.db, &self.owner, now, until, self.settings.batch).await?;
+            let claimed = outbox::claim(&self.db, self.owner(), now, until, self.settings.batch).await?;
             if claimed.is_empty() {
                 return Ok(handled);
             }
@@ -125,7 +111,7 @@ impl Pusher {
             outbox::finish(
                 &self.db,
                 &row,
-                &self.owner,
+                self.owner(),
                 &outcome,
                 "Yahoo!への送信を中止しました（内容を読み取れません）",
                 db::now(),
@@ -149,7 +135,7 @@ impl Pusher {
             outbox::finish(
                 &self.db,
                 &row,
-                &self.owner,
+                self.owner(),
                 &outcome,
                 "Yahoo!への送信を中止しました（注文が見つかりません）",
                 db::now(),
@@ -184,13 +170,16 @@ impl Pusher {
         // An earlier attempt may have reached Yahoo (its answer lost, or its process killed
         // while it waited): read the order first, and do not send what Yahoo has already.
         if row.attempts > 1 {
-            match self.with_lease(&row, self.already_applied(&row, &target, &push)).await {
+            let Ok(applied) = self.with_lease(&row, self.already_applied(&row, &target, &push)).await else {
+                return Ok(());
+            };
+            match applied {
                 Ok(true) => {
                     let history = format!("Yahoo!ではすでに反映済みでした（前回の送信が届いていました）: {label}");
                     let outcome = Outcome::Done {
                         message: "前回の送信が届いていたため、再送しませんでした".into()
                     };
-                    outbox::finish(&self.db, &row, &self.owner, &outcome, &history, db::now()).await?;
+                    outbox::finish(&self.db, &row, self.owner(), &outcome, &history, db::now()).await?;
                     self.yahoo.flush_calls().await;
                     return Ok(());
                 }
@@ -213,7 +202,7 @@ impl Pusher {
                         e.message_ja(),
                         jst::format_response(at)
                     );
-                    outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+                    outbox::reschedule(&self.db, row.id, self.owner(), at, &message, now).await?;
                     self.yahoo.flush_calls().await;
                     return Ok(());
                 }
@@ -227,19 +216,20 @@ impl Pusher {
         let answer = self
             .with_lease(&row, async { self.yahoo.call(row.account_id, row.store_id, api, Body::Xml(xml)).await })
             .await;
+        let Ok(answer) = answer else { return Ok(()) };
         let answer = answer.and_then(|root| api::parse_change(&root));
         let now = db::now();
         match answer {
             Ok(warnings) => {
                 let message = warnings_text(&warnings);
                 let history = with_note(format!("Yahoo!に送信しました: {label}"), &message);
-                outbox::finish(&self.db, &row, &self.owner, &Outcome::Done { message }, &history, now).await?;
+                outbox::finish(&self.db, &row, self.owner(), &Outcome::Done { message }, &history, now).await?;
             }
             Err(e) if e.is_temporary() => {
                 let at = now + self.backoff(row.attempts);
                 let message =
                     format!("{}（{}回目、{}に再送します）", e.message_ja(), row.attempts, jst::format_response(at));
-                outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+                outbox::reschedule(&self.db, row.id, self.owner(), at, &message, now).await?;
             }
             Err(e) if waits_for_people(&e) => {
                 // As an import does: the store waits (imports and pushes) until someone acts.
@@ -248,21 +238,23 @@ impl Pusher {
                 }
                 let at = now + chrono::Duration::from_std(self.settings.auth_wait).unwrap_or_default();
                 let message = format!("{}（認証が直るまで送信を待っています）", e.message_ja());
-                outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+                outbox::reschedule(&self.db, row.id, self.owner(), at, &message, now).await?;
             }
             Err(refusal) => {
                 // Yahoo may refuse because it has this already (a retry after a lost answer).
-                let check = self.with_lease(&row, self.already_there(&row, &target, &push)).await;
+                let Ok(check) = self.with_lease(&row, self.already_there(&row, &target, &push)).await else {
+                    return Ok(());
+                };
                 match check {
                     Ok(true) => {
                         let history = format!("Yahoo!ではすでに反映済みでした: {label}");
                         let outcome = Outcome::Done { message: String::new() };
-                        outbox::finish(&self.db, &row, &self.owner, &outcome, &history, now).await?;
+                        outbox::finish(&self.db, &row, self.owner(), &outcome, &history, now).await?;
                     }
                     Ok(false) => {
                         let message = refusal.message_ja();
                         let history = format!("Yahoo!が送信を受け付けませんでした: {label}。{message}");
-                        outbox::finish(&self.db, &row, &self.owner, &Outcome::Failed { message }, &history, now)
+                        outbox::finish(&self.db, &row, self.owner(), &Outcome::Failed { message }, &history, now)
                             .await?;
                     }
                     // Not known whether Yahoo has it: ask again later.
@@ -270,7 +262,7 @@ impl Pusher {
                         let at = now + self.backoff(row.attempts);
                         let message = format!("{}（確認できなかったため再送します）", refusal.message_ja());
                         tracing::info!(push = row.id.0, error = %e, "checking a refused push failed");
-                        outbox::reschedule(&self.db, row.id, &self.owner, at, &message, now).await?;
+                        outbox::reschedule(&self.db, row.id, self.owner(), at, &message, now).await?;
                     }
                 }
             }
@@ -310,28 +302,25 @@ impl Pusher {
 
     /// Runs `call` while renewing the push's lease, so a slow Yahoo does not hand it to
     /// another process mid-call.
-    async fn with_lease<T>(&self, row: &PushRow, call: impl std::future::Future<Output = T>) -> T {
-        let mut call = std::pin::pin!(call);
-        let every = (self.settings.lease_ttl / 3).max(Duration::from_millis(50));
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tokio::select! {
-                out = &mut call => return out,
-                _ = ticker.tick() => {
-                    let now = db::now();
-                    let until = now + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default();
-                    if let Err(e) = outbox::renew(&self.db, row.id, &self.owner, now, until).await {
-                        tracing::warn!(push = row.id.0, error = %e, "renewing a push lease failed");
-                    }
-                }
-            }
-        }
+    /// Runs `call` while renewing the push's lease; `Err` when another process took the push
+    /// over meanwhile (its lease ran out): then this one settles nothing.
+    async fn with_lease<T>(&self, row: &PushRow, call: impl std::future::Future<Output = T>) -> Result<T, LeaseLost> {
+        Lease::new(&self.db, Leased::Push, row.id.0, &self.owner, self.settings.lease_ttl).hold(call).await
     }
 
     fn backoff(&self, attempts: i64) -> chrono::Duration {
         let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(16);
         let wait = self.settings.retry_base.saturating_mul(2u32.saturating_pow(exp)).min(self.settings.retry_max);
         chrono::Duration::from_std(wait).unwrap_or_default()
+    }
+}
+
+/// The drainer runs wherever imports are scheduled, on the same tick.
+impl crate::jobs::Job for Arc<Pusher> {
+    const NAME: &'static str = "push drainer";
+
+    async fn tick(&mut self) -> Result<(), String> {
+        self.drain().await.map(|_| ()).map_err(|e| e.to_string())
     }
 }
 

@@ -14,8 +14,9 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    db::{self, Db, stock},
+    db::{self, Db, lease::Leased, stock},
     domain::{AccountId, StoreId, stock::CODES_PER_CALL},
+    jobs::{Lease, LeaseLost, ProcessId},
     yahoo::{
         YahooClient,
         api::{StockLine, parse_stock},
@@ -46,7 +47,7 @@ impl StockSettings {
 pub struct StockSync {
     db: Db,
     yahoo: Arc<YahooClient>,
-    owner: String,
+    owner: ProcessId,
     pub settings: StockSettings,
 }
 
@@ -60,26 +61,12 @@ pub struct Tick {
 }
 
 impl StockSync {
-    pub fn new(db: Db, yahoo: Arc<YahooClient>, owner: String, settings: StockSettings) -> StockSync {
+    pub fn new(db: Db, yahoo: Arc<YahooClient>, owner: ProcessId, settings: StockSettings) -> StockSync {
         StockSync { db, yahoo, owner, settings }
     }
 
     pub fn db(&self) -> &Db {
         &self.db
-    }
-
-    /// Runs until dropped.
-    pub async fn run(self: Arc<Self>, every: Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut outage = crate::telemetry::OutageLog::new("stock job");
-        loop {
-            tick.tick().await;
-            match self.tick().await {
-                Ok(_) => outage.worked(),
-                Err(e) => outage.failed(&e),
-            }
-        }
     }
 
     /// One pass: events first (so a push carries the newest value), then pushes.
@@ -123,16 +110,21 @@ impl StockSync {
         now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(3600))
     }
 
-    /// Pushes one store's due values under its lease, 1,000 codes a call.
+    /// Pushes one store's due values under its lease (renewed while the calls go on; they stop
+    /// if another process takes the store over), 1,000 codes a call.
     pub async fn push_store(&self, account: AccountId, store: StoreId) -> sqlx::Result<Tick> {
-        let mut done = Tick::default();
-        let now = db::now();
-        let until = now + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
-        if !stock::acquire(&self.db, store, &self.owner, now, until).await? {
-            return Ok(done);
+        let lease = Lease::new(&self.db, Leased::StoreStock, store.0, &self.owner, self.settings.lease_ttl);
+        if !lease.acquire().await? {
+            return Ok(Tick::default());
         }
+        let done = lease.hold(self.push_held(account, store)).await;
+        lease.release().await?;
+        done.unwrap_or_else(|LeaseLost| Ok(Tick::default()))
+    }
+
+    async fn push_held(&self, account: AccountId, store: StoreId) -> sqlx::Result<Tick> {
+        let mut done = Tick::default();
         let Some(seller) = crate::db::stores::get(&self.db, account, store).await?.map(|s| s.seller_id) else {
-            stock::release(&self.db, store, &self.owner).await?;
             return Ok(done);
         };
         loop {
@@ -217,7 +209,6 @@ impl StockSync {
                 }
             }
         }
-        stock::release(&self.db, store, &self.owner).await?;
         Ok(done)
     }
 
@@ -275,4 +266,12 @@ pub enum PullError {
     Yahoo(#[from] YahooError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl crate::jobs::Job for Arc<StockSync> {
+    const NAME: &'static str = "stock job";
+
+    async fn tick(&mut self) -> Result<(), String> {
+        StockSync::tick(self).await.map(|_| ()).map_err(|e| e.to_string())
+    }
 }

@@ -35,6 +35,7 @@ use crate::{
 
 use InternalStatus::*;
 use orderdesk::db::imports::Trigger;
+use orderdesk::jobs::ProcessId;
 
 fn owner() -> HistoryActor {
     HistoryActor::User("owner@example.jp".into())
@@ -124,7 +125,12 @@ impl Shop {
 
     /// A drainer of its own (a second process's, for the outbox).
     fn pusher(&self) -> Pusher {
-        Pusher::new(self.app.db.clone(), self.app.yahoo.clone(), PushSettings::from_config(&self.app.config))
+        Pusher::new(
+            self.app.db.clone(),
+            self.app.yahoo.clone(),
+            ProcessId::new(),
+            PushSettings::from_config(&self.app.config),
+        )
     }
 
     /// Waits (up to 30 s) until no push is pending or sending.
@@ -572,7 +578,7 @@ async fn an_auth_failure_waits_until_someone_acts(backend: Backend) {
     s.change(s.row(&id).await.id, &cancel(210)).await.unwrap();
     s.fault("orderStatusChange", "insufficient_scope", 1, 0).await;
     let settings = PushSettings { auth_wait: Duration::from_millis(100), ..PushSettings::from_config(&s.app.config) };
-    let pusher = Pusher::new(s.app.db.clone(), s.app.yahoo.clone(), settings);
+    let pusher = Pusher::new(s.app.db.clone(), s.app.yahoo.clone(), ProcessId::new(), settings);
     assert_eq!(pusher.drain().await.unwrap(), 1);
     let p = s.pushes().await.remove(0);
     assert_eq!(p.state(), PushState::Pending, "{p:?}");

@@ -231,7 +231,7 @@ async fn a_killed_stock_job_never_counts_twice(backend: Backend) {
         }
         // A killed job's store lease runs out; the next pass takes it over.
         orderdesk::with_pool!(&s.app.db, |p| {
-            sqlx::query("update stock_lease set until = $1")
+            sqlx::query("update stock_lease set lease_until = $1")
                 .bind(chrono::Utc::now() - chrono::Duration::seconds(1))
                 .execute(p)
                 .await
