@@ -52,6 +52,10 @@ pub struct ImportState {
     /// The account's emergency stop, if any.
     pub account_stopped_reason: Option<String>,
     pub account_stopped_at: Option<DateTime<Utc>>,
+    /// Automatic runs that found nothing since the last recorded one, and when the last was
+    /// ([`fold_idle_run`]).
+    pub idle_polls: i64,
+    pub idle_at: Option<DateTime<Utc>>,
     /// Orders an earlier run could not fetch although the cursor passed them (JSON; see
     /// [`ImportState::retry_orders`]).
     retry_orders: Option<String>,
@@ -106,7 +110,8 @@ pub async fn state(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::R
                     case when {BLOCK_IN_FORCE} then i.blocked_reason end as blocked_reason,
                     case when {BLOCK_IN_FORCE} then i.blocked_at end as blocked_at,
                     i.stopped_reason, i.stopped_at, i.held_checked_at, i.calls_day, coalesce(i.calls_today, 0) as calls_today,
-                    a.stopped_reason as account_stopped_reason, a.stopped_at as account_stopped_at, i.retry_orders
+                    a.stopped_reason as account_stopped_reason, a.stopped_at as account_stopped_at, i.retry_orders,
+                    coalesce(i.idle_polls, 0) as idle_polls, i.idle_at
              from account a
              left join store_import i on i.account_id = a.id and i.store_id = $2
              left join store s on s.id = i.store_id and s.account_id = a.id
@@ -610,6 +615,13 @@ pub struct Progress {
     pub failures: Vec<(String, String)>,
 }
 
+impl Progress {
+    /// Nothing new, nothing changed, nothing failed: a check worth counting, not recording.
+    pub fn is_idle(&self) -> bool {
+        self.orders_new == 0 && self.orders_changed == 0 && self.errors == 0 && self.failures.is_empty()
+    }
+}
+
 /// `[[order ID, reason], …]`, as runs and the store's import row keep them.
 pub fn failures_json(failures: &[(String, String)]) -> String {
     serde_json::to_string(failures).unwrap_or_else(|_| "[]".into())
@@ -690,6 +702,54 @@ pub async fn finish_run(
         .bind(window.1)
         .bind(failures_json(&p.failures))
         .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Ends an automatic run that found nothing (no new or changed order, no error, nothing left
+/// to fetch) without a record: its row goes and the store's count of such checks goes up, in
+/// one transaction. A store polled every minute would otherwise add 1,440 rows a day that say
+/// nothing; the 取込 page shows the count and the time of the last check instead.
+pub async fn fold_idle_run(
+    db: &Db,
+    account_id: AccountId,
+    store_id: StoreId,
+    run: RunId,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        sqlx::query("delete from import_run where id = $1 and account_id = $2 and store_id = $3")
+            .bind(run)
+            .bind(account_id)
+            .bind(store_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "update store_import set idle_polls = idle_polls + 1, idle_at = $3
+             where store_id = $1 and account_id = $2",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    })
+}
+
+/// Starts the count of idle checks again: an automatic run was recorded (it found something,
+/// or failed), so the page's count is of the checks since that run.
+pub async fn reset_idle(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update store_import set idle_polls = 0
+             where store_id = $1 and account_id = $2 and idle_polls <> 0",
+        )
+        .bind(store_id)
+        .bind(account_id)
+        .execute(p)
         .await
         .map(|_| ())
     })

@@ -264,7 +264,20 @@ impl Importer {
         let ending =
             self.lease(job.store).hold_beating(self.run(job, &mut progress), beat).await.unwrap_or(Ending::LeaseLost);
         let now = crate::db::now();
-        self.record_end(job.run, &progress, &ending, now).await;
+        if job.trigger == Trigger::Auto && ending == Ending::Done && progress.is_idle() {
+            // A check that found nothing is counted, not recorded (`imports::fold_idle_run`).
+            if let Err(e) = imports::fold_idle_run(&self.db, job.account, job.store, job.run, now).await {
+                tracing::warn!(error = %e, run = job.run.0, "folding an idle import run failed");
+                self.record_end(job.run, &progress, &ending, now).await;
+            }
+        } else {
+            self.record_end(job.run, &progress, &ending, now).await;
+            if job.trigger == Trigger::Auto
+                && let Err(e) = imports::reset_idle(&self.db, job.account, job.store).await
+            {
+                tracing::warn!(error = %e, store = job.store.0, "resetting the idle check count failed");
+            }
+        }
         let next = if job.trigger == Trigger::Auto {
             let interval = stores::get(&self.db, job.account, job.store)
                 .await

@@ -209,6 +209,15 @@ pub struct RunsPage {
     store: Option<(StoreId, String)>,
     /// A store this person may import is under 緊急停止 (the form asks before importing it).
     any_stopped: bool,
+    /// Per store (of the ones listed): automatic checks that found nothing since its last
+    /// recorded run, which leave no run of their own, and when the last was.
+    idle: Vec<IdleChecks>,
+}
+
+pub struct IdleChecks {
+    name: String,
+    polls: i64,
+    last: String,
 }
 
 impl RunsPage {
@@ -247,10 +256,17 @@ pub async fn index(
     let stores: Vec<(StoreId, String)> =
         visible.into_iter().filter(|s| s.has_refresh_token).map(|s| (s.id, s.name)).collect();
     let mut any_stopped = false;
-    for (id, _) in &stores {
-        any_stopped |= imports::state(&state.db, me.account_id(), *id).await?.emergency_stopped();
+    let mut idle = Vec::new();
+    for (id, name) in &stores {
+        let import = imports::state(&state.db, me.account_id(), *id).await?;
+        any_stopped |= import.emergency_stopped();
+        if let (true, Some(at)) = (store.as_ref().is_none_or(|(s, _)| s == id), import.idle_at)
+            && import.idle_polls > 0
+        {
+            idle.push(IdleChecks { name: name.clone(), polls: import.idle_polls, last: super::render::jst(at) });
+        }
     }
-    Ok(ok(&RunsPage { layout, runs, active, stores, store, any_stopped }))
+    Ok(ok(&RunsPage { layout, runs, active, stores, store, any_stopped, idle }))
 }
 
 #[derive(Template)]

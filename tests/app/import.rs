@@ -565,6 +565,12 @@ async fn runs(s: &Shop) -> Vec<imports::Run> {
     imports::list_runs(&s.app.db, s.account, None, 200).await.unwrap()
 }
 
+/// Automatic and other runs, counting the automatic ones that found nothing and left no record.
+async fn checks(s: &Shop) -> usize {
+    let idle = imports::state(&s.app.db, s.account, s.store).await.unwrap().idle_polls;
+    runs(s).await.len() + usize::try_from(idle).unwrap()
+}
+
 async fn wait_run_status(s: &Shop, status: &str) -> imports::Run {
     for _ in 0..300 {
         if let Some(run) = runs(s).await.into_iter().find(|r| r.status == status) {
@@ -607,10 +613,10 @@ async fn emergency_stop_halts_a_run_and_resume_catches_up(backend: Backend) {
     assert!(dashboard.select_text("table.list td").contains(&"緊急停止中".to_string()), "{}", dashboard.body);
 
     // While stopped, no automatic run starts.
-    let before = runs(&s).await.len();
+    let before = checks(&s).await;
     make_due(&s.app.db, s.store).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(runs(&s).await.len(), before, "no run while stopped");
+    assert_eq!(checks(&s).await, before, "no run while stopped");
     assert_eq!(s.ours().await.len(), after);
 
     // Orders keep arriving at Yahoo; resuming imports them and the rest of the backlog.
@@ -629,10 +635,10 @@ async fn emergency_stop_halts_a_run_and_resume_catches_up(backend: Backend) {
     let stop_all = s.owner.submit("/emergency-stop", "/emergency-stop", &[]).await;
     assert_eq!(stop_all.status, StatusCode::SEE_OTHER);
     assert!(s.owner.get("/").await.select_text("#account-stopped").join("").contains("緊急停止中"));
-    let before = runs(&s).await.len();
+    let before = checks(&s).await;
     make_due(&s.app.db, s.store).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(runs(&s).await.len(), before, "no run while the account is stopped");
+    assert_eq!(checks(&s).await, before, "no run while the account is stopped");
     s.owner.submit("/", "/resume", &[]).await;
     wait_for(&s, |_| true).await;
 }
@@ -669,10 +675,10 @@ async fn an_auth_failure_stops_automatic_import_until_fixed(backend: Backend) {
     assert!(page.body.contains("再認証してください"), "the diagnosis is shown");
 
     // Blocked: no more automatic runs hammering Yahoo.
-    let before = runs(&s).await.len();
+    let before = checks(&s).await;
     make_due(&s.app.db, s.store).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(runs(&s).await.len(), before, "no run while blocked");
+    assert_eq!(checks(&s).await, before, "no run while blocked");
 
     // Fixing the cause (再認証) resumes it by itself, and the page says so at once (not only
     // once the next run has ended).
@@ -1060,9 +1066,9 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     let page = s.owner.get(&format!("/stores/{}", s.store)).await;
     assert!(page.select_text("#auto-import").join("").contains("公開鍵の設定が終わると始まります"), "{}", page.body);
     make_due(&s.app.db, s.store).await;
-    let before = runs(&s).await.len();
+    let before = checks(&s).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(runs(&s).await.len(), before, "no automatic run without a public key");
+    assert_eq!(checks(&s).await, before, "no automatic run without a public key");
     let path = format!("/stores/{}", s.store);
     // Yahoo's last word was that no key was sent (calls made before the key was set); once a
     // key is saved that no longer stands, until a call says otherwise.
@@ -1075,12 +1081,12 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     assert!(!page.body.contains("公開鍵が送信されていません"), "{}", page.body);
     make_due(&s.app.db, s.store).await;
     for _ in 0..100 {
-        if runs(&s).await.len() > before {
+        if checks(&s).await > before {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(runs(&s).await.len() > before, "no automatic run after the key was set: {:#?}", runs(&s).await);
+    assert!(checks(&s).await > before, "no automatic run after the key was set: {:#?}", runs(&s).await);
     set_auto(&s.app.db, s.store, false).await;
     for _ in 0..100 {
         if runs(&s).await.iter().all(|r| !r.is_active()) {
@@ -1132,7 +1138,53 @@ async fn the_imports_page_per_store_progress_and_the_key_gate(backend: Backend) 
     panic!("today's calls grew by {} for {sent} calls", shown_calls().await - counted_before);
 }
 
+/// An automatic run that finds nothing leaves no run record (a store polled every minute would
+/// add 1,440 a day): it is counted, the 取込 page says how many and when the last was, and the
+/// next run that finds something is recorded and starts the count again.
+async fn idle_checks_are_counted_not_recorded(backend: Backend) {
+    let s = shop(backend, |_| {}).await;
+    s.sim.plain_order(SELLER).await;
+    set_auto(&s.app.db, s.store, true).await;
+    wait_for(&s, |o| o.len() == 1).await;
+    let recorded = |r: &imports::Run| r.trigger() == Trigger::Auto && !r.is_active();
+    for _ in 0..100 {
+        if runs(&s).await.iter().any(recorded) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs(&s).await.iter().filter(|r| recorded(r)).count(), 1, "the run that imported is recorded");
+    let idle = || async { imports::state(&s.app.db, s.account, s.store).await.unwrap().idle_polls };
+    for _ in 0..300 {
+        if idle().await >= 2 {
+            break;
+        }
+        make_due(&s.app.db, s.store).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let polls = idle().await;
+    assert!(polls >= 2, "idle checks are counted ({polls})");
+    assert_eq!(runs(&s).await.len(), 1, "and leave no run: {:#?}", runs(&s).await);
+    let page = s.owner.get("/imports").await;
+    let line = page.select_text("#idle-checks li").join("");
+    assert!(line.contains("新着・変更のなかった自動取込") && line.contains("回（最後 "), "{}", page.body);
+
+    // Something new: recorded, and the count starts again.
+    s.sim.plain_order(SELLER).await;
+    make_due(&s.app.db, s.store).await;
+    wait_for(&s, |o| o.len() == 2).await;
+    for _ in 0..100 {
+        if runs(&s).await.iter().filter(|r| recorded(r)).count() == 2 && idle().await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs(&s).await.iter().filter(|r| recorded(r)).count(), 2, "{:#?}", runs(&s).await);
+    assert_eq!(idle().await, 0, "the count starts again after a recorded run");
+}
+
 on_both_backends!(
+    idle_checks_are_counted_not_recorded,
     the_imports_page_per_store_progress_and_the_key_gate,
     automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule,
     reimport_shows_differences_and_keeps_our_fields,
