@@ -118,6 +118,29 @@ pub enum BenchTarget {
         #[arg(long)]
         only: Option<String>,
     },
+    /// What polling many stores costs: N stores with automatic import every minute, polled by
+    /// one and by two `serve` child processes on one PostgreSQL (scheduler lag, CPU per
+    /// store-hour, rows written per poll, Yahoo calls per store-day).
+    Fleet {
+        /// PostgreSQL server (a database is created and dropped there for each measurement).
+        #[arg(long, env = "BENCH_POSTGRES_URL")]
+        postgres: String,
+        /// Fleet sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        stores: Vec<usize>,
+        /// Numbers of serve processes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        processes: Vec<usize>,
+        /// Seconds before measuring (every store polled at least once).
+        #[arg(long, default_value_t = 90)]
+        warmup_secs: u64,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 120)]
+        measure_secs: u64,
+        /// New orders per store and day, at random stores.
+        #[arg(long, default_value_t = 20.0)]
+        orders_per_store_day: f64,
+    },
     /// The server `bench orders` starts as its child process (serve's router plus a bare page).
     #[command(hide = true)]
     OrdersServer,

@@ -76,6 +76,19 @@ async fn main() -> anyhow::Result<()> {
             };
             cli::bench_orders::run(options).await
         }
+        Command::Bench {
+            target: BenchTarget::Fleet { postgres, stores, processes, warmup_secs, measure_secs, orders_per_store_day },
+        } => {
+            let options = cli::bench_fleet::Options {
+                postgres,
+                stores,
+                processes,
+                warmup_secs,
+                measure_secs,
+                orders_per_store_day,
+            };
+            cli::bench_fleet::fleet(options).await
+        }
         Command::Bench { target: BenchTarget::OrdersServer } => cli::bench_orders::serve_child(config).await,
         Command::Bench { target: BenchTarget::Stock { codes, postgres } } => {
             cli::bench_stock::stock(codes, postgres).await

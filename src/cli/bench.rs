@@ -129,7 +129,7 @@ fn cpu_seconds() -> f64 {
 /// CPU time (user + system, children included) of every `postgres` process on this machine,
 /// from /proc (Linux): the database server's share of a measurement when it runs here, as it
 /// does in CI. `None` when no such process is visible (another machine, another OS).
-fn postgres_server_cpu_seconds() -> Option<f64> {
+pub(crate) fn postgres_server_cpu_seconds() -> Option<f64> {
     let mut total = 0.0;
     let mut seen = false;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {

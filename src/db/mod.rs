@@ -107,6 +107,13 @@ impl Db {
             // ping before lending one out was a round trip to its thread for every query.
             .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(release_clean(conn)))
+            .after_connect({
+                let file = options.get_filename().to_path_buf();
+                move |_, _| {
+                    let file = file.clone();
+                    Box::pin(async move { refuse_read_only(&file) })
+                }
+            })
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;
@@ -219,6 +226,20 @@ async fn release_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> 
         tracing::warn!("a database connection was out of step with its transactions after a failed write; closed");
     }
     Ok(clean)
+}
+
+/// Refuses a new SQLite connection while the database file cannot be written. SQLite opens a
+/// file it cannot open for writing read-only instead, and such a connection stays read-only
+/// for as long as the pool keeps it: opened during a moment the folder was read-only (a
+/// remount, an immutable flag), it would fail every write long after the folder is writable
+/// again (seen under load in the reliability suite). Refused, the request of that moment fails
+/// as it would anyway, and the next connection is opened once the file can be written.
+fn refuse_read_only(file: &Path) -> sqlx::Result<()> {
+    if !file.exists() {
+        // An in-memory database, or a name SQLite resolves itself.
+        return Ok(());
+    }
+    std::fs::OpenOptions::new().append(true).open(file).map(drop).map_err(sqlx::Error::Io)
 }
 
 /// Runs SQLite's migrations with foreign keys off, as SQLite's table-rebuild procedure needs (a

@@ -257,8 +257,31 @@ async fn sqlite_heals_after_a_read_only_folder() {
     let refused = someone.sign_in("owner@example.jp", crate::helpers::PASSWORD).await;
     assert_eq!(refused.status, reqwest::StatusCode::INTERNAL_SERVER_ERROR, "{}", refused.body);
     assert!(refused.body.contains("エラーが発生しました"));
+    // The pool opens every connection it may hold while the folder is read-only (SQLite would
+    // open them read-only, for good).
+    let orderdesk::db::Db::Sqlite(pool) = &s.app.db else { unreachable!() };
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(2), pool.acquire()).await {
+            held.push(conn);
+        }
+    }
+    drop(held);
     immutable(&folder, false);
     waits_for_health(&s, 200).await;
+    // Every connection of the pool writes again.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(pool.acquire().await.expect("a connection"));
+    }
+    for conn in &mut held {
+        sqlx::query("update store set name = name where id = $1")
+            .bind(s.store)
+            .execute(&mut **conn)
+            .await
+            .expect("every pooled connection writes once the folder is writable");
+    }
+    drop(held);
     assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
     assert_eq!(s.ours().await.len(), 1);
     assert_eq!(someone.sign_in("owner@example.jp", crate::helpers::PASSWORD).await.location(), "/");
