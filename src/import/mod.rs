@@ -177,6 +177,71 @@ pub struct Importer {
     pub settings: ImportSettings,
 }
 
+/// A run's batching: the writes staged since the last batch, and the batch being written while
+/// the next is fetched (one at a time, in order).
+#[derive(Default)]
+struct Staged {
+    writes: Vec<OrderWrite>,
+    /// Orders looked at again and found unchanged (only when they were checked moves).
+    unchanged: Vec<String>,
+    /// When the oldest staged write was staged.
+    since: Option<std::time::Instant>,
+    writing: Option<BatchWrite>,
+}
+
+impl Staged {
+    fn stage(&mut self, write: OrderWrite) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        self.writes.push(write);
+    }
+
+    fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// Whether no batch is being written.
+    fn writer_free(&self) -> bool {
+        self.writing.as_ref().is_none_or(BatchWrite::is_done)
+    }
+
+    /// Waits for the batch being written to commit (or fail).
+    async fn settle(&mut self) -> Result<(), BatchError> {
+        match self.writing.take() {
+            Some(writing) => writing.finish().await.map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// What is staged as one batch, with the cursor and the orders to retry when given; `None`
+    /// when there is nothing to write.
+    fn take(&mut self, cursor_to: Option<DateTime<Utc>>, retry: Option<String>, owner: &str) -> Option<Batch> {
+        self.since = None;
+        let writes = std::mem::take(&mut self.writes);
+        let unchanged = std::mem::take(&mut self.unchanged);
+        if writes.is_empty() && unchanged.is_empty() && cursor_to.is_none() && retry.is_none() {
+            return None;
+        }
+        Some(Batch {
+            writes,
+            unchanged,
+            cursor_to,
+            retry,
+            lease_owner: Some(owner.to_owned()),
+            actor: HistoryActor::Job,
+            now: crate::db::now(),
+        })
+    }
+}
+
+/// How [`Importer::flush`] writes what is staged.
+enum Flush {
+    /// Behind the fetching: returns while the batch is written (never with the cursor).
+    Behind,
+    /// Now, returning once committed, moving the cursor and replacing the orders to retry when
+    /// given: the cursor commits only after every order it covers.
+    Commit { cursor: Option<DateTime<Utc>>, retry: Option<String> },
+}
+
 /// What a run carries between its steps.
 struct RunCtx<'a> {
     job: &'a Job,
@@ -184,14 +249,10 @@ struct RunCtx<'a> {
     progress: Progress,
     /// Orders fetched with orderInfo in this run (not fetched twice).
     fetched: HashSet<String>,
-    pending: Vec<OrderWrite>,
-    /// The batch being written while the next one is fetched (one at a time, in order).
-    writing: Option<BatchWrite>,
+    /// What is staged to be written, and the batch being written.
+    staged: Staged,
     /// When the emergency stop was last looked at.
     stop_checked: Option<std::time::Instant>,
-    /// When the oldest staged write was staged.
-    pending_since: Option<std::time::Instant>,
-    unchanged: Vec<String>,
     /// Orders this run could not fetch yet, with the reason in Japanese; an order fetched by a
     /// later pass of the same run leaves the list. Whatever remains at the end is the run's
     /// failures: listed on its page and fetched by ID by the next run.
@@ -357,11 +418,8 @@ impl Importer {
             store,
             progress: Progress::default(),
             fetched: HashSet::new(),
-            pending: Vec::new(),
-            writing: None,
+            staged: Staged::default(),
             stop_checked: None,
-            pending_since: None,
-            unchanged: Vec::new(),
             failures: BTreeMap::new(),
             gone: HashSet::new(),
             day: jst::today(now).to_string(),
@@ -374,12 +432,12 @@ impl Importer {
             Ok(()) => Ending::Done,
             Err(e) => {
                 // The batch being written when the run ended is committed or failed.
-                if let Err(failed) = self.settle(&mut ctx).await {
+                if let Err(failed) = ctx.staged.settle().await {
                     tracing::warn!(store = job.store.0, ending = ?failed, "the last batch of an import run failed");
                 }
                 // Keep what was fetched before the failure (the cursor does not move).
-                if matches!(e, Ending::Failed(_) | Ending::Auth(_)) && !ctx.pending.is_empty() {
-                    let _ = self.flush(&mut ctx, None).await;
+                if matches!(e, Ending::Failed(_) | Ending::Auth(_)) && ctx.staged.len() > 0 {
+                    let _ = self.flush(&mut ctx, Flush::Commit { cursor: None, retry: None }).await;
                 }
                 e
             }
@@ -415,7 +473,7 @@ impl Importer {
         if let Some(ids) = &job.only {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             self.fetch_and_stage(ctx, &ids).await?;
-            return self.flush(ctx, None).await;
+            return self.flush(ctx, Flush::Commit { cursor: None, retry: None }).await;
         }
         if job.trigger == Trigger::Reconcile {
             // Exactly the orders Yahoo lists for the period that we do not hold.
@@ -432,7 +490,7 @@ impl Importer {
             let missing: Vec<&str> = compared.missing.iter().map(String::as_str).collect();
             self.fetch_and_stage(ctx, &missing).await?;
             ctx.progress.orders_seen = ctx.progress.orders_total;
-            self.flush(ctx, None).await?;
+            self.flush(ctx, Flush::Commit { cursor: None, retry: None }).await?;
             if !ctx.failures.is_empty() {
                 return Err(Ending::Failed(format!("{}件の注文を取得できませんでした", ctx.failures.len())));
             }
@@ -467,7 +525,7 @@ impl Importer {
         let failures: Vec<(String, String)> = ctx.failures.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let retry: Vec<(String, String)> = failures.iter().filter(|(id, _)| !ctx.gone.contains(id)).cloned().collect();
         let retry = moves_cursor.then(|| imports::failures_json(&retry));
-        self.flush_with(ctx, moves_cursor.then_some(to), retry).await?;
+        self.flush(ctx, Flush::Commit { cursor: moves_cursor.then_some(to), retry }).await?;
         if !failures.is_empty() {
             let next = if moves_cursor {
                 "次回の取込でこの注文だけ取得し直します"
@@ -602,8 +660,9 @@ impl Importer {
             loop {
                 // A full batch waits for the previous one to commit while answers keep coming
                 // into it; it is written as soon as the database is free.
-                let next = match ctx.writing.as_mut() {
-                    Some(writing) if ctx.pending.len() >= batch_size && ctx.pending.len() < max_batch => {
+                let staged = ctx.staged.len();
+                let next = match ctx.staged.writing.as_mut() {
+                    Some(writing) if staged >= batch_size && staged < max_batch => {
                         tokio::select! {
                             () = writing.done() => None,
                             n = rx.recv_many(&mut buffer, batch_size) => Some(n),
@@ -612,7 +671,7 @@ impl Importer {
                     _ => Some(rx.recv_many(&mut buffer, batch_size).await),
                 };
                 let Some(n) = next else {
-                    self.flush_behind(ctx).await?;
+                    self.flush(ctx, Flush::Behind).await?;
                     self.check_stop(ctx).await?;
                     continue;
                 };
@@ -644,11 +703,11 @@ impl Importer {
                     }
                 }
                 self.stage(ctx, details).await?;
-                let waited = ctx.pending_since.is_some_and(|t| t.elapsed() >= self.settings.batch_max_wait);
-                let writer_free = ctx.writing.as_ref().is_none_or(|w| w.is_done());
-                let full = (ctx.pending.len() >= batch_size && writer_free) || ctx.pending.len() >= max_batch || waited;
+                let waited = ctx.staged.since.is_some_and(|t| t.elapsed() >= self.settings.batch_max_wait);
+                let staged = ctx.staged.len();
+                let full = (staged >= batch_size && ctx.staged.writer_free()) || staged >= max_batch || waited;
                 if full {
-                    self.flush_behind(ctx).await?;
+                    self.flush(ctx, Flush::Behind).await?;
                 }
                 // After each batch, and every so often between (one query, not one per answer).
                 if full || ctx.stop_checked.is_none_or(|t| t.elapsed() >= STOP_CHECK_EVERY) {
@@ -667,7 +726,7 @@ impl Importer {
         ctx.stop_checked = Some(std::time::Instant::now());
         let state = imports::state(&self.db, ctx.job.account, ctx.job.store).await?;
         if state.halts(ctx.job.trigger == Trigger::Auto, ctx.started) {
-            self.flush(ctx, None).await?;
+            self.flush(ctx, Flush::Commit { cursor: None, retry: None }).await?;
             return Err(Ending::Stopped);
         }
         Ok(())
@@ -702,90 +761,43 @@ impl Importer {
                     let (status, history, flag_cancel) =
                         rules::new_order(&detail, arrival, ctx.store.restrict_fraud_hold_changes);
                     ctx.progress.orders_new += 1;
-                    ctx.pending.push(OrderWrite { detail, new_status: status, flag_cancel, history });
+                    ctx.staged.stage(OrderWrite { detail, new_status: status, flag_cancel, history });
                 }
                 Some((row, items)) => {
                     let before = row.to_detail(items.clone(), &detail.seller_id);
                     if before == detail {
-                        ctx.unchanged.push(detail.order_id);
+                        ctx.staged.unchanged.push(detail.order_id);
                         continue;
                     }
                     let (history, flag_cancel) = rules::change_history(&before, &detail);
                     ctx.progress.orders_changed += 1;
-                    ctx.pending.push(OrderWrite { detail, new_status: row.internal_status(), flag_cancel, history });
+                    ctx.staged.stage(OrderWrite { detail, new_status: row.internal_status(), flag_cancel, history });
                 }
             }
         }
-        if !ctx.pending.is_empty() && ctx.pending_since.is_none() {
-            ctx.pending_since = Some(std::time::Instant::now());
-        }
         Ok(())
     }
 
-    /// Waits for the batch being written, if any.
-    async fn settle(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
-        if let Some(writing) = ctx.writing.take() {
-            writing.finish().await?;
-        }
-        Ok(())
-    }
-
-    /// Starts writing what is staged and returns while it is written, once the previous
-    /// batch is committed: batches commit one after the other, in order, and the fetching
-    /// goes on meanwhile. (The cursor never moves in such a batch; see [`Importer::flush`].)
-    async fn flush_behind(&self, ctx: &mut RunCtx<'_>) -> Result<(), Ending> {
-        self.settle(ctx).await?;
-        self.report(ctx).await;
-        let writes = std::mem::take(&mut ctx.pending);
-        ctx.pending_since = None;
-        let unchanged = std::mem::take(&mut ctx.unchanged);
-        if writes.is_empty() && unchanged.is_empty() {
-            return Ok(());
-        }
-        let batch = Batch {
-            writes,
-            unchanged,
-            cursor_to: None,
-            retry: None,
-            lease_owner: Some(self.owner().to_owned()),
-            actor: HistoryActor::Job,
-            now: crate::db::now(),
+    /// Writes what is staged, after the batch being written (batches commit one after the
+    /// other, in order): behind the fetching, or now with the cursor (see [`Flush`]).
+    async fn flush(&self, ctx: &mut RunCtx<'_>, how: Flush) -> Result<(), Ending> {
+        ctx.staged.settle().await?;
+        let (cursor, retry) = match &how {
+            Flush::Behind => {
+                self.report(ctx).await;
+                (None, None)
+            }
+            Flush::Commit { cursor, retry } => (*cursor, retry.clone()),
         };
-        ctx.writing = Some(orders::start_batch(&self.db, ctx.job.account, ctx.job.store, batch));
-        Ok(())
-    }
-
-    /// Writes what is staged in one transaction (moving the cursor when given), after the
-    /// batch being written: the cursor commits only after every order it covers.
-    async fn flush(&self, ctx: &mut RunCtx<'_>, cursor: Option<DateTime<Utc>>) -> Result<(), Ending> {
-        self.flush_with(ctx, cursor, None).await
-    }
-
-    /// [`Importer::flush`], also replacing the store's orders to retry (with the cursor).
-    async fn flush_with(
-        &self,
-        ctx: &mut RunCtx<'_>,
-        cursor: Option<DateTime<Utc>>,
-        retry: Option<String>,
-    ) -> Result<(), Ending> {
-        self.settle(ctx).await?;
-        let writes = std::mem::take(&mut ctx.pending);
-        ctx.pending_since = None;
-        let unchanged = std::mem::take(&mut ctx.unchanged);
-        if writes.is_empty() && unchanged.is_empty() && cursor.is_none() && retry.is_none() {
-            return Ok(());
+        let Some(batch) = ctx.staged.take(cursor, retry, self.owner()) else { return Ok(()) };
+        let write = orders::start_batch(&self.db, ctx.job.account, ctx.job.store, batch);
+        match how {
+            Flush::Behind => ctx.staged.writing = Some(write),
+            Flush::Commit { .. } => {
+                write.finish().await?;
+                self.report(ctx).await;
+            }
         }
-        let batch = Batch {
-            writes,
-            unchanged,
-            cursor_to: cursor,
-            retry,
-            lease_owner: Some(self.owner().to_owned()),
-            actor: HistoryActor::Job,
-            now: crate::db::now(),
-        };
-        orders::write_batch(&self.db, ctx.job.account, ctx.job.store, batch).await?;
-        self.report(ctx).await;
         Ok(())
     }
 
@@ -795,9 +807,7 @@ impl Importer {
     /// locked until it commits (SQLite: the one writer), and waiting for that would hold up
     /// the next answers (`bench import`: about a tenth of a run).
     async fn report(&self, ctx: &mut RunCtx<'_>) {
-        if ctx.reported.is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-            || ctx.writing.as_ref().is_some_and(|w| !w.is_done())
-        {
+        if ctx.reported.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) || !ctx.staged.writer_free() {
             return;
         }
         ctx.reported = Some(std::time::Instant::now());
