@@ -7,6 +7,34 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::LogFormat;
 
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `work` (a request's handling) with its request id at hand for [`request_id`].
+pub async fn with_request_id<F: std::future::Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
+}
+
+/// `work` with the current request's id, if any: for a task a request spawns (its id is
+/// per task, and a spawned task starts without it).
+pub fn keeping_request_id<F: std::future::Future>(work: F) -> impl std::future::Future<Output = F::Output> {
+    let id = request_id();
+    async move {
+        match id {
+            Some(id) => REQUEST_ID.scope(id, work).await,
+            None => work.await,
+        }
+    }
+}
+
+/// The id of the request being handled (`web::RequestId`), where there is one: what a request
+/// asks of a job (an import run, a push to Yahoo) records it, so the job's page and log lines
+/// show the 受付番号 the merchant saw. `None` in jobs and outside requests.
+pub fn request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// Structured logs to stdout; `RUST_LOG` overrides the default level.
 pub fn init_tracing(format: LogFormat) {
     let filter =

@@ -69,9 +69,11 @@ pub async fn change_status(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Result<Plan, Refusal>> {
     let (db, scope, req, actor) = (db.clone(), scope.clone(), req.clone(), actor.clone());
-    tokio::spawn(async move { change_now(&db, &scope, pk, &req, &actor, now).await })
-        .await
-        .map_err(|e| sqlx::Error::Protocol(format!("the status change task ended: {e}")))?
+    tokio::spawn(crate::telemetry::keeping_request_id(
+        async move { change_now(&db, &scope, pk, &req, &actor, now).await },
+    ))
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("the status change task ended: {e}")))?
 }
 
 async fn change_now(
@@ -161,8 +163,8 @@ async fn change_now(
                 sqlx::query(
                     "insert into order_push (account_id, store_id, order_pk, seq, kind, order_status, cancel_reason,
                          ship_status, ship_company_code, ship_invoice_number, ship_date, operator, state, attempts,
-                         next_attempt_at, created_at, updated_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13, $13)",
+                         next_attempt_at, created_at, updated_at, request_id)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13, $13, $14)",
                 )
                 .bind(scope.account)
                 .bind(current.store_id)
@@ -177,6 +179,7 @@ async fn change_now(
                 .bind(date)
                 .bind(operator)
                 .bind(now)
+                .bind(crate::telemetry::request_id())
                 .execute(&mut *tx)
                 .await?;
             }

@@ -428,6 +428,8 @@ pub struct Run {
     pub heartbeat_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     failures: String,
+    /// The request that asked for the run (its 受付番号), when a person did.
+    pub request_id: Option<String>,
     /// Running, but its process has not written a heartbeat for longer than the lease: it
     /// died or lost the database (see [`Run::flag_unresponsive`]).
     #[sqlx(skip)]
@@ -499,7 +501,7 @@ impl Run {
 const RUN_SELECT: &str = "select r.id, r.account_id, r.store_id, s.name as store_name,
         case when r.while_stopped then 'manual_stopped' else r.trigger_kind end as trigger_kind, r.status,
         r.window_from, r.window_to, r.owner, r.pages, r.calls, r.orders_seen, r.orders_total, r.orders_new,
-        r.orders_changed, r.errors, r.message, r.started_at, r.heartbeat_at, r.finished_at, r.failures
+        r.orders_changed, r.errors, r.message, r.started_at, r.heartbeat_at, r.finished_at, r.failures, r.request_id
     from import_run r join store s on s.id = r.store_id and s.account_id = r.account_id";
 
 /// Records a run: `queued` (a person asked; the scheduler of any process will take it) or
@@ -526,6 +528,7 @@ pub async fn create_run(
             .bind(owner)
             .bind(now)
             .bind(trigger == Trigger::ManualWhileStopped)
+            .bind(crate::telemetry::request_id())
             .fetch_one(p)
             .await
     })
@@ -533,9 +536,10 @@ pub async fn create_run(
 
 /// (`trigger_kind` keeps the four kinds its check allows; a manual run during a stop is
 /// `manual` with `while_stopped`, read back as [`Trigger::ManualWhileStopped`].)
+/// A run's record, with the request that asked for it (none for the scheduler's).
 const INSERT_RUN: &str = "insert into import_run (account_id, store_id, trigger_kind, status, window_from, window_to,
-         owner, started_at, heartbeat_at, while_stopped)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) returning id";
+         owner, started_at, heartbeat_at, while_stopped, request_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) returning id";
 
 /// Queues a run for each of `stores` that a person asked for, with the one audit entry that
 /// records the request, in one transaction.
@@ -564,6 +568,7 @@ pub async fn queue_runs(
                 .bind(owner)
                 .bind(now)
                 .bind(trigger == Trigger::ManualWhileStopped)
+                .bind(crate::telemetry::request_id())
                 .fetch_one(&mut *tx)
                 .await?;
             runs.push(run);

@@ -92,6 +92,8 @@ pub struct PushRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub done_at: Option<DateTime<Utc>>,
+    /// The request that asked for the push (its 受付番号).
+    pub request_id: Option<String>,
 }
 
 impl PushRow {
@@ -144,6 +146,8 @@ pub struct PushView {
     pub updated_at: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,
     pub done_at: Option<DateTime<Utc>>,
+    /// The request that asked for the push (受付番号), to match with the logs.
+    pub request_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -172,6 +176,7 @@ impl From<ViewRow> for PushView {
             updated_at: r.push.updated_at,
             next_attempt_at: r.push.next_attempt_at,
             done_at: r.push.done_at,
+            request_id: r.push.request_id,
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::{Importer, Job};
 use crate::{
@@ -116,7 +117,8 @@ impl Scheduler {
                 window,
                 only: None,
             };
-            self.spawn(job);
+            // The run's log lines carry the request that asked for it (its 受付番号).
+            self.spawn(job, run.request_id.as_deref());
             started += 1;
         }
         let now = db::now();
@@ -151,18 +153,22 @@ impl Scheduler {
                 window: None,
                 only: None,
             };
-            self.spawn(job);
+            self.spawn(job, None);
             started += 1;
         }
         Ok(started)
     }
 
-    fn spawn(&mut self, job: Job) {
+    fn spawn(&mut self, job: Job, request_id: Option<&str>) {
         self.busy.insert(job.store);
         let importer = self.importer.clone();
-        self.running.spawn(async move {
-            importer.execute(&job).await;
-            job.store
-        });
+        let span = tracing::info_span!("import", run = job.run.0, request = request_id.unwrap_or(""));
+        self.running.spawn(
+            async move {
+                importer.execute(&job).await;
+                job.store
+            }
+            .instrument(span),
+        );
     }
 }

@@ -97,7 +97,13 @@ impl Pusher {
                 return Ok(handled);
             }
             handled += claimed.len();
-            let results = futures_util::future::join_all(claimed.into_iter().map(|row| self.send(row))).await;
+            // Each push's log lines carry the request that asked for it (its 受付番号).
+            let results = futures_util::future::join_all(claimed.into_iter().map(|row| {
+                let span =
+                    tracing::info_span!("push", push = row.id.0, request = row.request_id.as_deref().unwrap_or(""));
+                tracing::Instrument::instrument(self.send(row), span)
+            }))
+            .await;
             for r in results {
                 r?;
             }

@@ -181,7 +181,7 @@ pub struct RequestId(pub String);
 async fn request_id(mut req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
     let id: String = crate::crypto::random_token().chars().filter(char::is_ascii_alphanumeric).take(10).collect();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(req).await;
+    let mut response = crate::telemetry::with_request_id(id.clone(), next.run(req)).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

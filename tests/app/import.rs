@@ -1183,7 +1183,24 @@ async fn idle_checks_are_counted_not_recorded(backend: Backend) {
     assert_eq!(idle().await, 0, "the count starts again after a recorded run");
 }
 
+/// Issue 26: a manual run that failed shows the 受付番号 of the request that asked for it.
+async fn a_failed_manual_run_shows_the_request_that_asked_for_it(backend: Backend) {
+    let s = shop(backend, |_| {}).await;
+    s.sim.control("/_sim/grants/revoke", json!({ "seller_id": SELLER })).await;
+    s.sim.advance(2 * 3600).await;
+    let asked = s.owner.submit("/imports", "/imports", &[("store", &s.store.0.to_string())]).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
+    let id = asked.headers["x-request-id"].to_str().unwrap().to_owned();
+    let failed = wait_run_status(&s, "failed").await;
+    assert_eq!(failed.request_id.as_deref(), Some(id.as_str()), "{failed:#?}");
+    let page = s.owner.get(&format!("/imports/{}", failed.id)).await;
+    assert_eq!(page.select_text("#run-request").join(""), id, "{}", page.body);
+    let list = s.owner.get("/imports").await;
+    assert!(list.select_text(".request-id").join("").contains(&id), "{}", list.body);
+}
+
 on_both_backends!(
+    a_failed_manual_run_shows_the_request_that_asked_for_it,
     idle_checks_are_counted_not_recorded,
     the_imports_page_per_store_progress_and_the_key_gate,
     automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule,

@@ -886,7 +886,28 @@ async fn pushes_under_kill_reach_yahoo_once_each(backend: Backend) {
     }
 }
 
+/// Issue 26: a push that failed shows the 受付番号 of the request that asked for it (the id the
+/// merchant's browser got as `x-request-id`, on every log line of that request and of the
+/// push), where support looks at a store's failures.
+async fn a_failed_push_shows_the_request_that_asked_for_it(backend: Backend) {
+    let s = quiet_shop(backend, |_| {}).await;
+    let id = plain_order(&s).await;
+    s.import().await;
+    let pk = s.row(&id).await.id;
+    s.fault("orderStatusChange", "status_ng", 1, 0).await;
+    let path = format!("/orders/{pk}");
+    let changed =
+        s.owner.submit(&path, &format!("{path}/status"), &[("target", "cancelled"), ("cancel_reason", "210")]).await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    let asked = changed.headers["x-request-id"].to_str().unwrap().to_owned();
+    s.app.pusher.drain().await.unwrap();
+    assert_eq!(s.pushes().await[0].request_id.as_deref(), Some(asked.as_str()));
+    let page = s.owner.get(&path).await;
+    assert_eq!(page.select_text("tr.push-失敗 .request-id").join(""), format!("受付番号 {asked}"), "{}", page.body);
+}
+
 on_both_backends!(
+    a_failed_push_shows_the_request_that_asked_for_it,
     a_change_whose_answer_was_lost_is_made_once,
     pushes_under_kill_reach_yahoo_once_each,
     pushes_reach_yahoo_in_order_and_write_history,
