@@ -324,7 +324,7 @@ impl BatchDialect for sqlx::SqliteConnection {
             let mut q = sqlx::query_as::<_, Upserted>(&sql);
             for w in chunk {
                 q = q.bind(account_id).bind(store_id).bind(now).bind(now).bind(now);
-                for column in &COLUMNS {
+                for column in COLUMNS {
                     q = match (column.value)(&w.detail) {
                         Value::Text(v) => q.bind(v),
                         Value::Int(v) => q.bind(v),
