@@ -292,8 +292,11 @@ pub struct Config {
     #[arg(long, env = "ORDERDESK_SCHEDULER_TICK_MS", default_value_t = 1000, global = true)]
     pub scheduler_tick_ms: u64,
 
-    /// Stores this process imports at the same time.
-    #[arg(long, env = "ORDERDESK_IMPORT_WORKERS", default_value_t = 4, global = true)]
+    /// Stores this process imports at the same time. A run mostly waits for Yahoo (a store's
+    /// calls to one API go a second apart, so even a check that finds nothing takes a second or
+    /// two), so one process runs many: `bench fleet` measured 4 at a time falling behind at a
+    /// thousand stores polled every minute.
+    #[arg(long, env = "ORDERDESK_IMPORT_WORKERS", default_value_t = 256, global = true)]
     pub import_workers: usize,
 
     /// orderInfo calls in flight per store import (they are paced per API URL all the same).

@@ -147,12 +147,14 @@ async fn one(o: &Options, n: usize, processes: usize, cores: usize) -> anyhow::R
         behind.due,
     );
     println!(
-        "    CPU {:.0} % of the machine (serve {:.2} s, PostgreSQL {:.2} s over {secs:.0} s), {:.1} CPU ms per store-hour; \
+        "    CPU {:.0} % of the machine (serve {:.2} s, PostgreSQL {:.2} s over {secs:.0} s), {:.2} CPU ms per poll, \
+         {:.1} CPU ms per store-hour; \
          rows written per poll {:.1}; run records added per poll {:.3}; Yahoo calls per store-day {:.0} ({:.2} per poll, \
          {:.2} of them orderList)",
         cpu / secs / cores as f64 * 100.0,
         after.serve_cpu - before.serve_cpu,
         after.pg_cpu - before.pg_cpu,
+        cpu * 1000.0 / polls,
         cpu * 1000.0 / (n as f64 * secs / 3600.0),
         (after.rows - before.rows) as f64 / polls,
         (after.runs - before.runs) as f64 / polls,

@@ -187,6 +187,16 @@ pub async fn overview_accounts(db: &Db, after_id: i64, search: &str, limit: i64)
     })
 }
 
+/// The automatic runs since `$3` that found nothing and so left no record (they are counted on
+/// the store's import row since its last recorded run, `imports::fold_idle_run`): all of that
+/// count when the last recorded run is inside the window, else as many as the store's interval
+/// fits into a day (the count cannot be split at the window's start).
+const IDLE_RUNS_SINCE: &str = "coalesce(case when i.idle_at >= $3 then
+         case when coalesce((select max(r.started_at) from import_run r where r.store_id = s.id), $3) >= $3
+                   or i.idle_polls < 1440 / (case when s.auto_import_interval_minutes > 0 then s.auto_import_interval_minutes else 1 end)
+              then i.idle_polls
+              else 1440 / (case when s.auto_import_interval_minutes > 0 then s.auto_import_interval_minutes else 1 end) end end, 0)";
+
 /// The stores of the accounts with IDs from `first` to `last` (one page of accounts: the range
 /// is walked through the account index, never the whole table), with their runs since `since`.
 pub async fn overview_stores(
@@ -203,10 +213,15 @@ pub async fn overview_stores(
                     s.last_authorize_status, s.last_auth_error, s.clock_offset_ms, s.auto_import_enabled,
                     i.next_run_at, i.stopped_reason, i.stopped_at, i.blocked_reason,
                     {BLOCK_IN_FORCE} as blocked,
-                    (select count(*) from import_run r where r.store_id = s.id and r.started_at >= $3) as runs_24h,
+                    (select count(*) from import_run r where r.store_id = s.id and r.started_at >= $3)
+                      + {IDLE_RUNS_SINCE} as runs_24h,
                     (select count(*) from import_run r
                      where r.store_id = s.id and r.started_at >= $3 and r.status = 'failed') as failed_runs_24h,
-                    (select r.status from import_run r where r.store_id = s.id order by r.id desc limit 1) as last_run_status,
+                    case when i.idle_at is not null
+                              and not exists (select 1 from import_run r where r.store_id = s.id and r.started_at >= i.idle_at)
+                         then 'done'
+                         else (select r.status from import_run r where r.store_id = s.id order by r.id desc limit 1)
+                    end as last_run_status,
                     (select count(*) from order_push o
                      where o.account_id = s.account_id and o.store_id = s.id and o.state = 'failed') as failing_pushes
              from store s left join store_import i on i.store_id = s.id and i.account_id = s.account_id

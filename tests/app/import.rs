@@ -1168,6 +1168,12 @@ async fn idle_checks_are_counted_not_recorded(backend: Backend) {
     let page = s.owner.get("/imports").await;
     let line = page.select_text("#idle-checks li").join("");
     assert!(line.contains("新着・変更のなかった自動取込") && line.contains("回（最後 "), "{}", page.body);
+    // Support's overview counts them as runs, and the newest check is the store's last run.
+    let since = orderdesk::db::now() - chrono::Duration::hours(24);
+    let overview = orderdesk::db::support::overview_stores(&s.app.db, s.account, s.account, since).await.unwrap();
+    let mine = overview.iter().find(|o| o.id == s.store).unwrap();
+    assert!(mine.runs_24h > polls, "{mine:#?}");
+    assert_eq!(mine.last_run_status.as_deref(), Some("done"));
 
     // Something new: recorded, and the count starts again.
     s.sim.plain_order(SELLER).await;
