@@ -2,7 +2,9 @@
 //!
 //! A guided tour: `config` (typed settings) → `app` (state, listener, shutdown) → `web` (routes,
 //! pages, sessions, CSRF) → `db` (typed queries over SQLite or PostgreSQL) → `domain` (pure rules).
-//! `import` brings orders in (runs, leases, the scheduler), `yahoo` is the API client, `simulator` the local stand-in for Yahoo, `xml` their shared XML.
+//! `import` brings orders in (runs, the scheduler), `push` tells Yahoo, `stock` syncs stock: each a
+//! job on `jobs` (the process identity, leases, the job loop). `yahoo` is the API client,
+//! `simulator` the local stand-in for Yahoo, `xml` their shared XML.
 //! `crypto` seals secrets at rest and hashes passwords; `cli` holds the non-serve subcommands.
 
 pub mod app;

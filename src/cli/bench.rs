@@ -117,7 +117,13 @@ pub async fn simulator_order_info(seconds: u64, concurrency: usize, orders: usiz
 
 /// CPU time (user + system) this process has used so far, from /proc (Linux); zero elsewhere.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    process_cpu_seconds("self")
+}
+
+/// CPU time (user + system) process `pid` ("self" for this one) has used so far, from /proc
+/// (Linux); zero elsewhere or once it has ended.
+pub(crate) fn process_cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
     // Fields after the command name (which is in parentheses and may hold spaces).
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -23,7 +23,7 @@ use std::{
 use anyhow::Context;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
-use super::bench::{bench_db, drop_bench_db, postgres_server_cpu_seconds};
+use super::bench::{bench_db, drop_bench_db, postgres_server_cpu_seconds, process_cpu_seconds};
 use crate::{
     crypto::SecretBox,
     db::{Db, accounts, stores, with_pool},
@@ -322,11 +322,7 @@ impl Serve {
     }
 
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(11) + ticks(12)) / 100.0
+        process_cpu_seconds(&self.child.id().to_string())
     }
 
     fn stop(mut self) {

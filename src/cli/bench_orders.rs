@@ -835,11 +835,7 @@ impl Server {
 
     /// User + system CPU seconds of the server so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(11) + ticks(12)) / 100.0
+        super::bench::process_cpu_seconds(&self.pid().to_string())
     }
 
     fn stop(mut self) {
