@@ -180,9 +180,8 @@ pub(crate) async fn bench_store_in(
     account: Option<crate::domain::AccountId>,
 ) -> anyhow::Result<(crate::domain::AccountId, crate::domain::StoreId)> {
     use crate::{
-        db::{accounts, stores},
+        db::accounts,
         domain::store::{Environment, StoreSettings},
-        yahoo::client,
     };
     sim.state.world().apps.insert(
         client_id.into(),
@@ -230,8 +229,6 @@ pub(crate) async fn bench_store_in(
         stock_sync_enabled: false,
         auto_import_inbox: false,
     };
-    let secret = stores::NewSecret { secrets, plaintext: "bench-secret" };
-    let store = stores::create(db, account, &settings, Some(secret), None).await?;
     let (refresh, access) = {
         let now = sim.state.now();
         let mut world = sim.state.world();
@@ -239,13 +236,38 @@ pub(crate) async fn bench_store_in(
         let access = world.issue_access_token(&refresh, now);
         (refresh, access)
     };
+    let tokens = BenchTokens { refresh: &refresh, access: &access, public_pem: &public_pem, key_version: key.version };
+    let store = connected_store(db, secrets, account, &settings, tokens).await?;
+    Ok((account, store))
+}
+
+/// What the simulator issued for a bench store: its tokens and its public key.
+pub(crate) struct BenchTokens<'a> {
+    pub refresh: &'a str,
+    pub access: &'a str,
+    pub public_pem: &'a str,
+    pub key_version: u32,
+}
+
+/// A store as the connection flow leaves it: created with its sealed client secret, authorized
+/// with the simulator's tokens, its public key saved.
+pub(crate) async fn connected_store(
+    db: &crate::db::Db,
+    secrets: &crate::crypto::SecretBox,
+    account: crate::domain::AccountId,
+    settings: &crate::domain::store::StoreSettings,
+    tokens: BenchTokens<'_>,
+) -> anyhow::Result<crate::domain::StoreId> {
+    use crate::{db::stores, yahoo::client};
+    let secret = stores::NewSecret { secrets, plaintext: "bench-secret" };
+    let store = stores::create(db, account, settings, Some(secret), None).await?;
     let now = crate::db::now();
     stores::save_authorization(
         db,
         account,
         store,
-        secrets.seal(client::REFRESH_TOKEN, store.0, &refresh),
-        secrets.seal(client::ACCESS_TOKEN, store.0, &access),
+        secrets.seal(client::REFRESH_TOKEN, store.0, tokens.refresh),
+        secrets.seal(client::ACCESS_TOKEN, store.0, tokens.access),
         now + chrono::Duration::hours(1),
         now,
         None,
@@ -255,13 +277,26 @@ pub(crate) async fn bench_store_in(
         db,
         account,
         store,
-        &public_pem,
-        i64::from(key.version),
-        chrono::Utc::now().date_naive() + chrono::Duration::days(300),
+        tokens.public_pem,
+        i64::from(tokens.key_version),
+        now.date_naive() + chrono::Duration::days(300),
         None,
     )
     .await?;
-    Ok((account, store))
+    Ok(store)
+}
+
+/// Waits up to `within` for a child that was asked to stop, then kills it.
+pub(crate) fn stop_child(child: &mut std::process::Child, within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A fresh database for one measurement: a SQLite file in a temporary folder, or a new

@@ -23,16 +23,17 @@ use std::{
 use anyhow::Context;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
-use super::bench::{bench_db, drop_bench_db, postgres_server_cpu_seconds, process_cpu_seconds};
+use super::bench::{
+    BenchTokens, bench_db, connected_store, drop_bench_db, postgres_server_cpu_seconds, process_cpu_seconds, stop_child,
+};
 use crate::{
     crypto::SecretBox,
-    db::{Db, accounts, stores, with_pool},
+    db::{Db, accounts, with_pool},
     domain::{
         AccountId, StoreId,
         store::{Environment, StoreSettings},
     },
     simulator::{self, Simulator, control, state::Key},
-    yahoo::client,
 };
 
 pub struct Options {
@@ -213,7 +214,6 @@ async fn seed(db: &Db, secrets: &SecretBox, sim: &simulator::SimHandle, n: usize
     }
     let mut account = AccountId(0);
     let mut ids = Vec::with_capacity(n);
-    let now = crate::db::now();
     for (i, (seller, client_id, refresh, access)) in tokens.into_iter().enumerate() {
         if i % STORES_PER_ACCOUNT == 0 {
             account = accounts::create_account_with_owner(
@@ -240,30 +240,8 @@ async fn seed(db: &Db, secrets: &SecretBox, sim: &simulator::SimHandle, n: usize
             stock_sync_enabled: false,
             auto_import_inbox: false,
         };
-        let secret = stores::NewSecret { secrets, plaintext: "bench-secret" };
-        let store = stores::create(db, account, &settings, Some(secret), None).await?;
-        stores::save_authorization(
-            db,
-            account,
-            store,
-            secrets.seal(client::REFRESH_TOKEN, store.0, &refresh),
-            secrets.seal(client::ACCESS_TOKEN, store.0, &access),
-            now + chrono::Duration::hours(1),
-            now,
-            None,
-        )
-        .await?;
-        stores::set_public_key(
-            db,
-            account,
-            store,
-            &public_pem,
-            1,
-            now.date_naive() + chrono::Duration::days(300),
-            None,
-        )
-        .await?;
-        ids.push(store);
+        let tokens = BenchTokens { refresh: &refresh, access: &access, public_pem: &public_pem, key_version: 1 };
+        ids.push(connected_store(db, secrets, account, &settings, tokens).await?);
     }
     // Automatic import on, the first polls spread over the first minute after the warm-up
     // starts (a fleet that grew over time is not due all at once).
@@ -328,15 +306,7 @@ impl Serve {
     fn stop(mut self) {
         // SIGTERM: a graceful stop (the leases it holds run out for the next benchmark anyway).
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child, Duration::from_secs(10));
     }
 }
 

@@ -282,8 +282,13 @@ trait BatchDialect {
 /// rather than `$N`: SQLite finds a numbered parameter's name by a linear scan of the
 /// statement's names (so binding costs the square of their number), an anonymous one at once.
 fn sqlite_rows(rows: usize, per_row: usize) -> String {
-    let row = format!("({})", vec!["?"; per_row].join(", "));
+    let row = format!("({})", sqlite_list(per_row));
     vec![row.as_str(); rows].join(", ")
+}
+
+/// `?, ?, …`: a list of `n` anonymous parameters (for `in (…)`).
+fn sqlite_list(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 /// Rows per statement on SQLite: with anonymous parameters a statement of many rows costs
@@ -346,7 +351,7 @@ impl BatchDialect for sqlx::SqliteConnection {
                  select account_id, term, order_pk, order_time from order_search_terms
                  where order_pk in ({}) and term <> ''
                  order by account_id, term, order_pk",
-                vec!["?"; part.len()].join(", ")
+                sqlite_list(part.len())
             );
             let mut q = sqlx::query(&sql);
             for pk in part {
@@ -360,7 +365,7 @@ impl BatchDialect for sqlx::SqliteConnection {
 
     async fn delete_items(&mut self, orders: &[OrderPk]) -> sqlx::Result<()> {
         for part in orders.chunks(SQLITE_PARAMS_PER_STATEMENT) {
-            let sql = format!("delete from order_item where order_pk in ({})", vec!["?"; part.len()].join(", "));
+            let sql = format!("delete from order_item where order_pk in ({})", sqlite_list(part.len()));
             let mut q = sqlx::query(&sql);
             for pk in part {
                 q = q.bind(*pk);
@@ -436,7 +441,7 @@ impl BatchDialect for sqlx::SqliteConnection {
         for part in order_ids.chunks(SQLITE_PARAMS_PER_STATEMENT) {
             let sql = format!(
                 "update yahoo_order set checked_at = ? where account_id = ? and store_id = ? and order_id in ({})",
-                vec!["?"; part.len()].join(", ")
+                sqlite_list(part.len())
             );
             let mut q = sqlx::query(&sql).bind(now).bind(account_id).bind(store_id);
             for id in part {
