@@ -151,13 +151,16 @@ impl From<sqlx::Error> for Ending {
         if crate::db::is_unreachable(&e) {
             Ending::Failed(DB_UNREACHABLE.into())
         } else {
-            Ending::Failed("データベースの処理に失敗しました。次回の取込で再試行します".into())
+            Ending::Failed(DB_FAILED.into())
         }
     }
 }
 
 /// How a run cut off by a database outage ends (its process lived on).
 pub const DB_UNREACHABLE: &str = "データベースに接続できなかったため中断しました。次回の取込で続きから取り込みます";
+
+/// A run ended by a database error that was not (recognisably) an outage.
+pub const DB_FAILED: &str = "データベースの処理に失敗しました。次回の取込で再試行します";
 
 impl From<BatchError> for Ending {
     fn from(e: BatchError) -> Ending {
@@ -388,7 +391,11 @@ impl Importer {
         let Err(e) = first else { return };
         tracing::warn!(error = %e, run = run.0, "recording the end of an import run failed; retrying in the background");
         let (db, progress, status) = (self.db.clone(), progress.clone(), ending.status());
-        let message = if crate::db::is_unreachable(&e) && *ending != Ending::Done {
+        // The end cannot be written either: the database is away. A run that a database error
+        // ended was cut off by that outage, whatever the first error looked like (a connection
+        // dropped during its set-up reads as a protocol error, not as one of I/O).
+        let db_failure = *ending == Ending::Failed(DB_FAILED.into());
+        let message = if (crate::db::is_unreachable(&e) || db_failure) && *ending != Ending::Done {
             Some(DB_UNREACHABLE.to_owned())
         } else {
             message
