@@ -397,34 +397,43 @@ const CLEAR_CONNECTION: &str =
          last_auth_error = null, last_auth_error_at = null, clock_offset_ms = null, updated_at = $3
      where account_id = $1 and id = $2";
 
-/// Stores a refreshed access token.
+/// Stores a refreshed access token, on the connection that got it: `refresh_token_enc` is the
+/// sealed refresh token the refresh used. A store disconnected (or connected again) meanwhile
+/// keeps what it has; `Ok(false)` says the token was not stored.
 pub async fn save_access_token(
     db: &Db,
     account_id: AccountId,
     store_id: StoreId,
+    refresh_token_enc: &[u8],
     access_token_enc: Vec<u8>,
     expires_at: DateTime<Utc>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
         sqlx::query(
-            "update store set access_token_enc = $3, access_token_expires_at = $4 where account_id = $1 and id = $2",
+            "update store set access_token_enc = $3, access_token_expires_at = $4
+             where account_id = $1 and id = $2 and refresh_token_enc = $5",
         )
         .bind(account_id)
         .bind(store_id)
         .bind(access_token_enc)
         .bind(expires_at)
+        .bind(refresh_token_enc)
         .execute(p)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected() == 1)
     })
 }
 
 /// What one call to Yahoo told us: the public-key outcome, the measured clock offset, and the
-/// authentication problem if any (`None` clears it: the call got through).
+/// authentication problem if any (`None` clears it: the call got through). Written only on the
+/// connection the call was made on (`refresh_token_enc`, the sealed refresh token it used): an
+/// answer that arrives after the store was disconnected or connected again says nothing about
+/// the connection it has now.
 pub async fn record_call(
     db: &Db,
     account_id: AccountId,
     store_id: StoreId,
+    refresh_token_enc: &[u8],
     authorize_status: Option<&str>,
     clock_offset_ms: Option<i64>,
     auth_error: Option<&str>,
@@ -438,7 +447,7 @@ pub async fn record_call(
                  clock_offset_ms = coalesce($4, clock_offset_ms),
                  last_auth_error = $5,
                  last_auth_error_at = case when $5 is null then null else $6 end
-             where account_id = $1 and id = $2",
+             where account_id = $1 and id = $2 and refresh_token_enc = $7",
         )
         .bind(account_id)
         .bind(store_id)
@@ -446,6 +455,7 @@ pub async fn record_call(
         .bind(clock_offset_ms)
         .bind(auth_error)
         .bind(t)
+        .bind(refresh_token_enc)
         .execute(p)
         .await
         .map(|_| ())

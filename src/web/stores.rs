@@ -334,6 +334,8 @@ pub async fn update(
         }
         Err(e) => return Err(e.into()),
     }
+    // A new secret or seller applies to the next call, in this process at once.
+    state.yahoo.credentials_changed(store_id);
     if disconnect {
         owner
             .flash(

@@ -264,11 +264,14 @@ impl YahooClient {
         self.credentials.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
     }
 
-    /// Writes what a call told us on the store, unless it is what was last written.
+    /// Writes what a call told us on the store, unless it is what was last written; only while
+    /// the store still has the connection the call was made on (`connection`, its sealed refresh
+    /// token).
     async fn record(
         &self,
         account: AccountId,
         store: StoreId,
+        connection: &[u8],
         authorize: Option<&'static str>,
         offset_ms: i64,
         auth_error: Option<&'static str>,
@@ -284,7 +287,9 @@ impl YahooClient {
             }
             recorded.insert(store, now);
         }
-        if let Err(e) = stores::record_call(&self.db, account, store, authorize, Some(offset_ms), auth_error).await {
+        if let Err(e) =
+            stores::record_call(&self.db, account, store, connection, authorize, Some(offset_ms), auth_error).await
+        {
             tracing::warn!(store = store.0, error = %e, "recording a Yahoo call's outcome failed");
             self.recorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&store);
         }
@@ -465,28 +470,34 @@ impl YahooClient {
         {
             return Ok(token);
         }
-        let refresh =
-            self.open(REFRESH_TOKEN, &creds, creds.refresh_token_enc.as_deref().ok_or(YahooError::NotConnected)?)?;
+        let connection = creds.refresh_token_enc.as_deref().ok_or(YahooError::NotConnected)?;
+        let refresh = self.open(REFRESH_TOKEN, &creds, connection)?;
         let answer =
             match self.token_request(&creds, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await {
                 Ok(answer) => answer,
                 Err(e) => {
                     if let Some(code) = e.auth_code() {
-                        let _ = stores::record_call(&self.db, account, store, None, None, Some(code)).await;
+                        let _ = stores::record_call(&self.db, account, store, connection, None, None, Some(code)).await;
                     }
                     return Err(e);
                 }
             };
-        stores::save_access_token(
+        let saved = stores::save_access_token(
             &self.db,
             account,
             store,
+            connection,
             self.secrets.seal(ACCESS_TOKEN, store.0, &answer.access_token),
             Utc::now() + chrono::Duration::seconds(answer.expires_in),
         )
         .await
         .map_err(|e| YahooError::Temporary(format!("database: {e}")))?;
         self.forget_credentials(store);
+        if !saved {
+            // Disconnected (or connected again) while the refresh was under way: the token
+            // belongs to a connection the store no longer has.
+            return Err(YahooError::NotConnected);
+        }
         tracing::debug!(store = store.0, "access token refreshed");
         Ok(answer.access_token)
     }
@@ -609,9 +620,7 @@ impl YahooClient {
         read: Option<OrderReader>,
     ) -> Result<Answer, YahooError> {
         let creds = self.credentials(account, store).await?;
-        if creds.refresh_token_enc.is_none() {
-            return Err(YahooError::NotConnected);
-        }
+        let connection = creds.refresh_token_enc.as_deref().ok_or(YahooError::NotConnected)?;
         let url = self.endpoints(creds.environment())?.store_api(api);
         let mut offset_ms = creds.clock_offset_ms.unwrap_or(0);
         let mut token = self.access_token(account, store, None).await?;
@@ -693,7 +702,7 @@ impl YahooClient {
                     let auth_error = result.as_ref().err().and_then(YahooError::auth_code);
                     let clears = result.is_ok();
                     if authorize.is_some() || auth_error.is_some() || clears {
-                        self.record(account, store, authorize, offset_ms, auth_error).await;
+                        self.record(account, store, connection, authorize, offset_ms, auth_error).await;
                     }
                     result
                 }

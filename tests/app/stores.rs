@@ -135,8 +135,8 @@ async fn key_cause_offers_the_key_form(backend: Backend) {
     // Connected, no public key, and Yahoo ended the API session (px-04102).
     let now = orderdesk::db::now();
     let sealed = vec![2_u8; 64];
-    stores::save_authorization(&app.db, account, store, sealed.clone(), sealed, now, now, None).await.unwrap();
-    stores::record_call(&app.db, account, store, None, None, Some("px-04102")).await.unwrap();
+    stores::save_authorization(&app.db, account, store, sealed.clone(), sealed.clone(), now, now, None).await.unwrap();
+    stores::record_call(&app.db, account, store, &sealed, None, None, Some("px-04102")).await.unwrap();
 
     let page = owner.get(&format!("/stores/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -156,7 +156,50 @@ async fn key_cause_offers_the_key_form(backend: Backend) {
     assert_eq!(owner.get(hrefs[0]).await.status, StatusCode::OK, "the key form opens");
 }
 
+/// A call that was under way when the owner disconnected the store (a new seller ID) answers
+/// afterwards: what it says belongs to the old connection and changes nothing on the store, and
+/// a token it refreshed is not kept.
+async fn an_answer_after_disconnecting_changes_nothing(backend: Backend) {
+    use orderdesk::db::stores;
+    let app = TestApp::spawn(backend).await;
+    let owner = app.owner("A", "a@example.jp").await;
+    let id = app.add_store(&owner, "本店", "honten", "x").await;
+    let account = orderdesk::db::accounts::find_credentials(&app.db, "a@example.jp").await.unwrap().unwrap().account_id;
+    let store = orderdesk::domain::StoreId(id);
+    let now = orderdesk::db::now();
+    let old = vec![2_u8; 64];
+    stores::save_authorization(&app.db, account, store, old.clone(), old.clone(), now, now, None).await.unwrap();
+    let path = format!("/stores/{id}");
+    let fields = [
+        ("name", "本店"),
+        ("seller_id", "honten-2"),
+        ("environment", "simulator"),
+        ("client_id", "x"),
+        ("confirm_disconnect", "on"),
+    ];
+    let done = owner.submit(&format!("{path}/edit"), &path, &fields).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+
+    // The old connection's answers arrive now.
+    stores::record_call(&app.db, account, store, &old, Some("authorized"), Some(1500), None).await.unwrap();
+    let later = now + chrono::Duration::hours(1);
+    let kept = stores::save_access_token(&app.db, account, store, &old, vec![3_u8; 64], later).await.unwrap();
+    assert!(!kept, "a token of the old connection is not stored");
+    let page = owner.get(&path).await;
+    assert_eq!(page.select_text("#connected"), vec!["未連携"]);
+    assert_eq!(page.select_attr("#authorize-status", "data-status"), vec![""], "no 公開鍵認証 result");
+
+    // On the connection the store has, answers are written as before.
+    let new = vec![4_u8; 64];
+    stores::save_authorization(&app.db, account, store, new.clone(), new.clone(), now, now, None).await.unwrap();
+    stores::record_call(&app.db, account, store, &new, Some("authorized"), Some(0), None).await.unwrap();
+    assert!(stores::save_access_token(&app.db, account, store, &new, vec![5_u8; 64], later).await.unwrap());
+    let page = owner.get(&path).await;
+    assert_eq!(page.select_attr("#authorize-status", "data-status"), vec!["authorized"]);
+}
+
 crate::on_both_backends!(
+    an_answer_after_disconnecting_changes_nothing,
     key_cause_offers_the_key_form,
     store_form_rejects_bad_input_and_stores_nothing,
     new_store_defaults_and_duplicate_seller,
