@@ -8,6 +8,7 @@
 //! `crypto` seals secrets at rest and hashes passwords; `cli` holds the non-serve subcommands.
 
 pub mod app;
+pub mod carrier;
 pub mod cli;
 pub mod config;
 pub mod crypto;
