@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    generate::{self, Generate, NewOrder},
+    generate::{self, Generate, NewOrder, Published},
     orders::{Order, review_outcome},
     state::{Api, App, Fault, KEY_LIFETIME_DAYS, Key, Settings, SimState, World},
 };
@@ -234,47 +234,66 @@ pub async fn update_key(
     Ok(Json(json!(info)))
 }
 
-/// `POST /_sim/sellers/{seller}/orders`: one order with chosen items.
+/// `POST /_sim/sellers/{seller}/orders`: one order with chosen items and any of the fields of
+/// [`NewOrder`]; 400 for a value Yahoo would never hold.
 pub async fn add_order(
     State(sim): State<SimState>,
     Path(seller_id): Path<String>,
     Json(spec): Json<NewOrder>,
 ) -> ControlResult {
-    if spec.items.is_empty() {
-        return Err(bad("at least one item is required"));
-    }
     let now = sim.now();
     let mut world = sim.world();
     let seller = world.seller_mut(&seller_id);
+    let seed = seller.next_order_number + 1;
+    // Checked before an ID is handed out, so a refused order leaves no gap.
+    let order = generate::single(&seller_id, String::new(), &spec, now, seed).map_err(bad)?;
     let id = seller.next_order_id(&seller_id);
-    let order = generate::single(&seller_id, id.clone(), &spec, now, seller.next_order_number);
+    let order = Order { order_id: id.clone(), ..order };
     seller.orders.insert(id, Arc::new(order.clone()));
     Ok(Json(json!(order)))
 }
 
-/// Adds generated orders to a seller; returns (created, held).
+/// Adds generated orders to a seller as a scene that was already there: each published at its
+/// order time (the demo's first orders, benchmarks). Returns (created, held).
 pub fn generate_into(sim: &SimState, seller_id: &str, spec: &Generate) -> (usize, usize) {
+    generate_published(sim, seller_id, spec, Published::OrderTime)
+}
+
+/// Adds generated orders to a seller, published as `published` says. Returns (created, held).
+pub fn generate_published(sim: &SimState, seller_id: &str, spec: &Generate, published: Published) -> (usize, usize) {
     let now = sim.now();
     let mut world = sim.world();
     let seller = world.seller_mut(seller_id);
     let orders = generate::bulk(seller_id, spec, now, || seller.next_order_id(seller_id));
     let held = orders.iter().filter(|o| o.fraud_hold_status == 1).count();
     let created = orders.len();
-    for order in orders {
+    for mut order in orders {
+        if published == Published::Now {
+            order.publication_time = now - chrono::Duration::nanoseconds(now.timestamp_subsec_nanos().into());
+        }
         seller.orders.insert(order.order_id.clone(), Arc::new(order));
     }
     (created, held)
 }
 
+/// `orders/generate`'s body: [`Generate`] and when the orders are published (default now).
+#[derive(Deserialize)]
+pub struct GenerateRequest {
+    #[serde(flatten)]
+    pub spec: Generate,
+    #[serde(default)]
+    pub published: Published,
+}
+
 pub async fn generate(
     State(sim): State<SimState>,
     Path(seller_id): Path<String>,
-    Json(spec): Json<Generate>,
+    Json(request): Json<GenerateRequest>,
 ) -> ControlResult {
-    if spec.count > 1_000_000 {
+    if request.spec.count > 1_000_000 {
         return Err(bad("count must be at most 1,000,000"));
     }
-    let (created, held) = generate_into(&sim, &seller_id, &spec);
+    let (created, held) = generate_published(&sim, &seller_id, &request.spec, request.published);
     Ok(Json(json!({ "created": created, "held": held })))
 }
 

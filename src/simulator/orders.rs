@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{domain::jst, xml::XmlWriter};
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     pub last_name: String,
     pub first_name: String,
@@ -66,14 +66,49 @@ pub struct Order {
     pub ship_company_code: String,
     pub ship_invoice_number1: String,
     pub ship_invoice_number2: String,
+    /// ShipInvoiceNumberEmptyReason: why there is no tracking number (exclusive with the two
+    /// numbers; what its values mean is not known, so any text is kept).
+    #[serde(default)]
+    pub ship_invoice_number_empty_reason: String,
+    /// ShipUrl: the tracking page the store gives (at most 100 characters).
+    #[serde(default)]
+    pub ship_url: String,
     pub ship_date: Option<NaiveDate>,
     pub ship: Person,
+    /// The gift fields of `<Ship>`: wrapping (NeedGiftWrap, GiftWrapType, GiftWrapMessage) and
+    /// のし (NeedGiftWrapPaper, GiftWrapPaperType, GiftWrapName).
+    #[serde(default)]
+    pub gift: Gift,
+    /// SocialGiftType: 0 an ordinary order; other values a social gift (assumed: 1).
+    #[serde(default)]
+    pub social_gift_type: u8,
     pub pay_charge: i64,
     pub ship_charge: i64,
     pub gift_wrap_charge: i64,
     pub discount: i64,
     pub use_point: i64,
+    /// UseCouponData: the coupons used, as text (its layout at Yahoo is not known).
+    #[serde(default)]
+    pub use_coupon_data: String,
+    /// TotalCouponDiscount: what the coupons took off.
+    #[serde(default)]
+    pub total_coupon_discount: i64,
+    /// GiftCardDiscount: what a gift card paid.
+    #[serde(default)]
+    pub gift_card_discount: i64,
     pub items: Vec<ItemLine>,
+}
+
+/// An order's gift wrapping and のし, as orderInfo's `<Ship>` returns them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Gift {
+    pub need_gift_wrap: bool,
+    pub gift_wrap_type: String,
+    pub gift_wrap_message: String,
+    pub need_gift_wrap_paper: bool,
+    pub gift_wrap_paper_type: String,
+    pub gift_wrap_name: String,
 }
 
 impl Order {
@@ -81,8 +116,14 @@ impl Order {
         self.items.iter().map(|i| i.unit_price * i.quantity).sum()
     }
 
+    /// TotalPrice (and SettleAmount): items and charges less every discount and what points,
+    /// coupons and a gift card paid (assumed; the contract names the parts, not the sum).
     pub fn total_price(&self) -> i64 {
-        self.items_total() + self.pay_charge + self.ship_charge + self.gift_wrap_charge - self.discount - self.use_point
+        self.items_total() + self.pay_charge + self.ship_charge + self.gift_wrap_charge
+            - self.discount
+            - self.use_point
+            - self.total_coupon_discount
+            - self.gift_card_discount
     }
 
     pub fn is_held(&self) -> bool {
@@ -247,15 +288,13 @@ const FALSE_FLAGS: &[&str] = &[
     "IsSplit", "IsRoyalty", "IsRoyaltyFix", "IsSeller", "IsAffiliate", "IsRatingB2s", "NeedSnl", "IsMultiShip",
     "IsReadOnly", "IsFirstClassDrugIncludes", "IsFirstClassDrugAgreement", "IsWelcomeGiftIncludes",
     "IsYahooAuctionOrder", "IsYahooAuctionDeferred", "IsLineCommerceTabOrder", "UseYahooCard", "UseWallet",
-    "NeedBillSlip", "NeedDetailedSlip", "NeedReceipt", "IsApplePay", "NeedGiftWrap", "NeedGiftWrapPaper", "IsEazy",
-    "IsMallContactlessDelivery", "IsGetPointFixAll", "IsGetStoreBonusFixAll", "IsUsed", "IsGetPointFix",
-    "IsGetStoreBonusFix", "IsAffiliateItem",
+    "NeedBillSlip", "NeedDetailedSlip", "NeedReceipt", "IsApplePay", "IsEazy", "IsMallContactlessDelivery",
+    "IsGetPointFixAll", "IsGetStoreBonusFixAll", "IsUsed", "IsGetPointFix", "IsGetStoreBonusFix", "IsAffiliateItem",
 ];
 #[rustfmt::skip]
 const ZERO_AMOUNTS: &[&str] = &[
-    "Suspect", "TotalCouponDiscount", "ShippingCouponDiscount", "CampaignPoints", "SellerHandlingCharge",
-    "Adjustments", "GiftCardDiscount", "TotalMallCouponDiscount", "CouponDiscount", "CouponUseNum", "UnitGetPoint",
-    "UnitGetStoreBonus",
+    "Suspect", "ShippingCouponDiscount", "CampaignPoints", "SellerHandlingCharge", "Adjustments",
+    "TotalMallCouponDiscount", "CouponDiscount", "CouponUseNum", "UnitGetPoint", "UnitGetStoreBonus",
 ];
 
 /// `DeviceType` (1 PC, 3 smartphone): plausible and stable per order.
@@ -283,7 +322,9 @@ fn order_value(o: &Order, field: &str) -> Option<Value> {
         "CancelReasonDetail" => cdata(&o.cancel_reason_detail),
         "BuyerComments" => cdata(&o.buyer_comments),
         "IsPointFix" => text(o.is_point_fix),
-        "SocialGiftType" => text(0),
+        "SocialGiftType" => text(o.social_gift_type),
+        "UseCouponData" => cdata(&o.use_coupon_data),
+        "TotalCouponDiscount" => text(o.total_coupon_discount),
         "PayStatus" => text(o.pay_status),
         "PayType" => text(pay_type(o)),
         "PayMethod" => text(&o.pay_method),
@@ -297,12 +338,21 @@ fn order_value(o: &Order, field: &str) -> Option<Value> {
         "ShipCompanyCode" => text(&o.ship_company_code),
         "ShipInvoiceNumber1" => text(&o.ship_invoice_number1),
         "ShipInvoiceNumber2" => text(&o.ship_invoice_number2),
+        "ShipInvoiceNumberEmptyReason" => text(&o.ship_invoice_number_empty_reason),
+        "ShipUrl" => cdata(&o.ship_url),
         "ShipDate" => date(o.ship_date),
+        "NeedGiftWrap" => text(o.gift.need_gift_wrap),
+        "GiftWrapType" => cdata(&o.gift.gift_wrap_type),
+        "GiftWrapMessage" => cdata(&o.gift.gift_wrap_message),
+        "NeedGiftWrapPaper" => text(o.gift.need_gift_wrap_paper),
+        "GiftWrapPaperType" => cdata(&o.gift.gift_wrap_paper_type),
+        "GiftWrapName" => cdata(&o.gift.gift_wrap_name),
         "PayCharge" => text(o.pay_charge),
         "ShipCharge" => text(o.ship_charge),
         "GiftWrapCharge" => text(o.gift_wrap_charge),
         "Discount" => text(o.discount),
         "UsePoint" => text(o.use_point),
+        "GiftCardDiscount" => text(o.gift_card_discount),
         "TotalPrice" | "SettleAmount" | "SettlePayAmount" => text(o.total_price()),
         "SellerId" => text(&o.seller_id),
         "IsLogin" => text(true),

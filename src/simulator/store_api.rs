@@ -43,6 +43,17 @@ pub mod codes {
     pub const POINT_FIX_REQUIRED: &str = "od20014";
     /// Assumed: a change other than cancelling an order under fraud review.
     pub const FRAUD_HOLD: &str = "od20401";
+    /// Assumed code: a ship status change while Yahoo has the order as 新規受付 (2 not yet
+    /// seen), 予約中 or キャンセル; the message takes the form of an illegal transition's.
+    pub const NOT_SHIPPABLE: &str = "od20015";
+    /// Assumed code: ShipInvoiceNumber1/2 and ShipInvoiceNumberEmptyReason together (sent
+    /// together, or one sent while the other is stored); the rule is Yahoo's (2023-04-03).
+    pub const INVOICE_WITH_EMPTY_REASON: &str = "od20016";
+    /// Assumed code: a ヤマト運輸 (1001) ShipInvoiceNumber1 other than half-width digits and
+    /// "-", or over 14 bytes; the rule is Yahoo's (2022-11-07).
+    pub const YAMATO_INVOICE_NUMBER: &str = "od20017";
+    /// Assumed code: ShipUrl over 100 characters.
+    pub const SHIP_URL_TOO_LONG: &str = "od20018";
     /// `item_code` malformed.
     pub const STOCK_BAD_CODE: &str = "st-02101";
     /// More than 1,000 item codes.
@@ -707,9 +718,11 @@ fn parse_bool(v: Option<&str>, name: &str) -> Result<bool, YahooError> {
 fn parse_day(v: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, YahooError> {
     match v {
         None => Ok(None),
-        Some(v) if v.len() == 8 => chrono::NaiveDate::parse_from_str(v, "%Y%m%d")
-            .map(Some)
-            .map_err(|_| YahooError::bad(format!("{name} is invalid"))),
+        Some(v) if v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()) => {
+            chrono::NaiveDate::parse_from_str(v, "%Y%m%d")
+                .map(Some)
+                .map_err(|_| YahooError::bad(format!("{name} is invalid")))
+        }
         Some(_) => Err(YahooError::bad(format!("{name} is invalid"))),
     }
 }
@@ -748,7 +761,10 @@ fn change(seller: &mut Seller, api: Api, req: &Element, now: DateTime<Utc>) -> R
             }
             let from =
                 OrderStatus::from_code(order.order_status).ok_or_else(|| YahooError::bad("OrderStatus is invalid"))?;
-            if !from.can_change_to(to) {
+            // 新規注文 → 処理中 and 新規予約 → 予約中: the same status, sent for an order not yet
+            // seen, accepts it (what order desks do on import; the shipping push needs it).
+            let accepts = from == to && !order.is_seen && matches!(to, OrderStatus::Processing | OrderStatus::Reserved);
+            if !accepts && !from.can_change_to(to) {
                 return Err(YahooError::new(
                     StatusCode::BAD_REQUEST,
                     format!("Cannot Be Operated : {} OrderStatus", operated(from)),
@@ -785,31 +801,30 @@ fn change(seller: &mut Seller, api: Api, req: &Element, now: DateTime<Utc>) -> R
             if order.is_held() {
                 return Err(fraud_hold());
             }
+            if let Some(refusal) = not_shippable(order) {
+                return Err(refusal);
+            }
             let ship = body.child("Ship").ok_or_else(|| YahooError::bad("Ship is not specified"))?;
-            let status = ship
-                .value_of("ShipStatus")
-                .and_then(|v| v.parse::<u8>().ok())
-                .filter(|s| *s <= 4)
-                .ok_or_else(|| YahooError::bad("ShipStatus is invalid"))?;
-            let company = match ship.value_of("ShipCompanyCode") {
-                None => None,
-                Some(c) if c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()) => Some(c.to_owned()),
-                Some(_) => return Err(YahooError::bad("ShipCompanyCode is invalid")),
-            };
-            let date = parse_day(ship.value_of("ShipDate"), "ShipDate")?;
+            let change = ship_change(order, ship)?;
             let o = Arc::make_mut(order);
-            o.ship_status = status;
-            if let Some(company) = company {
+            o.ship_status = change.status;
+            if let Some(company) = change.company {
                 o.ship_company_code = company;
             }
-            if let Some(n) = ship.text_of("ShipInvoiceNumber1") {
-                o.ship_invoice_number1 = n.to_owned();
+            if let Some(n) = change.number1 {
+                o.ship_invoice_number1 = n;
             }
-            if let Some(n) = ship.text_of("ShipInvoiceNumber2") {
-                o.ship_invoice_number2 = n.to_owned();
+            if let Some(n) = change.number2 {
+                o.ship_invoice_number2 = n;
             }
-            if date.is_some() {
-                o.ship_date = date;
+            if let Some(reason) = change.empty_reason {
+                o.ship_invoice_number_empty_reason = reason;
+            }
+            if let Some(url) = change.url {
+                o.ship_url = url;
+            }
+            if change.date.is_some() {
+                o.ship_date = change.date;
             }
             o.touch(now);
         }
@@ -837,6 +852,101 @@ fn change(seller: &mut Seller, api: Api, req: &Element, now: DateTime<Utc>) -> R
 
 fn fraud_hold() -> YahooError {
     YahooError::new(StatusCode::BAD_REQUEST, FRAUD_HOLD_MESSAGE, Some(codes::FRAUD_HOLD))
+}
+
+/// Yahoo refuses a ship status change while it has the order as 新規受付 (2, not yet seen),
+/// 予約中 (1) or キャンセル (4): the merchant (or the order desk) sends 処理中 first.
+fn not_shippable(o: &Order) -> Option<YahooError> {
+    let operated = match (o.order_status, o.is_seen) {
+        (2, false) => "NewOrder",
+        (1, _) => "ReserveOrder",
+        (4, _) => "CancelOrder",
+        _ => return None,
+    };
+    Some(YahooError::new(
+        StatusCode::BAD_REQUEST,
+        format!("Cannot Be Operated : {operated} ShipStatus"),
+        Some(codes::NOT_SHIPPABLE),
+    ))
+}
+
+/// What an orderShipStatusChange sets; `None` leaves a field as it is (an empty element clears
+/// a text field).
+#[derive(Debug)]
+struct ShipChange {
+    status: u8,
+    company: Option<String>,
+    number1: Option<String>,
+    number2: Option<String>,
+    empty_reason: Option<String>,
+    url: Option<String>,
+    date: Option<chrono::NaiveDate>,
+}
+
+/// The longest ShipUrl Yahoo keeps, in characters.
+pub const SHIP_URL_MAX: usize = 100;
+/// The longest ヤマト運輸 ShipInvoiceNumber1, in bytes (half-width digits and "-" only).
+pub const YAMATO_INVOICE_MAX: usize = 14;
+pub const YAMATO: &str = "1001";
+
+/// Reads `<Ship>` and checks it against the order as Yahoo does (shipping-day.md §2): the
+/// status, company code and date; ShipUrl's length; a ヤマト運輸 number's characters and
+/// length; the tracking numbers and ShipInvoiceNumberEmptyReason never together, counting
+/// what is stored.
+fn ship_change(order: &Order, ship: &Element) -> Result<ShipChange, YahooError> {
+    let status = ship
+        .value_of("ShipStatus")
+        .and_then(|v| v.parse::<u8>().ok())
+        .filter(|s| *s <= 4)
+        .ok_or_else(|| YahooError::bad("ShipStatus is invalid"))?;
+    let company = match ship.value_of("ShipCompanyCode") {
+        None => None,
+        Some(c) if c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()) => Some(c.to_owned()),
+        Some(_) => return Err(YahooError::bad("ShipCompanyCode is invalid")),
+    };
+    let date = parse_day(ship.value_of("ShipDate"), "ShipDate")?;
+    let text = |name: &str| ship.text_of(name).map(str::to_owned);
+    let change = ShipChange {
+        status,
+        company,
+        number1: text("ShipInvoiceNumber1"),
+        number2: text("ShipInvoiceNumber2"),
+        empty_reason: text("ShipInvoiceNumberEmptyReason"),
+        url: text("ShipUrl"),
+        date,
+    };
+    if change.url.as_ref().is_some_and(|u| u.chars().count() > SHIP_URL_MAX) {
+        return Err(YahooError::new(
+            StatusCode::BAD_REQUEST,
+            format!("ShipUrl is too long. It must be at most {SHIP_URL_MAX} characters."),
+            Some(codes::SHIP_URL_TOO_LONG),
+        ));
+    }
+    // The order as it would be after the change.
+    let after = |given: &Option<String>, stored: &str| given.as_deref().unwrap_or(stored).to_owned();
+    let company_after = after(&change.company, &order.ship_company_code);
+    let number1_after = after(&change.number1, &order.ship_invoice_number1);
+    let number2_after = after(&change.number2, &order.ship_invoice_number2);
+    let reason_after = after(&change.empty_reason, &order.ship_invoice_number_empty_reason);
+    let yamato_ok = |n: &str| n.len() <= YAMATO_INVOICE_MAX && n.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    if company_after == YAMATO && (change.company.is_some() || change.number1.is_some()) && !yamato_ok(&number1_after) {
+        return Err(YahooError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "ShipInvoiceNumber1 is invalid. For ShipCompanyCode {YAMATO} it must be half-width digits and \"-\", at most {YAMATO_INVOICE_MAX} bytes."
+            ),
+            Some(codes::YAMATO_INVOICE_NUMBER),
+        ));
+    }
+    let touched = change.number1.is_some() || change.number2.is_some() || change.empty_reason.is_some();
+    if touched && (!number1_after.is_empty() || !number2_after.is_empty()) && !reason_after.is_empty() {
+        return Err(YahooError::new(
+            StatusCode::BAD_REQUEST,
+            "ShipInvoiceNumber1, ShipInvoiceNumber2 and ShipInvoiceNumberEmptyReason cannot be set together.",
+            Some(codes::INVOICE_WITH_EMPTY_REASON),
+        ));
+    }
+    Ok(change)
 }
 
 fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {

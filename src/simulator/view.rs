@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{
     control::{self, IssueKey, KeyChange, KeyInfo},
-    generate::Generate,
+    generate::{Generate, Published},
     orders::Order,
     state::{App, HoldMode, SimState},
 };
@@ -122,8 +122,9 @@ pub async fn toggle_key(State(sim): State<SimState>, Form(f): Form<SellerForm>) 
 pub async fn generate(State(sim): State<SimState>, Form(f): Form<SellerForm>) -> Response {
     let count = f.count.unwrap_or(10).min(10_000);
     let seed = sim.now().timestamp_millis() as u64;
-    let (created, held) =
-        control::generate_into(&sim, f.seller_id.trim(), &Generate { count, seed, fraud_share: 0.1, spread_hours: 24 });
+    // Published now, so the next automatic import sees them though their order times are earlier.
+    let spec = Generate { count, seed, fraud_share: 0.1, spread_hours: 24 };
+    let (created, held) = control::generate_published(&sim, f.seller_id.trim(), &spec, Published::Now);
     back(&format!("{created} 件の注文を作成しました（うち不正保留 {held} 件）"))
 }
 

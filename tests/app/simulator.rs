@@ -287,7 +287,9 @@ async fn every_transition_of_the_status_table() {
                  <Order><OrderStatus>{to}</OrderStatus><CancelReason>210</CancelReason></Order><SellerId>{SELLER}</SellerId></Req>"
             );
             let a = sim.call("orderStatusChange", &token, &xml, &Sig::None).await;
-            let allowed = matches!((from, to), (1, 4 | 5) | (2, 3..=5) | (3, 2 | 4 | 5) | (5, 2 | 4));
+            // The table, and 新規予約 → 予約中, 新規注文 → 処理中 (the same status accepts an
+            // order not yet seen).
+            let allowed = matches!((from, to), (1, 1 | 4 | 5) | (2, 2..=5) | (3, 2 | 4 | 5) | (5, 2 | 4));
             if allowed {
                 assert_eq!(a.status, StatusCode::OK, "{from} → {to}: {}", a.body);
                 assert_eq!(a.xml().path(&["Result", "Status"]).unwrap().text, "OK");
@@ -346,8 +348,9 @@ async fn held_orders_may_only_be_cancelled() {
     );
     assert_eq!(sim.call("orderStatusChange", &token, &status(4), &Sig::None).await.status, StatusCode::OK);
 
-    // Free orders take ship and pay changes.
-    let free = sim.plain_order(SELLER).await;
+    // Free orders (accepted: no longer 新規受付) take ship and pay changes.
+    let free =
+        sim.order(SELLER, json!({ "items": item(), "is_seen": true })).await["order_id"].as_str().unwrap().to_owned();
     let ship = ship.replace(id, &free);
     assert_eq!(sim.call("orderShipStatusChange", &token, &ship, &Sig::None).await.status, StatusCode::OK);
     let snap = sim.get_json(&format!("/_sim/sellers/{SELLER}/orders")).await;
@@ -857,7 +860,8 @@ async fn stock_codes_as_yahoo_numbers_them() {
 #[tokio::test]
 async fn fault_modes_for_the_answers_yahoo_really_gives() {
     let (sim, token, _) = ready().await;
-    let id = sim.plain_order(SELLER).await;
+    let id =
+        sim.order(SELLER, json!({ "items": item(), "is_seen": true })).await["order_id"].as_str().unwrap().to_owned();
     let ship = format!(
         "<Req><Target><OrderId>{id}</OrderId></Target><Order><Ship><ShipStatus>3</ShipStatus><ShipInvoiceNumber1>1234</ShipInvoiceNumber1></Ship></Order><SellerId>{SELLER}</SellerId></Req>"
     );
@@ -936,4 +940,453 @@ async fn going_back_to_real_time_resets_the_rate_windows() {
     assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::FORBIDDEN);
     sim.control("/_sim/clock", json!({ "offset_secs": 0 })).await;
     assert_eq!(sim.call("orderInfo", &token, &info, &Sig::None).await.status, StatusCode::OK, "a fresh window");
+}
+
+/// Every field of orderInfo the shipping day reads, asked for at once.
+const SHIPPING_FIELDS: &str = "OrderId,OrderStatus,IsSeen,FraudHoldStatus,SocialGiftType,UseCouponData,TotalCouponDiscount,\
+PayStatus,PayMethod,PayMethodName,BillLastName,BillFirstName,BillLastNameKana,BillFirstNameKana,BillZipCode,BillPrefecture,\
+BillCity,BillAddress1,BillAddress2,BillPhoneNumber,BillMailAddress,ShipStatus,ShipMethod,ShipMethodName,ShipRequestDate,\
+ShipRequestTime,ShipCompanyCode,ShipInvoiceNumber1,ShipInvoiceNumber2,ShipInvoiceNumberEmptyReason,ShipUrl,ShipDate,\
+NeedGiftWrap,GiftWrapType,GiftWrapMessage,NeedGiftWrapPaper,GiftWrapPaperType,GiftWrapName,ShipLastName,ShipFirstName,\
+ShipLastNameKana,ShipFirstNameKana,ShipZipCode,ShipPrefecture,ShipCity,ShipAddress1,ShipAddress2,ShipPhoneNumber,\
+PayCharge,ShipCharge,GiftWrapCharge,Discount,UsePoint,GiftCardDiscount,TotalPrice,SettleAmount,\
+LineId,ItemId,Title,SubCode,ItemOption,UnitPrice,Quantity,ItemTaxRatio";
+
+/// The order API's example in docs/simulator.md: every field it takes.
+fn every_field() -> serde_json::Value {
+    json!({
+        "items": [
+            {
+                "item_id": "tshirt-basic", "title": "オーガニックコットン Tシャツ", "category_id": 37052,
+                "unit_price": 2980, "quantity": 2, "sub_code": "tshirt-basic-navy-m",
+                "options": [{ "name": "カラー", "value": "ネイビー" }, { "name": "サイズ", "value": "M" }],
+                "tax_ratio": 10
+            },
+            { "item_id": "tea-sencha", "title": "静岡 深蒸し煎茶 100g", "unit_price": 1080, "tax_ratio": 8 }
+        ],
+        "order_time": "2026-12-01T01:00:00Z",
+        "publication_time": "2026-12-01T01:05:00Z",
+        "order_status": 2,
+        "is_seen": true,
+        "fraud_hold_status": 2,
+        "pay_method": "payment_d1",
+        "pay_status": 0,
+        "pay_charge": 330,
+        "buyer_comments": "不在時は宅配ボックスへ",
+        "bill": {
+            "last_name": "𠮷田", "first_name": "花子", "last_name_kana": "ヨシダ", "first_name_kana": "ハナコ",
+            "zip_code": "900-0006", "prefecture": "沖縄県", "city": "那覇市", "address1": "おもろまち1-1-1",
+            "address2": "𠮷ハイツ301", "phone": "098-000-1234", "mail": "hanako@example.jp"
+        },
+        "ship": {
+            "last_name": "山田", "first_name": "太郎", "last_name_kana": "ヤマダ", "first_name_kana": "タロウ",
+            "zip_code": "060-0001", "prefecture": "北海道", "city": "札幌市中央区", "address1": "北一条西2-1",
+            "address2": "", "phone": "011-000-5678"
+        },
+        "ship_status": 1,
+        "ship_method": "postage3",
+        "ship_method_name": "クール便",
+        "ship_charge": 1100,
+        "ship_request_date": "2026-12-05",
+        "ship_request_time": "14:00-16:00",
+        "discount": 100,
+        "use_point": 200,
+        "use_coupon_data": "ストアクーポン 300円OFF",
+        "total_coupon_discount": 300,
+        "gift_card_discount": 500,
+        "gift_wrap_charge": 330,
+        "need_gift_wrap": true,
+        "gift_wrap_type": "ラッピング（リボン）",
+        "gift_wrap_message": "お誕生日おめでとう <祝> & ]]>",
+        "need_gift_wrap_paper": true,
+        "gift_wrap_paper_type": "のし（御祝）",
+        "gift_wrap_name": "𠮷田",
+        "social_gift_type": 1
+    })
+}
+
+#[tokio::test]
+async fn an_order_with_every_field_comes_back_from_order_info_in_its_place() {
+    let (sim, token, _) = ready().await;
+    let order = sim.order(SELLER, every_field()).await;
+    let id = order["order_id"].as_str().unwrap();
+    let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, id, SHIPPING_FIELDS), &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for text in
+        ["𠮷田", "𠮷ハイツ301", "お誕生日おめでとう <祝> & ]]", "ストアクーポン 300円OFF", "クール便", "のし（御祝）"]
+    {
+        assert!(a.body.contains(&format!("<![CDATA[{text}")), "{text} in CDATA: {}", a.body);
+    }
+    let root = a.xml();
+    let o = root.path(&["Result", "OrderInfo"]).unwrap();
+    let at = |group: &[&str], name: &str| -> String {
+        let mut path = group.to_vec();
+        path.push(name);
+        o.path(&path).unwrap_or_else(|| panic!("{path:?} missing: {}", a.body)).text.clone()
+    };
+    let order_level = [
+        ("OrderStatus", "2"),
+        ("IsSeen", "true"),
+        ("FraudHoldStatus", "2"),
+        ("SocialGiftType", "1"),
+        ("UseCouponData", "ストアクーポン 300円OFF"),
+        ("TotalCouponDiscount", "300"),
+    ];
+    for (name, value) in order_level {
+        assert_eq!(at(&[], name), value, "{name}");
+    }
+    let pay = [
+        ("PayStatus", "0"),
+        ("PayMethod", "payment_d1"),
+        ("PayMethodName", "商品代引"),
+        ("BillLastName", "𠮷田"),
+        ("BillFirstName", "花子"),
+        ("BillLastNameKana", "ヨシダ"),
+        ("BillFirstNameKana", "ハナコ"),
+        ("BillZipCode", "900-0006"),
+        ("BillPrefecture", "沖縄県"),
+        ("BillCity", "那覇市"),
+        ("BillAddress1", "おもろまち1-1-1"),
+        ("BillAddress2", "𠮷ハイツ301"),
+        ("BillPhoneNumber", "098-000-1234"),
+        ("BillMailAddress", "hanako@example.jp"),
+    ];
+    for (name, value) in pay {
+        assert_eq!(at(&["Pay"], name), value, "Pay/{name}");
+    }
+    let ship = [
+        ("ShipStatus", "1"),
+        ("ShipMethod", "postage3"),
+        ("ShipMethodName", "クール便"),
+        ("ShipRequestDate", "2026-12-05"),
+        ("ShipRequestTime", "14:00-16:00"),
+        ("NeedGiftWrap", "true"),
+        ("GiftWrapType", "ラッピング（リボン）"),
+        ("GiftWrapMessage", "お誕生日おめでとう <祝> & ]]>"),
+        ("NeedGiftWrapPaper", "true"),
+        ("GiftWrapPaperType", "のし（御祝）"),
+        ("GiftWrapName", "𠮷田"),
+        ("ShipLastName", "山田"),
+        ("ShipFirstName", "太郎"),
+        ("ShipLastNameKana", "ヤマダ"),
+        ("ShipFirstNameKana", "タロウ"),
+        ("ShipZipCode", "060-0001"),
+        ("ShipPrefecture", "北海道"),
+        ("ShipCity", "札幌市中央区"),
+        ("ShipAddress1", "北一条西2-1"),
+        ("ShipAddress2", ""),
+        ("ShipPhoneNumber", "011-000-5678"),
+        ("ShipUrl", ""),
+        ("ShipInvoiceNumberEmptyReason", ""),
+    ];
+    for (name, value) in ship {
+        assert_eq!(at(&["Ship"], name), value, "Ship/{name}");
+    }
+    // Items 2 × 2980 + 1080, charges 330 + 1100 + 330, less 100 + 200 + 300 + 500.
+    let detail = [
+        ("PayCharge", "330"),
+        ("ShipCharge", "1100"),
+        ("GiftWrapCharge", "330"),
+        ("Discount", "100"),
+        ("UsePoint", "200"),
+        ("GiftCardDiscount", "500"),
+        ("TotalPrice", "7700"),
+        ("SettleAmount", "7700"),
+    ];
+    for (name, value) in detail {
+        assert_eq!(at(&["Detail"], name), value, "Detail/{name}");
+    }
+    let items: Vec<_> = o.children_named("Item").collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        (items[0].text_of("SubCode"), items[0].text_of("ItemTaxRatio"), items[0].text_of("Quantity")),
+        (Some("tshirt-basic-navy-m"), Some("10"), Some("2"))
+    );
+    let options: Vec<(String, String, String)> = items[0]
+        .children_named("ItemOption")
+        .map(|op| {
+            let v = |n: &str| op.text_of(n).unwrap().to_owned();
+            (v("Index"), v("Name"), v("Value"))
+        })
+        .collect();
+    assert_eq!(options, [("1".into(), "カラー".into(), "ネイビー".into()), ("2".into(), "サイズ".into(), "M".into())]);
+    assert_eq!((items[1].text_of("ItemTaxRatio"), items[1].text_of("SubCode")), (Some("8"), Some("")));
+    // The control API answers with the order it made, and orderList shows it (reviewed, 2).
+    assert_eq!(order["publication_time"], "2026-12-01T01:05:00Z");
+    let since = "<OrderTimeFrom>20261201000000</OrderTimeFrom><OrderTimeTo>20261201235959</OrderTimeTo>";
+    let list = sim.call("orderList", &token, &order_list_xml(SELLER, since, 10, 1), &Sig::None).await;
+    assert_eq!(list.xml().path(&["Search", "OrderInfo", "OrderId"]).unwrap().text, id);
+
+    // Values Yahoo never holds are refused, and an unknown field is not silently dropped.
+    let refused = [
+        ("tax_ratio", json!({ "items": [{ "item_id": "a", "title": "品", "tax_ratio": 5 }] })),
+        ("fraud_hold_status", json!({ "items": item(), "fraud_hold_status": 4 })),
+        ("pay_status", json!({ "items": item(), "pay_status": 2 })),
+        ("TotalPrice", json!({ "items": item(), "use_point": 1_000_000 })),
+        ("must not be negative", json!({ "items": item(), "discount": -1 })),
+        ("pay_method_name", json!({ "items": item(), "pay_method": "payment_z9" })),
+    ];
+    for (what, body) in refused {
+        let (status, e) = sim.control_status(&format!("/_sim/sellers/{SELLER}/orders"), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {e}");
+        assert!(e["error"].as_str().unwrap().contains(what), "{what}: {e}");
+    }
+    let (status, _) = sim
+        .control_status(&format!("/_sim/sellers/{SELLER}/orders"), json!({ "items": item(), "use_points": 5 }))
+        .await;
+    assert!(status.is_client_error(), "a misspelt field is refused: {status}");
+    // Only part of a person: the rest is generated; the recipient follows the buyer when they
+    // are the same person.
+    let partial =
+        sim.order(SELLER, json!({ "items": item(), "ship": { "prefecture": "沖縄県", "city": "石垣市" } })).await;
+    assert_eq!(
+        (partial["ship"]["prefecture"].as_str(), partial["ship"]["city"].as_str()),
+        (Some("沖縄県"), Some("石垣市"))
+    );
+    assert!(!partial["ship"]["last_name"].as_str().unwrap().is_empty());
+}
+
+fn ship_xml(id: &str, ship: &str) -> String {
+    format!(
+        "<Req><Target><OrderId>{id}</OrderId></Target><Order><Ship>{ship}</Ship></Order><SellerId>{SELLER}</SellerId></Req>"
+    )
+}
+
+fn status_xml(id: &str, to: u8, point_fix: bool) -> String {
+    format!(
+        "<Req><Target><OrderId>{id}</OrderId><IsPointFix>{point_fix}</IsPointFix><OperationUser>test</OperationUser></Target>\
+         <Order><OrderStatus>{to}</OrderStatus><CancelReason>210</CancelReason></Order><SellerId>{SELLER}</SellerId></Req>"
+    )
+}
+
+#[tokio::test]
+async fn ship_status_change_checks_what_yahoo_checks() {
+    let (sim, token, _) = ready().await;
+    let make = |spec: serde_json::Value| {
+        let sim = &sim;
+        async move { sim.order(SELLER, spec).await["order_id"].as_str().unwrap().to_owned() }
+    };
+    let refusal = |a: crate::sim::Answer| -> (StatusCode, String, String) {
+        let root = a.xml();
+        (
+            a.status,
+            root.value_of("Code").unwrap_or_default().into(),
+            root.value_of("Message").unwrap_or_default().into(),
+        )
+    };
+    let shipped = "<ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode><ShipInvoiceNumber1>1234-5678-9012</ShipInvoiceNumber1><ShipDate>20261202</ShipDate>";
+
+    // Held (any status the review has not lifted): refused as every change but a cancel is.
+    let held = make(json!({ "items": item(), "is_seen": true, "fraud_hold_status": 1 })).await;
+    let a = sim.call("orderShipStatusChange", &token, &ship_xml(&held, shipped), &Sig::None).await;
+    assert_eq!(refusal(a).1, "od20401");
+
+    // 新規受付, 予約中 and キャンセル: refused with Yahoo's form of message.
+    for (spec, operated) in [
+        (json!({ "items": item() }), "NewOrder"),
+        (json!({ "items": item(), "order_status": 1 }), "ReserveOrder"),
+        (json!({ "items": item(), "order_status": 1, "is_seen": true }), "ReserveOrder"),
+        (json!({ "items": item(), "order_status": 4, "is_seen": true }), "CancelOrder"),
+    ] {
+        let id = make(spec).await;
+        let a = sim.call("orderShipStatusChange", &token, &ship_xml(&id, shipped), &Sig::None).await;
+        let expected =
+            (StatusCode::BAD_REQUEST, "od20015".to_owned(), format!("Cannot Be Operated : {operated} ShipStatus"));
+        assert_eq!(refusal(a), expected);
+    }
+    // 新規注文 → 処理中 (OrderStatus 2 again) accepts the order; then it ships. A second 2 is an
+    // illegal transition.
+    let new = make(json!({ "items": item() })).await;
+    let accept = sim.call("orderStatusChange", &token, &status_xml(&new, 2, false), &Sig::None).await;
+    assert_eq!(accept.status, StatusCode::OK, "{}", accept.body);
+    let info = sim.call("orderInfo", &token, &order_info_xml(SELLER, &new, "IsSeen,OrderStatus"), &Sig::None).await;
+    assert_eq!(info.xml().path(&["Result", "OrderInfo", "IsSeen"]).unwrap().text, "true");
+    let again = sim.call("orderStatusChange", &token, &status_xml(&new, 2, false), &Sig::None).await;
+    assert_eq!(refusal(again).1, "od20013");
+    let a = sim.call("orderShipStatusChange", &token, &ship_xml(&new, shipped), &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+
+    // The checks of <Ship>, on an accepted order; a refusal changes nothing.
+    let id = make(json!({ "items": item(), "is_seen": true })).await;
+    let url_100 =
+        format!("https://example.jp/追跡?no={}", "9".repeat(100 - "https://example.jp/追跡?no=".chars().count()));
+    assert_eq!(url_100.chars().count(), 100);
+    let cases = [
+        // ヤマト運輸: half-width digits and "-", at most 14 bytes.
+        (
+            "<ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode><ShipInvoiceNumber1>1234 5678</ShipInvoiceNumber1>",
+            "od20017",
+        ),
+        (
+            "<ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode><ShipInvoiceNumber1>１２３４５６７８</ShipInvoiceNumber1>",
+            "od20017",
+        ),
+        (
+            "<ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode><ShipInvoiceNumber1>1234-5678-90123</ShipInvoiceNumber1>",
+            "od20017",
+        ),
+        (
+            "<ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode><ShipInvoiceNumber1>ABC123</ShipInvoiceNumber1>",
+            "od20017",
+        ),
+        // Numbers and ShipInvoiceNumberEmptyReason are exclusive.
+        (
+            "<ShipStatus>3</ShipStatus><ShipInvoiceNumber1>1234</ShipInvoiceNumber1><ShipInvoiceNumberEmptyReason>1</ShipInvoiceNumberEmptyReason>",
+            "od20016",
+        ),
+        (
+            "<ShipStatus>3</ShipStatus><ShipInvoiceNumber2>1234</ShipInvoiceNumber2><ShipInvoiceNumberEmptyReason>1</ShipInvoiceNumberEmptyReason>",
+            "od20016",
+        ),
+        // ShipUrl: at most 100 characters.
+        (&format!("<ShipStatus>3</ShipStatus><ShipUrl>{url_100}9</ShipUrl>"), "od20018"),
+        // ShipDate: a real YYYYMMDD.
+        ("<ShipStatus>3</ShipStatus><ShipDate>2026-12-02</ShipDate>", "od00001"),
+        ("<ShipStatus>3</ShipStatus><ShipDate>20260230</ShipDate>", "od00001"),
+        ("<ShipStatus>3</ShipStatus><ShipDate>2026120a</ShipDate>", "od00001"),
+        ("<ShipStatus>5</ShipStatus>", "od00001"),
+    ];
+    for (ship, code) in &cases {
+        let a = sim.call("orderShipStatusChange", &token, &ship_xml(&id, ship), &Sig::None).await;
+        let (status, got, message) = refusal(a);
+        assert_eq!((status, got.as_str()), (StatusCode::BAD_REQUEST, *code), "{ship}: {message}");
+        assert!(!message.is_empty());
+    }
+    let fields = "Version,ShipStatus,ShipCompanyCode,ShipInvoiceNumber1,ShipInvoiceNumberEmptyReason,ShipUrl,ShipDate";
+    let ship_of = |id: String| {
+        let sim = &sim;
+        let token = token.clone();
+        async move {
+            let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, &id, fields), &Sig::None).await;
+            let root = a.xml();
+            let o = root.path(&["Result", "OrderInfo"]).unwrap();
+            let v = |path: &[&str]| o.path(path).unwrap().text.clone();
+            [
+                v(&["Version"]),
+                v(&["Ship", "ShipStatus"]),
+                v(&["Ship", "ShipCompanyCode"]),
+                v(&["Ship", "ShipInvoiceNumber1"]),
+                v(&["Ship", "ShipInvoiceNumberEmptyReason"]),
+                v(&["Ship", "ShipUrl"]),
+                v(&["Ship", "ShipDate"]),
+            ]
+        }
+    };
+    assert_eq!(ship_of(id.clone()).await[0], "1", "no refusal changed the order");
+
+    // The valid push: stored, and returned by orderInfo (ShipUrl included).
+    let valid = format!(
+        "<ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode><ShipInvoiceNumber1>1234-5678-9012</ShipInvoiceNumber1>\
+         <ShipUrl>{url_100}</ShipUrl><ShipDate>20261202</ShipDate>"
+    );
+    let a = sim.call("orderShipStatusChange", &token, &ship_xml(&id, &valid), &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        ship_of(id.clone()).await,
+        ["2", "3", "1001", "1234-5678-9012", "", url_100.as_str(), "2026-12-02"].map(String::from)
+    );
+    // A reason while a number is stored is refused; clearing the number with it is not.
+    let reason = "<ShipStatus>3</ShipStatus><ShipInvoiceNumberEmptyReason>1</ShipInvoiceNumberEmptyReason>";
+    let a = sim.call("orderShipStatusChange", &token, &ship_xml(&id, reason), &Sig::None).await;
+    assert_eq!(refusal(a).1, "od20016");
+    let cleared = format!("{reason}<ShipInvoiceNumber1></ShipInvoiceNumber1>");
+    let a = sim.call("orderShipStatusChange", &token, &ship_xml(&id, &cleared), &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(ship_of(id.clone()).await[3..5], ["".to_owned(), "1".to_owned()]);
+    // And a number while a reason is stored is refused.
+    let number = "<ShipStatus>3</ShipStatus><ShipCompanyCode>1002</ShipCompanyCode><ShipInvoiceNumber1>5177-6696-1342</ShipInvoiceNumber1>";
+    let a = sim.call("orderShipStatusChange", &token, &ship_xml(&id, number), &Sig::None).await;
+    assert_eq!(refusal(a).1, "od20016");
+
+    // 完了 needs IsPointFix=true.
+    let a = sim.call("orderStatusChange", &token, &status_xml(&id, 5, false), &Sig::None).await;
+    assert_eq!(refusal(a).1, "od20014");
+    let a = sim.call("orderStatusChange", &token, &status_xml(&id, 5, true), &Sig::None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+/// `orders/generate` with a fixed seed: every kind of the shipping day's mix is there, each in
+/// its place in orderInfo; orders made now are published now, a scene keeps its times.
+#[tokio::test]
+async fn the_generator_mix_has_each_kind_for_a_fixed_seed() {
+    let (sim, token, _) = ready().await;
+    let before = sim.now().await;
+    let made = sim
+        .control(
+            &format!("/_sim/sellers/{SELLER}/orders/generate"),
+            json!({ "count": 300, "seed": 11, "fraud_share": 0.05, "spread_hours": 72 }),
+        )
+        .await;
+    assert_eq!(made["created"], 300);
+    let snap = sim.get_json(&format!("/_sim/sellers/{SELLER}/orders")).await;
+    let orders = snap.as_array().unwrap();
+    let any = |what: &str, f: &dyn Fn(&serde_json::Value) -> bool| {
+        let found = orders.iter().find(|o| f(o)).unwrap_or_else(|| panic!("no order with {what}"));
+        found["order_id"].as_str().unwrap().to_owned()
+    };
+    let s = |o: &serde_json::Value, k: &str| o[k].as_str().unwrap_or_default().to_owned();
+    let n = |o: &serde_json::Value, k: &str| o[k].as_i64().unwrap_or_default();
+    for method in ["postage1", "postage2", "postage3"] {
+        any(method, &|o| s(o, "ship_method") == method);
+    }
+    let cool = any("クール便", &|o| s(o, "ship_method_name") == "クール便");
+    any("代金引換", &|o| s(o, "pay_method") == "payment_d1" && n(o, "pay_status") == 0 && n(o, "ship_status") == 1);
+    any("unpaid 銀行振込", &|o| {
+        s(o, "pay_method") == "payment_b1" && n(o, "pay_status") == 0 && n(o, "ship_status") == 0
+    });
+    any("paid 銀行振込", &|o| s(o, "pay_method") == "payment_b1" && n(o, "pay_status") == 1);
+    let dated = any("a delivery date", &|o| !o["ship_request_date"].is_null());
+    let slot = any("a time slot", &|o| !s(o, "ship_request_time").is_empty());
+    any("options and a sub-code", &|o| {
+        o["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| !i["options"].as_array().unwrap().is_empty() && !s(i, "sub_code").is_empty())
+    });
+    any("an 8 % line", &|o| o["items"].as_array().unwrap().iter().any(|i| i["tax_ratio"] == 8));
+    any("points", &|o| n(o, "use_point") > 0);
+    let coupon = any("a coupon", &|o| n(o, "total_coupon_discount") > 0 && !s(o, "use_coupon_data").is_empty());
+    any("a gift card", &|o| n(o, "gift_card_discount") > 0);
+    let gift = any("a wrapped gift", &|o| o["gift"]["need_gift_wrap"] == true && n(o, "gift_wrap_charge") > 0);
+    any("a social gift", &|o| n(o, "social_gift_type") != 0);
+    any("沖縄県", &|o| o["ship"]["prefecture"] == "沖縄県");
+    any("北海道", &|o| o["ship"]["prefecture"] == "北海道");
+    let outside = any("𠮷", &|o| o["ship"]["last_name"].as_str().unwrap().contains('𠮷'));
+    any("a held order", &|o| n(o, "fraud_hold_status") == 1);
+
+    // Each in its place in orderInfo.
+    let info = |id: String| {
+        let sim = &sim;
+        let token = token.clone();
+        async move {
+            let a = sim.call("orderInfo", &token, &order_info_xml(SELLER, &id, SHIPPING_FIELDS), &Sig::None).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            a.xml()
+        }
+    };
+    let o = info(cool).await;
+    assert_eq!(o.path(&["Result", "OrderInfo", "Ship", "ShipMethodName"]).unwrap().text, "クール便");
+    let o = info(dated).await;
+    assert!(!o.path(&["Result", "OrderInfo", "Ship", "ShipRequestDate"]).unwrap().text.is_empty());
+    let o = info(slot).await;
+    assert!(!o.path(&["Result", "OrderInfo", "Ship", "ShipRequestTime"]).unwrap().text.is_empty());
+    let o = info(coupon).await;
+    assert_ne!(o.path(&["Result", "OrderInfo", "TotalCouponDiscount"]).unwrap().text, "0");
+    let o = info(gift).await;
+    assert_eq!(o.path(&["Result", "OrderInfo", "Ship", "NeedGiftWrap"]).unwrap().text, "true");
+    let o = info(outside).await;
+    assert_eq!(o.path(&["Result", "OrderInfo", "Ship", "ShipLastName"]).unwrap().text, "𠮷田");
+
+    // Made now: published now, though ordered up to 72 hours ago.
+    let time = |o: &serde_json::Value, k: &str| {
+        chrono::DateTime::parse_from_rfc3339(o[k].as_str().unwrap()).unwrap().timestamp()
+    };
+    assert!(orders.iter().all(|o| time(o, "publication_time") >= before - 1));
+    assert!(orders.iter().any(|o| time(o, "order_time") < before - 3600));
+    // A scene published at its order times, when asked.
+    sim.control("/_sim/sellers/scene/orders/generate", json!({ "count": 5, "seed": 1, "published": "order_time" }))
+        .await;
+    let scene = sim.get_json("/_sim/sellers/scene/orders").await;
+    assert!(scene.as_array().unwrap().iter().all(|o| o["publication_time"] == o["order_time"]));
 }
