@@ -17,6 +17,7 @@ pub mod domain;
 pub mod import;
 pub mod jobs;
 pub mod push;
+pub mod shipping;
 pub mod simulator;
 pub mod stock;
 pub mod telemetry;

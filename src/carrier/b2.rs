@@ -377,6 +377,13 @@ impl<W: Write> B2Writer<W> {
         Ok(B2Writer { w, sender: sender.clone(), settings: settings.clone() })
     }
 
+    /// The sender and settings of the rows written next: one file may hold several stores'
+    /// parcels, each row with its own ご依頼主 and billing codes.
+    pub fn set_sender(&mut self, sender: &Sender, settings: &B2Settings) {
+        self.sender = sender.clone();
+        self.settings = settings.clone();
+    }
+
     pub fn write(&mut self, p: &Parcel) -> io::Result<()> {
         let row = row(p, &self.sender, &self.settings);
         let fields: Vec<&str> = row.iter().map(String::as_str).collect();

@@ -310,6 +310,12 @@ impl<W: Write> EhidenWriter<W> {
         Ok(EhidenWriter { w, sender: sender.clone(), settings: settings.clone() })
     }
 
+    /// The sender and settings of the rows written next (see `B2Writer::set_sender`).
+    pub fn set_sender(&mut self, sender: &Sender, settings: &EhidenSettings) {
+        self.sender = sender.clone();
+        self.settings = settings.clone();
+    }
+
     pub fn write(&mut self, p: &Parcel) -> io::Result<()> {
         let row = row(p, &self.sender, &self.settings);
         let fields: Vec<&str> = row.iter().map(String::as_str).collect();

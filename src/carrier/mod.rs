@@ -54,6 +54,30 @@ impl Carrier {
         }
     }
 
+    /// Yahoo's ShipCompanyCode for this carrier (see [`url::yahoo_ship_company_code`]).
+    pub fn company_code(&self) -> &'static str {
+        url::yahoo_ship_company_code(*self, url::JAPAN_POST_SHIP_COMPANY_CODE)
+    }
+
+    /// The carrier's tracking page for a number (Yahoo's ShipUrl).
+    pub fn tracking_url(&self, number: &str) -> String {
+        url::tracking_url(*self, number)
+    }
+
+    /// A hand-typed number: digits only, or why it cannot be used.
+    pub fn check_number(&self, raw: &str) -> Result<String, String> {
+        tracking::parse_number(*self, raw)
+    }
+
+    /// The carrier whose Yahoo ShipCompanyCode this is, for the two codes that name one.
+    pub fn of_company_code(code: &str) -> Option<Carrier> {
+        match code {
+            "1001" => Some(Carrier::Yamato),
+            "1002" => Some(Carrier::Sagawa),
+            _ => None,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Carrier::ALL.into_iter().find(|c| c.as_str() == s)
     }

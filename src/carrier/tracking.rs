@@ -345,6 +345,13 @@ impl Layout {
     }
 }
 
+/// A number typed by hand, read as the files' numbers are: digits only, or why it cannot be
+/// used (length, check digit).
+pub fn parse_number(carrier: Carrier, raw: &str) -> Result<String, String> {
+    let (digits, problem) = number(carrier, raw.trim());
+    problem.map_or(Ok(digits), Err)
+}
+
 /// The number with hyphens and spaces removed, and why it cannot be used, if it cannot.
 fn number(carrier: Carrier, raw: &str) -> (String, Option<String>) {
     let digits: String = raw.chars().map(jis::fold_ascii).filter(|c| !matches!(c, '-' | ' ')).collect();

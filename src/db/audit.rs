@@ -77,10 +77,14 @@ pub enum Action {
     AuditExported,
     /// The stock list exported as CSV.
     StockExported,
+    /// A carrier label file (送り状データ) written.
+    LabelsExported,
+    /// Tracking numbers set from a carrier's issued-data file.
+    TrackingImported,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 31] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -110,6 +114,8 @@ impl Action {
         Action::SupportAccess,
         Action::AuditExported,
         Action::StockExported,
+        Action::LabelsExported,
+        Action::TrackingImported,
     ];
 
     pub fn code(self) -> &'static str {
@@ -135,6 +141,8 @@ impl Action {
             Action::BulkStatusChange => "bulk_status_change",
             Action::OrdersExported => "orders_exported",
             Action::StockUploaded => "stock_uploaded",
+            Action::LabelsExported => "labels_exported",
+            Action::TrackingImported => "tracking_imported",
             Action::StockPulled => "stock_pulled",
             Action::PasswordResetLinkIssued => "password_reset_link_issued",
             Action::PasswordResetLinkUsed => "password_reset_link_used",
@@ -177,6 +185,8 @@ impl Action {
             Some(Action::SupportAccess) => "サポートによる閲覧",
             Some(Action::AuditExported) => "監査ログのCSV出力",
             Some(Action::StockExported) => "在庫CSV出力",
+            Some(Action::LabelsExported) => "送り状データの出力",
+            Some(Action::TrackingImported) => "伝票番号の取込",
             None => "その他",
         }
     }

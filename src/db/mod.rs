@@ -29,6 +29,7 @@ pub mod pacing;
 pub mod password_reset;
 pub mod reseal;
 pub mod sessions;
+pub mod shipping;
 pub mod signin;
 pub mod stock;
 pub mod stores;

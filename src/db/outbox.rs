@@ -82,6 +82,7 @@ pub struct PushRow {
     ship_company_code: String,
     ship_invoice_number: String,
     ship_date: Option<NaiveDate>,
+    ship_url: String,
     pub operator: String,
     state: String,
     pub attempts: i64,
@@ -110,6 +111,7 @@ impl PushRow {
                 company_code: self.ship_company_code.clone(),
                 invoice_number: self.ship_invoice_number.clone(),
                 ship_date: self.ship_date?,
+                ship_url: self.ship_url.clone(),
             }),
             _ => None,
         }

@@ -10,6 +10,7 @@ pub mod jst;
 pub mod order;
 pub mod public_key;
 pub mod scope;
+pub mod shipping;
 pub mod status;
 pub mod stock;
 pub mod store;

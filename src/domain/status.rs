@@ -37,6 +37,8 @@ pub struct ShipInput {
     pub company_code: String,
     pub invoice_number: String,
     pub ship_date: NaiveDate,
+    /// ShipUrl: the carrier's tracking page for the number (empty when the carrier has none).
+    pub ship_url: String,
 }
 
 /// A person's or a job's request to move one order.
@@ -47,6 +49,16 @@ pub struct ChangeRequest {
     pub cancel_reason: Option<u16>,
     /// Required for 出荷済み.
     pub ship: Option<ShipInput>,
+    /// The merchant's 「入金前でも出荷する」: an unpaid order of a method settled before shipping
+    /// becomes 出荷済み only with it (the fraud-hold rule has no such override).
+    pub unpaid_confirmed: bool,
+}
+
+impl ChangeRequest {
+    /// A move to `target` that needs no cancel reason or shipping input.
+    pub fn to(target: InternalStatus) -> ChangeRequest {
+        ChangeRequest { target, cancel_reason: None, ship: None, unpaid_confirmed: false }
+    }
 }
 
 /// What the plan needs to know about the order as it stands (read inside the transaction).
@@ -58,6 +70,11 @@ pub struct OrderFacts {
     pub fraud_hold: FraudHoldStatus,
     /// The store's 不正保留注文のステータス変更を制限する (on by default).
     pub restriction_on: bool,
+    /// Yahoo's IsSeen: `Some(false)` with 処理中 is Yahoo's 新規受付, which takes no ship status
+    /// until it is moved to 処理中.
+    pub yahoo_seen: Option<bool>,
+    /// Settled before shipping and unpaid (see `shipping::unpaid`): the pay method's name.
+    pub unpaid: Option<String>,
 }
 
 /// One change Yahoo must be told, in the order it must be told.
@@ -66,7 +83,7 @@ pub enum Push {
     /// orderStatusChange (4 with a cancel reason; 5 with IsPointFix).
     Status { status: OrderStatus, cancel_reason: Option<u16> },
     /// orderShipStatusChange.
-    Ship { ship_status: u8, company_code: String, invoice_number: String, ship_date: NaiveDate },
+    Ship { ship_status: u8, company_code: String, invoice_number: String, ship_date: NaiveDate, ship_url: String },
 }
 
 /// Yahoo's ShipCompanyCode values the pages name (others are shown as their code).
@@ -103,7 +120,7 @@ impl Push {
             }
             Push::Status { status: OrderStatus::Completed, .. } => "ステータス「完了」（ポイント確定）".to_owned(),
             Push::Status { status, .. } => format!("ステータス「{}」", status.label()),
-            Push::Ship { ship_status, company_code, invoice_number, ship_date } => format!(
+            Push::Ship { ship_status, company_code, invoice_number, ship_date, .. } => format!(
                 "出荷ステータス「{}」（配送会社: {}、伝票番号: {}、出荷日: {}）",
                 ship_status_label(*ship_status),
                 ship_company_label(company_code),
@@ -130,6 +147,9 @@ pub enum Refusal {
     NotFound,
     #[error("{}", super::order::FRAUD_HOLD_REFUSAL)]
     FraudHold,
+    /// The shipping gate (`shipping::check_hold_and_payment`) refused a move to 出荷済み.
+    #[error("{0}")]
+    Leave(super::shipping::Exclusion),
     #[error("「{}」から「{}」には変更できません", .from.label(), .to.label())]
     NotAllowed { from: InternalStatus, to: InternalStatus },
     #[error("キャンセル理由を選んでください")]
@@ -204,12 +224,25 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
                     && s.company_code.bytes().all(|b| b.is_ascii_digit())
             });
             let ship = ship.ok_or(Refusal::NeedsShipInput)?;
+            // A held order never gets a tracking number, whatever the restriction switch says;
+            // an unpaid prepay order only with the merchant's confirmation.
+            let leave = super::shipping::LeaveFacts {
+                internal_status: facts.internal_status,
+                yahoo_status: yahoo,
+                fraud_hold: facts.fraud_hold,
+                unpaid: facts.unpaid.clone(),
+            };
+            super::shipping::check_hold_and_payment(&leave, req.unpaid_confirmed).map_err(Refusal::Leave)?;
             match yahoo {
                 Some(y @ (OrderStatus::Reserved | OrderStatus::Cancelled)) => {
                     return Err(Refusal::YahooState { yahoo: y, to });
                 }
                 // Status before ship status: a 保留 order goes back to 処理中 first.
                 Some(OrderStatus::OnHold) => {
+                    pushes.push(Push::Status { status: OrderStatus::Processing, cancel_reason: None })
+                }
+                // Yahoo's 新規受付 takes no ship status: it is moved to 処理中 first.
+                Some(OrderStatus::Processing) if facts.yahoo_seen == Some(false) => {
                     pushes.push(Push::Status { status: OrderStatus::Processing, cancel_reason: None })
                 }
                 _ => {}
@@ -220,6 +253,7 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
                     company_code: ship.company_code.clone(),
                     invoice_number: ship.invoice_number.trim().to_owned(),
                     ship_date: ship.ship_date,
+                    ship_url: ship.ship_url.clone(),
                 });
             }
         }
@@ -261,6 +295,8 @@ mod tests {
             ship_status: Some(1),
             fraud_hold: hold,
             restriction_on: true,
+            yahoo_seen: Some(true),
+            unpaid: None,
         }
     }
 
@@ -269,12 +305,18 @@ mod tests {
             company_code: "1001".into(),
             invoice_number: " 1234-5678 ".into(),
             ship_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            ship_url: "https://example.jp/t?n=12345678".into(),
         }
     }
 
     /// A complete request for `to`: a cancel reason for キャンセル, ship input for 出荷済み.
     fn req(to: InternalStatus) -> ChangeRequest {
-        ChangeRequest { target: to, cancel_reason: (to == Cancelled).then_some(210), ship: (to == Shipped).then(ship) }
+        ChangeRequest {
+            target: to,
+            cancel_reason: (to == Cancelled).then_some(210),
+            ship: (to == Shipped).then(ship),
+            unpaid_confirmed: false,
+        }
     }
 
     #[test]
@@ -306,14 +348,17 @@ mod tests {
                     }
                 }
             }
-            // With the restriction off the change is ours alone: Yahoo is told nothing but a cancel.
+            // With the restriction off the change is ours alone: Yahoo is told nothing but a
+            // cancel. A held order still never ships: a tracking number is a parcel gone.
             let mut off = facts(AwaitingShipment, OrderStatus::OnHold, hold);
             off.restriction_on = false;
-            let plan = plan_change(&off, &req(Shipped)).unwrap();
-            assert!(plan.pushes.is_empty(), "{plan:?}");
-            assert!(plan.history.contains("不正保留中のためYahoo!には送信しません"), "{}", plan.history);
+            assert_eq!(
+                plan_change(&off, &req(Shipped)),
+                Err(Refusal::Leave(crate::domain::shipping::Exclusion::FraudHold))
+            );
             let plan = plan_change(&off, &req(Completed)).unwrap();
             assert!(plan.pushes.is_empty());
+            assert!(plan.history.contains("不正保留中のためYahoo!には送信しません"), "{}", plan.history);
             let plan = plan_change(&off, &req(Cancelled)).unwrap();
             assert_eq!(plan.pushes.len(), 1);
         }
@@ -328,7 +373,7 @@ mod tests {
     #[test]
     fn cancel_needs_a_known_reason_and_pushes_it() {
         let f = facts(New, OrderStatus::Processing, FraudHoldStatus::None);
-        let none = ChangeRequest { target: Cancelled, cancel_reason: None, ship: None };
+        let none = ChangeRequest::to(Cancelled);
         assert_eq!(plan_change(&f, &none), Err(Refusal::NeedsCancelReason));
         let unknown = ChangeRequest { cancel_reason: Some(999), ..none.clone() };
         assert_eq!(plan_change(&f, &unknown), Err(Refusal::NeedsCancelReason));
@@ -354,16 +399,30 @@ mod tests {
                     company_code: "1001".into(),
                     invoice_number: "1234-5678".into(),
                     ship_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                    ship_url: "https://example.jp/t?n=12345678".into(),
                 },
             ]
         );
         let processing = facts(AwaitingShipment, OrderStatus::Processing, FraudHoldStatus::None);
         assert_eq!(plan_change(&processing, &req(Shipped)).unwrap().pushes.len(), 1);
+        // Yahoo's 新規受付 (処理中, not seen) is moved to 処理中 first.
+        let unseen = OrderFacts { yahoo_seen: Some(false), ..processing.clone() };
+        let pushes = plan_change(&unseen, &req(Shipped)).unwrap().pushes;
+        assert_eq!(pushes[0], Push::Status { status: OrderStatus::Processing, cancel_reason: None });
+        assert_eq!(pushes.len(), 2);
+        // Unpaid before shipping: only when the merchant confirms.
+        let unpaid = OrderFacts { unpaid: Some("銀行振込".into()), ..processing.clone() };
+        assert_eq!(
+            plan_change(&unpaid, &req(Shipped)),
+            Err(Refusal::Leave(crate::domain::shipping::Exclusion::Unpaid("銀行振込".into())))
+        );
+        let confirmed = ChangeRequest { unpaid_confirmed: true, ..req(Shipped) };
+        assert_eq!(plan_change(&unpaid, &confirmed).unwrap().pushes.len(), 1);
         // Already shipped at Yahoo: nothing to push.
         let shipped = OrderFacts { ship_status: Some(SHIP_STATUS_SHIPPED), ..processing.clone() };
         assert!(plan_change(&shipped, &req(Shipped)).unwrap().pushes.is_empty());
         // Input is required, and the company is Yahoo's four-digit code.
-        let bare = ChangeRequest { target: Shipped, cancel_reason: None, ship: None };
+        let bare = ChangeRequest::to(Shipped);
         assert_eq!(plan_change(&processing, &bare), Err(Refusal::NeedsShipInput));
         for bad in
             [ShipInput { invoice_number: "  ".into(), ..ship() }, ShipInput { company_code: "ヤマト".into(), ..ship() }]
@@ -432,6 +491,7 @@ mod tests {
             company_code: "1001".into(),
             invoice_number: "1234".into(),
             ship_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            ship_url: String::new(),
         };
         assert_eq!(
             ship.label(),

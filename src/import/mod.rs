@@ -759,16 +759,32 @@ impl Importer {
             (Trigger::Auto, Some(target)) if ctx.store.auto_status_change_enabled => rules::Arrival::AutoChange(target),
             _ => rules::Arrival::New,
         };
+        // Which pay methods are settled before shipping: only needed when new orders would
+        // move on to 出荷待ち by themselves.
+        let prepay = match arrival {
+            rules::Arrival::AutoChange(crate::domain::store::InternalStatus::AwaitingShipment) => {
+                Some(crate::db::shipping::prepay_methods(&self.db, ctx.job.account, ctx.job.store).await?)
+            }
+            _ => None,
+        };
         for detail in details {
             ctx.failures.remove(&detail.order_id);
             ctx.gone.remove(&detail.order_id);
             ctx.fetched.insert(detail.order_id.clone());
             match stored.get(&detail.order_id) {
                 None => {
+                    let unpaid = prepay.as_deref().and_then(|list| {
+                        crate::domain::shipping::unpaid(
+                            list,
+                            &detail.pay_method,
+                            &detail.pay_method_name,
+                            detail.pay_status,
+                        )
+                    });
                     let (status, history, flag_cancel) =
-                        rules::new_order(&detail, arrival, ctx.store.restrict_fraud_hold_changes);
+                        rules::new_order(&detail, arrival, ctx.store.restrict_fraud_hold_changes, unpaid.as_deref());
                     ctx.progress.orders_new += 1;
-                    ctx.staged.stage(OrderWrite { detail, new_status: status, flag_cancel, history });
+                    ctx.staged.stage(OrderWrite { detail, new_status: status, flag_cancel, history, paid_now: false });
                 }
                 Some((row, items)) => {
                     let before = row.to_detail(items.clone(), &detail.seller_id);
@@ -776,9 +792,13 @@ impl Importer {
                         ctx.staged.unchanged.push(detail.order_id);
                         continue;
                     }
-                    let (history, flag_cancel) = rules::change_history(&before, &detail);
+                    let (mut history, flag_cancel) = rules::change_history(&before, &detail);
+                    let paid = rules::paid_now(&before, &detail, row.internal_status());
+                    let paid_now = paid.is_some();
+                    history.extend(paid);
                     ctx.progress.orders_changed += 1;
-                    ctx.staged.stage(OrderWrite { detail, new_status: row.internal_status(), flag_cancel, history });
+                    let new_status = row.internal_status();
+                    ctx.staged.stage(OrderWrite { detail, new_status, flag_cancel, history, paid_now });
                 }
             }
         }

@@ -90,10 +90,11 @@ impl Importer {
         let run = imports::create_run(&self.db, account, store, Trigger::Reimport, "running", (None, None), user, now)
             .await?;
         let mut progress = Progress { calls: 1, orders_seen: 1, orders_total: 1, ..Progress::default() };
+        let mut paid_now = false;
         let (status, history, flag_cancel) = match &preview.stored {
             None => {
                 progress.orders_new = 1;
-                let (status, mut history, flag) = rules::new_order(&preview.detail, rules::Arrival::New, true);
+                let (status, mut history, flag) = rules::new_order(&preview.detail, rules::Arrival::New, true, None);
                 history[0] =
                     HistoryLine { kind: "reimport", message: "注文再取込で取り込みました".into() };
                 (status, history, flag)
@@ -105,10 +106,13 @@ impl Importer {
                     progress.orders_changed = 1;
                 }
                 history.insert(0, HistoryLine { kind: "reimport", message: "注文再取込を実行しました".into() });
+                let paid = rules::paid_now(&before, &preview.detail, row.internal_status());
+                paid_now = paid.is_some();
+                history.extend(paid);
                 (row.internal_status(), history, flag)
             }
         };
-        let write = OrderWrite { detail: preview.detail.clone(), new_status: status, flag_cancel, history };
+        let write = OrderWrite { detail: preview.detail.clone(), new_status: status, flag_cancel, history, paid_now };
         let batch = orders::Batch {
             writes: vec![write],
             unchanged: Vec::new(),

@@ -245,10 +245,15 @@ pub enum Arrival {
 /// Status and history of an order imported for the first time. With ステータス自動変更 on (and
 /// only for automatic imports), the order moves to the chosen status unless the fraud-hold
 /// rule refuses it, in which case it goes to 失敗 (the one plan, `domain::status::plan_change`).
+///
+/// `unpaid` (see `domain::shipping::unpaid`): an order of a method settled before shipping
+/// that Yahoo has as 未入金 goes to 入金待ち instead of 出荷待ち, and moves on when paid
+/// ([`paid_now`]).
 pub fn new_order(
     detail: &OrderDetail,
     arrival: Arrival,
     restrict_fraud_hold: bool,
+    unpaid: Option<&str>,
 ) -> (InternalStatus, Vec<HistoryLine>, bool) {
     let hold = FraudHoldStatus::from_code(Some(detail.fraud_hold_status)).unwrap_or_default();
     let mut lines = vec![HistoryLine { kind: "import_new", message: "Yahoo!から取り込みました".into() }];
@@ -279,15 +284,27 @@ pub fn new_order(
         }
         // The one plan every status change asks (fraud-hold rule, transitions), as if a job
         // moved the new order from 新規受付. The targets offered for it push nothing to Yahoo.
-        Arrival::AutoChange(target) => {
+        Arrival::AutoChange(chosen) => {
+            let target = match (chosen, unpaid) {
+                (InternalStatus::AwaitingShipment, Some(method)) => {
+                    lines.push(HistoryLine {
+                        kind: "status",
+                        message: format!("入金前の注文です（{method}・未入金）。入金されると「出荷待ち」に進みます"),
+                    });
+                    InternalStatus::AwaitingPayment
+                }
+                _ => chosen,
+            };
             let facts = OrderFacts {
                 internal_status: InternalStatus::New,
                 yahoo_status: OrderStatus::from_code(detail.order_status),
                 ship_status: detail.ship_status,
                 fraud_hold: hold,
                 restriction_on: restrict_fraud_hold,
+                yahoo_seen: detail.is_seen,
+                unpaid: None,
             };
-            match plan_change(&facts, &ChangeRequest { target, cancel_reason: None, ship: None }) {
+            match plan_change(&facts, &ChangeRequest::to(target)) {
                 Ok(plan) if plan.pushes.is_empty() => {
                     lines.push(HistoryLine {
                         kind: "status",
@@ -311,6 +328,21 @@ pub fn new_order(
         }
     };
     (status, lines, flag_cancel)
+}
+
+/// An order waiting for payment (入金待ち) that Yahoo now reports paid moves on to 出荷待ち:
+/// the history line saying so, when it applies.
+pub fn paid_now(before: &OrderDetail, after: &OrderDetail, stored: InternalStatus) -> Option<HistoryLine> {
+    (stored == InternalStatus::AwaitingPayment && before.pay_status == Some(0) && after.pay_status == Some(1)).then(
+        || HistoryLine {
+            kind: "status",
+            message: format!(
+                "Yahoo!で入金済みになったため、ステータスを「{}」から「{}」に進めました",
+                InternalStatus::AwaitingPayment.label(),
+                InternalStatus::AwaitingShipment.label()
+            ),
+        },
+    )
 }
 
 /// Yahoo reviews held orders once a day in the early morning (seed 001); by this JST time the
@@ -457,21 +489,38 @@ mod tests {
     #[test]
     fn automatic_change_goes_through_the_fraud_hold_rule() {
         let to_shipment = Arrival::AutoChange(InternalStatus::AwaitingShipment);
-        let (status, lines, _) = new_order(&detail(1), to_shipment, true);
+        let (status, lines, _) = new_order(&detail(1), to_shipment, true, None);
         assert_eq!(status, InternalStatus::Failed);
         assert!(lines.iter().any(|l| l.message == AUTO_CHANGE_REFUSED));
-        let (status, _, flag) = new_order(&detail(3), to_shipment, true);
+        let (status, _, flag) = new_order(&detail(3), to_shipment, true, None);
         assert_eq!(status, InternalStatus::Failed);
         assert!(flag);
-        let (status, _, _) = new_order(&detail(0), to_shipment, true);
+        let (status, _, _) = new_order(&detail(0), to_shipment, true, None);
         assert_eq!(status, InternalStatus::AwaitingShipment);
-        let (status, _, _) = new_order(&detail(1), Arrival::New, true);
+        let (status, _, _) = new_order(&detail(1), Arrival::New, true, None);
         assert_eq!(status, InternalStatus::New);
-        let (status, _, _) = new_order(&detail(1), Arrival::Inbox, true);
+        let (status, _, _) = new_order(&detail(1), Arrival::Inbox, true, None);
         assert_eq!(status, InternalStatus::AutoImportInbox);
         // The merchant switched the restriction off: the change is made.
-        let (status, _, _) = new_order(&detail(1), to_shipment, false);
+        let (status, _, _) = new_order(&detail(1), to_shipment, false, None);
         assert_eq!(status, InternalStatus::AwaitingShipment);
+    }
+
+    #[test]
+    fn unpaid_prepay_waits_at_awaiting_payment_and_moves_on_when_paid() {
+        let to_shipment = Arrival::AutoChange(InternalStatus::AwaitingShipment);
+        let (status, lines, _) = new_order(&detail(0), to_shipment, true, Some("銀行振込"));
+        assert_eq!(status, InternalStatus::AwaitingPayment);
+        assert!(lines.iter().any(|l| l.message.contains("銀行振込・未入金")), "{lines:?}");
+        let (status, _, _) = new_order(&detail(0), to_shipment, true, None);
+        assert_eq!(status, InternalStatus::AwaitingShipment);
+        let mut before = detail(0);
+        before.pay_status = Some(0);
+        let mut after = before.clone();
+        after.pay_status = Some(1);
+        assert!(paid_now(&before, &after, InternalStatus::AwaitingPayment).is_some());
+        assert!(paid_now(&before, &after, InternalStatus::New).is_none(), "only from 入金待ち");
+        assert!(paid_now(&before, &before, InternalStatus::AwaitingPayment).is_none());
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl Pusher {
                     &row.operator,
                 ),
             ),
-            Push::Ship { ship_status, company_code, invoice_number, ship_date } => (
+            Push::Ship { ship_status, company_code, invoice_number, ship_date, ship_url } => (
                 "orderShipStatusChange",
                 api::ship_change_xml(
                     &target.seller_id,
@@ -169,6 +169,7 @@ impl Pusher {
                     company_code,
                     invoice_number,
                     Some(*ship_date),
+                    ship_url,
                 ),
             ),
         };
@@ -296,8 +297,9 @@ impl Pusher {
         let root = self.yahoo.call(row.account_id, row.store_id, "orderInfo", Body::Xml(xml)).await?;
         let detail = api::parse_order_info(&root)?;
         Ok(match push {
-            Push::Status { status, .. } => detail.order_status == status.code(),
-            Push::Ship { ship_status, company_code, invoice_number, ship_date } => {
+            // 処理中 also marks Yahoo's 新規受付 as seen: until it is, the push is not there.
+            Push::Status { status, .. } => detail.order_status == status.code() && detail.is_seen != Some(false),
+            Push::Ship { ship_status, company_code, invoice_number, ship_date, .. } => {
                 detail.ship_status == Some(*ship_status)
                     && (company_code.is_empty() || detail.ship_company_code == *company_code)
                     && (invoice_number.is_empty() || detail.ship_invoice_number1 == *invoice_number)

@@ -36,6 +36,7 @@ pub mod password_reset;
 pub mod reimport;
 pub mod render;
 pub mod session;
+pub mod shipping;
 pub mod stock;
 pub mod stores;
 pub mod users;
@@ -132,6 +133,15 @@ pub fn routes() -> Routes {
         .post("/stores/{store_id}/reimport", reimport::store_apply)
         .get("/stores/{store_id}/reconcile", reimport::reconcile_form)
         .post("/stores/{store_id}/reconcile", reimport::reconcile)
+        .get("/shipping", shipping::index)
+        .post("/shipping/labels", shipping::labels)
+        .get("/shipping/exports/{export_id}/file", shipping::export_file)
+        .post("/shipping/tracking", shipping::tracking_upload)
+        .post("/shipping/tracking/manual", shipping::manual)
+        .get("/shipping/tracking/{upload_id}", shipping::tracking_show)
+        .post("/shipping/tracking/{upload_id}/apply", shipping::tracking_apply)
+        .get("/stores/{store_id}/shipping", shipping::settings_form)
+        .post("/stores/{store_id}/shipping", shipping::save_settings)
         .get("/stock", stock::index)
         .get("/stock.csv", stock::download)
         .post("/stock/set", stock::set)

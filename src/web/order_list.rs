@@ -455,14 +455,18 @@ pub async fn bulk(
     for pk in &form.orders {
         let line = lines.iter().find(|l| l.id == *pk);
         let ship = match (target, ship_date) {
-            (InternalStatus::Shipped, Some(date)) => Some(ShipInput {
-                company_code: form.ship_company.clone(),
-                invoice_number: form.invoices.iter().find(|(p, _)| p == pk).map(|(_, v)| v.clone()).unwrap_or_default(),
-                ship_date: date,
-            }),
+            (InternalStatus::Shipped, Some(date)) => {
+                let invoice = form.invoices.iter().find(|(p, _)| p == pk).map(|(_, v)| v.clone()).unwrap_or_default();
+                Some(ShipInput {
+                    ship_url: crate::domain::shipping::ship_url(&form.ship_company, &invoice),
+                    company_code: form.ship_company.clone(),
+                    invoice_number: invoice,
+                    ship_date: date,
+                })
+            }
             _ => None,
         };
-        let req = ChangeRequest { target, cancel_reason, ship };
+        let req = ChangeRequest { target, cancel_reason, ship, unpaid_confirmed: false };
         let outcome = changes::change_status(&state.db, &scope, *pk, &req, &actor, crate::db::now()).await?;
         let (done, message) = match outcome {
             Ok(plan) if plan.pushes.is_empty() => (true, "変更しました".to_string()),

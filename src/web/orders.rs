@@ -45,6 +45,8 @@ pub struct OrderPage {
     history: Vec<HistoryEntry>,
     /// What was (or is to be) told to Yahoo about this order, in order.
     pushes: Vec<outbox::PushView>,
+    /// Its parcels: label format, export and tracking number.
+    shipments: Vec<crate::db::shipping::Shipment>,
     /// The statuses this order may move to (the transition table), キャンセル included.
     targets: Vec<InternalStatus>,
     /// With the store's restriction on, a held order offers only キャンセル.
@@ -131,6 +133,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
     let store = stores::get(&state.db, scope.account, order.store_id).await?.ok_or(AppError::NotFound)?;
     let history = orders::history(&state.db, &scope, order.id).await?;
     let pushes = outbox::for_order(&state.db, scope.account, order.id).await?;
+    let shipments = crate::db::shipping::of_order(&state.db, &scope, order.id).await?;
     let held_and_restricted = store.restrict_fraud_hold_changes && order.fraud_hold().is_held();
     let targets = status::targets(order.internal_status())
         .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
@@ -143,6 +146,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
         items,
         history,
         pushes,
+        shipments,
         targets,
         held_and_restricted,
         cancel_reasons: &CANCEL_REASONS,
@@ -165,6 +169,9 @@ pub struct StatusForm {
     ship_invoice: String,
     #[serde(default)]
     ship_date: String,
+    /// 「入金前でも出荷する」.
+    #[serde(default)]
+    unpaid_confirmed: Option<String>,
 }
 
 /// Changes one order's status from its page, through the one status-change path. Whatever the
@@ -192,8 +199,14 @@ pub async fn change(
         company_code: form.ship_company.clone(),
         invoice_number: form.ship_invoice.clone(),
         ship_date: d,
+        ship_url: crate::domain::shipping::ship_url(&form.ship_company, &form.ship_invoice),
     });
-    let req = ChangeRequest { target, cancel_reason: form.cancel_reason.parse().ok(), ship };
+    let req = ChangeRequest {
+        target,
+        cancel_reason: form.cancel_reason.parse().ok(),
+        ship,
+        unpaid_confirmed: form.unpaid_confirmed.is_some(),
+    };
     let actor = HistoryActor::User(me.user.email.clone());
     match changes::change_status(&state.db, &scope, order_id, &req, &actor, crate::db::now()).await? {
         Ok(plan) => {
@@ -279,7 +292,7 @@ pub async fn take_in(State(state): State<AppState>, me: Merchant, body: String) 
     let rows = orders::read_rows(&state.db, &scope, &pks).await?;
     let (mut taken, mut held) = (0, 0);
     let actor = orders::HistoryActor::User(me.user.email.clone());
-    let req = ChangeRequest { target: InternalStatus::New, cancel_reason: None, ship: None };
+    let req = ChangeRequest::to(InternalStatus::New);
     for row in rows.iter().filter(|r| r.internal_status() == InternalStatus::AutoImportInbox) {
         match changes::change_status(&state.db, &scope, row.id, &req, &actor, crate::db::now()).await? {
             Ok(_) => taken += 1,

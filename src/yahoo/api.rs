@@ -350,6 +350,7 @@ pub fn ship_change_xml(
     company: &str,
     invoice: &str,
     ship_date: Option<NaiveDate>,
+    ship_url: &str,
 ) -> String {
     let mut w = XmlWriter::with_capacity(512);
     w.open("Req").open("Target").leaf("OrderId", order_id).close("Target");
@@ -357,9 +358,13 @@ pub fn ship_change_xml(
     if !company.is_empty() {
         w.leaf("ShipCompanyCode", company);
     }
+    // Never together with ShipInvoiceNumberEmptyReason (Yahoo refuses both at once).
     w.leaf("ShipInvoiceNumber1", invoice);
     if let Some(d) = ship_date {
         w.leaf("ShipDate", &jst::format_date(d));
+    }
+    if !ship_url.is_empty() {
+        w.leaf("ShipUrl", ship_url);
     }
     w.close("Ship").close("Order").leaf("SellerId", seller_id).close("Req");
     w.finish()

@@ -160,7 +160,8 @@ impl Shop {
         self.sim
             .control(
                 &format!("/_sim/sellers/{SELLER}/orders/generate"),
-                json!({ "count": count, "seed": seed, "fraud_share": 0.1, "spread_hours": 72 }),
+                // Back-dated as they were made (not published now), as a store's history is.
+                json!({ "count": count, "seed": seed, "fraud_share": 0.1, "spread_hours": 72, "published": "order_time" }),
             )
             .await;
     }
@@ -851,8 +852,14 @@ async fn reimport_shows_differences_and_keeps_our_fields(backend: Backend) {
     assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done);
     let (row, _) = s.ours().await.into_iter().find(|(r, _)| r.order_id == id).unwrap();
 
-    // The order is shipped at Yahoo (by another tool).
+    // The order is shipped at Yahoo (by another tool): taken from 新規受付 to 処理中 first, as
+    // Yahoo requires.
     let (token, _) = s.sim.authorize(SELLER).await;
+    let seen = format!(
+        "<Req><Target><OrderId>{id}</OrderId><IsPointFix>false</IsPointFix></Target><Order><OrderStatus>2</OrderStatus></Order><SellerId>{SELLER}</SellerId></Req>"
+    );
+    let changed = s.sim.call("orderStatusChange", &token, &seen, &crate::sim::Sig::None).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     let xml = format!(
         "<Req><Target><OrderId>{id}</OrderId></Target><Order><Ship><ShipStatus>3</ShipStatus><ShipCompanyCode>1001</ShipCompanyCode>\
          <ShipInvoiceNumber1>123456789012</ShipInvoiceNumber1><ShipDate>20261125</ShipDate></Ship></Order><SellerId>{SELLER}</SellerId></Req>"
@@ -971,12 +978,35 @@ async fn automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule(backend:
     let held = json!({ "items": [{ "item_id": "flower", "title": "注文保留_花", "category_id": 4101 }] });
     save_settings(&s, &[("auto_status_change_enabled", "on"), ("auto_status_change_target", "awaiting_shipment")])
         .await;
-    let plain = s.sim.plain_order(SELLER).await;
+    let card = json!({ "items": [{ "item_id": "mug", "title": "マグカップ" }], "pay_method": "payment_a1" });
+    let plain = s.sim.order(SELLER, card).await["order_id"].as_str().unwrap().to_owned();
     let hold = s.sim.order(SELLER, held.clone()).await["order_id"].as_str().unwrap().to_owned();
-    let ours = wait_for(&s, |o| o.len() == 2).await;
+    // Paid by bank transfer, not yet: it waits at 入金待ち.
+    let bank =
+        json!({ "items": [{ "item_id": "mug", "title": "マグカップ" }], "pay_method": "payment_b1", "pay_status": 0 });
+    let unpaid = s.sim.order(SELLER, bank).await["order_id"].as_str().unwrap().to_owned();
+    let ours = wait_for(&s, |o| o.len() == 3).await;
     let row = |id: &str| ours.iter().find(|(r, _)| r.order_id == id).unwrap().0.clone();
     assert_eq!(row(&plain).internal_status(), orderdesk::domain::store::InternalStatus::AwaitingShipment);
     assert_eq!(row(&hold).internal_status(), orderdesk::domain::store::InternalStatus::Failed);
+    assert_eq!(row(&unpaid).internal_status(), orderdesk::domain::store::InternalStatus::AwaitingPayment);
+    // Yahoo reports the payment: the next automatic import moves it on, with a 履歴 line.
+    let (token, _) = s.sim.authorize(SELLER).await;
+    let paid = format!(
+        "<Req><Target><OrderId>{unpaid}</OrderId></Target><Order><Pay><PayStatus>1</PayStatus><PayDate>20261207</PayDate></Pay></Order><SellerId>{SELLER}</SellerId></Req>"
+    );
+    let answer = s.sim.call("orderPayStatusChange", &token, &paid, &crate::sim::Sig::None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let unpaid_pk = row(&unpaid).id;
+    let moved = wait_for(&s, |o| {
+        o.iter().any(|(r, _)| {
+            r.id == unpaid_pk && r.internal_status() == orderdesk::domain::store::InternalStatus::AwaitingShipment
+        })
+    })
+    .await;
+    assert!(!moved.is_empty());
+    let page = s.owner.get(&format!("/orders/{unpaid_pk}")).await;
+    assert!(page.body.contains("入金済みになったため"), "{}", page.body);
     let page = s.owner.get(&format!("/orders/{}", row(&hold).id)).await;
     assert!(page.body.contains("不正保留中のためステータス変更しませんでした"), "{}", page.body);
 
@@ -984,7 +1014,7 @@ async fn automatic_status_change_and_the_inbox_obey_the_fraud_hold_rule(backend:
     save_settings(&s, &[("auto_import_inbox", "on")]).await;
     let plain = s.sim.plain_order(SELLER).await;
     let hold = s.sim.order(SELLER, held).await["order_id"].as_str().unwrap().to_owned();
-    let ours = wait_for(&s, |o| o.len() == 4).await;
+    let ours = wait_for(&s, |o| o.len() == 5).await;
     let row = |id: &str| ours.iter().find(|(r, _)| r.order_id == id).unwrap().0.clone();
     let inbox = orderdesk::domain::store::InternalStatus::AutoImportInbox;
     assert_eq!((row(&plain).internal_status(), row(&hold).internal_status()), (inbox, inbox));

@@ -22,6 +22,7 @@ mod reliability;
 mod reset_link;
 mod scope;
 mod security;
+mod shipping;
 mod simulator;
 mod stock;
 mod stores;

@@ -119,6 +119,45 @@ async fn order_with_known_buyer(backend: Backend) -> (Shop, i64, String) {
         page.body
     );
     set_ours(&s.app.db, pk).await;
+    // A label file that holds the buyer's address, and an issued-data upload that names the
+    // order: what a masked reader may reach of them is walked too.
+    let account = crate::import::account_of(&s.app.db, s.store).await;
+    let body = encoding_rs::SHIFT_JIS.encode(&format!("{order_id},鬼塚,蜂須賀\r\n")).0.into_owned();
+    let export = orderdesk::db::shipping::NewExport {
+        format: orderdesk::carrier::LabelFormat::B2,
+        file_name: "b2.csv",
+        content_type: "text/csv",
+        body: &body,
+        shipments: &[],
+        reexport: false,
+        by: "owner@example.jp",
+    };
+    orderdesk::db::shipping::record_export(&s.app.db, account, &export, orderdesk::db::now()).await.unwrap();
+    let row = orderdesk::db::shipping::UploadRow {
+        line_no: 2,
+        management_no: "OD1".into(),
+        tracking_number: "490714955706".into(),
+        shipment_id: None,
+        order_pk: Some(orderdesk::db::orders::OrderPk(pk)),
+        outcome: "unknown".into(),
+        message: String::new(),
+        applied: false,
+    };
+    orderdesk::db::shipping::save_upload(
+        &s.app.db,
+        account,
+        &orderdesk::db::shipping::NewUpload {
+            hash: "hash",
+            file_name: "issued.csv",
+            format: orderdesk::carrier::LabelFormat::B2,
+            rows: &[row],
+            by: "owner@example.jp",
+        },
+        orderdesk::db::now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     (s, pk, order_id)
 }
 
@@ -151,6 +190,8 @@ async fn walk(s: &Shop, reader: &Browser, who: &str, pk: i64, order_id: &str) ->
                 "store_id" => s.store.0.to_string(),
                 "order_id" => pk.to_string(),
                 "run_id" => run_id.to_string(),
+                "export_id" => "1".to_string(),
+                "upload_id" => "1".to_string(),
                 "file" | "token" => {
                     skip = true;
                     break;

@@ -27,6 +27,39 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     .await
     .unwrap();
     let a_alert = crate::dashboard::seed_alert(&app, a_store).await;
+    let a_export = orderdesk::db::shipping::record_export(
+        &app.db,
+        orderdesk::domain::AccountId(a_account),
+        &orderdesk::db::shipping::NewExport {
+            format: orderdesk::carrier::LabelFormat::B2,
+            file_name: "a.csv",
+            content_type: "text/csv",
+            body: b"a",
+            shipments: &[],
+            reexport: false,
+            by: "owner-a@example.jp",
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    // A's issued-data upload has the same number as A's stock upload: `{upload_id}` names both.
+    let a_tracking = orderdesk::db::shipping::save_upload(
+        &app.db,
+        orderdesk::domain::AccountId(a_account),
+        &orderdesk::db::shipping::NewUpload {
+            hash: "a-hash",
+            file_name: "a.csv",
+            format: orderdesk::carrier::LabelFormat::B2,
+            rows: &[],
+            by: "owner-a@example.jp",
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(a_tracking, a_upload);
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -42,6 +75,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "run_id" => a_run.to_string(),
                 "upload_id" => a_upload.to_string(),
                 "alert_id" => a_alert.to_string(),
+                "export_id" => a_export.to_string(),
                 "file" => break,  // static files are not account data
                 "token" => break, // a reset link's token is its own capability, not an account's ID
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
@@ -93,6 +127,7 @@ async fn seed_order_and_run(app: &TestApp, store: i64) -> (i64, i64) {
         new_status: InternalStatus::New,
         flag_cancel: false,
         history: vec![],
+        paid_now: false,
     };
     let batch = orders::Batch {
         writes: vec![write],

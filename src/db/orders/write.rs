@@ -36,6 +36,9 @@ pub struct OrderWrite {
     /// Fraud confirmed (1 → 3) just now: flag it for cancellation.
     pub flag_cancel: bool,
     pub history: Vec<HistoryLine>,
+    /// An existing order Yahoo now reports paid: from 入金待ち it moves on to 出荷待ち (only if it
+    /// is still at 入金待ち when written; see `import::rules::paid_now`).
+    pub paid_now: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +205,18 @@ async fn write_batch_now(
                 .collect();
             if !lines.is_empty() {
                 tx.insert_history(account_id, actor.parts(), now, &lines).await?;
+            }
+            // Paid at Yahoo: 入金待ち moves on to 出荷待ち (a person's change since stands).
+            for pk in writes.iter().filter(|w| w.paid_now).filter_map(pk_of) {
+                sqlx::query(
+                    "update yahoo_order set internal_status = 'awaiting_shipment', updated_at = $3
+                     where account_id = $1 and id = $2 and internal_status = 'awaiting_payment'",
+                )
+                .bind(account_id)
+                .bind(pk)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             }
             // Orders looked at again and found unchanged: only when they were checked moves.
             if !unchanged.is_empty() {

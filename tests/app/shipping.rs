@@ -1,0 +1,364 @@
+//! The shipping day (issue 33): label files out, issued numbers in, 出荷済み to Yahoo, and the
+//! fraud-hold rule (and payment before shipping) on every shipping path.
+
+use orderdesk::{
+    db::{orders::OrderPk, outbox::PushState},
+    domain::{
+        order::FRAUD_HOLD_REFUSAL,
+        scope::OrderScope,
+        status::{ChangeRequest, Refusal},
+        store::InternalStatus,
+    },
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{Backend, Page},
+    import::{SELLER, Shop, shop},
+};
+
+/// A shop whose app runs no drainer or scheduler of its own: the test drains.
+async fn quiet(backend: Backend) -> Shop {
+    shop(backend, |c| c.scheduler = false).await
+}
+
+/// The store's 出荷設定 as an owner saves them.
+async fn save_settings(s: &Shop) {
+    let path = format!("/stores/{}/shipping", s.store);
+    let saved = s
+        .owner
+        .submit(
+            &path,
+            &path,
+            &[
+                ("sender_name", "テスト商店"),
+                ("sender_kana", "テストショウテン"),
+                ("sender_phone", "03-1234-5678"),
+                ("sender_zip", "100-0001"),
+                ("sender_address", "東京都千代田区千代田1-1"),
+                ("b2_customer_code", "012345678901"),
+                ("b2_freight_no", "01"),
+                ("ehiden_cool_codes", "001,002,003"),
+                ("prepay_methods", "payment_b1, payment_c1"),
+                ("default_format", "b2"),
+                ("default_service", "0"),
+                ("map_0_pay", "payment_d1"),
+                ("map_0_format", "b2"),
+                ("map_0_service", "2"),
+                ("map_0_cool", "normal"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+}
+
+/// A valid tracking number: 11 digits and their 7DR check digit.
+fn number(base: u64) -> String {
+    format!("{base:011}{}", base % 7)
+}
+
+/// An order at the simulator, imported; its primary key here.
+async fn order(s: &Shop, mut spec: Value) -> (String, OrderPk) {
+    // An hour ago: an import reads up to a moment before now.
+    spec["order_time"] = json!((chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339());
+    let o = s.sim.order(SELLER, spec).await;
+    let id = o["order_id"].as_str().unwrap().to_owned();
+    (id, OrderPk(0))
+}
+
+async fn pk_of(s: &Shop, order_id: &str) -> OrderPk {
+    let ours = s.ours().await;
+    ours.iter()
+        .find(|(o, _)| o.order_id == order_id)
+        .map(|(o, _)| o.id)
+        .unwrap_or_else(|| panic!("{order_id} not imported"))
+}
+
+async fn to_awaiting(s: &Shop, pk: OrderPk) {
+    let scope = OrderScope::account(s.account);
+    let req = ChangeRequest::to(InternalStatus::AwaitingShipment);
+    let actor = orderdesk::db::orders::HistoryActor::User("owner@example.jp".into());
+    orderdesk::db::changes::change_status(&s.app.db, &scope, pk, &req, &actor, orderdesk::db::now())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn status_of(s: &Shop, pk: OrderPk) -> String {
+    s.ours().await.into_iter().find(|(o, _)| o.id == pk).unwrap().0.internal_status().as_str().to_owned()
+}
+
+async fn export(s: &Shop, pks: &[OrderPk], extra: &[(&str, &str)]) -> Page {
+    let ids: Vec<String> = pks.iter().map(|p| p.0.to_string()).collect();
+    let mut fields: Vec<(&str, &str)> = ids.iter().map(|i| ("order", i.as_str())).collect();
+    fields.extend_from_slice(extra);
+    s.owner.submit("/shipping", "/shipping/labels", &fields).await
+}
+
+async fn upload(s: &Shop, name: &str, bytes: Vec<u8>) -> Page {
+    let token = s.owner.get("/shipping").await.csrf_token().unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", token)
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()).mime_str("text/csv").unwrap());
+    let r = s.owner.client.post(format!("{}/shipping/tracking", s.owner.base)).multipart(form).send().await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    Page { status, headers, body: r.text().await.unwrap() }
+}
+
+fn sjis(text: &str) -> Vec<u8> {
+    encoding_rs::SHIFT_JIS.encode(text).0.into_owned()
+}
+
+fn item() -> Value {
+    json!([{ "item_id": "mug", "title": "マグカップ" }])
+}
+
+async fn a_merchant_ships_from_label_file_to_yahoo(backend: Backend) {
+    let s = quiet(backend).await;
+    save_settings(&s).await;
+    let (paid, _) = order(&s, json!({ "items": item(), "pay_method": "payment_a1", "pay_status": 1 })).await;
+    let (held, _) = order(&s, json!({ "items": item(), "fraud_hold_status": 1 })).await;
+    let (unpaid, _) = order(&s, json!({ "items": item(), "pay_method": "payment_b1", "pay_status": 0 })).await;
+    let (odd, _) = order(
+        &s,
+        json!({ "items": item(), "pay_method": "payment_a1", "pay_status": 1, "ship": { "last_name": "𠮷田" } }),
+    )
+    .await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let (paid, held, unpaid, odd) =
+        (pk_of(&s, &paid).await, pk_of(&s, &held).await, pk_of(&s, &unpaid).await, pk_of(&s, &odd).await);
+    for pk in [paid, unpaid, odd] {
+        to_awaiting(&s, pk).await;
+    }
+
+    // The 出荷 page lists what waits, with why an order cannot go.
+    let page = s.owner.get("/shipping").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let rows = page.select_text("#waiting-orders tbody tr").join("\n");
+    assert!(rows.contains("未入金"), "{rows}");
+
+    // 𠮷 cannot be printed: the whole export is refused with a table, and nothing is recorded.
+    let refused = export(&s, &[paid, held, unpaid, odd], &[("format", "b2")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    let table = refused.select_text("#problem-table tbody tr").join("\n");
+    assert!(table.contains("𠮷") && table.contains("吉"), "the value and a replacement: {table}");
+    let excluded = refused.select_text("#excluded-table tbody tr").join("\n");
+    assert!(excluded.contains(FRAUD_HOLD_REFUSAL), "the held order says why: {excluded}");
+    assert!(excluded.contains("未入金"), "{excluded}");
+    assert!(s.owner.get("/shipping").await.select_text("#exports tbody tr").is_empty(), "nothing recorded");
+
+    // Without it: one row, the held and unpaid orders left out and named.
+    let done = export(&s, &[paid, held, unpaid], &[("format", "b2")]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.select_text("#labels-done").join("").contains("1件"), "{}", done.body);
+    let excluded = done.select_text("#excluded-table tbody tr").join("\n");
+    assert!(excluded.contains(FRAUD_HOLD_REFUSAL) && excluded.contains("未入金"), "{excluded}");
+    let href = done.select_attr("#labels-download", "href")[0].clone();
+    let file = s.owner.client.get(format!("{}{href}", s.owner.base)).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    let bytes = file.bytes().await.unwrap();
+    let (text, _, bad) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert!(!bad, "CP932");
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {text}");
+    assert!(lines[0].starts_with("お客様管理番号,送り状種類"), "{}", lines[0]);
+    let management_no = lines[1].trim_matches('"').split(',').next().unwrap().trim_matches('"').to_owned();
+    assert!(management_no.starts_with("OD"), "{}", lines[1]);
+    let held_row = s.ours().await.into_iter().find(|(o, _)| o.id == held).unwrap().0;
+    assert!(!text.contains(&held_row.order_id), "the held order is not in the file");
+
+    // Exported already: left out unless the merchant confirms a re-export.
+    let again = export(&s, &[paid], &[("format", "b2")]).await;
+    assert!(again.select_text("#already-table").join("").contains("出力済み"), "{}", again.body);
+    let confirmed = export(&s, &[paid], &[("format", "b2"), ("reexport", "on")]).await;
+    assert!(confirmed.select_text("#labels-done").join("").contains("1件"), "{}", confirmed.body);
+    assert_eq!(s.owner.get("/shipping").await.select_text("#exports tbody tr").len(), 2, "both exports are listed");
+
+    // B2's issued data: the number comes back by お客様管理番号.
+    let tracking = number(4_9071_4955);
+    let issued = format!(
+        "お客様管理番号,送り状種類,クール区分,伝票番号,出荷予定日\r\n{management_no},0,0,{tracking},2026/12/07\r\nOD999999,0,0,{},2026/12/07\r\n",
+        number(1)
+    );
+    let preview = upload(&s, "issued.csv", sjis(&issued)).await;
+    assert_eq!(preview.status, StatusCode::SEE_OTHER, "{}", preview.body);
+    let preview_path = preview.location().to_owned();
+    let page = s.owner.get(&preview_path).await;
+    assert_eq!(page.select_text("#count-matched"), vec!["1"], "{}", page.body);
+    assert_eq!(page.select_text("#count-unknown"), vec!["1"]);
+    assert_eq!(status_of(&s, paid).await, "awaiting_shipment", "a preview changes nothing");
+    let applied = s.owner.submit(&preview_path, &format!("{preview_path}/apply"), &[("ship_date", "")]).await;
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.body);
+    assert_eq!(status_of(&s, paid).await, "shipped");
+
+    // Yahoo gets 出荷済み with the company, the number and the tracking URL.
+    s.app.pusher.drain().await.unwrap();
+    let pushes = orderdesk::db::outbox::of_store(&s.app.db, s.account, s.store).await.unwrap();
+    assert!(pushes.iter().all(|p| p.state() == PushState::Done), "{pushes:?}");
+    let paid_id = s.ours().await.into_iter().find(|(o, _)| o.id == paid).unwrap().0.order_id;
+    let at_yahoo = s.snapshot(SELLER).await.into_iter().find(|o| o.order_id == paid_id).unwrap();
+    assert_eq!(at_yahoo.ship_status, 3);
+    assert_eq!(at_yahoo.ship_company_code, "1001");
+    assert_eq!(at_yahoo.ship_invoice_number1, tracking);
+
+    // The same file again changes nothing.
+    let again = upload(&s, "issued.csv", sjis(&issued)).await;
+    assert_eq!(again.location(), preview_path, "the earlier upload");
+    let pushes_after = orderdesk::db::outbox::of_store(&s.app.db, s.account, s.store).await.unwrap();
+    assert_eq!(pushes_after.len(), pushes.len(), "nothing queued twice");
+
+    // By hand: the held order never takes a number, the unpaid one only when confirmed.
+    let held_id = held_row.order_id.clone();
+    let unpaid_id = s.ours().await.into_iter().find(|(o, _)| o.id == unpaid).unwrap().0.order_id;
+    let lines = format!("{held_id} {}\n{unpaid_id} {}", number(22), number(23));
+    let manual = s
+        .owner
+        .submit(
+            "/shipping",
+            "/shipping/tracking/manual",
+            &[("carrier", "yamato"), ("ship_date", ""), ("lines", &lines)],
+        )
+        .await;
+    let results = manual.select_text("#manual-results tbody tr");
+    assert!(results[0].contains(FRAUD_HOLD_REFUSAL), "{results:?}");
+    assert!(results[1].contains("未入金"), "{results:?}");
+    assert_eq!(status_of(&s, held).await, "new");
+    let confirmed = s
+        .owner
+        .submit(
+            "/shipping",
+            "/shipping/tracking/manual",
+            &[("carrier", "yamato"), ("ship_date", ""), ("lines", &lines), ("unpaid_confirmed", "on")],
+        )
+        .await;
+    let results = confirmed.select_text("#manual-results tbody tr");
+    assert!(results[0].contains(FRAUD_HOLD_REFUSAL), "never, even confirmed: {results:?}");
+    assert!(results[1].contains("出荷済み"), "{results:?}");
+    // A wrong check digit is refused before anything is looked up.
+    let wrong = s
+        .owner
+        .submit(
+            "/shipping",
+            "/shipping/tracking/manual",
+            &[("carrier", "yamato"), ("lines", &format!("{paid_id} 123456789010"))],
+        )
+        .await;
+    assert!(wrong.select_text("#manual-results tbody tr").join("").contains("チェックディジット"), "{}", wrong.body);
+}
+
+/// A held order never ships by the status path either, even with the store's restriction off.
+async fn a_held_order_takes_no_tracking_number_on_any_path(backend: Backend) {
+    let s = quiet(backend).await;
+    let (held, _) = order(&s, json!({ "items": item(), "fraud_hold_status": 1 })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let pk = pk_of(&s, &held).await;
+    orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query("update store set restrict_fraud_hold_changes = false where id = $1")
+            .bind(s.store)
+            .execute(p)
+            .await
+            .map(drop)
+    })
+    .unwrap();
+    // The order page.
+    let path = format!("/orders/{pk}");
+    let page = s
+        .owner
+        .submit(
+            &path,
+            &format!("{path}/status"),
+            &[
+                ("target", "shipped"),
+                ("ship_company", "1001"),
+                ("ship_invoice", &number(5)),
+                ("ship_date", "2026-12-07"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(s.owner.get(&path).await.body.contains(FRAUD_HOLD_REFUSAL), "the page says why");
+    // The list's bulk ship step.
+    let pk_text = pk.0.to_string();
+    let invoice = number(6);
+    let bulk = s
+        .owner
+        .submit(
+            "/orders",
+            "/orders/bulk",
+            &[
+                ("order", pk_text.as_str()),
+                ("target", "shipped"),
+                ("ship_step", "1"),
+                ("ship_company", "1001"),
+                ("ship_date", "2026-12-07"),
+                (&format!("invoice_{pk_text}"), invoice.as_str()),
+            ],
+        )
+        .await;
+    assert!(bulk.select_text("#bulk-results").join("").contains(FRAUD_HOLD_REFUSAL), "{}", bulk.body);
+    // The label list from the order list.
+    let labels = export(&s, &[pk], &[("format", "ehiden")]).await;
+    assert!(labels.select_text("#excluded-table").join("").contains(FRAUD_HOLD_REFUSAL), "{}", labels.body);
+    let labels = export(&s, &[pk], &[("format", "clickpost")]).await;
+    assert!(labels.select_text("#excluded-table").join("").contains(FRAUD_HOLD_REFUSAL), "{}", labels.body);
+    assert_eq!(status_of(&s, pk).await, "new", "nothing changed");
+    let scope = OrderScope::account(s.account);
+    let req = ChangeRequest {
+        target: InternalStatus::Shipped,
+        cancel_reason: None,
+        ship: Some(orderdesk::domain::status::ShipInput {
+            company_code: "1001".into(),
+            invoice_number: number(7),
+            ship_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            ship_url: String::new(),
+        }),
+        unpaid_confirmed: true,
+    };
+    let refused = orderdesk::db::changes::change_status(
+        &s.app.db,
+        &scope,
+        pk,
+        &req,
+        &orderdesk::db::orders::HistoryActor::Job,
+        orderdesk::db::now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(refused, Err(Refusal::Leave(_))), "{refused:?}");
+}
+
+/// Staff whose personal-data view is masked cannot write label files, and are told so.
+async fn masked_staff_cannot_export_labels(backend: Backend) {
+    let s = quiet(backend).await;
+    let (id, _) = order(&s, json!({ "items": item() })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let pk = pk_of(&s, &id).await;
+    to_awaiting(&s, pk).await;
+    let staff_id = s.app.add_user(&s.owner, "masked@example.jp", "staff").await;
+    let store = s.store.0.to_string();
+    let access = s
+        .owner
+        .submit(
+            "/users",
+            &format!("/users/{staff_id}/access"),
+            &[("stores", "some"), ("store", store.as_str()), ("mask_personal", "on")],
+        )
+        .await;
+    assert_eq!(access.status, StatusCode::SEE_OTHER, "{}", access.body);
+    let staff = s.app.browser();
+    staff.sign_in("masked@example.jp", crate::helpers::PASSWORD).await;
+    let page = staff.get("/shipping").await;
+    assert!(page.select_text("#masked-note").join("").contains("個人情報"), "{}", page.body);
+    let pk_text = pk.0.to_string();
+    let refused = staff.submit("/shipping", "/shipping/labels", &[("order", pk_text.as_str()), ("format", "b2")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.select_text("#labels-message").join("").contains("個人情報"), "{}", refused.body);
+}
+
+crate::on_both_backends!(
+    a_merchant_ships_from_label_file_to_yahoo,
+    a_held_order_takes_no_tracking_number_on_any_path,
+    masked_staff_cannot_export_labels,
+);
