@@ -698,11 +698,15 @@ pub struct ServeProcess(pub std::process::Child);
 
 impl ServeProcess {
     pub fn start(app: &TestApp, lease_secs: u64) -> ServeProcess {
+        ServeProcess::start_with(app, lease_secs, "127.0.0.1:0")
+    }
+
+    fn start_with(app: &TestApp, lease_secs: u64, listen: &str) -> ServeProcess {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orderdesk"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ORDERDESK_DATA_DIR", &app.config.data_dir)
-            .env("ORDERDESK_LISTEN", "127.0.0.1:0")
+            .env("ORDERDESK_LISTEN", listen)
             .env("ORDERDESK_SIMULATOR", "off")
             .env("ORDERDESK_SIMULATOR_URL", app.config.simulator_url.as_ref().unwrap().as_str())
             .env("ORDERDESK_YAHOO_MIN_INTERVAL_MS", "0")
@@ -722,6 +726,21 @@ impl ServeProcess {
             cmd.env("ORDERDESK_SECRET_KEY", key.expose());
         }
         ServeProcess(cmd.spawn().expect("orderdesk serve starts"))
+    }
+
+    /// A `serve` process on a port of its own, and its base URL (for requests to it).
+    pub fn start_listening(app: &TestApp, lease_secs: u64) -> (ServeProcess, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut serve = ServeProcess::start_with(app, lease_secs, &format!("127.0.0.1:{port}"));
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (serve, base);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        serve.kill();
+        panic!("the serve process did not listen on {base}");
     }
 
     /// SIGKILL: the process dies mid-write, holding its leases.

@@ -357,7 +357,100 @@ async fn masked_staff_cannot_export_labels(backend: Backend) {
     assert!(refused.select_text("#labels-message").join("").contains("個人情報"), "{}", refused.body);
 }
 
+/// Per order: whether its shipment has the file's number, whether it is 出荷済み, and how many
+/// ship pushes it has queued.
+async fn shipped_state(s: &Shop, upload: i64) -> Vec<(bool, bool, bool, i64)> {
+    let rows: Vec<(bool, Option<String>, String, String, i64)> = orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query_as(
+            "select r.applied, sh.tracking_number, r.tracking_number, o.internal_status,
+                 (select count(*) from order_push op where op.order_pk = o.id and op.kind = 'ship')
+             from tracking_upload_row r join shipment sh on sh.id = r.shipment_id join yahoo_order o on o.id = r.order_pk
+             where r.upload_id = $1 order by r.line_no",
+        )
+        .bind(upload)
+        .fetch_all(p)
+        .await
+    })
+    .unwrap();
+    rows.into_iter()
+        .map(|(applied, stored, wanted, status, ship_pushes)| {
+            (applied, stored.as_deref() == Some(wanted.as_str()), status == "shipped", ship_pushes)
+        })
+        .collect()
+}
+
+/// A tracking upload's apply killed (SIGKILL) mid-way leaves every row applied once or not at
+/// all, and applying the same upload again completes it; nothing is queued twice.
+async fn a_killed_apply_leaves_each_row_once_or_not_at_all(backend: Backend) {
+    let s = quiet(backend).await;
+    s.sim
+        .control(
+            &format!("/_sim/sellers/{SELLER}/orders/generate"),
+            json!({ "count": 1500, "seed": 33, "fraud_share": 0.0, "spread_hours": 24, "published": "order_time" }),
+        )
+        .await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let scope = OrderScope::account(s.account);
+    let pks: Vec<OrderPk> = s.ours().await.into_iter().map(|(o, _)| o.id).collect();
+    let orders = orderdesk::db::shipping::orders(&s.app.db, &scope, &pks).await.unwrap();
+    let fallback = orderdesk::db::shipping::Settings::default().fallback();
+    let pairs: Vec<_> = orders.iter().map(|o| (o, &fallback)).collect();
+    let shipments =
+        orderdesk::db::shipping::ensure_shipments(&s.app.db, s.account, &pairs, orderdesk::db::now()).await.unwrap();
+    let mut file = String::from("お客様管理番号,送り状種類,クール区分,伝票番号,出荷予定日\r\n");
+    for (i, sh) in shipments.iter().enumerate() {
+        file.push_str(&format!("{},0,0,{},2026/12/07\r\n", sh.management_no(), number(3_000_000 + i as u64)));
+    }
+    let preview = upload(&s, "issued.csv", sjis(&file)).await;
+    let preview_path = preview.location().to_owned();
+    let upload_id: i64 = preview_path.rsplit('/').next().unwrap().parse().unwrap();
+    let total = shipments.len();
+
+    // A second process applies it and is killed mid-way.
+    let (mut serve, base) = crate::import::ServeProcess::start_listening(&s.app, 1);
+    let there = crate::helpers::Browser { base, client: s.owner.client.clone(), jar: s.owner.jar.clone() };
+    let apply_path = format!("{preview_path}/apply");
+    let request = tokio::spawn(async move {
+        there.submit(&preview_path, &apply_path, &[("ship_date", ""), ("unpaid_confirmed", "on")]).await
+    });
+    let mut seen = 0;
+    for _ in 0..1000 {
+        seen = shipped_state(&s, upload_id).await.iter().filter(|r| r.0).count();
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    serve.kill();
+    let _ = request.await;
+    assert!(seen > 0, "the apply started");
+    let after_kill = shipped_state(&s, upload_id).await;
+    let applied = after_kill.iter().filter(|r| r.0).count();
+    assert!(applied < total, "killed mid-way ({applied} of {total} applied)");
+    for (i, (applied, has_number, shipped, ship_pushes)) in after_kill.iter().enumerate() {
+        assert_eq!(*applied, *has_number, "row {i}: applied and stored together");
+        assert_eq!(*has_number, *shipped, "row {i}: the number and 出荷済み together");
+        assert_eq!(*ship_pushes, i64::from(*shipped), "row {i}: its push once or not at all");
+    }
+
+    // The same upload applied again completes it, once.
+    let preview_path = format!("/shipping/tracking/{upload_id}");
+    let again = s
+        .owner
+        .submit(&preview_path, &format!("{preview_path}/apply"), &[("ship_date", ""), ("unpaid_confirmed", "on")])
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let done = shipped_state(&s, upload_id).await;
+    assert!(
+        done.iter().all(|(applied, has_number, shipped, pushes)| *applied && *has_number && *shipped && *pushes == 1),
+        "every row once"
+    );
+    let page = s.owner.get(&preview_path).await;
+    assert_eq!(page.select_text("#count-applied"), vec![total.to_string()], "{}", page.body);
+}
+
 crate::on_both_backends!(
+    a_killed_apply_leaves_each_row_once_or_not_at_all,
     a_merchant_ships_from_label_file_to_yahoo,
     a_held_order_takes_no_tracking_number_on_any_path,
     masked_staff_cannot_export_labels,
