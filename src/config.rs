@@ -154,6 +154,16 @@ pub enum BenchTarget {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// The shipping day: a B2 label file for N orders, then the carrier's issued-data file of
+    /// N rows previewed and applied (rows per second, RSS growth), on SQLite and PostgreSQL.
+    Shipping {
+        /// Orders in the store.
+        #[arg(long, default_value_t = 10_000)]
+        orders: usize,
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long, env = "BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+    },
 }
 
 /// Whether `serve` starts the built-in simulator beside itself.

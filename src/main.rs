@@ -93,5 +93,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Stock { codes, postgres } } => {
             cli::bench_stock::stock(codes, postgres).await
         }
+        Command::Bench { target: BenchTarget::Shipping { orders, postgres } } => {
+            cli::bench_shipping::shipping(orders, postgres).await
+        }
     }
 }

@@ -221,13 +221,13 @@ fn check_settings(c: &mut Checker, s: &B2Settings, billing_needed: bool) {
     let field = name(40);
     if s.customer_code.is_empty() {
         if billing_needed {
-            c.push(field, "", format!("「{field}」が未設定です。B2クラウドのお客様コード（半角数字10〜12桁）をストアの送り状設定に入力してください。"), None);
+            c.push(field, "", format!("「{field}」が未設定です。B2クラウドのお客様コード（半角数字10〜12桁）をストアの「出荷設定」に入力してください。"), None);
         }
     } else if !digits(&s.customer_code, 10..=12) {
         c.push(
             field,
             &s.customer_code,
-            format!("「{field}」は半角数字10〜12桁です。ストアの送り状設定を直してください。"),
+            format!("「{field}」は半角数字10〜12桁です。ストアの「出荷設定」を直してください。"),
             None,
         );
     }
@@ -236,20 +236,20 @@ fn check_settings(c: &mut Checker, s: &B2Settings, billing_needed: bool) {
         c.push(
             field,
             &s.class_code,
-            format!("「{field}」は空か半角数字3桁です。ストアの送り状設定を直してください。"),
+            format!("「{field}」は空か半角数字3桁です。ストアの「出荷設定」を直してください。"),
             None,
         );
     }
     let field = name(42);
     if s.freight_no.is_empty() {
         if billing_needed {
-            c.push(field, "", format!("「{field}」が未設定です。B2クラウドの運賃管理番号（半角数字2桁、例: 01）をストアの送り状設定に入力してください。"), None);
+            c.push(field, "", format!("「{field}」が未設定です。B2クラウドの運賃管理番号（半角数字2桁、例: 01）をストアの「出荷設定」に入力してください。"), None);
         }
     } else if !digits(&s.freight_no, 2..=2) {
         c.push(
             field,
             &s.freight_no,
-            format!("「{field}」は半角数字2桁です（例: 01）。ストアの送り状設定を直してください。"),
+            format!("「{field}」は半角数字2桁です（例: 01）。ストアの「出荷設定」を直してください。"),
             None,
         );
     }

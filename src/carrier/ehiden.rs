@@ -212,7 +212,7 @@ fn check_settings(c: &mut Checker, s: &EhidenSettings) {
             c.push(
                 name(44),
                 value,
-                format!("e飛伝の「{}」の{}のコードが正しくありません（半角英数字3文字まで、既定は001・002・003）。ストアの送り状設定を直してください。", name(44), cool.label()),
+                format!("e飛伝の「{}」の{}のコードが正しくありません（半角英数字3文字まで、既定は001・002・003）。ストアの「出荷設定」を直してください。", name(44), cool.label()),
                 None,
             );
         }
@@ -222,7 +222,7 @@ fn check_settings(c: &mut Checker, s: &EhidenSettings) {
             c.push(
                 name(46),
                 value,
-                format!("e飛伝の「{}」の{}のコードが正しくありません（半角英数字4文字まで）。ストアの送り状設定を直してください。", name(46), slot.label()),
+                format!("e飛伝の「{}」の{}のコードが正しくありません（半角英数字4文字まで）。ストアの「出荷設定」を直してください。", name(46), slot.label()),
                 None,
             );
         }
@@ -232,7 +232,7 @@ fn check_settings(c: &mut Checker, s: &EhidenSettings) {
             name(58),
             &s.motochaku_prepaid,
             format!(
-                "e飛伝の「{}」（元払）のコードは半角数字1文字です（既定は1）。ストアの送り状設定を直してください。",
+                "e飛伝の「{}」（元払）のコードは半角数字1文字です（既定は1）。ストアの「出荷設定」を直してください。",
                 name(58)
             ),
             None,
@@ -266,7 +266,7 @@ fn check_parcel(c: &mut Checker, p: &Parcel, s: &EhidenSettings, today: NaiveDat
         c.push(
             name(46),
             slot.label(),
-            format!("佐川急便の時間帯コードに{}がありません。時間帯指定をやめるか、ストアの送り状設定（e飛伝の時間帯コード）に加えてください。", slot.label()),
+            format!("佐川急便の時間帯コードに{}がありません。時間帯指定をやめるか、ストアの「出荷設定」（e飛伝の時間帯コード）に加えてください。", slot.label()),
             None,
         );
     }

@@ -281,7 +281,8 @@ fn shown(c: char) -> String {
     {
         format!("U+{:04X}", c as u32)
     } else {
-        c.to_string()
+        // With its code point: 𠮷 and 吉 look alike on a screen.
+        format!("{c}（U+{:04X}）", c as u32)
     }
 }
 

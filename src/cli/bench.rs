@@ -161,7 +161,7 @@ fn cpu_seconds_with(postgres: bool) -> f64 {
 
 /// A connected store on a fresh database against `sim`: account, store, sealed secret and
 /// tokens, public key, as the connection flow would leave them.
-async fn bench_store(
+pub(crate) async fn bench_store(
     db: &crate::db::Db,
     secrets: &crate::crypto::SecretBox,
     sim: &simulator::SimHandle,
@@ -512,7 +512,7 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
 
 /// One manual import of the store from its cursor, run as a task on the runtime's workers (as
 /// `serve` runs imports), holding the store's lease as the scheduler would.
-async fn import_once(
+pub(crate) async fn import_once(
     importer: &Arc<crate::import::Importer>,
     account: crate::domain::AccountId,
     store: crate::domain::StoreId,

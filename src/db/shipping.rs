@@ -388,32 +388,34 @@ pub async fn ensure_shipments(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Shipment>> {
     let mut out = Vec::new();
+    // Multi-row statements: a round trip per 200 orders, not per order.
     for part in orders.chunks(200) {
-        let list = placeholders(2, part.len());
+        let rows: Vec<String> = (0..part.len())
+            .map(|i| {
+                let b = 3 + i * 5;
+                format!("($1, ${}, ${}, 1, ${}, ${}, ${}, 1, '', $2, $2)", b, b + 1, b + 2, b + 3, b + 4)
+            })
+            .collect();
+        let insert = format!(
+            "insert into shipment (account_id, store_id, order_pk, parcel_no, format, service, cool, packages,
+                 item_name, created_at, updated_at)
+             values {}
+             on conflict (order_pk, parcel_no) do nothing",
+            rows.join(", ")
+        );
+        let select = format!(
+            "select {SHIPMENT_COLUMNS} from shipment where account_id = $1 and order_pk in ({})
+             order by order_pk, parcel_no",
+            placeholders(2, part.len())
+        );
         let found: Vec<Shipment> = with_pool!(db, |p| {
             let mut tx = p.begin().await?;
+            let mut q = sqlx::query(&insert).bind(account).bind(now);
             for (o, row) in part {
-                sqlx::query(
-                    "insert into shipment (account_id, store_id, order_pk, parcel_no, format, service, cool, packages,
-                         item_name, created_at, updated_at)
-                     values ($1, $2, $3, 1, $4, $5, $6, 1, '', $7, $7)
-                     on conflict (order_pk, parcel_no) do nothing",
-                )
-                .bind(account)
-                .bind(o.store_id)
-                .bind(o.pk)
-                .bind(row.format.as_str())
-                .bind(&row.service)
-                .bind(row.cool.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                q = q.bind(o.store_id).bind(o.pk).bind(row.format.as_str()).bind(&row.service).bind(row.cool.as_str());
             }
-            let sql = format!(
-                "select {SHIPMENT_COLUMNS} from shipment where account_id = $1 and order_pk in ({list})
-                 order by order_pk, parcel_no"
-            );
-            let mut q = sqlx::query_as::<_, Shipment>(&sql).bind(account);
+            q.execute(&mut *tx).await?;
+            let mut q = sqlx::query_as::<_, Shipment>(&select).bind(account);
             for (o, _) in part {
                 q = q.bind(o.pk);
             }
@@ -486,22 +488,25 @@ pub async fn record_export(db: &Db, account: AccountId, e: &NewExport<'_>, now: 
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        for s in e.shipments {
-            sqlx::query("insert into label_export_shipment (export_id, shipment_id) values ($1, $2)")
-                .bind(id)
-                .bind(*s)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "update shipment set last_export_id = $3, exported_at = $4, updated_at = $4
-                 where account_id = $1 and id = $2",
-            )
-            .bind(account)
-            .bind(*s)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        for part in e.shipments.chunks(500) {
+            let values: Vec<String> = (0..part.len()).map(|i| format!("($1, ${})", i + 2)).collect();
+            let insert =
+                format!("insert into label_export_shipment (export_id, shipment_id) values {}", values.join(", "));
+            let mut q = sqlx::query(&insert).bind(id);
+            for s in part {
+                q = q.bind(*s);
+            }
+            q.execute(&mut *tx).await?;
+            let sql = format!(
+                "update shipment set last_export_id = $2, exported_at = $3, updated_at = $3
+                 where account_id = $1 and id in ({})",
+                placeholders(4, part.len())
+            );
+            let mut q = sqlx::query(&sql).bind(account).bind(id).bind(now);
+            for s in part {
+                q = q.bind(*s);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(id)
@@ -821,22 +826,32 @@ pub async fn save_upload(
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            for r in rows {
-                sqlx::query(
+            // Multi-row statements: a round trip per 500 rows.
+            for part in rows.chunks(500) {
+                let values: Vec<String> = (0..part.len())
+                    .map(|i| {
+                        let b = 2 + i * 7;
+                        format!("($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                    })
+                    .collect();
+                let insert = format!(
                     "insert into tracking_upload_row (upload_id, line_no, management_no, tracking_number, shipment_id,
                          order_pk, outcome, message)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(id)
-                .bind(r.line_no)
-                .bind(&r.management_no)
-                .bind(&r.tracking_number)
-                .bind(r.shipment_id)
-                .bind(r.order_pk)
-                .bind(&r.outcome)
-                .bind(&r.message)
-                .execute(&mut *tx)
-                .await?;
+                     values {}",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&insert).bind(id);
+                for r in part {
+                    q = q
+                        .bind(r.line_no)
+                        .bind(&r.management_no)
+                        .bind(&r.tracking_number)
+                        .bind(r.shipment_id)
+                        .bind(r.order_pk)
+                        .bind(&r.outcome)
+                        .bind(&r.message);
+                }
+                q.execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(id)

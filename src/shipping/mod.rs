@@ -56,10 +56,12 @@ pub struct LabelRequest {
 /// How a label export ended.
 #[derive(Debug)]
 pub enum LabelOutcome {
-    /// Nothing written: each problem names the order, the column, the value and what to do.
+    /// Nothing written: each problem names the order, the column, the value and what to do;
+    /// `fine` are the orders that had none (to export without the others).
     Refused {
         problems: Vec<Problem>,
         excluded: Vec<Excluded>,
+        fine: Vec<OrderPk>,
     },
     /// No order was left to export.
     Empty {
@@ -139,7 +141,20 @@ pub async fn export_labels(
     let rendered = render(req.format, &parcels, &settings, today);
     let (file_name, content_type, body) = match rendered {
         Ok(file) => file,
-        Err(problems) => return Ok(Ok(LabelOutcome::Refused { problems, excluded })),
+        Err(problems) => {
+            // A problem of a store's own settings (no order named) stops every order of it.
+            let fine = if problems.iter().any(|p| p.order_id.is_empty()) {
+                Vec::new()
+            } else {
+                let named: std::collections::HashSet<&str> = problems.iter().map(|p| p.order_id.as_str()).collect();
+                parcels
+                    .iter()
+                    .filter(|(p, _, _)| !named.contains(p.order_id.as_str()))
+                    .filter_map(|(p, _, _)| orders.iter().find(|o| o.order_id == p.order_id).map(|o| o.pk))
+                    .collect()
+            };
+            return Ok(Ok(LabelOutcome::Refused { problems, excluded, fine }));
+        }
     };
     let ids: Vec<i64> = parcels.iter().map(|(_, _, id)| *id).collect();
     let export = NewExport {

@@ -86,6 +86,8 @@ pub struct LabelsPage {
     problems: Vec<Problem>,
     excluded: Vec<Excluded>,
     already: Vec<Excluded>,
+    /// After a refusal: the orders without problems, offered for export on their own.
+    fine: Vec<OrderPk>,
     export_id: Option<i64>,
     rows: usize,
     message: Option<String>,
@@ -126,6 +128,7 @@ pub async fn labels(
         problems: Vec::new(),
         excluded: Vec::new(),
         already: Vec::new(),
+        fine: Vec::new(),
         export_id: None,
         rows: 0,
         message: None,
@@ -153,9 +156,10 @@ pub async fn labels(
             page.message = Some(message.to_owned());
             return Ok((StatusCode::FORBIDDEN, ok(&page)).into_response());
         }
-        Ok(LabelOutcome::Refused { problems, excluded }) => {
+        Ok(LabelOutcome::Refused { problems, excluded, fine }) => {
             page.problems = problems;
             page.excluded = excluded;
+            page.fine = fine;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, ok(&page)).into_response());
         }
         Ok(LabelOutcome::Empty { excluded, already }) => {

@@ -148,6 +148,8 @@ async fn a_merchant_ships_from_label_file_to_yahoo(backend: Backend) {
     assert!(excluded.contains(FRAUD_HOLD_REFUSAL), "the held order says why: {excluded}");
     assert!(excluded.contains("未入金"), "{excluded}");
     assert!(s.owner.get("/shipping").await.select_text("#exports tbody tr").is_empty(), "nothing recorded");
+    let fine = refused.select_attr("#export-fine input[name=order]", "value");
+    assert_eq!(fine, vec![paid.0.to_string()], "the rest is offered on its own");
 
     // Without it: one row, the held and unpaid orders left out and named.
     let done = export(&s, &[paid, held, unpaid], &[("format", "b2")]).await;
@@ -208,6 +210,35 @@ async fn a_merchant_ships_from_label_file_to_yahoo(backend: Backend) {
     assert_eq!(again.location(), preview_path, "the earlier upload");
     let pushes_after = orderdesk::db::outbox::of_store(&s.app.db, s.account, s.store).await.unwrap();
     assert_eq!(pushes_after.len(), pushes.len(), "nothing queued twice");
+
+    // Upload: a parcel of the held order (made before the hold, say) is refused in the preview
+    // and never applied.
+    let scope = OrderScope::account(s.account);
+    let held_order = orderdesk::db::shipping::orders(&s.app.db, &scope, &[held]).await.unwrap();
+    let fallback = orderdesk::db::shipping::Settings::default().fallback();
+    let parcel = orderdesk::db::shipping::ensure_shipments(
+        &s.app.db,
+        s.account,
+        &[(&held_order[0], &fallback)],
+        orderdesk::db::now(),
+    )
+    .await
+    .unwrap();
+    let held_file = format!(
+        "お客様管理番号,送り状種類,クール区分,伝票番号,出荷予定日\r\n{},0,0,{},2026/12/07\r\n",
+        parcel[0].management_no(),
+        number(31)
+    );
+    let preview = upload(&s, "held.csv", sjis(&held_file)).await;
+    let path = preview.location().to_owned();
+    let page = s.owner.get(&path).await;
+    assert_eq!(page.select_text("#count-held"), vec!["1"], "{}", page.body);
+    assert!(page.select_text("#tracking-rows").join("").contains(FRAUD_HOLD_REFUSAL), "{}", page.body);
+    assert!(page.select_attr("#apply-tracking", "action").is_empty(), "nothing to apply is offered");
+    let forced =
+        s.owner.submit(&path, &format!("{path}/apply"), &[("ship_date", ""), ("unpaid_confirmed", "on")]).await;
+    assert_eq!(forced.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&s, held).await, "new", "a posted apply changes nothing for it");
 
     // By hand: the held order never takes a number, the unpaid one only when confirmed.
     let held_id = held_row.order_id.clone();
