@@ -532,7 +532,7 @@ mod tests {
         c.text("お届け先名", "あいうえおかきくけこさしすせそたち", 32, true);
         c.text("お届け先名", " ", 32, true);
         assert_eq!(problems.len(), 4);
-        assert!(problems[0].message.contains("「髙」「𠮷」"), "{}", problems[0].message);
+        assert!(problems[0].message.contains("「髙（U+9AD9）」「𠮷（U+20BB7）」"), "{}", problems[0].message);
         assert_eq!(problems[0].replacement.as_deref(), Some("高橋 吉男"));
         assert_eq!(problems[1].replacement, None);
         assert!(problems[2].message.contains("全角16文字"), "{}", problems[2].message);
