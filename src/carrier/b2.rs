@@ -363,36 +363,13 @@ fn address(p: &Parcel) -> String {
     format!("{}{}{}", p.to.prefecture, p.to.city, p.to.address1)
 }
 
-/// Streams a B2 import file. Every parcel must have passed [`check`].
-pub struct B2Writer<W: Write> {
-    w: W,
-    sender: Sender,
-    settings: B2Settings,
-}
+/// Streams a B2 import file (see [`rules::LabelWriter`]).
+pub type B2Writer<W> = rules::LabelWriter<W, B2Settings>;
 
 impl<W: Write> B2Writer<W> {
     /// Writes the header row.
-    pub fn new(mut w: W, sender: &Sender, settings: &B2Settings) -> io::Result<Self> {
-        rules::write_record(&mut w, &HEADER)?;
-        Ok(B2Writer { w, sender: sender.clone(), settings: settings.clone() })
-    }
-
-    /// The sender and settings of the rows written next: one file may hold several stores'
-    /// parcels, each row with its own ご依頼主 and billing codes.
-    pub fn set_sender(&mut self, sender: &Sender, settings: &B2Settings) {
-        self.sender = sender.clone();
-        self.settings = settings.clone();
-    }
-
-    pub fn write(&mut self, p: &Parcel) -> io::Result<()> {
-        let row = row(p, &self.sender, &self.settings);
-        let fields: Vec<&str> = row.iter().map(String::as_str).collect();
-        rules::write_record(&mut self.w, &fields)
-    }
-
-    pub fn finish(mut self) -> io::Result<W> {
-        self.w.flush()?;
-        Ok(self.w)
+    pub fn new(w: W, sender: &Sender, settings: &B2Settings) -> io::Result<Self> {
+        Self::start(w, &HEADER, sender, settings, row)
     }
 }
 

@@ -296,35 +296,13 @@ fn address_first(p: &Parcel) -> String {
     format!("{}{}", p.to.prefecture, p.to.city)
 }
 
-/// Streams an e飛伝Ⅲ file. Every parcel must have passed [`check`].
-pub struct EhidenWriter<W: Write> {
-    w: W,
-    sender: Sender,
-    settings: EhidenSettings,
-}
+/// Streams an e飛伝Ⅲ file (see [`rules::LabelWriter`]).
+pub type EhidenWriter<W> = rules::LabelWriter<W, EhidenSettings>;
 
 impl<W: Write> EhidenWriter<W> {
     /// Writes the header row.
-    pub fn new(mut w: W, sender: &Sender, settings: &EhidenSettings) -> io::Result<Self> {
-        rules::write_record(&mut w, &HEADER)?;
-        Ok(EhidenWriter { w, sender: sender.clone(), settings: settings.clone() })
-    }
-
-    /// The sender and settings of the rows written next (see `B2Writer::set_sender`).
-    pub fn set_sender(&mut self, sender: &Sender, settings: &EhidenSettings) {
-        self.sender = sender.clone();
-        self.settings = settings.clone();
-    }
-
-    pub fn write(&mut self, p: &Parcel) -> io::Result<()> {
-        let row = row(p, &self.sender, &self.settings);
-        let fields: Vec<&str> = row.iter().map(String::as_str).collect();
-        rules::write_record(&mut self.w, &fields)
-    }
-
-    pub fn finish(mut self) -> io::Result<W> {
-        self.w.flush()?;
-        Ok(self.w)
+    pub fn new(w: W, sender: &Sender, settings: &EhidenSettings) -> io::Result<Self> {
+        Self::start(w, &HEADER, sender, settings, row)
     }
 }
 

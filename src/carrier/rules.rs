@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use chrono::{Days, NaiveDate};
 
-use super::{Problem, jis};
+use super::{Parcel, Problem, Sender, jis};
 
 /// How far ahead a ship or delivery date may be (B2's limit, §1.1; we apply it to all carriers).
 pub const MAX_DAYS_AHEAD: u64 = 30;
@@ -274,6 +274,47 @@ fn too_long(field: &str, max: usize, len: usize) -> String {
 }
 
 /// A character as a message shows it: invisible ones by their code point.
+/// Streams a label file: its header row, then a row per parcel, each with the sender and the
+/// carrier settings set last (one file may hold several stores' parcels). Every parcel must
+/// have passed its format's `check`.
+pub struct LabelWriter<W: Write, S: Clone> {
+    w: W,
+    sender: Sender,
+    settings: S,
+    row: fn(&Parcel, &Sender, &S) -> Vec<String>,
+}
+
+impl<W: Write, S: Clone> LabelWriter<W, S> {
+    /// Writes the header row.
+    pub(super) fn start(
+        mut w: W,
+        header: &[&str],
+        sender: &Sender,
+        settings: &S,
+        row: fn(&Parcel, &Sender, &S) -> Vec<String>,
+    ) -> io::Result<Self> {
+        write_record(&mut w, header)?;
+        Ok(LabelWriter { w, sender: sender.clone(), settings: settings.clone(), row })
+    }
+
+    /// The sender and settings of the rows written next.
+    pub fn set_sender(&mut self, sender: &Sender, settings: &S) {
+        self.sender = sender.clone();
+        self.settings = settings.clone();
+    }
+
+    pub fn write(&mut self, p: &Parcel) -> io::Result<()> {
+        let row = (self.row)(p, &self.sender, &self.settings);
+        let fields: Vec<&str> = row.iter().map(String::as_str).collect();
+        write_record(&mut self.w, &fields)
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.w.flush()?;
+        Ok(self.w)
+    }
+}
+
 fn shown(c: char) -> String {
     if c.is_control()
         || c.is_whitespace()

@@ -152,6 +152,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// The file of an upload form's `file` field (its name and bytes), or `None` when none was
+/// chosen (or it is empty). Every upload page reads its file this way.
+pub async fn uploaded_file(
+    multipart: &mut axum::extract::Multipart,
+) -> Result<Option<(String, Vec<u8>)>, super::error::AppError> {
+    let unreadable = || super::error::AppError::BadRequest("ファイルを読めませんでした");
+    let mut file = None;
+    while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("").to_owned();
+            let bytes = field.bytes().await.map_err(|_| unreadable())?;
+            file = Some((name, bytes.to_vec()));
+        }
+    }
+    Ok(file.filter(|(_, b)| !b.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize;

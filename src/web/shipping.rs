@@ -254,17 +254,7 @@ pub async fn tracking_upload(
     me: Merchant,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) =
-        multipart.next_field().await.map_err(|_| AppError::BadRequest("ファイルを読めませんでした"))?
-    {
-        if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or("").to_owned();
-            let bytes = field.bytes().await.map_err(|_| AppError::BadRequest("ファイルを読めませんでした"))?;
-            file = Some((name, bytes.to_vec()));
-        }
-    }
-    let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+    let Some((file_name, bytes)) = super::input::uploaded_file(&mut multipart).await? else {
         me.flash(FlashKind::Error, "伝票番号のファイルを選んでください").await?;
         return Ok(Redirect::to("/shipping").into_response());
     };

@@ -207,17 +207,7 @@ pub struct UploadPage {
 /// Reads an uploaded CSV (UTF-8, with or without BOM, or Shift_JIS) and shows what would change
 /// and each bad line. Nothing is applied until the merchant confirms.
 pub async fn upload(State(state): State<AppState>, me: Merchant, mut multipart: Multipart) -> AppResult<Response> {
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) =
-        multipart.next_field().await.map_err(|_| AppError::BadRequest("ファイルを読めませんでした"))?
-    {
-        if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or("").to_owned();
-            let bytes = field.bytes().await.map_err(|_| AppError::BadRequest("ファイルを読めませんでした"))?;
-            file = Some((name, bytes.to_vec()));
-        }
-    }
-    let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+    let Some((file_name, bytes)) = super::input::uploaded_file(&mut multipart).await? else {
         me.flash(FlashKind::Error, "CSVファイルを選んでください").await?;
         return Ok(Redirect::to("/stock").into_response());
     };
