@@ -274,26 +274,8 @@ const SHIP_ORDER_SQL: &str = "select o.id as pk, o.store_id, s.name as store_nam
 /// The chosen orders in the reader's scope (others are left out, as if they did not exist), in
 /// the order given.
 pub async fn orders(db: &Db, scope: &OrderScope, pks: &[OrderPk]) -> sqlx::Result<Vec<ShipOrder>> {
-    let mut out = Vec::with_capacity(pks.len());
-    let scoped = scope.stores.as_ref().map_or(0, Vec::len);
-    for part in pks.chunks(db.rows_per_statement(1).max(50)) {
-        let sql = format!(
-            "{SHIP_ORDER_SQL}{} and o.id in ({})",
-            scope_condition(scope, "o.store_id", 2),
-            placeholders(2 + scoped, part.len())
-        );
-        let rows: Vec<ShipOrder> = with_pool!(db, |p| {
-            let mut q = sqlx::query_as::<_, ShipOrder>(&sql).bind(scope.account);
-            for s in scope.stores.iter().flatten() {
-                q = q.bind(*s);
-            }
-            for pk in part {
-                q = q.bind(*pk);
-            }
-            q.fetch_all(p).await
-        })?;
-        out.extend(rows);
-    }
+    let ids: Vec<i64> = pks.iter().map(|p| p.0).collect();
+    let mut out: Vec<ShipOrder> = scoped_in(db, scope, SHIP_ORDER_SQL, "o.store_id", "o.id", &ids).await?;
     let position: std::collections::HashMap<OrderPk, usize> = pks.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     out.sort_by_key(|o| position.get(&o.pk).copied().unwrap_or(usize::MAX));
     Ok(out)
@@ -430,16 +412,36 @@ pub async fn ensure_shipments(
 
 /// Shipments by id in the reader's scope (for matching an issued-data file).
 pub async fn shipments(db: &Db, scope: &OrderScope, ids: &[i64]) -> sqlx::Result<Vec<Shipment>> {
+    let select = format!("select {SHIPMENT_COLUMNS} from shipment where account_id = $1");
+    scoped_in(db, scope, &select, "store_id", "id", ids).await
+}
+
+/// Rows of `select` (which binds the account as `$1`) whose `id_column` is one of `ids`, in the
+/// reader's stores (`store_column`), read a few hundred IDs a statement.
+async fn scoped_in<T>(
+    db: &Db,
+    scope: &OrderScope,
+    select: &str,
+    store_column: &str,
+    id_column: &str,
+    ids: &[i64],
+) -> sqlx::Result<Vec<T>>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
     let scoped = scope.stores.as_ref().map_or(0, Vec::len);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(ids.len());
     for part in ids.chunks(db.rows_per_statement(1).max(50)) {
         let sql = format!(
-            "select {SHIPMENT_COLUMNS} from shipment where account_id = $1{} and id in ({})",
-            scope_condition(scope, "store_id", 2),
+            "{select}{} and {id_column} in ({})",
+            scope_condition(scope, store_column, 2),
             placeholders(2 + scoped, part.len())
         );
-        let rows: Vec<Shipment> = with_pool!(db, |p| {
-            let mut q = sqlx::query_as::<_, Shipment>(&sql).bind(scope.account);
+        let rows: Vec<T> = with_pool!(db, |p| {
+            let mut q = sqlx::query_as::<_, T>(&sql).bind(scope.account);
             for s in scope.stores.iter().flatten() {
                 q = q.bind(*s);
             }
