@@ -152,6 +152,11 @@ impl Application {
                 jobs::spawn(scheduler, tick),
                 jobs::spawn(state.pusher.clone(), tick),
                 jobs::spawn(state.stock.clone(), tick),
+                // Completions are due by the day: a pass a minute is plenty.
+                jobs::spawn(
+                    crate::shipping::complete::CompleteJob { db: state.db.clone() },
+                    Duration::from_secs(60).max(tick),
+                ),
             ]
         });
         let app = web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

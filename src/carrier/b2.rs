@@ -371,6 +371,11 @@ impl<W: Write> B2Writer<W> {
     pub fn new(w: W, sender: &Sender, settings: &B2Settings) -> io::Result<Self> {
         Self::start(w, &HEADER, sender, settings, row)
     }
+
+    /// Rows only, without the header: a part of a file whose first part [`Self::new`] began.
+    pub fn continuing(w: W, sender: &Sender, settings: &B2Settings) -> io::Result<Self> {
+        Self::start(w, &[], sender, settings, row)
+    }
 }
 
 fn row(p: &Parcel, s: &Sender, settings: &B2Settings) -> Vec<String> {

@@ -304,6 +304,11 @@ impl<W: Write> EhidenWriter<W> {
     pub fn new(w: W, sender: &Sender, settings: &EhidenSettings) -> io::Result<Self> {
         Self::start(w, &HEADER, sender, settings, row)
     }
+
+    /// Rows only, without the header: a part of a file whose first part [`Self::new`] began.
+    pub fn continuing(w: W, sender: &Sender, settings: &EhidenSettings) -> io::Result<Self> {
+        Self::start(w, &[], sender, settings, row)
+    }
 }
 
 fn row(p: &Parcel, sender: &Sender, s: &EhidenSettings) -> Vec<String> {

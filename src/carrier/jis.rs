@@ -39,8 +39,41 @@ fn encode_char(c: char, buf: &mut [u8; 4]) -> Option<&[u8]> {
     }
 }
 
+/// Whether the carrier can print every character of `s`: the whole text encoded at once, then
+/// its bytes read as [`is_printable`] reads one character's (the common case, every value of
+/// every label, without an encoder per character).
+fn all_printable(s: &str) -> bool {
+    if s.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        return true;
+    }
+    if s.chars().any(char::is_control) {
+        return false;
+    }
+    let mut encoder = encoding_rs::SHIFT_JIS.new_encoder();
+    let Some(capacity) = encoder.max_buffer_length_from_utf8_without_replacement(s.len()) else { return false };
+    let mut out = Vec::with_capacity(capacity);
+    let (result, _) = encoder.encode_from_utf8_to_vec_without_replacement(s, &mut out, true);
+    if result != encoding_rs::EncoderResult::InputEmpty {
+        return false;
+    }
+    let mut bytes = out.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            0x00..=0x7F | 0xA1..=0xDF => {}
+            0x81..=0x84 | 0x88..=0x9F | 0xE0..=0xEA => {
+                bytes.next();
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// The characters of `s` the carrier cannot print, each once, in order of appearance.
 pub fn bad_chars(s: &str) -> Vec<char> {
+    if all_printable(s) {
+        return Vec::new();
+    }
     let mut bad: Vec<char> = Vec::new();
     for c in s.chars() {
         if !is_printable(c) && !bad.contains(&c) {
@@ -345,6 +378,25 @@ mod tests {
         // Level 2 kanji up to row 84 (0xE0–0xEA) print too.
         assert!(is_printable('熙'));
         assert!(is_printable('堯'));
+    }
+
+    #[test]
+    fn the_whole_text_check_agrees_with_the_check_of_each_character() {
+        for s in [
+            "",
+            "abc",
+            "東京都千代田区１－１",
+            "ｱｲｳ ﾃﾞｽ",
+            "髙橋",
+            "𠮷野家",
+            "①番地",
+            "a\u{a0}b",
+            "tab\there",
+            "〜",
+            "～",
+        ] {
+            assert_eq!(all_printable(s), s.chars().all(is_printable), "{s:?}");
+        }
     }
 
     #[test]

@@ -285,7 +285,7 @@ pub struct LabelWriter<W: Write, S: Clone> {
 }
 
 impl<W: Write, S: Clone> LabelWriter<W, S> {
-    /// Writes the header row.
+    /// Writes the header row (none when `header` is empty: the rest of a file written in parts).
     pub(super) fn start(
         mut w: W,
         header: &[&str],
@@ -293,7 +293,9 @@ impl<W: Write, S: Clone> LabelWriter<W, S> {
         settings: &S,
         row: fn(&Parcel, &Sender, &S) -> Vec<String>,
     ) -> io::Result<Self> {
-        write_record(&mut w, header)?;
+        if !header.is_empty() {
+            write_record(&mut w, header)?;
+        }
         Ok(LabelWriter { w, sender: sender.clone(), settings: settings.clone(), row })
     }
 

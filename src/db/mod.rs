@@ -142,6 +142,10 @@ impl Db {
         (budget / params_per_row.max(1)).clamp(1, 500)
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",
@@ -311,6 +315,36 @@ impl WriteError {
     pub fn classify(err: sqlx::Error) -> WriteError {
         if is_unique_violation(&err) { WriteError::Duplicate } else { WriteError::Db(err) }
     }
+}
+
+/// A list of IDs bound as one text value: any number of them in one statement, with no
+/// statement growing with the list (see [`in_ids`] and [`ids_rows`]). PostgreSQL reads it as an
+/// array literal, SQLite as a JSON array.
+pub fn ids_value(postgres: bool, ids: impl IntoIterator<Item = i64>) -> String {
+    let mut out = String::from(if postgres { "{" } else { "[" });
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push(if postgres { '}' } else { ']' });
+    out
+}
+
+/// `<column>` is one of the IDs bound at `$n` as [`ids_value`].
+pub fn in_ids(postgres: bool, column: &str, n: usize) -> String {
+    if postgres {
+        // Not `= any(…)`: a plan that scans the table tests each row against the whole array.
+        format!("{column} in (select unnest(${n}::bigint[]))")
+    } else {
+        format!("{column} in (select value from json_each(${n}))")
+    }
+}
+
+/// The IDs bound at `$n` as [`ids_value`], as rows of one column (`select {ids_rows}` … ).
+pub fn ids_rows(postgres: bool, n: usize) -> String {
+    if postgres { format!("unnest(${n}::bigint[])") } else { format!("value from json_each(${n})") }
 }
 
 /// `$first, $first+1, …` for `n` bound values (an `in (…)` list).

@@ -47,6 +47,9 @@ pub struct Settings {
     pub prepay_methods: String,
     pub default_format: String,
     pub default_service: String,
+    /// 出荷後の自動完了: days after an order's first tracking number when a paid order is
+    /// completed at Yahoo (IsPointFix); 0 is off.
+    pub complete_after_days: i64,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             prepay_methods: shipping::DEFAULT_PREPAY_METHODS.into(),
             default_format: LabelFormat::B2.as_str().into(),
             default_service: "0".into(),
+            complete_after_days: 0,
         }
     }
 }
@@ -89,7 +93,7 @@ impl Settings {
 
 const SETTINGS_COLUMNS: &str = "sender_name, sender_kana, sender_phone, sender_zip, sender_address, sender_building,
     b2_customer_code, b2_class_code, b2_freight_no, handling1, handling2, item_name, ehiden_customer_code,
-    ehiden_cool_codes, ehiden_date_format, prepay_methods, default_format, default_service";
+    ehiden_cool_codes, ehiden_date_format, prepay_methods, default_format, default_service, complete_after_days";
 
 /// The settings of each of these stores (see [`settings`]).
 pub async fn settings_of(
@@ -159,7 +163,7 @@ pub async fn save_settings(
             .await?;
         sqlx::query(&format!(
             "insert into store_shipping (store_id, account_id, {SETTINGS_COLUMNS}, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(store)
         .bind(account)
@@ -181,6 +185,7 @@ pub async fn save_settings(
         .bind(&s.prepay_methods)
         .bind(&s.default_format)
         .bind(&s.default_service)
+        .bind(s.complete_after_days)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -313,7 +318,6 @@ pub struct Shipment {
     pub packages: i64,
     pub item_name: String,
     pub tracking_number: Option<String>,
-    pub last_export_id: Option<i64>,
     pub exported_at: Option<DateTime<Utc>>,
 }
 
@@ -358,8 +362,10 @@ pub fn shipment_of(management_no: &str) -> Option<i64> {
     management_no.trim().strip_prefix("OD").and_then(|n| n.parse().ok()).filter(|n: &i64| *n > 0)
 }
 
+/// A shipment's columns, and when it was last exported (from the exports that hold it).
 const SHIPMENT_COLUMNS: &str = "id, store_id, order_pk, parcel_no, format, service, cool, packages, item_name,
-    tracking_number, last_export_id, exported_at";
+    tracking_number,
+    (select max(les.exported_at) from label_export_shipment les where les.shipment_id = shipment.id) as exported_at";
 
 /// The first parcel of each order, made from the store's mapping where it does not exist yet;
 /// then every shipment of these orders. `label` gives each order's mapping row.
@@ -369,44 +375,51 @@ pub async fn ensure_shipments(
     orders: &[(&ShipOrder, &MappingRow)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Shipment>> {
-    let mut out = Vec::new();
-    // Multi-row statements: a round trip per 200 orders, not per order.
-    for part in orders.chunks(200) {
-        let rows: Vec<String> = (0..part.len())
-            .map(|i| {
-                let b = 3 + i * 5;
-                format!("($1, ${}, ${}, 1, ${}, ${}, ${}, 1, '', $2, $2)", b, b + 1, b + 2, b + 3, b + 4)
-            })
-            .collect();
-        let insert = format!(
-            "insert into shipment (account_id, store_id, order_pk, parcel_no, format, service, cool, packages,
-                 item_name, created_at, updated_at)
-             values {}
-             on conflict (order_pk, parcel_no) do nothing",
-            rows.join(", ")
-        );
-        let select = format!(
-            "select {SHIPMENT_COLUMNS} from shipment where account_id = $1 and order_pk in ({})
-             order by order_pk, parcel_no",
-            placeholders(2, part.len())
-        );
-        let found: Vec<Shipment> = with_pool!(db, |p| {
-            let mut tx = p.begin().await?;
+    let pg = db.is_postgres();
+    let select = format!(
+        "select {SHIPMENT_COLUMNS} from shipment where account_id = $1 and {} order by order_pk, parcel_no",
+        super::in_ids(pg, "order_pk", 2)
+    );
+    let read = |pks: Vec<i64>| {
+        let list = super::ids_value(pg, pks);
+        let select = select.clone();
+        async move {
+            with_pool!(db, |p| sqlx::query_as::<_, Shipment>(&select).bind(account).bind(&list).fetch_all(p).await)
+        }
+    };
+    let mut out = read(orders.iter().map(|(o, _)| o.pk.0).collect()).await?;
+    let have: std::collections::HashSet<OrderPk> = out.iter().map(|s| s.order_pk).collect();
+    let missing: Vec<&(&ShipOrder, &MappingRow)> = orders.iter().filter(|(o, _)| !have.contains(&o.pk)).collect();
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    // Multi-row statements in one transaction: a round trip per few dozen orders, not per order.
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        for part in missing.chunks(db.rows_per_statement(5).max(20)) {
+            let rows: Vec<String> = (0..part.len())
+                .map(|i| {
+                    let b = 3 + i * 5;
+                    format!("($1, ${}, ${}, 1, ${}, ${}, ${}, 1, '', $2, $2)", b, b + 1, b + 2, b + 3, b + 4)
+                })
+                .collect();
+            let insert = format!(
+                "insert into shipment (account_id, store_id, order_pk, parcel_no, format, service, cool, packages,
+                     item_name, created_at, updated_at)
+                 values {}
+                 on conflict (order_pk, parcel_no) do nothing",
+                rows.join(", ")
+            );
             let mut q = sqlx::query(&insert).bind(account).bind(now);
             for (o, row) in part {
                 q = q.bind(o.store_id).bind(o.pk).bind(row.format.as_str()).bind(&row.service).bind(row.cool.as_str());
             }
             q.execute(&mut *tx).await?;
-            let mut q = sqlx::query_as::<_, Shipment>(&select).bind(account);
-            for (o, _) in part {
-                q = q.bind(o.pk);
-            }
-            let found = q.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(found)
-        })?;
-        out.extend(found);
-    }
+        }
+        tx.commit().await
+    })?;
+    out.extend(read(missing.iter().map(|(o, _)| o.pk.0).collect()).await?);
+    out.sort_by_key(|s| (s.order_pk, s.parcel_no));
     Ok(out)
 }
 
@@ -417,7 +430,7 @@ pub async fn shipments(db: &Db, scope: &OrderScope, ids: &[i64]) -> sqlx::Result
 }
 
 /// Rows of `select` (which binds the account as `$1`) whose `id_column` is one of `ids`, in the
-/// reader's stores (`store_column`), read a few hundred IDs a statement.
+/// reader's stores (`store_column`), in one statement.
 async fn scoped_in<T>(
     db: &Db,
     scope: &OrderScope,
@@ -433,26 +446,19 @@ where
         + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
 {
     let scoped = scope.stores.as_ref().map_or(0, Vec::len);
-    let mut out = Vec::with_capacity(ids.len());
-    for part in ids.chunks(db.rows_per_statement(1).max(50)) {
-        let sql = format!(
-            "{select}{} and {id_column} in ({})",
-            scope_condition(scope, store_column, 2),
-            placeholders(2 + scoped, part.len())
-        );
-        let rows: Vec<T> = with_pool!(db, |p| {
-            let mut q = sqlx::query_as::<_, T>(&sql).bind(scope.account);
-            for s in scope.stores.iter().flatten() {
-                q = q.bind(*s);
-            }
-            for id in part {
-                q = q.bind(*id);
-            }
-            q.fetch_all(p).await
-        })?;
-        out.extend(rows);
-    }
-    Ok(out)
+    let sql = format!(
+        "{select}{} and {}",
+        scope_condition(scope, store_column, 2),
+        super::in_ids(db.is_postgres(), id_column, 2 + scoped)
+    );
+    let list = super::ids_value(db.is_postgres(), ids.iter().copied());
+    with_pool!(db, |p| {
+        let mut q = sqlx::query_as::<_, T>(&sql).bind(scope.account);
+        for s in scope.stores.iter().flatten() {
+            q = q.bind(*s);
+        }
+        q.bind(&list).fetch_all(p).await
+    })
 }
 
 /// A label file to record.
@@ -490,26 +496,17 @@ pub async fn record_export(db: &Db, account: AccountId, e: &NewExport<'_>, now: 
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        for part in e.shipments.chunks(500) {
-            let values: Vec<String> = (0..part.len()).map(|i| format!("($1, ${})", i + 2)).collect();
-            let insert =
-                format!("insert into label_export_shipment (export_id, shipment_id) values {}", values.join(", "));
-            let mut q = sqlx::query(&insert).bind(id);
-            for s in part {
-                q = q.bind(*s);
-            }
-            q.execute(&mut *tx).await?;
-            let sql = format!(
-                "update shipment set last_export_id = $2, exported_at = $3, updated_at = $3
-                 where account_id = $1 and id in ({})",
-                placeholders(4, part.len())
-            );
-            let mut q = sqlx::query(&sql).bind(account).bind(id).bind(now);
-            for s in part {
-                q = q.bind(*s);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        let pg = db.is_postgres();
+        let list = super::ids_value(pg, e.shipments.iter().copied());
+        sqlx::query(&format!(
+            "insert into label_export_shipment (export_id, exported_at, shipment_id) select $1, $2, {}",
+            super::ids_rows(pg, 3)
+        ))
+        .bind(id)
+        .bind(now)
+        .bind(&list)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(id)
     })
@@ -607,67 +604,89 @@ pub struct NewTracking {
     pub unpaid_confirmed: bool,
 }
 
-/// Sets one tracking number inside the caller's transaction: the shipment's number (only where
-/// it has none) and the order's move to 出荷済み with its pushes, both or neither. The order's
-/// first number goes to Yahoo; a later parcel's is kept on its shipment.
+/// Sets tracking numbers inside the caller's transaction: each shipment's number (only where it
+/// has none) and its order's move to 出荷済み with the pushes, both or neither, a few statements
+/// for a few hundred numbers. An order's first number goes to Yahoo; a later parcel's (in this
+/// call or after) is kept on its shipment. Outcomes are in the order of `numbers`.
 pub(crate) async fn set_tracking_in<C>(
     conn: &mut C,
     scope: &OrderScope,
-    t: &NewTracking,
+    numbers: &[NewTracking],
     actor: &HistoryActor,
     now: DateTime<Utc>,
-) -> sqlx::Result<TrackingOutcome>
+) -> sqlx::Result<Vec<TrackingOutcome>>
 where
     C: ChangeTx + TrackingTx,
 {
-    let current = conn.shipment_number(scope, t.shipment_id, t.order_pk).await?;
-    let Some(current) = current else { return Ok(TrackingOutcome::Refused(Refusal::NotFound)) };
-    match current {
-        Some(n) if n == t.number => return Ok(TrackingOutcome::Same),
-        Some(n) => return Ok(TrackingOutcome::Conflict(n)),
-        None => {}
-    }
-    let ship = ShipInput {
-        company_code: t.carrier.company_code().to_owned(),
-        invoice_number: t.number.clone(),
-        ship_date: t.ship_date,
-        ship_url: t.carrier.tracking_url(&t.number),
-    };
-    let req = ChangeRequest {
-        target: InternalStatus::Shipped,
-        cancel_reason: None,
-        ship: Some(ship),
-        unpaid_confirmed: t.unpaid_confirmed,
-    };
-    let plan = match conn.change_order(scope, t.order_pk, &req, actor, now).await? {
-        Ok(plan) => Some(plan),
-        // A second parcel of an order already 出荷済み: its number is kept on the shipment.
-        Err(Refusal::Unchanged(InternalStatus::Shipped)) => None,
-        Err(refusal) => return Ok(TrackingOutcome::Refused(refusal)),
-    };
     let by = match actor {
         HistoryActor::Job => "orderdesk",
         HistoryActor::User(n) | HistoryActor::Support(n) => n.as_str(),
     };
-    conn.store_number(scope.account, t.shipment_id, &t.number, format_of(t.carrier), by, now).await?;
-    Ok(TrackingOutcome::Set(plan))
+    let mut out: Vec<Option<TrackingOutcome>> = numbers.iter().map(|_| None).collect();
+    // A second parcel of an order is set after the first, on what the first wrote.
+    for wave in super::changes::waves(numbers.iter().map(|t| t.order_pk)) {
+        let ids: Vec<i64> = wave.iter().map(|&i| numbers[i].shipment_id).collect();
+        let current = conn.shipment_numbers(scope.account, &ids).await?;
+        let mut asked: Vec<(usize, ChangeRequest)> = Vec::new();
+        for &i in &wave {
+            let t = &numbers[i];
+            let found =
+                current.get(&t.shipment_id).filter(|(store, order, _)| *order == t.order_pk && scope.allows(*store));
+            out[i] = match found {
+                None => Some(TrackingOutcome::Refused(Refusal::NotFound)),
+                Some((_, _, Some(n))) if *n == t.number => Some(TrackingOutcome::Same),
+                Some((_, _, Some(n))) => Some(TrackingOutcome::Conflict(n.clone())),
+                Some((_, _, None)) => {
+                    let ship = ShipInput {
+                        company_code: t.carrier.company_code().to_owned(),
+                        invoice_number: t.number.clone(),
+                        ship_date: t.ship_date,
+                        ship_url: t.carrier.tracking_url(&t.number),
+                    };
+                    let req = ChangeRequest {
+                        target: InternalStatus::Shipped,
+                        cancel_reason: None,
+                        ship: Some(ship),
+                        unpaid_confirmed: t.unpaid_confirmed,
+                    };
+                    asked.push((i, req));
+                    None
+                }
+            };
+        }
+        let changes: Vec<(OrderPk, &ChangeRequest)> =
+            asked.iter().map(|(i, req)| (numbers[*i].order_pk, req)).collect();
+        let plans = conn.change_orders(scope, &changes, actor, now).await?;
+        let mut stored: Vec<&NewTracking> = Vec::new();
+        for ((i, _), plan) in asked.iter().zip(plans) {
+            out[*i] = Some(match plan {
+                Ok(plan) => TrackingOutcome::Set(Some(plan)),
+                // A second parcel of an order already 出荷済み: its number is kept on the shipment.
+                Err(Refusal::Unchanged(InternalStatus::Shipped)) => TrackingOutcome::Set(None),
+                Err(refusal) => TrackingOutcome::Refused(refusal),
+            });
+            if matches!(out[*i], Some(TrackingOutcome::Set(_))) {
+                stored.push(&numbers[*i]);
+            }
+        }
+        conn.store_numbers(scope.account, &stored, by, now).await?;
+    }
+    Ok(out.into_iter().map(|o| o.unwrap_or(TrackingOutcome::Refused(Refusal::NotFound))).collect())
 }
 
-/// The shipment writes of [`set_tracking_in`], once for both backends' connections.
+/// The shipment reads and writes of [`set_tracking_in`], once for both backends' connections.
 pub(crate) trait TrackingTx {
-    /// `None`: no such shipment of this order in the scope; `Some(number)` otherwise.
-    async fn shipment_number(
-        &mut self,
-        scope: &OrderScope,
-        shipment: i64,
-        order: OrderPk,
-    ) -> sqlx::Result<Option<Option<String>>>;
-    async fn store_number(
+    /// The account's shipments among `ids`: store, order and number.
+    async fn shipment_numbers(
         &mut self,
         account: AccountId,
-        shipment: i64,
-        number: &str,
-        format: LabelFormat,
+        ids: &[i64],
+    ) -> sqlx::Result<std::collections::HashMap<i64, (StoreId, OrderPk, Option<String>)>>;
+    /// Each shipment's number (where it has none), and its label format from the carrier.
+    async fn store_numbers(
+        &mut self,
+        account: AccountId,
+        numbers: &[&NewTracking],
         by: &str,
         now: DateTime<Utc>,
     ) -> sqlx::Result<()>;
@@ -686,46 +705,50 @@ pub fn format_of(carrier: Carrier) -> LabelFormat {
 macro_rules! tracking_tx {
     ($conn:ty) => {
         impl TrackingTx for $conn {
-            async fn shipment_number(
-                &mut self,
-                scope: &OrderScope,
-                shipment: i64,
-                order: OrderPk,
-            ) -> sqlx::Result<Option<Option<String>>> {
-                let row: Option<(StoreId, Option<String>)> = sqlx::query_as(
-                    "select store_id, tracking_number from shipment where account_id = $1 and id = $2 and order_pk = $3",
-                )
-                .bind(scope.account)
-                .bind(shipment)
-                .bind(order)
-                .fetch_optional(&mut *self)
-                .await?;
-                Ok(row.filter(|(store, _)| scope.allows(*store)).map(|(_, n)| n))
-            }
-
-            async fn store_number(
+            async fn shipment_numbers(
                 &mut self,
                 account: AccountId,
-                shipment: i64,
-                number: &str,
-                format: LabelFormat,
+                ids: &[i64],
+            ) -> sqlx::Result<std::collections::HashMap<i64, (StoreId, OrderPk, Option<String>)>> {
+                let mut out = std::collections::HashMap::with_capacity(ids.len());
+                for part in ids.chunks(super::changes::rows_per_statement(Self::PARAMS_PER_STATEMENT, 1, 1)) {
+                    let sql = format!(
+                        "select id, store_id, order_pk, tracking_number from shipment where account_id = $1 and id in ({})",
+                        placeholders(2, part.len())
+                    );
+                    let mut q = sqlx::query_as::<_, (i64, StoreId, OrderPk, Option<String>)>(&sql).bind(account);
+                    for id in part {
+                        q = q.bind(*id);
+                    }
+                    out.extend(q.fetch_all(&mut *self).await?.into_iter().map(|(id, s, o, n)| (id, (s, o, n))));
+                }
+                Ok(out)
+            }
+
+            async fn store_numbers(
+                &mut self,
+                account: AccountId,
+                numbers: &[&NewTracking],
                 by: &str,
                 now: DateTime<Utc>,
             ) -> sqlx::Result<()> {
-                sqlx::query(
-                    "update shipment set tracking_number = $3, tracking_set_at = $4, tracking_set_by = $5, format = $6,
-                         updated_at = $4
-                     where account_id = $1 and id = $2 and tracking_number is null",
-                )
-                .bind(account)
-                .bind(shipment)
-                .bind(number)
-                .bind(now)
-                .bind(by)
-                .bind(format.as_str())
-                .execute(&mut *self)
-                .await
-                .map(drop)
+                for part in numbers.chunks(super::changes::rows_per_statement(Self::PARAMS_PER_STATEMENT, 3, 3)) {
+                    let values: Vec<String> =
+                        (0..part.len()).map(|i| format!("(${}, ${}, ${})", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i)).collect();
+                    let sql = format!(
+                        "with v (id, number, format) as (values {})
+                         update shipment set tracking_number = v.number, tracking_set_at = $2, tracking_set_by = $3,
+                             format = v.format, updated_at = $2
+                         from v where shipment.account_id = $1 and shipment.id = v.id and shipment.tracking_number is null",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql).bind(account).bind(now).bind(by);
+                    for t in part {
+                        q = q.bind(t.shipment_id).bind(&t.number).bind(format_of(t.carrier).as_str());
+                    }
+                    q.execute(&mut *self).await?;
+                }
+                Ok(())
             }
         }
     };
@@ -746,9 +769,9 @@ pub async fn set_tracking(
     tokio::spawn(crate::telemetry::keeping_request_id(async move {
         with_pool!(&db, |p| {
             let mut tx = p.begin().await?;
-            let outcome = set_tracking_in(&mut *tx, &scope, &t, &actor, now).await?;
+            let outcome = set_tracking_in(&mut *tx, &scope, std::slice::from_ref(&t), &actor, now).await?;
             tx.commit().await?;
-            Ok(outcome)
+            Ok(outcome.into_iter().next().unwrap_or(TrackingOutcome::Refused(Refusal::NotFound)))
         })
     }))
     .await
@@ -951,30 +974,41 @@ pub async fn apply_upload(
             with_pool!(&db2, |p| {
                 let mut tx = p.begin().await?;
                 let (mut set, mut refused) = (0, 0);
-                for r in &chunk2 {
-                    // Claimed in this transaction: a row another process applied meanwhile is skipped.
-                    let claimed = sqlx::query(
-                        "update tracking_upload_row set applied = true where upload_id = $1 and line_no = $2 and not applied",
-                    )
-                    .bind(id)
-                    .bind(r.line_no)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                    let (Some(shipment_id), Some(order_pk), true) = (r.shipment_id, r.order_pk, claimed) else {
-                        continue;
-                    };
-                    let t = NewTracking {
-                        shipment_id,
-                        order_pk,
-                        carrier,
-                        number: r.tracking_number.clone(),
-                        ship_date,
-                        unpaid_confirmed: r.outcome == "unpaid",
-                    };
-                    let outcome = set_tracking_in(&mut *tx, &scope2, &t, &actor2, now).await?;
-                    let (state, message) = match outcome {
+                // Claimed in this transaction: a row another process applied meanwhile is skipped.
+                let mut claimed: std::collections::HashSet<i64> = std::collections::HashSet::new();
+                for part in chunk2.chunks(db2.rows_per_statement(1)) {
+                    let sql = format!(
+                        "update tracking_upload_row set applied = true
+                         where upload_id = $1 and not applied and line_no in ({}) returning line_no",
+                        placeholders(2, part.len())
+                    );
+                    let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(id);
+                    for r in part {
+                        q = q.bind(r.line_no);
+                    }
+                    claimed.extend(q.fetch_all(&mut *tx).await?);
+                }
+                let rows: Vec<(&UploadRow, NewTracking)> = chunk2
+                    .iter()
+                    .filter(|r| claimed.contains(&r.line_no))
+                    .filter_map(|r| {
+                        let t = NewTracking {
+                            shipment_id: r.shipment_id?,
+                            order_pk: r.order_pk?,
+                            carrier,
+                            number: r.tracking_number.clone(),
+                            ship_date,
+                            unpaid_confirmed: r.outcome == "unpaid",
+                        };
+                        Some((r, t))
+                    })
+                    .collect();
+                let numbers: Vec<NewTracking> = rows.iter().map(|(_, t)| t.clone()).collect();
+                let outcomes = set_tracking_in(&mut *tx, &scope2, &numbers, &actor2, now).await?;
+                // Each row's outcome, written a statement per kind of outcome.
+                let mut by_outcome: Vec<((&str, String), Vec<i64>)> = Vec::new();
+                for ((r, _), outcome) in rows.iter().zip(outcomes) {
+                    let key = match outcome {
                         TrackingOutcome::Set(_) => {
                             set += 1;
                             ("applied", String::new())
@@ -989,15 +1023,24 @@ pub async fn apply_upload(
                             ("refused", why.to_string())
                         }
                     };
-                    sqlx::query(
-                        "update tracking_upload_row set outcome = $3, message = $4 where upload_id = $1 and line_no = $2",
-                    )
-                    .bind(id)
-                    .bind(r.line_no)
-                    .bind(state)
-                    .bind(&message)
-                    .execute(&mut *tx)
-                    .await?;
+                    match by_outcome.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, lines)) => lines.push(r.line_no),
+                        None => by_outcome.push((key, vec![r.line_no])),
+                    }
+                }
+                for ((state, message), lines) in &by_outcome {
+                    for part in lines.chunks(db2.rows_per_statement(1)) {
+                        let sql = format!(
+                            "update tracking_upload_row set outcome = $2, message = $3
+                             where upload_id = $1 and line_no in ({})",
+                            placeholders(4, part.len())
+                        );
+                        let mut q = sqlx::query(&sql).bind(id).bind(*state).bind(message);
+                        for line in part {
+                            q = q.bind(*line);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
                 }
                 sqlx::query(
                     "update tracking_upload set applied_rows = (select count(*) from tracking_upload_row
@@ -1032,7 +1075,8 @@ pub async fn open_shipments(db: &Db, scope: &OrderScope, format: LabelFormat) ->
     let scoped = scope.stores.as_ref().map_or(0, Vec::len);
     let sql = format!(
         "select {SHIPMENT_COLUMNS} from shipment where account_id = $1 and format = ${} and tracking_number is null
-             and exported_at is not null{} order by id",
+             and exists (select 1 from label_export_shipment les where les.shipment_id = shipment.id){}
+             order by id",
         2 + scoped,
         scope_condition(scope, "store_id", 2)
     );
@@ -1072,4 +1116,45 @@ pub async fn prepay_methods(db: &Db, account: AccountId, store: StoreId) -> sqlx
             .await
     })?;
     Ok(saved.unwrap_or_else(|| shipping::DEFAULT_PREPAY_METHODS.to_owned()))
+}
+
+/// Stores that complete their orders at Yahoo some days after shipping: (account, store, days).
+pub async fn completing_stores(db: &Db) -> sqlx::Result<Vec<(AccountId, StoreId, i64)>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(
+            "select ss.account_id, ss.store_id, ss.complete_after_days from store_shipping ss
+             join store s on s.id = ss.store_id and s.account_id = ss.account_id
+             where ss.complete_after_days > 0 order by ss.store_id",
+        )
+        .fetch_all(p)
+        .await
+    })
+}
+
+/// A store's orders due to be completed: 出荷済み here, paid, not held, every push to Yahoo
+/// done (Yahoo has the ship status), not yet 完了 at Yahoo, and numbered at or before `shipped_by`.
+/// At most `limit`, oldest first.
+pub async fn due_to_complete(
+    db: &Db,
+    account: AccountId,
+    store: StoreId,
+    shipped_by: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<OrderPk>> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar(
+            "select o.id from yahoo_order o
+             where o.account_id = $1 and o.store_id = $2 and o.internal_status = 'shipped'
+               and o.pay_status = 1 and o.fraud_hold_status not in (1, 3) and o.order_status <> 5
+               and exists (select 1 from shipment sh where sh.order_pk = o.id and sh.tracking_set_at <= $3)
+               and not exists (select 1 from order_push op where op.order_pk = o.id and op.state <> 'done')
+             order by o.id limit $4",
+        )
+        .bind(account)
+        .bind(store)
+        .bind(shipped_by)
+        .bind(limit)
+        .fetch_all(p)
+        .await
+    })
 }

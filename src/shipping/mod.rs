@@ -6,6 +6,8 @@
 //! Every path asks `domain::shipping::may_leave` for each order (the fraud-hold rule first):
 //! an excluded order is listed with the reason and never reaches a file or a number.
 
+pub mod complete;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -117,6 +119,7 @@ pub async fn export_labels(
     let pairs: Vec<(&ShipOrder, &MappingRow)> = leaving.iter().map(|(o, r)| (*o, r)).collect();
     let shipments = store::ensure_shipments(db, scope.account, &pairs, now).await?;
     let by_order: HashMap<OrderPk, &ShipOrder> = orders.iter().map(|o| (o.pk, o)).collect();
+    let row_of: HashMap<OrderPk, &MappingRow> = leaving.iter().map(|(o, r)| (o.pk, r)).collect();
     let mut already = Vec::new();
     let mut parcels: Vec<(Parcel, StoreId, i64)> = Vec::new();
     for sh in &shipments {
@@ -132,13 +135,19 @@ pub async fn export_labels(
             }
         }
         let (s, _) = &settings[&o.store_id];
-        let row = leaving.iter().find(|(l, _)| l.pk == o.pk).map(|(_, r)| r);
-        parcels.push((parcel(o, sh, s, row, req.ship_date), o.store_id, sh.id));
+        parcels.push((parcel(o, sh, s, row_of.get(&o.pk).copied(), req.ship_date), o.store_id, sh.id));
     }
     if parcels.is_empty() {
         return Ok(Ok(LabelOutcome::Empty { excluded, already }));
     }
-    let rendered = render(req.format, &parcels, &settings, today);
+    // Checking and writing thousands of rows is work for the CPU: off the async threads.
+    let format = req.format;
+    let (rendered, parcels) = tokio::task::spawn_blocking(move || {
+        let rendered = render(format, &parcels, &settings, today);
+        (rendered, parcels)
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("the label file task ended: {e}")))?;
     let (file_name, content_type, body) = match rendered {
         Ok(file) => file,
         Err(problems) => {
@@ -147,10 +156,11 @@ pub async fn export_labels(
                 Vec::new()
             } else {
                 let named: std::collections::HashSet<&str> = problems.iter().map(|p| p.order_id.as_str()).collect();
+                let pk_of: HashMap<&str, OrderPk> = orders.iter().map(|o| (o.order_id.as_str(), o.pk)).collect();
                 parcels
                     .iter()
                     .filter(|(p, _, _)| !named.contains(p.order_id.as_str()))
-                    .filter_map(|(p, _, _)| orders.iter().find(|o| o.order_id == p.order_id).map(|o| o.pk))
+                    .filter_map(|(p, _, _)| pk_of.get(p.order_id.as_str()).copied())
                     .collect()
             };
             return Ok(Ok(LabelOutcome::Refused { problems, excluded, fine }));
@@ -222,7 +232,14 @@ pub fn sender(s: &Settings) -> Sender {
     }
 }
 
-/// The file for these parcels, or every problem that stops it.
+/// A parcel with its store's sender block and settings.
+type Row<'a> = (&'a Parcel, Sender, &'a Settings);
+
+/// Work on the `i`th part of a file's rows: its bytes, or the problems found.
+type Part<'a> = dyn Fn(usize, &[Row]) -> Result<Vec<u8>, Vec<Problem>> + Sync + 'a;
+
+/// The file for these parcels, or every problem that stops it. The checks and the rows are
+/// made in parts, one per core, and the parts joined in order.
 fn render(
     format: LabelFormat,
     parcels: &[(Parcel, StoreId, i64)],
@@ -230,46 +247,77 @@ fn render(
     today: NaiveDate,
 ) -> Result<(String, &'static str, Vec<u8>), Vec<Problem>> {
     let stamp = today.format("%Y%m%d");
-    let rows: Vec<(&Parcel, Sender, &Settings)> = parcels
+    let rows: Vec<Row> = parcels
         .iter()
         .map(|(p, store, _)| {
             let s = &settings[store].0;
             (p, sender(s), s)
         })
         .collect();
-    let problems: Vec<Problem> = rows
-        .iter()
-        .flat_map(|(p, sender, s)| {
-            let one = std::slice::from_ref(*p);
-            match format {
-                LabelFormat::B2 => carrier::b2::check(one, sender, &b2_settings(s), today),
-                LabelFormat::Ehiden => carrier::ehiden::check(one, sender, &ehiden_settings(s), today),
-                LabelFormat::ClickPost => carrier::clickpost::check(one, sender, &ClickPostSettings::default(), today),
-            }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let part = rows.len().div_ceil(cores).max(1000);
+    let in_parts = |work: &Part| {
+        std::thread::scope(|scope| {
+            let parts: Vec<_> =
+                rows.chunks(part).enumerate().map(|(i, chunk)| scope.spawn(move || work(i, chunk))).collect();
+            parts.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Vec::new()))).collect::<Vec<_>>()
         })
-        .collect();
+    };
+    let checked = in_parts(&|_, chunk| {
+        let problems: Vec<Problem> = chunk
+            .iter()
+            .flat_map(|(p, sender, s)| {
+                let one = std::slice::from_ref(*p);
+                match format {
+                    LabelFormat::B2 => carrier::b2::check(one, sender, &b2_settings(s), today),
+                    LabelFormat::Ehiden => carrier::ehiden::check(one, sender, &ehiden_settings(s), today),
+                    LabelFormat::ClickPost => {
+                        carrier::clickpost::check(one, sender, &ClickPostSettings::default(), today)
+                    }
+                }
+            })
+            .collect();
+        if problems.is_empty() { Ok(Vec::new()) } else { Err(problems) }
+    });
+    let problems: Vec<Problem> = checked.into_iter().filter_map(Result::err).flatten().collect();
     if !problems.is_empty() {
         return Err(dedup(problems));
     }
     let no_sender = Sender::default();
     let file = match format {
         LabelFormat::B2 => {
-            let mut w =
-                carrier::B2Writer::new(Vec::new(), &no_sender, &carrier::B2Settings::default()).map_err(io_problem)?;
-            for (p, sender, s) in &rows {
-                w.set_sender(sender, &b2_settings(s));
-                w.write(p).map_err(io_problem)?;
-            }
-            (format!("b2-{stamp}.csv"), "text/csv; charset=Shift_JIS", w.finish().map_err(io_problem)?)
+            let parts = in_parts(&|i, chunk| {
+                let settings = carrier::B2Settings::default();
+                let mut w = if i == 0 {
+                    carrier::B2Writer::new(Vec::new(), &no_sender, &settings)
+                } else {
+                    carrier::B2Writer::continuing(Vec::new(), &no_sender, &settings)
+                }
+                .map_err(io_problem)?;
+                for (p, sender, s) in chunk {
+                    w.set_sender(sender, &b2_settings(s));
+                    w.write(p).map_err(io_problem)?;
+                }
+                w.finish().map_err(io_problem)
+            });
+            (format!("b2-{stamp}.csv"), "text/csv; charset=Shift_JIS", joined(parts)?)
         }
         LabelFormat::Ehiden => {
-            let mut w = carrier::EhidenWriter::new(Vec::new(), &no_sender, &carrier::EhidenSettings::default())
+            let parts = in_parts(&|i, chunk| {
+                let settings = carrier::EhidenSettings::default();
+                let mut w = if i == 0 {
+                    carrier::EhidenWriter::new(Vec::new(), &no_sender, &settings)
+                } else {
+                    carrier::EhidenWriter::continuing(Vec::new(), &no_sender, &settings)
+                }
                 .map_err(io_problem)?;
-            for (p, sender, s) in &rows {
-                w.set_sender(sender, &ehiden_settings(s));
-                w.write(p).map_err(io_problem)?;
-            }
-            (format!("ehiden-{stamp}.csv"), "text/csv; charset=Shift_JIS", w.finish().map_err(io_problem)?)
+                for (p, sender, s) in chunk {
+                    w.set_sender(sender, &ehiden_settings(s));
+                    w.write(p).map_err(io_problem)?;
+                }
+                w.finish().map_err(io_problem)
+            });
+            (format!("ehiden-{stamp}.csv"), "text/csv; charset=Shift_JIS", joined(parts)?)
         }
         LabelFormat::ClickPost => {
             let list: Vec<Parcel> = rows.iter().map(|(p, _, _)| (*p).clone()).collect();
@@ -282,11 +330,25 @@ fn render(
     Ok(file)
 }
 
+/// A file's parts, in order, as one.
+fn joined(parts: Vec<Result<Vec<u8>, Vec<Problem>>>) -> Result<Vec<u8>, Vec<Problem>> {
+    let mut file = Vec::with_capacity(parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
+    for part in parts {
+        file.extend_from_slice(&part?);
+    }
+    Ok(file)
+}
+
 /// The same problem of the store's own settings is named once, not once per order.
 fn dedup(problems: Vec<Problem>) -> Vec<Problem> {
     let mut out: Vec<Problem> = Vec::with_capacity(problems.len());
+    let mut of_store: Vec<Problem> = Vec::new();
     for p in problems {
-        if !out.contains(&p) {
+        // Only a store's own problems (no order named) repeat from one order to the next.
+        if !p.order_id.is_empty() {
+            out.push(p);
+        } else if !of_store.contains(&p) {
+            of_store.push(p.clone());
             out.push(p);
         }
     }

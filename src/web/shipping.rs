@@ -532,8 +532,18 @@ pub async fn save_settings(
             .join(","),
         default_format: LabelFormat::parse(&field("default_format")).unwrap_or(LabelFormat::B2).as_str().into(),
         default_service: field("default_service"),
+        complete_after_days: 0,
     };
+    let complete = field("complete_after_days");
     let mut errors = Vec::new();
+    let s = match complete.parse::<i64>() {
+        _ if complete.is_empty() => s,
+        Ok(days @ 0..=60) => Settings { complete_after_days: days, ..s },
+        _ => {
+            errors.push("自動完了までの日数は0〜60の整数で入力してください（0は自動完了しない）".to_owned());
+            s
+        }
+    };
     let services = crate::carrier::b2::service_types();
     let known_service = |code: &str| services.iter().any(|(c, _)| *c == code);
     if !known_service(&s.default_service) {

@@ -480,9 +480,82 @@ async fn a_killed_apply_leaves_each_row_once_or_not_at_all(backend: Backend) {
     assert_eq!(page.select_text("#count-applied"), vec![total.to_string()], "{}", page.body);
 }
 
+/// 出荷後の自動完了: a paid order whose ship status Yahoo has is completed the set number of
+/// days after its number, once; an unpaid one (shipped with the merchant's confirmation) is
+/// not; with the setting at 0 nothing is.
+async fn a_paid_order_is_completed_days_after_shipping(backend: Backend) {
+    let s = quiet(backend).await;
+    save_settings(&s).await;
+    let (paid, _) = order(&s, json!({ "items": item(), "pay_method": "payment_a1", "pay_status": 1 })).await;
+    let (unpaid, _) = order(&s, json!({ "items": item(), "pay_method": "payment_b1", "pay_status": 0 })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let (paid, unpaid) = (pk_of(&s, &paid).await, pk_of(&s, &unpaid).await);
+    let ids: Vec<String> = {
+        let ours = s.ours().await;
+        [paid, unpaid].iter().map(|pk| ours.iter().find(|(o, _)| o.id == *pk).unwrap().0.order_id.clone()).collect()
+    };
+    for pk in [paid, unpaid] {
+        to_awaiting(&s, pk).await;
+    }
+    let lines = format!("{} {}\n{} {}", ids[0], number(41), ids[1], number(42));
+    let manual = s
+        .owner
+        .submit(
+            "/shipping",
+            "/shipping/tracking/manual",
+            &[("carrier", "yamato"), ("ship_date", ""), ("lines", &lines), ("unpaid_confirmed", "on")],
+        )
+        .await;
+    assert_eq!(manual.select_text("#manual-results tbody tr").len(), 2, "{}", manual.body);
+    s.app.pusher.drain().await.unwrap();
+    let complete = orderdesk::shipping::complete::complete_due;
+
+    // The numbers were set `days` ago.
+    let numbered = |days: i64| {
+        let at = orderdesk::db::now() - chrono::Duration::days(days) - chrono::Duration::minutes(1);
+        let db = s.app.db.clone();
+        async move {
+            orderdesk::with_pool!(&db, |p| {
+                sqlx::query("update shipment set tracking_set_at = $1").bind(at).execute(p).await.map(drop)
+            })
+            .unwrap()
+        }
+    };
+
+    // Off by default.
+    let now = orderdesk::db::now();
+    numbered(10).await;
+    assert_eq!(complete(&s.app.db, now).await.unwrap(), 0, "the setting is 0");
+
+    // Three days: not before, then the paid order once.
+    let path = format!("/stores/{}/shipping", s.store);
+    let page = s.owner.get(&path).await;
+    assert_eq!(page.select_attr("#complete_after_days", "value"), vec!["0"]);
+    let bad = s.owner.submit(&path, &path, &[("default_service", "0"), ("complete_after_days", "99")]).await;
+    assert!(bad.body.contains("0〜60"), "{}", bad.body);
+    let mut settings = orderdesk::db::shipping::settings(&s.app.db, s.account, s.store).await.unwrap().0;
+    assert_eq!(settings.complete_after_days, 0, "a refused form changes nothing");
+    settings.complete_after_days = 3;
+    let mapping = orderdesk::db::shipping::settings(&s.app.db, s.account, s.store).await.unwrap().1;
+    orderdesk::db::shipping::save_settings(&s.app.db, s.account, s.store, &settings, &mapping, now).await.unwrap();
+    numbered(2).await;
+    assert_eq!(complete(&s.app.db, orderdesk::db::now()).await.unwrap(), 0, "not yet");
+    numbered(3).await;
+    assert_eq!(complete(&s.app.db, orderdesk::db::now()).await.unwrap(), 1);
+    assert_eq!(status_of(&s, paid).await, "completed");
+    assert_eq!(status_of(&s, unpaid).await, "shipped", "not paid: left at 出荷済み");
+    assert_eq!(complete(&s.app.db, orderdesk::db::now()).await.unwrap(), 0, "once");
+    s.app.pusher.drain().await.unwrap();
+    let at_yahoo = s.snapshot(SELLER).await.into_iter().find(|o| o.order_id == ids[0]).unwrap();
+    assert_eq!(at_yahoo.order_status, 5, "完了 at Yahoo");
+    let pushes = orderdesk::db::outbox::of_store(&s.app.db, s.account, s.store).await.unwrap();
+    assert!(pushes.iter().all(|p| p.state() == PushState::Done), "{pushes:?}");
+}
+
 crate::on_both_backends!(
     a_killed_apply_leaves_each_row_once_or_not_at_all,
     a_merchant_ships_from_label_file_to_yahoo,
     a_held_order_takes_no_tracking_number_on_any_path,
     masked_staff_cannot_export_labels,
+    a_paid_order_is_completed_days_after_shipping,
 );
