@@ -222,6 +222,12 @@ impl OrdersPage {
         Sort::ALL
     }
 
+    /// The label export of every order of this filter (the button posts the selection's form
+    /// there; `all=1` makes the filter, not the ticks, choose).
+    fn labels_all_href(&self) -> String {
+        format!("/shipping/labels?all=1&{}", self.q.with(&[("after", "")]))
+    }
+
     fn csv_href(&self, encoding: &str) -> String {
         format!("/orders.csv?{}&encoding={encoding}", self.q.with(&[("after", "")]))
     }

@@ -13,7 +13,7 @@ use axum::{
 
 use super::{
     error::{AppError, AppResult},
-    input::{self, Form},
+    input::{self, Form, Query},
     render::{FlashKind, Layout, ok},
     session::{ClientIp, Merchant, Owner},
 };
@@ -31,6 +31,51 @@ use crate::{
 
 /// Orders listed on the 出荷 page at most (the order list's filters reach the rest).
 const PAGE_LIMIT: i64 = 500;
+
+/// Orders one label export takes at most when it is asked for a whole filtered list.
+pub const FILTERED_LIMIT: usize = 10_000;
+
+/// `/shipping/labels?all=1&…`: the order list's 「この条件の全件」, with its filter.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AllOf {
+    #[serde(default)]
+    all: String,
+    #[serde(flatten)]
+    list: super::order_list::ListQuery,
+}
+
+/// Every order of the order list's filter in the reader's scope, in the list's order; `Err`
+/// with the message when the filter cannot be read or holds more than [`FILTERED_LIMIT`].
+async fn filtered_orders(
+    state: &AppState,
+    scope: &crate::domain::scope::OrderScope,
+    q: &super::order_list::ListQuery,
+) -> AppResult<Result<Vec<OrderPk>, String>> {
+    let stores = crate::db::stores::visible_links(&state.db, scope).await?;
+    let (filter, errors) = q.filter(&stores);
+    if let Some(e) = errors.into_iter().next() {
+        return Ok(Err(format!("{e}。受注一覧で条件を直してください")));
+    }
+    let mut out: Vec<OrderPk> = Vec::new();
+    let mut after = None;
+    loop {
+        let lines: Vec<crate::db::order_list::Line> =
+            crate::db::order_list::page(&state.db, scope, &filter, after, 1000).await?;
+        let Some(last) = lines.last() else { break };
+        after = Some(last.cursor(filter.sort));
+        let full = lines.len() == 1000;
+        out.extend(lines.iter().map(|l| l.id));
+        if out.len() > FILTERED_LIMIT {
+            return Ok(Err(format!(
+                "この条件の注文は{FILTERED_LIMIT}件を超えています。一度に出力できるのは{FILTERED_LIMIT}件までです。日付やストアで絞り込んでください"
+            )));
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(Ok(out))
+}
 
 /// One order of the 出荷 page, with what the gate says of it.
 pub struct WaitingLine {
@@ -106,6 +151,7 @@ pub async fn labels(
     State(state): State<AppState>,
     me: Merchant,
     ClientIp(ip): ClientIp,
+    Query(all_of): Query<AllOf>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -139,11 +185,20 @@ pub async fn labels(
         page.message = Some(format!("出荷予定日「{date_text}」は日付として読めません（例: 2026-12-07）"));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, ok(&page)).into_response());
     };
+    let scope = me.scope().await?;
+    if all_of.all == "1" {
+        match filtered_orders(&state, &scope, &all_of.list).await? {
+            Ok(all) => orders = all,
+            Err(message) => {
+                page.message = Some(message);
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, ok(&page)).into_response());
+            }
+        }
+    }
     if orders.is_empty() {
-        page.message = Some("注文を選んでください".into());
+        page.message = Some(if all_of.all == "1" { "この条件の注文はありません" } else { "注文を選んでください" }.into());
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, ok(&page)).into_response());
     }
-    let scope = me.scope().await?;
     let req = LabelRequest {
         orders,
         format,

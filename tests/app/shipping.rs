@@ -552,10 +552,44 @@ async fn a_paid_order_is_completed_days_after_shipping(backend: Backend) {
     assert!(pushes.iter().all(|p| p.state() == PushState::Done), "{pushes:?}");
 }
 
+/// The order list's 「この条件の全件を出力」: the filter chooses, not the ticks.
+async fn the_filtered_list_exports_every_order_of_it(backend: Backend) {
+    let s = quiet(backend).await;
+    save_settings(&s).await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(order(&s, json!({ "items": item(), "pay_method": "payment_a1", "pay_status": 1 })).await.0);
+    }
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let mut pks = Vec::new();
+    for id in &made {
+        pks.push(pk_of(&s, id).await);
+    }
+    for pk in &pks[..2] {
+        to_awaiting(&s, *pk).await;
+    }
+    let list = s.owner.get("/orders?status=awaiting_shipment").await;
+    let href = list.select_attr("#labels-all", "formaction")[0].clone();
+    assert!(href.starts_with("/shipping/labels?all=1&") && href.contains("status=awaiting_shipment"), "{href}");
+    let done = s.owner.submit("/orders?status=awaiting_shipment", &href, &[("format", "b2")]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.select_text("#labels-done").join("").contains("2件"), "{}", done.body);
+    let file = s.owner.client.get(format!("{}{}", s.owner.base, done.select_attr("#labels-download", "href")[0])).send();
+    let bytes = file.await.unwrap().bytes().await.unwrap();
+    let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert!(text.contains(&made[0]) && text.contains(&made[1]) && !text.contains(&made[2]), "{text}");
+
+    // A filter with no orders says so.
+    let none = s.owner.submit("/orders", "/shipping/labels?all=1&status=cancelled", &[("format", "b2")]).await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(none.body.contains("この条件の注文はありません"), "{}", none.body);
+}
+
 crate::on_both_backends!(
     a_killed_apply_leaves_each_row_once_or_not_at_all,
     a_merchant_ships_from_label_file_to_yahoo,
     a_held_order_takes_no_tracking_number_on_any_path,
     masked_staff_cannot_export_labels,
     a_paid_order_is_completed_days_after_shipping,
+    the_filtered_list_exports_every_order_of_it,
 );
