@@ -1158,3 +1158,146 @@ pub async fn due_to_complete(
         .await
     })
 }
+
+/// A change to an order's parcels (荷物を分ける).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParcelEdit {
+    /// One more parcel, labelled as the first.
+    Add,
+    /// An extra parcel not yet exported or numbered.
+    Remove(i64),
+    /// A parcel's 個口数 and 品名 (empty: the store's, else the first item's title).
+    Set { parcel_no: i64, packages: i64, item_name: String },
+}
+
+/// Parcels an order may be split into.
+pub const MAX_PARCELS: usize = 10;
+
+/// Changes an order's parcels (its first made from the store's mapping where it has none), with
+/// a history line; `Err` says in Japanese why nothing changed. An order of another account or
+/// of a store the reader may not work is not found.
+pub async fn edit_parcels(
+    db: &Db,
+    scope: &OrderScope,
+    pk: OrderPk,
+    edit: &ParcelEdit,
+    actor: &HistoryActor,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Result<String, &'static str>> {
+    let Some(o) = orders(db, scope, &[pk]).await?.into_iter().next() else {
+        return Ok(Err("注文が見つかりません"));
+    };
+    if matches!(
+        InternalStatus::parse(&o.internal_status),
+        Some(InternalStatus::Shipped | InternalStatus::Completed | InternalStatus::Cancelled)
+    ) {
+        return Ok(Err("出荷済み・完了・キャンセルの注文の荷物は変えられません"));
+    }
+    let (settings, rows) = settings(db, scope.account, o.store_id).await?;
+    let row = shipping::choose(&rows, &settings.fallback(), &o.ship_method, &o.pay_method).clone();
+    let parcels = ensure_shipments(db, scope.account, &[(&o, &row)], now).await?;
+    let Some(first) = parcels.first() else { return Ok(Err("注文が見つかりません")) };
+    let find = |no: i64| parcels.iter().find(|p| p.parcel_no == no);
+    // What to write: the statement's shipment, and the history line.
+    let (target, history) = match edit {
+        ParcelEdit::Add => {
+            if parcels.len() >= MAX_PARCELS {
+                return Ok(Err("荷物は1件の注文につき10個までです"));
+            }
+            (
+                first.id,
+                format!("荷物を{}個に分けました（送り状も{}枚になります）", parcels.len() + 1, parcels.len() + 1),
+            )
+        }
+        ParcelEdit::Remove(no) => {
+            let Some(p) = find(*no) else { return Ok(Err("その荷物はありません")) };
+            if p.parcel_no == 1 {
+                return Ok(Err("1個目の荷物は削除できません"));
+            }
+            if p.tracking_number.is_some() || p.exported_at.is_some() {
+                return Ok(Err("送り状データを出力した荷物、伝票番号のある荷物は削除できません"));
+            }
+            (p.id, format!("荷物{no}を削除しました（荷物は{}個）", parcels.len() - 1))
+        }
+        ParcelEdit::Set { parcel_no, packages, item_name } => {
+            let Some(p) = find(*parcel_no) else { return Ok(Err("その荷物はありません")) };
+            if p.tracking_number.is_some() {
+                return Ok(Err("伝票番号のある荷物は変えられません"));
+            }
+            if !(1..=99).contains(packages) {
+                return Ok(Err("個口数は1〜99で入力してください"));
+            }
+            if item_name.chars().count() > 50 {
+                return Ok(Err("品名は50文字以内で入力してください"));
+            }
+            let shown = if item_name.is_empty() { "（既定）".to_owned() } else { format!("「{item_name}」") };
+            (p.id, format!("荷物{parcel_no}を個口数{packages}、品名{shown}にしました"))
+        }
+    };
+    let next = parcels.iter().map(|p| p.parcel_no).max().unwrap_or(1) + 1;
+    let (actor_type, actor_name) = actor.parts();
+    let changed = with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        let written =
+            match edit {
+                ParcelEdit::Add => sqlx::query(
+                    "insert into shipment (account_id, store_id, order_pk, parcel_no, format, service, cool, packages,
+                         item_name, created_at, updated_at)
+                     select account_id, store_id, order_pk, $3, format, service, cool, 1, item_name, $4, $4
+                     from shipment where account_id = $1 and id = $2
+                     on conflict (order_pk, parcel_no) do nothing",
+                )
+                .bind(scope.account)
+                .bind(target)
+                .bind(next)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?,
+                ParcelEdit::Remove(_) => {
+                    sqlx::query(
+                        "delete from shipment where account_id = $1 and id = $2 and tracking_number is null
+                       and not exists (select 1 from label_export_shipment les where les.shipment_id = shipment.id)",
+                    )
+                    .bind(scope.account)
+                    .bind(target)
+                    .execute(&mut *tx)
+                    .await?
+                }
+                ParcelEdit::Set { packages, item_name, .. } => {
+                    sqlx::query(
+                        "update shipment set packages = $3, item_name = $4, updated_at = $5
+                     where account_id = $1 and id = $2 and tracking_number is null",
+                    )
+                    .bind(scope.account)
+                    .bind(target)
+                    .bind(*packages)
+                    .bind(item_name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                }
+            };
+        let changed = written.rows_affected();
+        if changed == 1 {
+            sqlx::query(
+                "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
+                 values ($1, $2, $3, $4, 'shipping', $5, $6)",
+            )
+            .bind(scope.account)
+            .bind(pk)
+            .bind(actor_type)
+            .bind(actor_name)
+            .bind(&history)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(changed)
+    })?;
+    Ok(if changed == 1 {
+        Ok(history)
+    } else {
+        Err("同時に変更されました。ページを読み込み直してください")
+    })
+}

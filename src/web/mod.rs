@@ -127,6 +127,7 @@ pub fn routes() -> Routes {
         .post("/orders/{order_id}/status", orders::change)
         .post("/orders/{order_id}/note", orders::save_note)
         .post("/orders/{order_id}/retry-push", orders::retry_push)
+        .post("/orders/{order_id}/parcels", shipping::parcels)
         .get("/orders/{order_id}/reimport", reimport::order_preview)
         .post("/orders/{order_id}/reimport", reimport::order_apply)
         .get("/stores/{store_id}/reimport", reimport::store_preview)

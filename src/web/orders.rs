@@ -47,6 +47,8 @@ pub struct OrderPage {
     pushes: Vec<outbox::PushView>,
     /// Its parcels: label format, export and tracking number.
     shipments: Vec<crate::db::shipping::Shipment>,
+    /// Whether its parcels may still change (not 出荷済み, 完了 or キャンセル).
+    parcels_open: bool,
     /// The statuses this order may move to (the transition table), キャンセル included.
     targets: Vec<InternalStatus>,
     /// With the store's restriction on, a held order offers only キャンセル.
@@ -138,6 +140,10 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
     let targets = status::targets(order.internal_status())
         .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
         .collect();
+    let parcels_open = !matches!(
+        order.internal_status(),
+        InternalStatus::Shipped | InternalStatus::Completed | InternalStatus::Cancelled
+    );
     let layout = me.layout(&format!("注文 {}", order.order_id)).await?;
     Ok(ok(&OrderPage {
         layout,
@@ -146,6 +152,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
         items,
         history,
         pushes,
+        parcels_open,
         shipments,
         targets,
         held_and_restricted,

@@ -196,7 +196,14 @@ pub async fn labels(
         }
     }
     if orders.is_empty() {
-        page.message = Some(if all_of.all == "1" { "この条件の注文はありません" } else { "注文を選んでください" }.into());
+        page.message = Some(
+            if all_of.all == "1" {
+                "この条件の注文はありません"
+            } else {
+                "注文を選んでください"
+            }
+            .into(),
+        );
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, ok(&page)).into_response());
     }
     let req = LabelRequest {
@@ -657,4 +664,37 @@ pub async fn save_settings(
     owner.record(&note.store(store_id)).await?;
     owner.flash(FlashKind::Success, "出荷設定を保存しました").await?;
     Ok(Redirect::to(&format!("/stores/{store_id}/shipping")).into_response())
+}
+
+/// 荷物を分ける: the order page's parcel table adds a parcel, removes an extra one, or sets a
+/// parcel's 個口数 and 品名 (`db::shipping::edit_parcels`), then returns to the order.
+pub async fn parcels(
+    State(state): State<AppState>,
+    me: Merchant,
+    Path(order_id): Path<OrderPk>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let scope = me.scope().await?;
+    let back = format!("/orders/{order_id}#shipments");
+    let parcel_no = field("parcel_no").parse::<i64>().unwrap_or(0);
+    let edit = match field("action").as_str() {
+        "add" => store::ParcelEdit::Add,
+        "remove" => store::ParcelEdit::Remove(parcel_no),
+        "save" => match field("packages").parse::<i64>() {
+            Ok(packages) => store::ParcelEdit::Set { parcel_no, packages, item_name: field("item_name") },
+            Err(_) => {
+                me.flash(FlashKind::Error, "個口数は1〜99の数字で入力してください（変えていません）").await?;
+                return Ok(Redirect::to(&back).into_response());
+            }
+        },
+        _ => return Err(AppError::BadRequest("操作を選んでください")),
+    };
+    let actor = HistoryActor::User(me.user.email.clone());
+    match store::edit_parcels(&state.db, &scope, order_id, &edit, &actor, crate::db::now()).await? {
+        Ok(done) => me.flash(FlashKind::Success, &done).await?,
+        Err("注文が見つかりません") => return Err(AppError::NotFound),
+        Err(why) => me.flash(FlashKind::Error, &format!("{why}（変えていません）")).await?,
+    }
+    Ok(Redirect::to(&back).into_response())
 }

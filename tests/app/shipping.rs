@@ -574,7 +574,8 @@ async fn the_filtered_list_exports_every_order_of_it(backend: Backend) {
     let done = s.owner.submit("/orders?status=awaiting_shipment", &href, &[("format", "b2")]).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.select_text("#labels-done").join("").contains("2件"), "{}", done.body);
-    let file = s.owner.client.get(format!("{}{}", s.owner.base, done.select_attr("#labels-download", "href")[0])).send();
+    let file =
+        s.owner.client.get(format!("{}{}", s.owner.base, done.select_attr("#labels-download", "href")[0])).send();
     let bytes = file.await.unwrap().bytes().await.unwrap();
     let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
     assert!(text.contains(&made[0]) && text.contains(&made[1]) && !text.contains(&made[2]), "{text}");
@@ -585,6 +586,81 @@ async fn the_filtered_list_exports_every_order_of_it(backend: Backend) {
     assert!(none.body.contains("この条件の注文はありません"), "{}", none.body);
 }
 
+/// 荷物を分ける: an order split into two parcels exports two label rows and takes a number per
+/// parcel; Yahoo gets the first; a parcel that left cannot be removed, a shipped order not split.
+async fn an_order_split_into_parcels_ships_each(backend: Backend) {
+    let s = quiet(backend).await;
+    save_settings(&s).await;
+    let (id, _) = order(&s, json!({ "items": item(), "pay_method": "payment_a1", "pay_status": 1 })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let pk = pk_of(&s, &id).await;
+    to_awaiting(&s, pk).await;
+    let page_path = format!("/orders/{pk}");
+    let action = format!("/orders/{pk}/parcels");
+    let added = s.owner.submit(&page_path, &action, &[("action", "add")]).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let saved = s
+        .owner
+        .submit(
+            &page_path,
+            &action,
+            &[("action", "save"), ("parcel_no", "2"), ("packages", "2"), ("item_name", "割れ物")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let refused =
+        s.owner.submit(&page_path, &action, &[("action", "save"), ("parcel_no", "2"), ("packages", "0")]).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    let page = s.owner.get(&page_path).await;
+    assert!(page.body.contains("個口数は1〜99"), "the refusal is said: {}", page.body);
+    let rows = page.select_text("#shipments tbody tr");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(page.select_text("ol.history").join("").contains("荷物を2個に分けました"), "{}", page.body);
+
+    let done = export(&s, &[pk], &[("format", "b2")]).await;
+    assert!(done.select_text("#labels-done").join("").contains("2件"), "{}", done.body);
+    let href = done.select_attr("#labels-download", "href")[0].clone();
+    let bytes = s.owner.client.get(format!("{}{href}", s.owner.base)).send().await.unwrap().bytes().await.unwrap();
+    let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    let nos: Vec<String> = text
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap().trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(nos.len(), 2, "a label per parcel: {text}");
+    assert!(text.contains("割れ物"), "the parcel's 品名: {text}");
+    let removed = s.owner.submit(&page_path, &action, &[("action", "remove"), ("parcel_no", "2")]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(s.owner.get(&page_path).await.select_text("#shipments tbody tr").len(), 2, "an exported parcel stays");
+
+    let issued = format!(
+        "お客様管理番号,送り状種類,クール区分,伝票番号,出荷予定日\r\n{},0,0,{},2026/12/07\r\n{},0,0,{},2026/12/07\r\n",
+        nos[0],
+        number(51),
+        nos[1],
+        number(52)
+    );
+    let preview = upload(&s, "issued.csv", sjis(&issued)).await;
+    let path = preview.location().to_owned();
+    assert_eq!(s.owner.get(&path).await.select_text("#count-matched"), vec!["2"]);
+    s.owner.submit(&path, &format!("{path}/apply"), &[("ship_date", "")]).await;
+    assert_eq!(status_of(&s, pk).await, "shipped");
+    let page = s.owner.get(&page_path).await;
+    let rows = page.select_text("#shipments tbody tr").join("\n");
+    assert!(rows.contains(&number(51)) && rows.contains(&number(52)), "both numbers: {rows}");
+    s.app.pusher.drain().await.unwrap();
+    let at_yahoo = s.snapshot(SELLER).await.into_iter().find(|o| o.order_id == id).unwrap();
+    assert_eq!(at_yahoo.ship_invoice_number1, number(51), "Yahoo has the first parcel's number");
+    let pushes = orderdesk::db::outbox::of_store(&s.app.db, s.account, s.store).await.unwrap();
+    let ships = pushes.iter().filter(|p| matches!(p.push(), Some(orderdesk::domain::status::Push::Ship { .. })));
+    assert_eq!(ships.count(), 1, "one ship push: {pushes:?}");
+    let late = s.owner.submit(&page_path, &action, &[("action", "add")]).await;
+    assert_eq!(late.status, StatusCode::SEE_OTHER);
+    assert!(s.owner.get(&page_path).await.body.contains("出荷済み・完了・キャンセルの注文の荷物は変えられません"));
+    assert!(page.select_attr("#add-parcel", "action").is_empty(), "a shipped order offers no split");
+}
+
 crate::on_both_backends!(
     a_killed_apply_leaves_each_row_once_or_not_at_all,
     a_merchant_ships_from_label_file_to_yahoo,
@@ -592,4 +668,5 @@ crate::on_both_backends!(
     masked_staff_cannot_export_labels,
     a_paid_order_is_completed_days_after_shipping,
     the_filtered_list_exports_every_order_of_it,
+    an_order_split_into_parcels_ships_each,
 );
