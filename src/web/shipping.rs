@@ -676,6 +676,10 @@ pub async fn parcels(
 ) -> AppResult<Response> {
     let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let scope = me.scope().await?;
+    // Another account's order, or a store this member may not work: not found, whatever is asked.
+    if store::orders(&state.db, &scope, &[order_id]).await?.is_empty() {
+        return Err(AppError::NotFound);
+    }
     let back = format!("/orders/{order_id}#shipments");
     let parcel_no = field("parcel_no").parse::<i64>().unwrap_or(0);
     let edit = match field("action").as_str() {
