@@ -85,21 +85,8 @@ pub async fn change_status(
     actor: &HistoryActor,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Result<Plan, Refusal>> {
-    let (db, scope, req, actor) = (db.clone(), scope.clone(), req.clone(), actor.clone());
-    tokio::spawn(crate::telemetry::keeping_request_id(async move {
-        with_pool!(&db, |p| {
-            let mut tx = p.begin().await?;
-            let outcome = tx.change_order(&scope, pk, &req, &actor, now).await?;
-            if outcome.is_ok() {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            Ok(outcome)
-        })
-    }))
-    .await
-    .map_err(|e| sqlx::Error::Protocol(format!("the status change task ended: {e}")))?
+    let mut out = change_statuses(db, scope, &[(pk, req.clone())], actor, now).await?;
+    Ok(out.pop().unwrap_or(Err(Refusal::NotFound)))
 }
 
 /// Several orders' status changes in one transaction (see [`ChangeTx::change_orders`]): the
@@ -132,19 +119,6 @@ pub(crate) trait ChangeTx {
     /// How many bound values one statement of this backend should carry
     /// (see [`Db::rows_per_statement`]).
     const PARAMS_PER_STATEMENT: usize;
-
-    /// One order's change: [`ChangeTx::change_orders`] of one.
-    async fn change_order(
-        &mut self,
-        scope: &OrderScope,
-        pk: OrderPk,
-        req: &ChangeRequest,
-        actor: &HistoryActor,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<Result<Plan, Refusal>> {
-        let mut out = self.change_orders(scope, &[(pk, req)], actor, now).await?;
-        Ok(out.pop().unwrap_or(Err(Refusal::NotFound)))
-    }
 
     /// Several orders' changes, each planned and written as [`change_status`] does, with a few
     /// statements for a few hundred orders instead of a few per order. The outcomes are in the
