@@ -304,7 +304,8 @@ pub enum Outcome {
     Failed { message: String },
 }
 
-/// Settles a claimed push and writes its history line, in one transaction, only if the claim
+/// Settles a claimed push, writes its history line and (when done) what Yahoo now has onto
+/// the stored order, in one transaction, only if the claim
 /// is still `owner`'s (a process whose lease ran out writes nothing). False when it was not.
 pub async fn finish(
     db: &Db,
@@ -351,6 +352,34 @@ pub async fn finish(
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if state == "done" {
+            // What Yahoo now has, on our copy of the order: the page shows it at once, and the
+            // next import finds nothing changed.
+            if row.kind == "ship" {
+                sqlx::query(
+                    "update yahoo_order set ship_status = $3, ship_company_code = $4, ship_invoice_number1 = $5,
+                         ship_date = coalesce($6, ship_date)
+                     where account_id = $1 and id = $2",
+                )
+                .bind(row.account_id)
+                .bind(row.order_pk)
+                .bind(row.ship_status)
+                .bind(&row.ship_company_code)
+                .bind(&row.ship_invoice_number)
+                .bind(row.ship_date)
+                .execute(&mut *tx)
+                .await?;
+            } else if let Some(status) = row.order_status {
+                sqlx::query(
+                    "update yahoo_order set order_status = $3, is_seen = true where account_id = $1 and id = $2",
+                )
+                .bind(row.account_id)
+                .bind(row.order_pk)
+                .bind(status)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         if state == "failed" {
             // The rest of the same change assumed it would go through (ship status after
             // status). One change's pushes share their creation time (one transaction's

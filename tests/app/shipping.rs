@@ -652,6 +652,12 @@ async fn an_order_split_into_parcels_ships_each(backend: Backend) {
     s.app.pusher.drain().await.unwrap();
     let at_yahoo = s.snapshot(SELLER).await.into_iter().find(|o| o.order_id == id).unwrap();
     assert_eq!(at_yahoo.ship_invoice_number1, number(51), "Yahoo has the first parcel's number");
+    let ours = s.ours().await.into_iter().find(|(o, _)| o.id == pk).unwrap().0;
+    assert_eq!(
+        (ours.ship_status, ours.ship_invoice_number1.as_str()),
+        (Some(3), number(51).as_str()),
+        "our copy shows what Yahoo has once the push is done"
+    );
     let pushes = orderdesk::db::outbox::of_store(&s.app.db, s.account, s.store).await.unwrap();
     let ships = pushes.iter().filter(|p| matches!(p.push(), Some(orderdesk::domain::status::Push::Ship { .. })));
     assert_eq!(ships.count(), 1, "one ship push: {pushes:?}");
