@@ -81,10 +81,12 @@ pub enum Action {
     LabelsExported,
     /// Tracking numbers set from a carrier's issued-data file.
     TrackingImported,
+    /// A tag made or deleted.
+    TagsChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -116,6 +118,7 @@ impl Action {
         Action::StockExported,
         Action::LabelsExported,
         Action::TrackingImported,
+        Action::TagsChanged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -143,6 +146,7 @@ impl Action {
             Action::StockUploaded => "stock_uploaded",
             Action::LabelsExported => "labels_exported",
             Action::TrackingImported => "tracking_imported",
+            Action::TagsChanged => "tags_changed",
             Action::StockPulled => "stock_pulled",
             Action::PasswordResetLinkIssued => "password_reset_link_issued",
             Action::PasswordResetLinkUsed => "password_reset_link_used",
@@ -187,6 +191,7 @@ impl Action {
             Some(Action::StockExported) => "在庫CSV出力",
             Some(Action::LabelsExported) => "送り状データの出力",
             Some(Action::TrackingImported) => "伝票番号の取込",
+            Some(Action::TagsChanged) => "タグの作成・削除",
             None => "その他",
         }
     }

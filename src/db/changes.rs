@@ -37,6 +37,7 @@ struct Current {
     pay_method_name: String,
     restrict_fraud_hold_changes: bool,
     prepay_methods: String,
+    stop_tag: Option<String>,
 }
 
 impl Current {
@@ -57,17 +58,22 @@ impl Current {
                 &self.pay_method_name,
                 self.pay_status.and_then(small),
             ),
+            stop_tag: self.stop_tag.clone(),
         }
     }
 }
 
 /// `$2`: the prepay list of a store that has not saved its 出荷設定; the orders' IDs follow.
-const CURRENT_SQL: &str = "select o.id, o.store_id, o.internal_status, o.order_status, o.is_seen, o.ship_status,
+const CURRENT_SQL: &str = concat!(
+    "select o.id, o.store_id, o.internal_status, o.order_status, o.is_seen, o.ship_status,
         o.fraud_hold_status, o.pay_status, o.pay_method, o.pay_method_name, s.restrict_fraud_hold_changes,
-        coalesce(ss.prepay_methods, $2) as prepay_methods
+        coalesce(ss.prepay_methods, $2) as prepay_methods, ",
+    crate::db::tags::stop_tag_of_o!(),
+    " as stop_tag
      from yahoo_order o join store s on s.id = o.store_id and s.account_id = o.account_id
      left join store_shipping ss on ss.store_id = o.store_id
-     where o.account_id = $1 and";
+     where o.account_id = $1 and"
+);
 
 /// Changes one order's internal status, in one transaction: reads the order (it must be the
 /// scope's account's, in a store the scope allows, else [`Refusal::NotFound`]), plans the

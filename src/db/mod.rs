@@ -34,6 +34,7 @@ pub mod signin;
 pub mod stock;
 pub mod stores;
 pub mod support;
+pub mod tags;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

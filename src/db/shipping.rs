@@ -243,6 +243,8 @@ pub struct ShipOrder {
     pub ship_phone: String,
     pub total_price: i64,
     pub first_title: Option<String>,
+    /// A 出荷止め tag it carries (see `db::tags`).
+    pub stop_tag: Option<String>,
 }
 
 impl ShipOrder {
@@ -259,6 +261,7 @@ impl ShipOrder {
                 &self.pay_method_name,
                 self.pay_status.and_then(small),
             ),
+            stop_tag: self.stop_tag.clone(),
         }
     }
 
@@ -267,14 +270,18 @@ impl ShipOrder {
     }
 }
 
-const SHIP_ORDER_SQL: &str = "select o.id as pk, o.store_id, s.name as store_name, o.order_id, o.internal_status,
+const SHIP_ORDER_SQL: &str = concat!(
+    "select o.id as pk, o.store_id, s.name as store_name, o.order_id, o.internal_status,
         o.order_status, o.fraud_hold_status, o.pay_status, o.pay_method, o.pay_method_name, o.ship_method,
         o.ship_method_name, o.ship_request_date, o.ship_request_time, o.ship_last_name, o.ship_first_name,
         o.ship_last_name_kana, o.ship_first_name_kana, o.ship_zip_code, o.ship_prefecture, o.ship_city,
         o.ship_address1, o.ship_address2, o.ship_phone, o.total_price,
-        (select i.title from order_item i where i.order_pk = o.id order by i.line_id limit 1) as first_title
+        (select i.title from order_item i where i.order_pk = o.id order by i.line_id limit 1) as first_title, ",
+    crate::db::tags::stop_tag_of_o!(),
+    " as stop_tag
      from yahoo_order o join store s on s.id = o.store_id and s.account_id = o.account_id
-     where o.account_id = $1";
+     where o.account_id = $1"
+);
 
 /// The chosen orders in the reader's scope (others are left out, as if they did not exist), in
 /// the order given.

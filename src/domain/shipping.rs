@@ -4,7 +4,8 @@
 //! [`may_leave`] is the one gate every shipping path asks (label export from the list or the
 //! 出荷 page, a tracking number by upload, by hand or in bulk, rules later): the fraud-hold rule
 //! first, then the order's state, then payment before shipping. A refused order is listed with
-//! the reason; nothing about it is written. Pure: the caller reads the facts.
+//! the reason; nothing about it is written. Pure: the caller reads the facts. A tag marked
+//! 出荷止め stops an order as the fraud-hold rule does, with the tag named (issue 30).
 
 use super::{
     order::{FRAUD_HOLD_REFUSAL, FraudHoldStatus, OrderStatus},
@@ -20,6 +21,8 @@ pub struct LeaveFacts {
     /// The pay method's name when it is settled before shipping and Yahoo says 未入金
     /// (see [`unpaid`]).
     pub unpaid: Option<String>,
+    /// The name of a 出荷止め tag the order carries (the first by name), if any.
+    pub stop_tag: Option<String>,
 }
 
 /// Why an order may not leave.
@@ -29,6 +32,9 @@ pub enum Exclusion {
     /// store's restriction switch says (a label printed is a parcel shipped).
     #[error("{FRAUD_HOLD_REFUSAL}")]
     FraudHold,
+    /// A tag marked 出荷止め: kept off every shipping path until someone removes it.
+    #[error("出荷止めのタグ「{0}」が付いています。出荷するときはタグを外してください")]
+    StopTag(String),
     #[error("「{}」の注文は出荷できません", .0.label())]
     Status(InternalStatus),
     #[error("Yahoo!で「{}」の注文は出荷できません", .0.label())]
@@ -82,6 +88,9 @@ pub fn check_hold_and_payment(facts: &LeaveFacts, unpaid_confirmed: bool) -> Res
     if facts.fraud_hold.is_held() {
         return Err(Exclusion::FraudHold);
     }
+    if let Some(tag) = &facts.stop_tag {
+        return Err(Exclusion::StopTag(tag.clone()));
+    }
     match &facts.unpaid {
         Some(method) if !unpaid_confirmed => Err(Exclusion::Unpaid(method.clone())),
         _ => Ok(()),
@@ -93,6 +102,9 @@ pub fn check_hold_and_payment(facts: &LeaveFacts, unpaid_confirmed: bool) -> Res
 pub fn may_leave(facts: &LeaveFacts, unpaid_confirmed: bool) -> Result<(), Exclusion> {
     if facts.fraud_hold.is_held() {
         return Err(Exclusion::FraudHold);
+    }
+    if let Some(tag) = &facts.stop_tag {
+        return Err(Exclusion::StopTag(tag.clone()));
     }
     if !leaves_from(facts.internal_status) {
         return Err(Exclusion::Status(facts.internal_status));
@@ -159,7 +171,21 @@ mod tests {
             yahoo_status: Some(OrderStatus::Processing),
             fraud_hold: hold,
             unpaid: None,
+            stop_tag: None,
         }
+    }
+
+    #[test]
+    fn a_stop_tag_keeps_an_order_in_whatever_is_confirmed() {
+        let mut f = facts(InternalStatus::AwaitingShipment, FraudHoldStatus::None);
+        f.stop_tag = Some("住所確認中".into());
+        let refused = may_leave(&f, true).unwrap_err();
+        assert_eq!(refused, Exclusion::StopTag("住所確認中".into()));
+        assert!(refused.to_string().contains("住所確認中") && !refused.confirmable());
+        assert_eq!(check_hold_and_payment(&f, true), Err(Exclusion::StopTag("住所確認中".into())));
+        // The fraud-hold rule is named first.
+        f.fraud_hold = FraudHoldStatus::UnderReview;
+        assert_eq!(may_leave(&f, true), Err(Exclusion::FraudHold));
     }
 
     const PREPAY: &str = "payment_b1,payment_c1";

@@ -75,6 +75,8 @@ pub struct OrderFacts {
     pub yahoo_seen: Option<bool>,
     /// Settled before shipping and unpaid (see `shipping::unpaid`): the pay method's name.
     pub unpaid: Option<String>,
+    /// A 出荷止め tag the order carries (see `shipping::LeaveFacts::stop_tag`).
+    pub stop_tag: Option<String>,
 }
 
 /// One change Yahoo must be told, in the order it must be told.
@@ -231,6 +233,7 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
                 yahoo_status: yahoo,
                 fraud_hold: facts.fraud_hold,
                 unpaid: facts.unpaid.clone(),
+                stop_tag: facts.stop_tag.clone(),
             };
             super::shipping::check_hold_and_payment(&leave, req.unpaid_confirmed).map_err(Refusal::Leave)?;
             match yahoo {
@@ -297,6 +300,7 @@ mod tests {
             restriction_on: true,
             yahoo_seen: Some(true),
             unpaid: None,
+            stop_tag: None,
         }
     }
 

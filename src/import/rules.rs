@@ -303,6 +303,8 @@ pub fn new_order(
                 restriction_on: restrict_fraud_hold,
                 yahoo_seen: detail.is_seen,
                 unpaid: None,
+                // A new order carries no tags yet (rules come later in the same import).
+                stop_tag: None,
             };
             match plan_change(&facts, &ChangeRequest::to(target)) {
                 Ok(plan) if plan.pushes.is_empty() => {

@@ -39,6 +39,7 @@ pub mod session;
 pub mod shipping;
 pub mod stock;
 pub mod stores;
+pub mod tags;
 pub mod users;
 
 /// Largest request body accepted (the public-key form must take a pasted 1 MB mistake and
@@ -128,6 +129,10 @@ pub fn routes() -> Routes {
         .post("/orders/{order_id}/note", orders::save_note)
         .post("/orders/{order_id}/retry-push", orders::retry_push)
         .post("/orders/{order_id}/parcels", shipping::parcels)
+        .post("/orders/{order_id}/tags", tags::set_on_order)
+        .get("/tags", tags::index)
+        .post("/tags", tags::create)
+        .post("/tags/{tag_id}/delete", tags::delete)
         .get("/orders/{order_id}/reimport", reimport::order_preview)
         .post("/orders/{order_id}/reimport", reimport::order_apply)
         .get("/stores/{store_id}/reimport", reimport::store_preview)

@@ -189,6 +189,8 @@ pub struct OrdersPage {
     held: i64,
     stores: Vec<StoreLink>,
     orders: Vec<Brief>,
+    /// The page's orders' tags.
+    tags: std::collections::HashMap<OrderPk, Vec<crate::db::tags::Tag>>,
     next: Option<String>,
     now: DateTime<Utc>,
     targets: Vec<InternalStatus>,
@@ -204,6 +206,10 @@ impl OrdersPage {
     /// A row's store, by name, from the stores the page holds (those this person may see).
     fn store_name(&self, id: &StoreId) -> &str {
         self.stores.iter().find(|s| s.id == *id).map_or("", |s| s.name.as_str())
+    }
+
+    fn tags_of(&self, pk: &OrderPk) -> &[crate::db::tags::Tag] {
+        self.tags.get(pk).map_or(&[], Vec::as_slice)
     }
 
     fn is_inbox(&self) -> bool {
@@ -277,6 +283,8 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     } else {
         None
     };
+    let pks: Vec<OrderPk> = orders.iter().map(|o| o.id).collect();
+    let tags = crate::db::tags::of_orders(&state.db, scope.account, &pks).await?;
     let (counts, held) = order_list::tab_counts(&state.db, &scope, filter.store).await?;
     let tab = |status: Option<InternalStatus>, label: &'static str, count: i64| Tab {
         status,
@@ -300,6 +308,7 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
         held,
         stores,
         orders,
+        tags,
         next,
         now: Utc::now(),
         targets,

@@ -49,6 +49,9 @@ pub struct OrderPage {
     shipments: Vec<crate::db::shipping::Shipment>,
     /// Whether its parcels may still change (not 出荷済み, 完了 or キャンセル).
     parcels_open: bool,
+    /// Its tags, and the account's tags it could get.
+    tags: Vec<crate::db::tags::Tag>,
+    other_tags: Vec<crate::db::tags::Tag>,
     /// The statuses this order may move to (the transition table), キャンセル included.
     targets: Vec<InternalStatus>,
     /// With the store's restriction on, a held order offers only キャンセル.
@@ -140,6 +143,13 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
     let targets = status::targets(order.internal_status())
         .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
         .collect();
+    let tags =
+        crate::db::tags::of_orders(&state.db, scope.account, &[order.id]).await?.remove(&order.id).unwrap_or_default();
+    let other_tags = crate::db::tags::list(&state.db, scope.account)
+        .await?
+        .into_iter()
+        .filter(|t| !tags.iter().any(|o| o.id == t.id))
+        .collect();
     let parcels_open = !matches!(
         order.internal_status(),
         InternalStatus::Shipped | InternalStatus::Completed | InternalStatus::Cancelled
@@ -153,6 +163,8 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
         history,
         pushes,
         parcels_open,
+        tags,
+        other_tags,
         shipments,
         targets,
         held_and_restricted,

@@ -667,6 +667,65 @@ async fn an_order_split_into_parcels_ships_each(backend: Backend) {
     assert!(page.select_attr("#add-parcel", "action").is_empty(), "a shipped order offers no split");
 }
 
+/// A tag marked 出荷止め keeps an order off every shipping path, named as the reason, until it
+/// is taken off; the list and the order show it.
+async fn a_stop_tag_keeps_an_order_from_shipping(backend: Backend) {
+    let s = quiet(backend).await;
+    save_settings(&s).await;
+    let (id, _) = order(&s, json!({ "items": item(), "pay_method": "payment_a1", "pay_status": 1 })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let pk = pk_of(&s, &id).await;
+    to_awaiting(&s, pk).await;
+
+    let made =
+        s.owner.submit("/tags", "/tags", &[("name", "住所確認中"), ("color", "red"), ("stops_shipping", "on")]).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let again = s.owner.submit("/tags", "/tags", &[("name", "住所確認中")]).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("同じ名前のタグがあります"), "{}", again.body);
+    let tag = orderdesk::db::tags::list(&s.app.db, s.account).await.unwrap()[0].clone();
+    let page_path = format!("/orders/{pk}");
+    let tags_path = format!("/orders/{pk}/tags");
+    let tagged = s.owner.submit(&page_path, &tags_path, &[("tag", &tag.id.to_string()), ("action", "add")]).await;
+    assert_eq!(tagged.status, StatusCode::SEE_OTHER);
+    let page = s.owner.get(&page_path).await;
+    assert!(page.select_text("#tags").join("").contains("住所確認中（出荷止め）"), "{}", page.body);
+    assert!(page.select_text("ol.history").join("").contains("タグ「住所確認中」を付けました"));
+    assert!(s.owner.get("/orders").await.select_text("table .tag").join("").contains("住所確認中"));
+
+    // Every shipping path names the tag and leaves the order as it is.
+    let refused = export(&s, &[pk], &[("format", "b2")]).await;
+    let excluded = refused.select_text("#excluded-table tbody tr").join("");
+    assert!(excluded.contains("出荷止めのタグ「住所確認中」"), "{}", refused.body);
+    let lines = format!("{id} {}", number(61));
+    let manual = s
+        .owner
+        .submit(
+            "/shipping",
+            "/shipping/tracking/manual",
+            &[("carrier", "yamato"), ("lines", &lines), ("unpaid_confirmed", "on")],
+        )
+        .await;
+    assert!(manual.select_text("#manual-results tbody tr").join("").contains("住所確認中"), "{}", manual.body);
+    let scope = OrderScope::account(s.account);
+    let actor = orderdesk::db::orders::HistoryActor::User("owner@example.jp".into());
+    let mut req = ChangeRequest::to(InternalStatus::Shipped);
+    req.ship = Some(orderdesk::domain::status::ShipInput {
+        company_code: "1001".into(),
+        invoice_number: number(62),
+        ship_date: chrono::Utc::now().date_naive(),
+        ship_url: String::new(),
+    });
+    let by_status = orderdesk::db::changes::change_status(&s.app.db, &scope, pk, &req, &actor, orderdesk::db::now());
+    assert!(matches!(by_status.await.unwrap(), Err(Refusal::Leave(_))), "the status path too");
+    assert_eq!(status_of(&s, pk).await, "awaiting_shipment");
+
+    // Taken off: the order ships.
+    s.owner.submit(&page_path, &tags_path, &[("tag", &tag.id.to_string()), ("action", "remove")]).await;
+    let done = export(&s, &[pk], &[("format", "b2")]).await;
+    assert!(done.select_text("#labels-done").join("").contains("1件"), "{}", done.body);
+}
+
 crate::on_both_backends!(
     a_killed_apply_leaves_each_row_once_or_not_at_all,
     a_merchant_ships_from_label_file_to_yahoo,
@@ -675,4 +734,5 @@ crate::on_both_backends!(
     a_paid_order_is_completed_days_after_shipping,
     the_filtered_list_exports_every_order_of_it,
     an_order_split_into_parcels_ships_each,
+    a_stop_tag_keeps_an_order_from_shipping,
 );

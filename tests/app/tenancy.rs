@@ -60,6 +60,17 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     .unwrap()
     .unwrap();
     assert_eq!(a_tracking, a_upload);
+    let a_tag = orderdesk::db::tags::create(
+        &app.db,
+        orderdesk::domain::AccountId(a_account),
+        "Aのタグ",
+        "red",
+        true,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -76,6 +87,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "upload_id" => a_upload.to_string(),
                 "alert_id" => a_alert.to_string(),
                 "export_id" => a_export.to_string(),
+                "tag_id" => a_tag.to_string(),
                 "file" => break,  // static files are not account data
                 "token" => break, // a reset link's token is its own capability, not an account's ID
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
