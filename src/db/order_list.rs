@@ -161,6 +161,31 @@ pub struct Filter {
     /// What was typed into the search box (normalised here).
     pub search: String,
     pub sort: Sort,
+    pub tag: Option<TagFilter>,
+}
+
+/// The list's tag filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagFilter {
+    /// Orders carrying this tag of the account.
+    With(i64),
+    /// Orders without it.
+    Without(i64),
+    /// Orders carrying any 出荷止め tag: the tab that keeps them from being silently stuck.
+    Stopped,
+}
+
+impl TagFilter {
+    /// `<id>`, `-<id>` or `stop`, as the list's `tag` parameter says it.
+    pub fn parse(s: &str) -> Option<TagFilter> {
+        match s {
+            "stop" => Some(TagFilter::Stopped),
+            _ => match s.strip_prefix('-') {
+                Some(id) => id.parse().ok().map(TagFilter::Without),
+                None => s.parse().ok().map(TagFilter::With),
+            },
+        }
+    }
 }
 
 /// A line of the list (and of the CSV export).
@@ -415,6 +440,22 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> 
     if let Some(v) = f.ship_status {
         let p = sql.arg(Arg::Int(v));
         w.push(format!("o.ship_status = {p}"));
+    }
+    match f.tag {
+        Some(TagFilter::With(id)) => {
+            let p = sql.arg(Arg::Int(id));
+            w.push(format!("exists (select 1 from order_tag ot where ot.order_pk = o.id and ot.tag_id = {p})"));
+        }
+        Some(TagFilter::Without(id)) => {
+            let p = sql.arg(Arg::Int(id));
+            w.push(format!("not exists (select 1 from order_tag ot where ot.order_pk = o.id and ot.tag_id = {p})"));
+        }
+        Some(TagFilter::Stopped) => w.push(
+            "exists (select 1 from order_tag ot join tag t on t.id = ot.tag_id
+               where ot.order_pk = o.id and t.stops_shipping)"
+                .into(),
+        ),
+        None => {}
     }
     // A reader who may not see buyers' personal data searches order IDs alone, without the
     // terms (which hold names, phone numbers and emails): not even the time a search takes

@@ -68,6 +68,9 @@ pub struct ListQuery {
     pub ship: String,
     #[serde(default)]
     pub q: String,
+    /// `<tag id>`, `-<tag id>` (without it) or `stop` (any 出荷止め tag).
+    #[serde(default)]
+    pub tag: String,
     #[serde(default)]
     pub sort: String,
     #[serde(default)]
@@ -132,6 +135,7 @@ impl ListQuery {
             ship_status: small(&self.ship),
             search: self.q.chars().take(100).collect(),
             sort: Sort::parse(&self.sort),
+            tag: crate::db::order_list::TagFilter::parse(&self.tag),
         };
         (filter, errors)
     }
@@ -150,6 +154,7 @@ impl ListQuery {
             ("pay", self.pay.as_str()),
             ("ship", self.ship.as_str()),
             ("q", self.q.as_str()),
+            ("tag", self.tag.as_str()),
             ("sort", self.sort.as_str()),
             ("after", self.after.as_str()),
         ];
@@ -189,8 +194,9 @@ pub struct OrdersPage {
     held: i64,
     stores: Vec<StoreLink>,
     orders: Vec<Brief>,
-    /// The page's orders' tags.
+    /// The page's orders' tags, and the account's (for the filter).
     tags: std::collections::HashMap<OrderPk, Vec<crate::db::tags::Tag>>,
+    all_tags: Vec<crate::db::tags::Tag>,
     next: Option<String>,
     now: DateTime<Utc>,
     targets: Vec<InternalStatus>,
@@ -309,6 +315,7 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
         stores,
         orders,
         tags,
+        all_tags: crate::db::tags::list(&state.db, scope.account).await?,
         next,
         now: Utc::now(),
         targets,

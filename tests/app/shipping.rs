@@ -692,6 +692,10 @@ async fn a_stop_tag_keeps_an_order_from_shipping(backend: Backend) {
     assert!(page.select_text("#tags").join("").contains("住所確認中（出荷止め）"), "{}", page.body);
     assert!(page.select_text("ol.history").join("").contains("タグ「住所確認中」を付けました"));
     assert!(s.owner.get("/orders").await.select_text("table .tag").join("").contains("住所確認中"));
+    let stopped = s.owner.get("/orders?tag=stop").await;
+    assert!(stopped.body.contains(&id), "the 出荷止め filter lists it");
+    assert!(!s.owner.get(&format!("/orders?tag=-{}", tag.id)).await.body.contains(&id), "without the tag: not listed");
+    assert!(s.owner.get(&format!("/orders?tag={}", tag.id)).await.body.contains(&id));
 
     // Every shipping path names the tag and leaves the order as it is.
     let refused = export(&s, &[pk], &[("format", "b2")]).await;
