@@ -99,7 +99,7 @@ pub fn record<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a str>) {
     out.push_str("\r\n");
 }
 
-pub const ORDER_HEADER: [&str; 24] = [
+pub const ORDER_HEADER: [&str; 25] = [
     "注文ID",
     "ストア",
     "注文日時",
@@ -124,6 +124,7 @@ pub const ORDER_HEADER: [&str; 24] = [
     "お届け先住所",
     "お届け先電話番号",
     "社内メモ",
+    "タグ",
 ];
 
 fn code_label(v: Option<i64>, labels: &[&str]) -> String {
@@ -135,8 +136,8 @@ fn code_label(v: Option<i64>, labels: &[&str]) -> String {
     }
 }
 
-/// The export's record of one list line (already masked by the scope).
-pub fn order_record(out: &mut String, l: &Line) {
+/// The export's record of one list line (already masked by the scope), with its tags' names.
+pub fn order_record(out: &mut String, l: &Line, tags: &[crate::db::tags::Tag]) {
     let yahoo = u8::try_from(l.order_status).ok().and_then(OrderStatus::from_code).map_or("", OrderStatus::label);
     let fields = [
         l.order_id.clone(),
@@ -163,6 +164,7 @@ pub fn order_record(out: &mut String, l: &Line) {
         format!("{}{}{}{}", l.ship_prefecture, l.ship_city, l.ship_address1, l.ship_address2),
         l.ship_phone.clone(),
         l.note.clone(),
+        tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(" "),
     ];
     record(out, fields.iter().map(String::as_str));
 }
@@ -198,9 +200,11 @@ pub fn order_stream(
                     if lines.is_empty() {
                         return Ok(None);
                     }
+                    let pks: Vec<_> = lines.iter().map(|l| l.id).collect();
+                    let tags = crate::db::tags::of_orders(&db, scope.account, &pks).await?;
                     let mut text = String::with_capacity(lines.len() * 256);
                     for l in &lines {
-                        order_record(&mut text, l);
+                        order_record(&mut text, l, tags.get(&l.id).map_or(&[], Vec::as_slice));
                     }
                     let next = if (lines.len() as i64) < CHUNK {
                         Step::Done

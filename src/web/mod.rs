@@ -130,6 +130,7 @@ pub fn routes() -> Routes {
         .post("/orders/{order_id}/retry-push", orders::retry_push)
         .post("/orders/{order_id}/parcels", shipping::parcels)
         .post("/orders/{order_id}/tags", tags::set_on_order)
+        .post("/orders/tags", tags::bulk)
         .get("/tags", tags::index)
         .post("/tags", tags::create)
         .post("/tags/{tag_id}/delete", tags::delete)

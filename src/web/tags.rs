@@ -107,3 +107,66 @@ pub async fn set_on_order(
     }
     Ok(Redirect::to(&format!("/orders/{order_id}#tags")).into_response())
 }
+
+/// One order of a bulk tag change, and what happened to it.
+pub struct BulkLine {
+    pub order_id: String,
+    pub pk: OrderPk,
+    pub result: String,
+}
+
+#[derive(Template)]
+#[template(path = "tags/bulk.html")]
+pub struct BulkPage {
+    layout: Layout,
+    tag: Tag,
+    add: bool,
+    lines: Vec<BulkLine>,
+}
+
+/// The order list's 「選択した注文のタグ」: the chosen tag put on (or taken off) each selected
+/// order in the reader's scope, each with its own result.
+pub async fn bulk(
+    State(state): State<AppState>,
+    me: Merchant,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut pks: Vec<OrderPk> = Vec::new();
+    for (k, v) in &pairs {
+        if k == "order"
+            && let Ok(id) = v.parse()
+            && !pks.contains(&OrderPk(id))
+            && pks.len() < 1000
+        {
+            pks.push(OrderPk(id));
+        }
+    }
+    let scope = me.scope().await?;
+    let tag_id = field("tag").parse::<i64>().unwrap_or(0);
+    let Some(tag) = tags::list(&state.db, scope.account).await?.into_iter().find(|t| t.id == tag_id) else {
+        me.flash(FlashKind::Error, "タグを選んでください（変えていません）").await?;
+        return Ok(Redirect::to("/orders").into_response());
+    };
+    if pks.is_empty() {
+        me.flash(FlashKind::Error, "注文を選んでください（変えていません）").await?;
+        return Ok(Redirect::to("/orders").into_response());
+    }
+    let add = field("tag_action") != "remove";
+    let actor = HistoryActor::User(me.user.email.clone());
+    let found: Vec<crate::db::order_list::Line> = crate::db::order_list::by_ids(&state.db, &scope, &pks).await?;
+    let now = crate::db::now();
+    let mut lines = Vec::with_capacity(found.len());
+    for o in &found {
+        let result = match tags::set_on_order(&state.db, &scope, o.id, tag.id, add, &actor, now).await? {
+            Ok(true) if add => "付けました".to_owned(),
+            Ok(true) => "外しました".to_owned(),
+            Ok(false) if add => "付いていました（変更なし）".to_owned(),
+            Ok(false) => "付いていませんでした（変更なし）".to_owned(),
+            Err(why) => why.to_owned(),
+        };
+        lines.push(BulkLine { order_id: o.order_id.clone(), pk: o.id, result });
+    }
+    let layout = me.layout("タグの一括変更").await?;
+    Ok(ok(&BulkPage { layout, tag, add, lines }))
+}

@@ -724,8 +724,17 @@ async fn a_stop_tag_keeps_an_order_from_shipping(backend: Backend) {
     assert!(matches!(by_status.await.unwrap(), Err(Refusal::Leave(_))), "the status path too");
     assert_eq!(status_of(&s, pk).await, "awaiting_shipment");
 
-    // Taken off: the order ships.
-    s.owner.submit(&page_path, &tags_path, &[("tag", &tag.id.to_string()), ("action", "remove")]).await;
+    let csv = s.owner.get("/orders.csv?encoding=utf8").await;
+    assert!(csv.body.lines().next().unwrap().ends_with(",タグ"), "{}", csv.body);
+    assert!(csv.body.contains("住所確認中"), "the CSV has the tag: {}", csv.body);
+
+    // Taken off from the list, with a result per order: the order ships.
+    let pk_text = pk.to_string();
+    let tag_text = tag.id.to_string();
+    let fields = [("order", pk_text.as_str()), ("tag", tag_text.as_str()), ("tag_action", "remove")];
+    let bulk = s.owner.submit("/orders", "/orders/tags", &fields).await;
+    assert_eq!(bulk.select_text("#bulk-tag-results tbody tr").len(), 1, "{}", bulk.body);
+    assert!(bulk.select_text("#bulk-tag-results tbody tr").join("").contains("外しました"), "{}", bulk.body);
     let done = export(&s, &[pk], &[("format", "b2")]).await;
     assert!(done.select_text("#labels-done").join("").contains("1件"), "{}", done.body);
 }
