@@ -169,6 +169,25 @@ pub async fn uploaded_file(
     Ok(file.filter(|(_, b)| !b.is_empty()))
 }
 
+/// The first value of a form's field `name` (forms read as their pairs, where a field may
+/// repeat), or empty.
+pub fn field(pairs: &[(String, String)], name: &str) -> String {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+/// The orders ticked on a list form (its `order` fields): each once, in the order given, at
+/// most `limit`.
+pub fn ticked_orders(pairs: &[(String, String)], limit: usize) -> Vec<crate::db::orders::OrderPk> {
+    let mut seen = std::collections::HashSet::new();
+    pairs
+        .iter()
+        .filter(|(k, _)| k == "order")
+        .filter_map(|(_, v)| v.parse().ok().map(crate::db::orders::OrderPk))
+        .filter(|pk| seen.insert(*pk))
+        .take(limit)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize;

@@ -302,11 +302,8 @@ pub async fn save_note(
 /// (`db::changes::change_status`): the fraud-hold rule applies as on every status change, so a
 /// held order stays (it may only be cancelled) and says why.
 pub async fn take_in(State(state): State<AppState>, me: Merchant, body: String) -> AppResult<Response> {
-    let pks: Vec<OrderPk> = url::form_urlencoded::parse(body.as_bytes())
-        .filter(|(k, _)| k == "order")
-        .filter_map(|(_, v)| v.parse().ok().map(OrderPk))
-        .take(1000)
-        .collect();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let pks = super::input::ticked_orders(&pairs, 1000);
     let scope = scope_of(&state, &me).await?;
     let rows = orders::read_rows(&state.db, &scope, &pks).await?;
     let (mut taken, mut held) = (0, 0);

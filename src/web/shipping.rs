@@ -154,16 +154,8 @@ pub async fn labels(
     Query(all_of): Query<AllOf>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    let mut orders: Vec<OrderPk> = Vec::new();
-    for (k, v) in &pairs {
-        if k == "order"
-            && let Ok(id) = v.parse()
-            && !orders.contains(&OrderPk(id))
-        {
-            orders.push(OrderPk(id));
-        }
-    }
+    let field = |name: &str| input::field(&pairs, name);
+    let mut orders = input::ticked_orders(&pairs, FILTERED_LIMIT);
     let now = crate::db::now();
     let today = jst::today(now);
     let format = LabelFormat::parse(&field("format")).unwrap_or(LabelFormat::B2);
@@ -376,7 +368,7 @@ pub async fn tracking_apply(
     Path(upload_id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let field = |name: &str| input::field(&pairs, name);
     let scope = me.scope().await?;
     let back = format!("/shipping/tracking/{upload_id}");
     let now = crate::db::now();
@@ -435,7 +427,7 @@ pub async fn manual(
     me: Merchant,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let field = |name: &str| input::field(&pairs, name);
     let Some(carrier) = Carrier::parse(&field("carrier")) else {
         me.flash(FlashKind::Error, "配送会社を選んでください（何も変更していません）").await?;
         return Ok(Redirect::to("/shipping").into_response());
@@ -568,8 +560,7 @@ pub async fn save_settings(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let store = owner.store(store_id).await?;
-    let field =
-        |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let field = |name: &str| input::field(&pairs, name);
     let s = Settings {
         sender_name: field("sender_name"),
         sender_kana: field("sender_kana"),
@@ -674,7 +665,7 @@ pub async fn parcels(
     Path(order_id): Path<OrderPk>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let field = |name: &str| input::field(&pairs, name);
     let scope = me.scope().await?;
     // Another account's order, or a store this member may not work: not found, whatever is asked.
     if store::orders(&state.db, &scope, &[order_id]).await?.is_empty() {

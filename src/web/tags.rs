@@ -10,7 +10,7 @@ use axum::{
 
 use super::{
     error::{AppError, AppResult},
-    input::Form,
+    input::{self, Form},
     render::{FlashKind, Layout, ok},
     session::{ClientIp, Merchant, Owner},
 };
@@ -44,8 +44,7 @@ pub async fn create(
     ClientIp(ip): ClientIp,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field =
-        |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let field = |name: &str| input::field(&pairs, name);
     let name = field("name");
     let stops = !field("stops_shipping").is_empty();
     let refuse = |why: &str| why.to_owned();
@@ -95,7 +94,7 @@ pub async fn set_on_order(
     Path(order_id): Path<OrderPk>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let field = |name: &str| input::field(&pairs, name);
     let scope = me.scope().await?;
     let add = field("action") != "remove";
     let tag_id = field("tag").parse::<i64>().unwrap_or(0);
@@ -131,17 +130,8 @@ pub async fn bulk(
     me: Merchant,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    let mut pks: Vec<OrderPk> = Vec::new();
-    for (k, v) in &pairs {
-        if k == "order"
-            && let Ok(id) = v.parse()
-            && !pks.contains(&OrderPk(id))
-            && pks.len() < 1000
-        {
-            pks.push(OrderPk(id));
-        }
-    }
+    let field = |name: &str| input::field(&pairs, name);
+    let pks = input::ticked_orders(&pairs, 1000);
     let scope = me.scope().await?;
     let tag_id = field("tag").parse::<i64>().unwrap_or(0);
     let Some(tag) = tags::list(&state.db, scope.account).await?.into_iter().find(|t| t.id == tag_id) else {
