@@ -250,6 +250,19 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
     };
     let order_id = first_link(s.owner.get("/orders").await, "/orders/");
     let run_id = first_link(s.owner.get("/imports").await, "/imports/");
+    // The order page and the list with tags (one of them 出荷止め) and a split parcel.
+    {
+        use orderdesk::db::{orders::HistoryActor, shipping, tags};
+        let (db, now) = (&s.app.db, orderdesk::db::now());
+        let pk = orderdesk::db::orders::OrderPk(order_id.parse().unwrap());
+        let scope = orderdesk::domain::scope::OrderScope::account(s.account);
+        let actor = HistoryActor::User("owner@example.jp".into());
+        for (name, color, stops) in [("住所確認中", "red", true), ("ギフト", "purple", false)] {
+            let tag = tags::create(db, s.account, name, color, stops, now).await.unwrap().unwrap();
+            tags::set_on_order(db, &scope, pk, tag, true, &actor, now).await.unwrap().unwrap();
+        }
+        shipping::edit_parcels(db, &scope, pk, &shipping::ParcelEdit::Add, &actor, now).await.unwrap().unwrap();
+    }
     let store_id = s.store.to_string();
 
     let mut pages: Vec<String> = routes()
@@ -693,7 +706,7 @@ async fn a_merchant_ships_from_the_label_file_in_chromium() {
     let export = b
         .element(
             "the label bar's button",
-            "[...document.querySelectorAll('#label-bar button')].find(x => x.innerText.trim() === '送り状データを出力')",
+            "[...document.querySelectorAll('#label-bar button')].find(x => x.innerText.trim() === '選択した注文を出力')",
         )
         .await;
     b.click_to_page(&export).await;
