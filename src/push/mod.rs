@@ -26,6 +26,7 @@ use crate::{
         lease::Leased,
         outbox::{self, Outcome, PushRow},
     },
+    domain::order::FraudHoldStatus,
     domain::{jst, status::Push},
     jobs::{Lease, LeaseLost, ProcessId},
     yahoo::{
@@ -74,6 +75,10 @@ pub struct Pusher {
 struct Target {
     seller_id: String,
     order_id: String,
+    /// The order's fraud-hold status and 出荷止め tag as they stand now: a ship push queued
+    /// before the order was held or tagged does not go.
+    fraud_hold_status: i64,
+    stop_tag: Option<String>,
 }
 
 impl Pusher {
@@ -126,11 +131,13 @@ impl Pusher {
             return Ok(());
         };
         let target: Option<Target> = crate::with_pool!(&self.db, |p| {
-            sqlx::query_as(
-                "select s.seller_id, o.order_id from yahoo_order o
+            sqlx::query_as(concat!(
+                "select s.seller_id, o.order_id, o.fraud_hold_status, ",
+                crate::db::tags::stop_tag_of_o!(),
+                " as stop_tag from yahoo_order o
                  join store s on s.id = o.store_id and s.account_id = o.account_id
-                 where o.account_id = $1 and o.id = $2",
-            )
+                 where o.account_id = $1 and o.id = $2"
+            ))
             .bind(row.account_id)
             .bind(row.order_pk)
             .fetch_optional(p)
@@ -149,6 +156,23 @@ impl Pusher {
             .await?;
             return Ok(());
         };
+        // The gate once more, at the last moment: an order held or tagged 出荷止め since its
+        // number was set keeps its ship push here (a person may send it again later).
+        if let Push::Ship { .. } = &push {
+            // An unknown code is treated as held: the safe side of the rule.
+            let hold = FraudHoldStatus::from_code(Some(u8::try_from(target.fraud_hold_status).unwrap_or(u8::MAX)));
+            let why = if hold.is_none_or(FraudHoldStatus::is_held) {
+                Some(crate::domain::shipping::Exclusion::FraudHold.to_string())
+            } else {
+                target.stop_tag.clone().map(|tag| crate::domain::shipping::Exclusion::StopTag(tag).to_string())
+            };
+            if let Some(why) = why {
+                let history = format!("Yahoo!への出荷連絡を送りませんでした: {why}");
+                outbox::finish(&self.db, &row, self.owner(), &Outcome::Failed { message: why }, &history, db::now())
+                    .await?;
+                return Ok(());
+            }
+        }
         let (api, xml) = match &push {
             Push::Status { status, cancel_reason } => (
                 "orderStatusChange",

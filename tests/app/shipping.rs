@@ -737,6 +737,17 @@ async fn a_stop_tag_keeps_an_order_from_shipping(backend: Backend) {
     assert!(bulk.select_text("#bulk-tag-results tbody tr").join("").contains("外しました"), "{}", bulk.body);
     let done = export(&s, &[pk], &[("format", "b2")]).await;
     assert!(done.select_text("#labels-done").join("").contains("1件"), "{}", done.body);
+
+    // Tagged after its number was set, before Yahoo was told: the ship push stays here.
+    let lines = format!("{id} {}", number(63));
+    s.owner.submit("/shipping", "/shipping/tracking/manual", &[("carrier", "yamato"), ("lines", &lines)]).await;
+    assert_eq!(status_of(&s, pk).await, "shipped");
+    s.owner.submit(&page_path, &tags_path, &[("tag", &tag.id.to_string()), ("action", "add")]).await;
+    s.app.pusher.drain().await.unwrap();
+    let at_yahoo = s.snapshot(SELLER).await.into_iter().find(|o| o.order_id == id).unwrap();
+    assert_ne!(at_yahoo.ship_status, 3, "Yahoo was not told");
+    let page = s.owner.get(&page_path).await;
+    assert!(page.select_text("ol.history").join("").contains("出荷連絡を送りませんでした"), "{}", page.body);
 }
 
 crate::on_both_backends!(
