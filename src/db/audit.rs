@@ -83,10 +83,12 @@ pub enum Action {
     TrackingImported,
     /// A tag made or deleted.
     TagsChanged,
+    /// A rule made, changed, moved or deleted, or the 離島 postcodes replaced.
+    RulesChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -119,6 +121,7 @@ impl Action {
         Action::LabelsExported,
         Action::TrackingImported,
         Action::TagsChanged,
+        Action::RulesChanged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -147,6 +150,7 @@ impl Action {
             Action::LabelsExported => "labels_exported",
             Action::TrackingImported => "tracking_imported",
             Action::TagsChanged => "tags_changed",
+            Action::RulesChanged => "rules_changed",
             Action::StockPulled => "stock_pulled",
             Action::PasswordResetLinkIssued => "password_reset_link_issued",
             Action::PasswordResetLinkUsed => "password_reset_link_used",
@@ -192,6 +196,7 @@ impl Action {
             Some(Action::LabelsExported) => "送り状データの出力",
             Some(Action::TrackingImported) => "伝票番号の取込",
             Some(Action::TagsChanged) => "タグの作成・削除",
+            Some(Action::RulesChanged) => "ルールの変更",
             None => "その他",
         }
     }

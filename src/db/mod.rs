@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod pacing;
 pub mod password_reset;
 pub mod reseal;
+pub mod rules;
 pub mod sessions;
 pub mod shipping;
 pub mod signin;

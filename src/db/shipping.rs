@@ -245,6 +245,11 @@ pub struct ShipOrder {
     pub first_title: Option<String>,
     /// A 出荷止め tag it carries (see `db::tags`).
     pub stop_tag: Option<String>,
+    /// What a rule set for its label (`order_label`): the file format, the B2 service, and
+    /// お届け希望日 left blank.
+    pub label_format: Option<String>,
+    pub label_service: Option<String>,
+    pub clear_delivery_date: Option<bool>,
 }
 
 impl ShipOrder {
@@ -278,8 +283,9 @@ const SHIP_ORDER_SQL: &str = concat!(
         o.ship_address1, o.ship_address2, o.ship_phone, o.total_price,
         (select i.title from order_item i where i.order_pk = o.id order by i.line_id limit 1) as first_title, ",
     crate::db::tags::stop_tag_of_o!(),
-    " as stop_tag
+    " as stop_tag, ol.format as label_format, ol.service as label_service, ol.clear_delivery_date
      from yahoo_order o join store s on s.id = o.store_id and s.account_id = o.account_id
+     left join order_label ol on ol.order_pk = o.id
      where o.account_id = $1"
 );
 

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jst;
 pub mod order;
 pub mod public_key;
+pub mod rules;
 pub mod scope;
 pub mod shipping;
 pub mod status;

@@ -107,6 +107,21 @@ pub async fn export_labels(
             Ok(()) => {
                 let fallback = s.fallback();
                 let mut row = choose(rows, &fallback, &o.ship_method, &o.pay_method).clone();
+                // A rule's carrier for this order stands: another file leaves it out, saying so.
+                if let Some(f) = o.label_format.as_deref().and_then(LabelFormat::parse) {
+                    if f != req.format {
+                        let why = format!(
+                            "送り状はルールで「{}」に指定されています（その形式で出力してください）",
+                            f.label()
+                        );
+                        excluded.push(Excluded::new(o, why, false));
+                        continue;
+                    }
+                    row.format = f;
+                }
+                if let Some(service) = o.label_service.as_ref().filter(|_| row.format == LabelFormat::B2) {
+                    row.service = service.clone();
+                }
                 if row.format != req.format {
                     // The file asked for wins; the mapping's B2 service only applies to B2.
                     row = MappingRow { format: req.format, service: "0".into(), ..row };
@@ -197,7 +212,8 @@ fn parcel(o: &ShipOrder, sh: &Shipment, s: &Settings, row: Option<&MappingRow>, 
         service,
         cool: row.map_or(carrier::Cool::Normal, |r| r.cool),
         ship_date,
-        delivery_date: o.ship_request_date,
+        // A rule may leave お届け希望日 blank on the label (沖縄宛 and the like).
+        delivery_date: o.ship_request_date.filter(|_| o.clear_delivery_date != Some(true)),
         delivery_time: TimeSlot::from_yahoo(&o.ship_request_time),
         to: Party {
             name: o.recipient_name(),

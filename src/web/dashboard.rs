@@ -53,6 +53,8 @@ pub struct DashboardPage {
     /// Orders under fraud hold now.
     held: i64,
     chart: Chart,
+    /// Rules that name a deleted tag: skipped until someone mends them.
+    broken_rules: Vec<crate::domain::rules::Rule>,
 }
 
 impl DashboardPage {
@@ -107,6 +109,7 @@ pub async fn show(State(state): State<AppState>, session: Session, me: Option<Me
         alerts,
         held,
         chart,
+        broken_rules: crate::db::rules::broken(&state.db, me.account_id()).await?,
     }))
 }
 

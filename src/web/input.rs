@@ -52,7 +52,7 @@ pub fn normalize(field: &str, value: &str) -> String {
 /// and C1 controls (PostgreSQL cannot store NUL in text, and none of them is ever typed on
 /// purpose). Free text keeps its line breaks and tabs; secrets are checked where they are used.
 pub fn has_control_character(field: &str, value: &str) -> bool {
-    let multi_line = matches!(field, "note" | "memo" | "reason" | "lines");
+    let multi_line = matches!(field, "note" | "memo" | "reason" | "lines" | "postcodes");
     match rule(field) {
         Rule::Exact => false,
         _ => value.chars().any(|c| c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t'))),

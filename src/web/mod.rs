@@ -35,6 +35,7 @@ pub mod orders;
 pub mod password_reset;
 pub mod reimport;
 pub mod render;
+pub mod rules;
 pub mod session;
 pub mod shipping;
 pub mod stock;
@@ -134,6 +135,15 @@ pub fn routes() -> Routes {
         .get("/tags", tags::index)
         .post("/tags", tags::create)
         .post("/tags/{tag_id}/delete", tags::delete)
+        .post("/orders/rules", rules::run_on_orders)
+        .get("/rules", rules::index)
+        .get("/rules/new", rules::new)
+        .post("/rules/new", rules::create)
+        .post("/rules/islands", rules::set_islands)
+        .get("/rules/{rule_id}", rules::edit)
+        .post("/rules/{rule_id}", rules::update)
+        .post("/rules/{rule_id}/move", rules::move_rule)
+        .post("/rules/{rule_id}/delete", rules::delete)
         .get("/orders/{order_id}/reimport", reimport::order_preview)
         .post("/orders/{order_id}/reimport", reimport::order_apply)
         .get("/stores/{store_id}/reimport", reimport::store_preview)

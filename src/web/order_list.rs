@@ -197,6 +197,8 @@ pub struct OrdersPage {
     /// The page's orders' tags, and the account's (for the filter).
     tags: std::collections::HashMap<OrderPk, Vec<crate::db::tags::Tag>>,
     all_tags: Vec<crate::db::tags::Tag>,
+    /// The rules a person may run on chosen orders (id, name).
+    rules: Vec<(i64, String)>,
     next: Option<String>,
     now: DateTime<Utc>,
     targets: Vec<InternalStatus>,
@@ -316,6 +318,7 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
         orders,
         tags,
         all_tags: crate::db::tags::list(&state.db, scope.account).await?,
+        rules: super::rules::runnable(&state, &me).await?,
         next,
         now: Utc::now(),
         targets,

@@ -93,7 +93,7 @@ pub async fn held_count(db: &Db, account_id: AccountId, store_id: StoreId) -> sq
 
 const ORDER_SELECT: &str = "select * from yahoo_order";
 
-async fn items_of(db: &Db, pks: &[OrderPk]) -> sqlx::Result<HashMap<OrderPk, Vec<OrderItem>>> {
+pub async fn items_of(db: &Db, pks: &[OrderPk]) -> sqlx::Result<HashMap<OrderPk, Vec<OrderItem>>> {
     let mut out: HashMap<OrderPk, Vec<OrderItem>> = HashMap::new();
     if let Db::Postgres(pool) = db {
         let pks: Vec<i64> = pks.iter().map(|pk| pk.0).collect();

@@ -18,6 +18,7 @@ use crate::{
     db::{
         Db,
         lease::{Leased, fence_sql},
+        rules::{RuleTarget, RuleTx, TRIGGER_IMPORT, trigger_change},
         with_pool,
     },
     domain::{
@@ -171,10 +172,12 @@ async fn write_batch_now(
             // The orders: inserted, or replacing Yahoo's fields of the stored ones.
             let mut pks: HashMap<&str, OrderPk> = HashMap::with_capacity(writes.len());
             let mut existing: Vec<OrderPk> = Vec::new();
+            let mut inserted: std::collections::HashSet<OrderPk> = std::collections::HashSet::new();
             if !writes.is_empty() {
                 for (pk, order_id, imported_at) in tx.upsert_orders(account_id, store_id, now, writes).await? {
                     if imported_at == now {
                         outcome.inserted += 1;
+                        inserted.insert(pk);
                     } else {
                         outcome.updated += 1;
                         existing.push(pk);
@@ -217,6 +220,23 @@ async fn write_batch_now(
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            }
+            // The account's rules, on the orders that arrived and those Yahoo changed (with a
+            // difference the history names), in this transaction: a killed import leaves no
+            // order half-ruled, and its rerun applies them once.
+            let targets: Vec<RuleTarget> = writes
+                .iter()
+                .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
+                .filter(|(pk, w)| inserted.contains(pk) || !w.history.is_empty())
+                .map(|(pk, w)| RuleTarget {
+                    pk,
+                    store: store_id,
+                    detail: &w.detail,
+                    trigger: if inserted.contains(&pk) { TRIGGER_IMPORT.to_owned() } else { trigger_change(&w.detail) },
+                })
+                .collect();
+            if !targets.is_empty() {
+                tx.apply_rules(account_id, &targets, None, actor, now).await?;
             }
             // Orders looked at again and found unchanged: only when they were checked moves.
             if !unchanged.is_empty() {
