@@ -20,6 +20,7 @@ mod public_client;
 mod push;
 mod reliability;
 mod reset_link;
+mod rules;
 mod scope;
 mod security;
 mod shipping;

@@ -19,12 +19,12 @@ use crate::{
 };
 
 /// A shop whose app runs no drainer or scheduler of its own: the test drains.
-async fn quiet(backend: Backend) -> Shop {
+pub(crate) async fn quiet(backend: Backend) -> Shop {
     shop(backend, |c| c.scheduler = false).await
 }
 
 /// The store's 出荷設定 as an owner saves them.
-async fn save_settings(s: &Shop) {
+pub(crate) async fn save_settings(s: &Shop) {
     let path = format!("/stores/{}/shipping", s.store);
     let saved = s
         .owner
@@ -54,12 +54,12 @@ async fn save_settings(s: &Shop) {
 }
 
 /// A valid tracking number: 11 digits and their 7DR check digit.
-fn number(base: u64) -> String {
+pub(crate) fn number(base: u64) -> String {
     format!("{base:011}{}", base % 7)
 }
 
 /// An order at the simulator, imported; its primary key here.
-async fn order(s: &Shop, mut spec: Value) -> (String, OrderPk) {
+pub(crate) async fn order(s: &Shop, mut spec: Value) -> (String, OrderPk) {
     // An hour ago: an import reads up to a moment before now.
     spec["order_time"] = json!((chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339());
     let o = s.sim.order(SELLER, spec).await;
@@ -67,7 +67,7 @@ async fn order(s: &Shop, mut spec: Value) -> (String, OrderPk) {
     (id, OrderPk(0))
 }
 
-async fn pk_of(s: &Shop, order_id: &str) -> OrderPk {
+pub(crate) async fn pk_of(s: &Shop, order_id: &str) -> OrderPk {
     let ours = s.ours().await;
     ours.iter()
         .find(|(o, _)| o.order_id == order_id)
@@ -75,7 +75,7 @@ async fn pk_of(s: &Shop, order_id: &str) -> OrderPk {
         .unwrap_or_else(|| panic!("{order_id} not imported"))
 }
 
-async fn to_awaiting(s: &Shop, pk: OrderPk) {
+pub(crate) async fn to_awaiting(s: &Shop, pk: OrderPk) {
     let scope = OrderScope::account(s.account);
     let req = ChangeRequest::to(InternalStatus::AwaitingShipment);
     let actor = orderdesk::db::orders::HistoryActor::User("owner@example.jp".into());
@@ -85,11 +85,11 @@ async fn to_awaiting(s: &Shop, pk: OrderPk) {
         .unwrap();
 }
 
-async fn status_of(s: &Shop, pk: OrderPk) -> String {
+pub(crate) async fn status_of(s: &Shop, pk: OrderPk) -> String {
     s.ours().await.into_iter().find(|(o, _)| o.id == pk).unwrap().0.internal_status().as_str().to_owned()
 }
 
-async fn export(s: &Shop, pks: &[OrderPk], extra: &[(&str, &str)]) -> Page {
+pub(crate) async fn export(s: &Shop, pks: &[OrderPk], extra: &[(&str, &str)]) -> Page {
     let ids: Vec<String> = pks.iter().map(|p| p.0.to_string()).collect();
     let mut fields: Vec<(&str, &str)> = ids.iter().map(|i| ("order", i.as_str())).collect();
     fields.extend_from_slice(extra);

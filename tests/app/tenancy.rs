@@ -71,6 +71,26 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     .await
     .unwrap()
     .unwrap();
+    let a_rule = orderdesk::db::rules::save(
+        &app.db,
+        orderdesk::domain::AccountId(a_account),
+        None,
+        &orderdesk::db::rules::RuleInput {
+            name: "Aのルール".into(),
+            enabled: true,
+            stores: vec![],
+            spec: orderdesk::domain::rules::RuleSpec {
+                conditions: vec![],
+                actions: vec![orderdesk::domain::rules::Action::AddTag(a_tag)],
+                match_all: true,
+            },
+            stop_after: false,
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -88,6 +108,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "alert_id" => a_alert.to_string(),
                 "export_id" => a_export.to_string(),
                 "tag_id" => a_tag.to_string(),
+                "rule_id" => a_rule.to_string(),
                 "file" => break,  // static files are not account data
                 "token" => break, // a reset link's token is its own capability, not an account's ID
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
