@@ -72,6 +72,10 @@ pub enum BenchTarget {
         /// Calls per second per API URL the simulator allows in the rate-limited run (Yahoo: 1).
         #[arg(long, default_value_t = 20.0)]
         rate: f64,
+        /// Rules on the account (issue 30): each round is imported without rules and with this
+        /// many, and the CPU per order of both is printed. 0: without rules only.
+        #[arg(long, default_value_t = 100)]
+        rules: usize,
     },
     /// p99 of the support overview and its 「要対応」 filter over 1,000 accounts and 5,000 stores.
     Admin {

@@ -41,8 +41,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Simulator { seconds, concurrency, orders } } => {
             cli::bench::simulator_order_info(seconds, concurrency, orders).await
         }
-        Command::Bench { target: BenchTarget::Import { orders, postgres, limited_orders, rate } } => {
-            cli::bench::import(orders, postgres, limited_orders, rate).await
+        Command::Bench { target: BenchTarget::Import { orders, postgres, limited_orders, rate, rules } } => {
+            cli::bench::import(orders, postgres, limited_orders, rate, rules).await
         }
         Command::Bench { target: BenchTarget::Admin { postgres } } => cli::bench_admin::admin(postgres).await,
         Command::Bench {

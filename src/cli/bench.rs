@@ -342,7 +342,13 @@ pub(crate) async fn drop_bench_db(admin: Option<&str>, name: Option<String>) {
 /// Rounds of each rate-limit-off measurement of `bench import`.
 const ROUNDS: usize = 3;
 
-pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usize, rate: f64) -> anyhow::Result<()> {
+pub async fn import(
+    orders: usize,
+    postgres: Option<String>,
+    limited_orders: usize,
+    rate: f64,
+    rules: usize,
+) -> anyhow::Result<()> {
     use crate::{
         config::Config,
         import::{ImportSettings, Importer},
@@ -363,6 +369,7 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
         // Each figure is the median of a few rounds (a fresh simulator and database each):
         // on a shared 2-core machine one round's import or bare loop varies by a quarter.
         let mut rounds = Vec::new();
+        let mut ruled_rounds: Vec<f64> = Vec::new();
         for round in 1..=ROUNDS {
             let settings = simulator::Settings { rate_per_sec: 0.0, daily_quota: 0, ..Default::default() };
             let sim = Simulator::bind("127.0.0.1:0".parse()?, settings).await?.spawn();
@@ -449,6 +456,37 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
                 alone_server = if backend.is_some() { " (server included)" } else { "" },
             );
             rounds.push((import_rate, bare_rate, cpu_used * 1000.0 / orders as f64, alone.cpu, bound));
+            // The same orders at a second seller, imported into an account with `rules` rules
+            // (issue 30): the CPU per order beside the run without rules.
+            if rules > 0 {
+                let ruled_seller = "bench-ruled";
+                let (ruled_account, ruled_store) = bench_store(&db, &secrets, &sim, ruled_seller).await?;
+                control::generate_into(
+                    &sim.state,
+                    ruled_seller,
+                    &Generate { count: orders, seed: 9, fraud_share: 0.05, spread_hours: 72 },
+                );
+                seed_rules(&db, ruled_account, rules).await?;
+                let cpu = cpu_seconds_with(backend.is_some());
+                let started = Instant::now();
+                import_once(&importer, ruled_account, ruled_store).await?;
+                let ruled_secs = started.elapsed().as_secs_f64();
+                let ruled_cpu = (cpu_seconds_with(backend.is_some()) - cpu) * 1000.0 / orders as f64;
+                let (tagged,): (i64,) = crate::with_pool!(&db, |p| {
+                    sqlx::query_as("select count(distinct order_pk) from order_tag where account_id = $1")
+                        .bind(ruled_account)
+                        .fetch_one(p)
+                        .await
+                })?;
+                let plain_cpu = cpu_used * 1000.0 / orders as f64;
+                println!(
+                    "  {label:<10} round {round}: with {rules} rules {:.0} orders/s, {ruled_cpu:.3} CPU s per 1,000 orders \
+                     ({:+.1} % against {plain_cpu:.3} without rules); {tagged} orders tagged by a rule",
+                    orders as f64 / ruled_secs,
+                    (ruled_cpu / plain_cpu - 1.0) * 100.0,
+                );
+                ruled_rounds.push(ruled_cpu / plain_cpu);
+            }
             sim.stop().await;
             db.close().await;
             drop_bench_db(backend, pg_name).await;
@@ -473,6 +511,13 @@ pub async fn import(orders: usize, postgres: Option<String>, limited_orders: usi
             },
             median(|r| r.4),
         );
+        if !ruled_rounds.is_empty() {
+            ruled_rounds.sort_by(f64::total_cmp);
+            println!(
+                "  {label:<10} with {rules} rules on the account, median of {ROUNDS}: import CPU per order {:+.1} % against none",
+                (ruled_rounds[ruled_rounds.len() / 2] - 1.0) * 100.0
+            );
+        }
     }
 
     // Rate limit on: the simulator enforces `rate` calls/s per app and API URL; the client paces
@@ -609,4 +654,43 @@ async fn writer_alone(
     written?;
     let per_thousand = 1000.0 / n.max(1) as f64;
     Ok(PerThousand { secs: secs * per_thousand, cpu: cpu * per_thousand })
+}
+
+/// `n` rules on the account, as a merchant's list might hold them: prefectures, pay methods,
+/// amounts, item codes, comments, repeat buyers, each adding one of five tags; one in ten
+/// matches often (沖縄・北海道 and large totals), the rest rarely or never.
+async fn seed_rules(db: &crate::db::Db, account: crate::domain::AccountId, n: usize) -> anyhow::Result<()> {
+    use crate::domain::rules::{Action, CommentIs, Condition, PREFECTURES, RuleSpec};
+    let now = crate::db::now();
+    let mut tags = Vec::new();
+    for i in 0..5 {
+        let id = crate::db::tags::create(db, account, &format!("ルール{i}"), "blue", i == 0, now)
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        tags.push(id);
+    }
+    for i in 0..n {
+        let conditions = match i % 10 {
+            0 => vec![Condition::Prefecture(vec!["沖縄県".into(), "北海道".into()])],
+            1 => vec![Condition::Prefecture(vec![PREFECTURES[i % 47].into()]), Condition::Gift(true)],
+            2 => vec![Condition::PayMethod(vec![format!("payment_z{i}")])],
+            3 => vec![Condition::Total { min: Some(50_000 + i as i64), max: None }],
+            4 => vec![Condition::ItemCode(vec![format!("no-such-item-{i}")])],
+            5 => vec![Condition::Comment(CommentIs::Contains(vec![format!("至急{i}")]))],
+            6 => vec![Condition::ItemOption(vec![format!("のし{i}")]), Condition::Lines { min: Some(2), max: None }],
+            7 => vec![Condition::RepeatBuyer(true), Condition::Total { min: Some(30_000), max: None }],
+            8 => vec![Condition::ShipMethod(vec![format!("postage{}", 10 + i)])],
+            _ => vec![Condition::FraudHold(vec![3]), Condition::DeliveryRequested(true)],
+        };
+        let spec = RuleSpec { conditions, actions: vec![Action::AddTag(tags[i % tags.len()])], match_all: false };
+        let input = crate::db::rules::RuleInput {
+            name: format!("ルール{i:03}"),
+            enabled: true,
+            stores: vec![],
+            spec,
+            stop_after: false,
+        };
+        crate::db::rules::save(db, account, None, &input, now).await?;
+    }
+    Ok(())
 }
