@@ -192,6 +192,7 @@ async fn walk(s: &Shop, reader: &Browser, who: &str, pk: i64, order_id: &str) ->
                 "run_id" => run_id.to_string(),
                 "export_id" => "1".to_string(),
                 "upload_id" => "1".to_string(),
+                "rule_id" => "1".to_string(),
                 "file" | "token" => {
                     skip = true;
                     break;
