@@ -550,9 +550,9 @@ async fn submit(
         let page = edit_page(&state, &owner, id, form, Vec::new(), warnings, Some(preview), over).await?;
         return Ok(ok(&page));
     }
-    let Some(saved) = rules::save(&state.db, account, id, &input, crate::db::now()).await? else {
+    if rules::save(&state.db, account, id, &input, crate::db::now()).await?.is_none() {
         return Err(AppError::NotFound);
-    };
+    }
     let verb = if id.is_some() { "変更" } else { "作成" };
     owner.audit(audit::Action::RulesChanged, &format!("ルール「{}」を{verb}", input.name), &ip).await?;
     let mut message = format!("ルール「{}」を保存しました（次に取り込む注文から適用されます）", input.name);
@@ -560,7 +560,6 @@ async fn submit(
         message.push_str(&format!("。注意: {}", warnings.join("。")));
     }
     owner.flash(FlashKind::Success, message).await?;
-    let _ = saved;
     Ok(Redirect::to("/rules").into_response())
 }
 
