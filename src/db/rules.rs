@@ -325,18 +325,25 @@ macro_rules! rule_tx {
                 } else {
                     HashSet::new()
                 };
-                // What already ran for these triggers.
-                let sql = format!(
-                    "select order_pk, rule_id, trigger_key from order_rule_run where account_id = $1 and {}",
-                    super::in_ids($postgres, "order_pk", 2)
-                );
-                let ran: HashSet<(OrderPk, i64, String)> = sqlx::query_as(&sql)
-                    .bind(account)
-                    .bind(super::ids_value($postgres, pks.iter().map(|p| p.0)))
-                    .fetch_all(&mut *self)
-                    .await?
-                    .into_iter()
-                    .collect();
+                // What already ran for these triggers. An order that arrives in this transaction
+                // has no runs yet, and a run by hand is a trigger of its own: only a change at
+                // Yahoo can have been ruled before (a rerun of the same change).
+                let changed: Vec<i64> =
+                    targets.iter().filter(|t| t.trigger.starts_with("change:")).map(|t| t.pk.0).collect();
+                let mut ran: HashSet<(OrderPk, i64, String)> = HashSet::new();
+                if !changed.is_empty() {
+                    let sql = format!(
+                        "select order_pk, rule_id, trigger_key from order_rule_run where account_id = $1 and {}",
+                        super::in_ids($postgres, "order_pk", 2)
+                    );
+                    ran = sqlx::query_as(&sql)
+                        .bind(account)
+                        .bind(super::ids_value($postgres, changed))
+                        .fetch_all(&mut *self)
+                        .await?
+                        .into_iter()
+                        .collect();
+                }
                 let mut hits: Vec<(&RuleTarget, Hit)> = Vec::new();
                 for t in targets {
                     let facts = RuleFacts { store: t.store, detail: t.detail, repeat_buyer: repeat.contains(&t.pk) };
@@ -375,7 +382,8 @@ macro_rules! rule_tx {
                         status_words.entry(*i).or_default().push(words);
                     }
                 }
-                // Tags, memos and labels, per order, in the rules' order.
+                // Tags, memos and labels, per order, in the rules' order, then written a few
+                // statements for the whole batch (not one per order).
                 let mut per_order: Vec<(OrderPk, Vec<&Action>)> = Vec::new();
                 for (t, hit) in &hits {
                     match per_order.iter_mut().find(|(pk, _)| *pk == t.pk) {
@@ -385,30 +393,13 @@ macro_rules! rule_tx {
                 }
                 let (actor_type, actor_name) = actor.parts();
                 let added_by = if actor_name.is_empty() { "ルール" } else { actor_name };
+                let (mut adds, mut removes) = (Vec::new(), Vec::new());
+                let mut memos: Vec<(OrderPk, String)> = Vec::new();
+                let mut labels: Vec<(OrderPk, Option<String>, Option<String>, bool)> = Vec::new();
                 for (pk, acts) in &per_order {
-                    let (adds, removes) = tag_effect(acts.iter().copied());
-                    for tag in adds {
-                        sqlx::query(
-                            "insert into order_tag (order_pk, tag_id, account_id, added_by, added_at)
-                             select $1, id, account_id, $4, $5 from tag where id = $2 and account_id = $3
-                             on conflict (order_pk, tag_id) do nothing",
-                        )
-                        .bind(*pk)
-                        .bind(tag)
-                        .bind(account)
-                        .bind(added_by)
-                        .bind(now)
-                        .execute(&mut *self)
-                        .await?;
-                    }
-                    for tag in removes {
-                        sqlx::query("delete from order_tag where account_id = $1 and order_pk = $2 and tag_id = $3")
-                            .bind(account)
-                            .bind(*pk)
-                            .bind(tag)
-                            .execute(&mut *self)
-                            .await?;
-                    }
+                    let (add, remove) = tag_effect(acts.iter().copied());
+                    adds.extend(add.into_iter().map(|tag| (*pk, tag)));
+                    removes.extend(remove.into_iter().map(|tag| (*pk, tag)));
                     let mut effect = OrderEffect::default();
                     for a in acts {
                         match a {
@@ -421,41 +412,88 @@ macro_rules! rule_tx {
                         }
                     }
                     if !effect.memo.is_empty() {
-                        sqlx::query(
-                            "update yahoo_order set note = case when note = '' then $3 else note || $4 || $3 end,
-                                 updated_at = $5
-                             where account_id = $1 and id = $2",
-                        )
-                        .bind(account)
-                        .bind(*pk)
-                        .bind(effect.memo.join("\n"))
-                        .bind("\n")
-                        .bind(now)
-                        .execute(&mut *self)
-                        .await?;
+                        memos.push((*pk, effect.memo.join("\n")));
                     }
                     if effect.label.is_some() || effect.clear_date {
-                        let (format, service) = effect.label.clone().unwrap_or((None, None));
+                        let (format, service) = effect.label.unwrap_or((None, None));
                         let format = format.filter(|f| LabelFormat::parse(f).is_some());
-                        sqlx::query(
-                            "insert into order_label (order_pk, account_id, format, service, clear_delivery_date,
-                                 updated_at)
-                             values ($1, $2, $3, $4, $5, $6)
-                             on conflict (order_pk) do update set
-                                 format = coalesce(excluded.format, order_label.format),
-                                 service = coalesce(excluded.service, order_label.service),
-                                 clear_delivery_date = order_label.clear_delivery_date or excluded.clear_delivery_date,
-                                 updated_at = excluded.updated_at",
-                        )
-                        .bind(*pk)
-                        .bind(account)
-                        .bind(format)
-                        .bind(service)
-                        .bind(effect.clear_date)
-                        .bind(now)
-                        .execute(&mut *self)
-                        .await?;
+                        labels.push((*pk, format, service, effect.clear_date));
                     }
+                }
+                let rows = |n: usize, first: usize, per_row: usize| -> String {
+                    (0..n)
+                        .map(|i| {
+                            let b = first + per_row * i;
+                            format!("({})", (b..b + per_row).map(|k| format!("${k}")).collect::<Vec<_>>().join(", "))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                for part in adds.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 3, 2)) {
+                    // The tags are the account's (read above; a rule naming another is broken
+                    // and skipped), so they are written as they are.
+                    let sql = format!(
+                        "with v (order_pk, tag_id) as (values {})
+                         insert into order_tag (order_pk, tag_id, account_id, added_by, added_at)
+                         select order_pk, tag_id, $1, $2, $3 from v where true
+                         on conflict (order_pk, tag_id) do nothing",
+                        rows(part.len(), 4, 2)
+                    );
+                    let mut q = sqlx::query(&sql).bind(account).bind(added_by).bind(now);
+                    for (pk, tag) in part {
+                        q = q.bind(*pk).bind(*tag);
+                    }
+                    q.execute(&mut *self).await?;
+                }
+                for part in removes.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 1, 2)) {
+                    let sql = format!(
+                        "with v (order_pk, tag_id) as (values {})
+                         delete from order_tag where account_id = $1
+                           and exists (select 1 from v where v.order_pk = order_tag.order_pk and v.tag_id = order_tag.tag_id)",
+                        rows(part.len(), 2, 2)
+                    );
+                    let mut q = sqlx::query(&sql).bind(account);
+                    for (pk, tag) in part {
+                        q = q.bind(*pk).bind(*tag);
+                    }
+                    q.execute(&mut *self).await?;
+                }
+                for part in memos.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 3, 2)) {
+                    let sql = format!(
+                        "with v (id, memo) as (values {})
+                         update yahoo_order set note = case when note = '' then v.memo else note || $3 || v.memo end,
+                             updated_at = $2
+                         from v where yahoo_order.account_id = $1 and yahoo_order.id = v.id",
+                        rows(part.len(), 4, 2)
+                    );
+                    let mut q = sqlx::query(&sql).bind(account).bind(now).bind("\n");
+                    for (pk, memo) in part {
+                        q = q.bind(*pk).bind(memo);
+                    }
+                    q.execute(&mut *self).await?;
+                }
+                for part in labels.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 2, 4)) {
+                    let values: Vec<String> = (0..part.len())
+                        .map(|i| {
+                            let b = 3 + 4 * i;
+                            format!("(${b}, $1, ${}, ${}, ${}, $2)", b + 1, b + 2, b + 3)
+                        })
+                        .collect();
+                    let sql = format!(
+                        "insert into order_label (order_pk, account_id, format, service, clear_delivery_date, updated_at)
+                         values {}
+                         on conflict (order_pk) do update set
+                             format = coalesce(excluded.format, order_label.format),
+                             service = coalesce(excluded.service, order_label.service),
+                             clear_delivery_date = order_label.clear_delivery_date or excluded.clear_delivery_date,
+                             updated_at = excluded.updated_at",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql).bind(account).bind(now);
+                    for (pk, format, service, clear) in part {
+                        q = q.bind(*pk).bind(format).bind(service).bind(*clear);
+                    }
+                    q.execute(&mut *self).await?;
                 }
                 // The runs (once per order, rule and trigger) and one history line per hit.
                 let mut lines: Vec<(OrderPk, String)> = Vec::with_capacity(hits.len());

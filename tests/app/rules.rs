@@ -154,6 +154,25 @@ async fn a_rule_sorts_arriving_orders_once_and_says_why(backend: Backend) {
     assert_eq!(ran.status, StatusCode::SEE_OTHER, "{}", ran.body);
     assert_eq!(count(&history(&s, island).await, "ルール「沖縄」"), 2);
     assert_eq!(tags_of(&s, island).await, vec!["離島確認".to_string()]);
+
+    // One rule run by hand: it takes the tag off again.
+    let spec = RuleSpec {
+        conditions: vec![Condition::Prefecture(vec!["沖縄県".into()])],
+        actions: vec![Action::RemoveTag(tag)],
+        match_all: false,
+    };
+    let off = save_rule(&s, "確認済み", spec).await.to_string();
+    let ran = s.owner.submit("/orders", "/orders/rules", &[("order", chosen.as_str()), ("rule", off.as_str())]).await;
+    assert_eq!(ran.status, StatusCode::SEE_OTHER, "{}", ran.body);
+    assert!(tags_of(&s, island).await.is_empty());
+    assert_eq!(
+        count(
+            &history(&s, island).await,
+            "ルール「確認済み」を適用しました（お届け先の都道府県=沖縄県）: タグ「離島確認」を外しました"
+        ),
+        1
+    );
+    assert_eq!(count(&history(&s, island).await, "ルール「沖縄」"), 2, "only the rule chosen ran");
 }
 
 /// A rule that sets a status goes through the status plan: a held order stays where it is and
