@@ -365,3 +365,30 @@ pub fn scope_condition(scope: &crate::domain::scope::OrderScope, column: &str, f
         Some(stores) => format!(" and {column} in ({})", placeholders(first, stores.len())),
     }
 }
+
+/// Rows bound as one JSON text value (an array of arrays, [`json_rows_value`]), read as a table
+/// `v` with these columns (name, SQL type): one statement for any number of rows, whose text
+/// never changes with their number, so PostgreSQL parses and plans it once per connection.
+pub fn json_rows(postgres: bool, n: usize, columns: &[(&str, &str)]) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| {
+            if postgres {
+                format!("(r ->> {i})::{ty} as {name}")
+            } else {
+                format!("json_extract(value, '$[{i}]') as {name}")
+            }
+        })
+        .collect();
+    if postgres {
+        format!("(select {} from json_array_elements(${n}::json) as r) as v", cols.join(", "))
+    } else {
+        format!("(select {} from json_each(${n})) as v", cols.join(", "))
+    }
+}
+
+/// The rows of [`json_rows`], as its bound value.
+pub fn json_rows_value(rows: impl IntoIterator<Item = serde_json::Value>) -> String {
+    serde_json::Value::Array(rows.into_iter().collect()).to_string()
+}

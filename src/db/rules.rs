@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Db,
-    changes::{ChangeTx, rows_per_statement},
+    changes::ChangeTx,
     orders::{HistoryActor, OrderPk},
     with_pool,
 };
@@ -420,80 +420,56 @@ macro_rules! rule_tx {
                         labels.push((*pk, format, service, effect.clear_date));
                     }
                 }
-                let rows = |n: usize, first: usize, per_row: usize| -> String {
-                    (0..n)
-                        .map(|i| {
-                            let b = first + per_row * i;
-                            format!("({})", (b..b + per_row).map(|k| format!("${k}")).collect::<Vec<_>>().join(", "))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                for part in adds.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 3, 2)) {
+                // Each kind of write is one statement for the whole batch, its rows bound as one
+                // JSON value (`json_rows`): the statement's text does not change with the
+                // number of rows.
+                use serde_json::json;
+                let rows = |n: usize, columns: &[(&str, &str)]| super::json_rows($postgres, n, columns);
+                if !adds.is_empty() {
                     // The tags are the account's (read above; a rule naming another is broken
-                    // and skipped), so they are written as they are.
+                    // and skipped).
                     let sql = format!(
-                        "with v (order_pk, tag_id) as (values {})
-                         insert into order_tag (order_pk, tag_id, account_id, added_by, added_at)
-                         select order_pk, tag_id, $1, $2, $3 from v where true
+                        "insert into order_tag (order_pk, tag_id, account_id, added_by, added_at)
+                         select v.order_pk, v.tag_id, $1, $2, $3 from {} where true
                          on conflict (order_pk, tag_id) do nothing",
-                        rows(part.len(), 4, 2)
+                        rows(4, &[("order_pk", "bigint"), ("tag_id", "bigint")])
                     );
-                    let mut q = sqlx::query(&sql).bind(account).bind(added_by).bind(now);
-                    for (pk, tag) in part {
-                        q = q.bind(*pk).bind(*tag);
-                    }
-                    q.execute(&mut *self).await?;
+                    let value = super::json_rows_value(adds.iter().map(|(pk, tag)| json!([pk.0, tag])));
+                    sqlx::query(&sql).bind(account).bind(added_by).bind(now).bind(value).execute(&mut *self).await?;
                 }
-                for part in removes.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 1, 2)) {
+                if !removes.is_empty() {
                     let sql = format!(
-                        "with v (order_pk, tag_id) as (values {})
-                         delete from order_tag where account_id = $1
-                           and exists (select 1 from v where v.order_pk = order_tag.order_pk and v.tag_id = order_tag.tag_id)",
-                        rows(part.len(), 2, 2)
+                        "delete from order_tag where account_id = $1
+                           and exists (select 1 from {} where v.order_pk = order_tag.order_pk and v.tag_id = order_tag.tag_id)",
+                        rows(2, &[("order_pk", "bigint"), ("tag_id", "bigint")])
                     );
-                    let mut q = sqlx::query(&sql).bind(account);
-                    for (pk, tag) in part {
-                        q = q.bind(*pk).bind(*tag);
-                    }
-                    q.execute(&mut *self).await?;
+                    let value = super::json_rows_value(removes.iter().map(|(pk, tag)| json!([pk.0, tag])));
+                    sqlx::query(&sql).bind(account).bind(value).execute(&mut *self).await?;
                 }
-                for part in memos.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 3, 2)) {
+                if !memos.is_empty() {
                     let sql = format!(
-                        "with v (id, memo) as (values {})
-                         update yahoo_order set note = case when note = '' then v.memo else note || $3 || v.memo end,
+                        "update yahoo_order set note = case when note = '' then v.memo else note || $3 || v.memo end,
                              updated_at = $2
-                         from v where yahoo_order.account_id = $1 and yahoo_order.id = v.id",
-                        rows(part.len(), 4, 2)
+                         from {} where yahoo_order.account_id = $1 and yahoo_order.id = v.id",
+                        rows(4, &[("id", "bigint"), ("memo", "text")])
                     );
-                    let mut q = sqlx::query(&sql).bind(account).bind(now).bind("\n");
-                    for (pk, memo) in part {
-                        q = q.bind(*pk).bind(memo);
-                    }
-                    q.execute(&mut *self).await?;
+                    let value = super::json_rows_value(memos.iter().map(|(pk, memo)| json!([pk.0, memo])));
+                    sqlx::query(&sql).bind(account).bind(now).bind("\n").bind(value).execute(&mut *self).await?;
                 }
-                for part in labels.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 2, 4)) {
-                    let values: Vec<String> = (0..part.len())
-                        .map(|i| {
-                            let b = 3 + 4 * i;
-                            format!("(${b}, $1, ${}, ${}, ${}, $2)", b + 1, b + 2, b + 3)
-                        })
-                        .collect();
+                if !labels.is_empty() {
                     let sql = format!(
                         "insert into order_label (order_pk, account_id, format, service, clear_delivery_date, updated_at)
-                         values {}
+                         select v.order_pk, $1, v.format, v.service, v.clear, $2 from {} where true
                          on conflict (order_pk) do update set
                              format = coalesce(excluded.format, order_label.format),
                              service = coalesce(excluded.service, order_label.service),
                              clear_delivery_date = order_label.clear_delivery_date or excluded.clear_delivery_date,
                              updated_at = excluded.updated_at",
-                        values.join(", ")
+                        rows(3, &[("order_pk", "bigint"), ("format", "text"), ("service", "text"), ("clear", "boolean")])
                     );
-                    let mut q = sqlx::query(&sql).bind(account).bind(now);
-                    for (pk, format, service, clear) in part {
-                        q = q.bind(*pk).bind(format).bind(service).bind(*clear);
-                    }
-                    q.execute(&mut *self).await?;
+                    let value =
+                        super::json_rows_value(labels.iter().map(|(pk, f, sv, clear)| json!([pk.0, f, sv, clear])));
+                    sqlx::query(&sql).bind(account).bind(now).bind(value).execute(&mut *self).await?;
                 }
                 // The runs (once per order, rule and trigger) and one history line per hit.
                 let mut lines: Vec<(OrderPk, String)> = Vec::with_capacity(hits.len());
@@ -527,35 +503,28 @@ macro_rules! rule_tx {
                         .collect();
                     lines.push((t.pk, history_line(hit, &done)));
                 }
-                for part in hits.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 3, 3)) {
-                    let rows: Vec<String> = (0..part.len())
-                        .map(|i| format!("(${}, ${}, ${}, $1, true, $2)", 3 + 3 * i, 4 + 3 * i, 5 + 3 * i))
-                        .collect();
-                    let sql = format!(
-                        "insert into order_rule_run (order_pk, rule_id, trigger_key, account_id, matched, created_at)
-                         values {} on conflict do nothing",
-                        rows.join(", ")
-                    );
-                    let mut q = sqlx::query(&sql).bind(account).bind(now);
-                    for (t, hit) in part {
-                        q = q.bind(t.pk).bind(hit.rule.id).bind(&t.trigger);
-                    }
-                    q.execute(&mut *self).await?;
-                }
-                for part in lines.chunks(rows_per_statement(Self::PARAMS_PER_STATEMENT, 4, 2)) {
-                    let rows: Vec<String> =
-                        (0..part.len()).map(|i| format!("($1, ${}, $2, $3, 'rule', ${}, $4)", 5 + 2 * i, 6 + 2 * i)).collect();
-                    let sql = format!(
-                        "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
-                         values {}",
-                        rows.join(", ")
-                    );
-                    let mut q = sqlx::query(&sql).bind(account).bind(actor_type).bind(actor_name).bind(now);
-                    for (pk, line) in part {
-                        q = q.bind(*pk).bind(line);
-                    }
-                    q.execute(&mut *self).await?;
-                }
+                let sql = format!(
+                    "insert into order_rule_run (order_pk, rule_id, trigger_key, account_id, matched, created_at)
+                     select v.order_pk, v.rule_id, v.trigger_key, $1, true, $2 from {} where true
+                     on conflict do nothing",
+                    rows(3, &[("order_pk", "bigint"), ("rule_id", "bigint"), ("trigger_key", "text")])
+                );
+                let value = super::json_rows_value(hits.iter().map(|(t, hit)| json!([t.pk.0, hit.rule.id, t.trigger])));
+                sqlx::query(&sql).bind(account).bind(now).bind(value).execute(&mut *self).await?;
+                let sql = format!(
+                    "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
+                     select $1, v.order_pk, $2, $3, 'rule', v.message, $4 from {}",
+                    rows(5, &[("order_pk", "bigint"), ("message", "text")])
+                );
+                let value = super::json_rows_value(lines.iter().map(|(pk, line)| json!([pk.0, line])));
+                sqlx::query(&sql)
+                    .bind(account)
+                    .bind(actor_type)
+                    .bind(actor_name)
+                    .bind(now)
+                    .bind(value)
+                    .execute(&mut *self)
+                    .await?;
                 outcome.applied = hits.len();
                 outcome.orders = per_order.len();
                 Ok(outcome)
