@@ -16,16 +16,16 @@ create table order_rule (
 );
 create index order_rule_account on order_rule (account_id, position);
 
--- A rule applies once per order per trigger: `trigger_key` is `import` (the order arrived),
--- `change:<Yahoo's version>` (it changed at Yahoo) or `manual:<run>` (run by hand).
+-- The rules apply once per order per trigger: `trigger_key` is `import` (the order arrived),
+-- `change:<Yahoo's version>` (it changed at Yahoo) or `manual:<run>` (run by hand); `rule_ids`
+-- the JSON array of the rules that applied, in order (one row per order and trigger, not per rule).
 create table order_rule_run (
     order_pk bigint not null references yahoo_order (id) on delete cascade,
-    rule_id bigint not null references order_rule (id) on delete cascade,
     trigger_key text not null,
     account_id bigint not null references account (id) on delete cascade,
-    matched boolean not null,
+    rule_ids text not null,
     created_at timestamptz not null,
-    primary key (order_pk, rule_id, trigger_key)
+    primary key (order_pk, trigger_key)
 );
 
 -- The merchant's 離島 postcodes (7 digits), for the remote-island condition.

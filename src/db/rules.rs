@@ -330,10 +330,10 @@ macro_rules! rule_tx {
                 // Yahoo can have been ruled before (a rerun of the same change).
                 let changed: Vec<i64> =
                     targets.iter().filter(|t| t.trigger.starts_with("change:")).map(|t| t.pk.0).collect();
-                let mut ran: HashSet<(OrderPk, i64, String)> = HashSet::new();
+                let mut ran: HashSet<(OrderPk, String)> = HashSet::new();
                 if !changed.is_empty() {
                     let sql = format!(
-                        "select order_pk, rule_id, trigger_key from order_rule_run where account_id = $1 and {}",
+                        "select order_pk, trigger_key from order_rule_run where account_id = $1 and {}",
                         super::in_ids($postgres, "order_pk", 2)
                     );
                     ran = sqlx::query_as(&sql)
@@ -345,13 +345,9 @@ macro_rules! rule_tx {
                         .collect();
                 }
                 let mut hits: Vec<(&RuleTarget, Hit)> = Vec::new();
-                for t in targets {
+                for t in targets.iter().filter(|t| !ran.contains(&(t.pk, t.trigger.clone()))) {
                     let facts = RuleFacts { store: t.store, detail: t.detail, repeat_buyer: repeat.contains(&t.pk) };
-                    for hit in evaluate(&rules, &facts, &cx) {
-                        if !ran.contains(&(t.pk, hit.rule.id, t.trigger.clone())) {
-                            hits.push((t, hit));
-                        }
-                    }
+                    hits.extend(evaluate(&rules, &facts, &cx).into_iter().map(|hit| (t, hit)));
                 }
                 if hits.is_empty() {
                     return Ok(outcome);
@@ -472,7 +468,9 @@ macro_rules! rule_tx {
                     sqlx::query(&sql).bind(account).bind(now).bind(value).execute(&mut *self).await?;
                 }
                 // The runs (once per order, rule and trigger) and one history line per hit.
-                let mut lines: Vec<(OrderPk, String)> = Vec::with_capacity(hits.len());
+                // One 履歴 entry and one run record per order and trigger, naming each rule
+                // applied on a line of its own.
+                let mut runs: Vec<(&RuleTarget, Vec<i64>, Vec<String>)> = Vec::new();
                 for (i, (t, hit)) in hits.iter().enumerate() {
                     let mut statuses = status_words.remove(&i).unwrap_or_default().into_iter();
                     let done: Vec<String> = hit
@@ -501,22 +499,31 @@ macro_rules! rule_tx {
                             Action::ClearDeliveryDate => "送り状のお届け希望日を空にしました".to_owned(),
                         })
                         .collect();
-                    lines.push((t.pk, history_line(hit, &done)));
+                    let line = history_line(hit, &done);
+                    match runs.last_mut().filter(|(last, _, _)| last.pk == t.pk) {
+                        Some((_, ids, lines)) => {
+                            ids.push(hit.rule.id);
+                            lines.push(line);
+                        }
+                        None => runs.push((t, vec![hit.rule.id], vec![line])),
+                    }
                 }
                 let sql = format!(
-                    "insert into order_rule_run (order_pk, rule_id, trigger_key, account_id, matched, created_at)
-                     select v.order_pk, v.rule_id, v.trigger_key, $1, true, $2 from {} where true
+                    "insert into order_rule_run (order_pk, trigger_key, account_id, rule_ids, created_at)
+                     select v.order_pk, v.trigger_key, $1, v.rule_ids, $2 from {} where true
                      on conflict do nothing",
-                    rows(3, &[("order_pk", "bigint"), ("rule_id", "bigint"), ("trigger_key", "text")])
+                    rows(3, &[("order_pk", "bigint"), ("trigger_key", "text"), ("rule_ids", "text")])
                 );
-                let value = super::json_rows_value(hits.iter().map(|(t, hit)| json!([t.pk.0, hit.rule.id, t.trigger])));
+                let value = super::json_rows_value(
+                    runs.iter().map(|(t, ids, _)| json!([t.pk.0, t.trigger, serde_json::to_string(ids).unwrap_or_default()])),
+                );
                 sqlx::query(&sql).bind(account).bind(now).bind(value).execute(&mut *self).await?;
                 let sql = format!(
                     "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
                      select $1, v.order_pk, $2, $3, 'rule', v.message, $4 from {}",
                     rows(5, &[("order_pk", "bigint"), ("message", "text")])
                 );
-                let value = super::json_rows_value(lines.iter().map(|(pk, line)| json!([pk.0, line])));
+                let value = super::json_rows_value(runs.iter().map(|(t, _, lines)| json!([t.pk.0, lines.join("\n")])));
                 sqlx::query(&sql)
                     .bind(account)
                     .bind(actor_type)
