@@ -19,7 +19,9 @@ use crate::{
     domain::{
         AccountId, StoreId,
         order::OrderDetail,
-        rules::{Action, Hit, Rule, RuleContext, RuleFacts, RuleSpec, evaluate, history_line, tag_effect},
+        rules::{
+            Action, Hit, Rule, RuleContext, RuleFacts, RuleSpec, evaluate, history_line, needs_repeat_buyer, tag_effect,
+        },
         scope::OrderScope,
         status::{ChangeRequest, Refusal},
         store::InternalStatus,
@@ -319,12 +321,16 @@ macro_rules! rule_tx {
                     tags: tags.into_iter().map(|(id, n, s)| (id, (n, s))).collect(),
                     islands: islands.into_iter().collect(),
                 };
-                let pks: Vec<OrderPk> = targets.iter().map(|t| t.pk).collect();
-                let repeat = if rules.iter().any(|r| r.spec.uses_repeat_buyer()) {
-                    self.repeat_buyers(account, &pks).await?
-                } else {
-                    HashSet::new()
-                };
+                // The buyer's earlier orders, read only for the orders whose match turns on them.
+                let asking: Vec<OrderPk> = targets
+                    .iter()
+                    .filter(|t| {
+                        let facts = RuleFacts { store: t.store, detail: t.detail, repeat_buyer: false };
+                        needs_repeat_buyer(&rules, &facts, &cx)
+                    })
+                    .map(|t| t.pk)
+                    .collect();
+                let repeat = self.repeat_buyers(account, &asking).await?;
                 // What already ran for these triggers. An order that arrives in this transaction
                 // has no runs yet, and a run by hand is a trigger of its own: only a change at
                 // Yahoo can have been ruled before (a rerun of the same change).

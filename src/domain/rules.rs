@@ -406,6 +406,17 @@ impl RuleSpec {
         self.conditions.iter().any(|c| matches!(c, Condition::RepeatBuyer(_)))
     }
 
+    /// Whether this order's match turns on its buyer's earlier orders: the rule asks about
+    /// them and every other condition holds. Only such orders need the database's answer.
+    pub fn needs_repeat_buyer(&self, f: &RuleFacts, cx: &RuleContext) -> bool {
+        self.uses_repeat_buyer()
+            && self
+                .conditions
+                .iter()
+                .filter(|c| !matches!(c, Condition::RepeatBuyer(_)))
+                .all(|c| c.matches(f, cx).is_some())
+    }
+
     /// Why this rule cannot be saved, in Japanese (empty: it can).
     pub fn refusals(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -490,6 +501,14 @@ impl Rule {
 pub struct Hit<'r> {
     pub rule: &'r Rule,
     pub reasons: Vec<String>,
+}
+
+/// Whether any rule that could apply to this order turns on its buyer's earlier orders (see
+/// [`RuleSpec::needs_repeat_buyer`]); `f.repeat_buyer` is not read.
+pub fn needs_repeat_buyer(rules: &[Rule], f: &RuleFacts, cx: &RuleContext) -> bool {
+    rules
+        .iter()
+        .any(|r| r.enabled && r.applies_to_store(f.store) && !r.is_broken(cx) && r.spec.needs_repeat_buyer(f, cx))
 }
 
 /// The rules that apply to this order, top to bottom: enabled, not broken, for its store,
@@ -714,6 +733,20 @@ mod tests {
         rules[3].spec.actions = vec![Action::AddTag(99)];
         assert!(rules[3].is_broken(&c));
         assert_eq!(ids(evaluate(&rules, &facts(&d), &c)), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn the_buyers_earlier_orders_are_asked_only_when_they_decide() {
+        let d = order();
+        let c = cx();
+        let big =
+            rule(1, vec![Condition::RepeatBuyer(true), Condition::Total { min: Some(50_000), max: None }], vec![]);
+        let okinawa =
+            rule(2, vec![Condition::RepeatBuyer(false), Condition::Prefecture(vec!["沖縄県".into()])], vec![]);
+        assert!(!needs_repeat_buyer(std::slice::from_ref(&big), &facts(&d), &c), "the total already fails");
+        assert!(needs_repeat_buyer(&[big, okinawa.clone()], &facts(&d), &c));
+        let plain = rule(3, vec![Condition::Prefecture(vec!["沖縄県".into()])], vec![]);
+        assert!(!needs_repeat_buyer(&[plain], &facts(&d), &c));
     }
 
     #[test]

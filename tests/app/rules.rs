@@ -217,6 +217,39 @@ async fn a_rule_never_moves_a_held_order(backend: Backend) {
     }
 }
 
+/// 「以前にも購入あり」: the second order of a buyer (same e-mail, or the same phone under
+/// another address) is tagged, the first and a stranger's are not.
+async fn a_repeat_buyer_is_known_by_mail_or_phone(backend: Backend) {
+    let s = quiet(backend).await;
+    let tag = make_tag(&s, "リピーター", false).await;
+    let spec = RuleSpec {
+        conditions: vec![Condition::RepeatBuyer(true)],
+        actions: vec![Action::AddTag(tag)],
+        match_all: false,
+    };
+    save_rule(&s, "リピーター", spec).await;
+    let buyer = |hours: i64, mail: &str, phone: &str| {
+        json!({
+            "order_time": (chrono::Utc::now() - chrono::Duration::hours(hours)).to_rfc3339(),
+            "items": [{ "item_id": "mug", "title": "マグカップ" }],
+            "bill": { "mail": mail, "phone": phone },
+        })
+    };
+    let first =
+        s.sim.order(SELLER, buyer(5, "hanako@example.jp", "0311112222")).await["order_id"].as_str().unwrap().to_owned();
+    let again =
+        s.sim.order(SELLER, buyer(3, "hanako@example.jp", "0399998888")).await["order_id"].as_str().unwrap().to_owned();
+    let by_phone =
+        s.sim.order(SELLER, buyer(2, "other@example.jp", "0311112222")).await["order_id"].as_str().unwrap().to_owned();
+    let stranger =
+        s.sim.order(SELLER, buyer(1, "taro@example.jp", "0455556666")).await["order_id"].as_str().unwrap().to_owned();
+    assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done);
+    for (id, tagged) in [(&first, false), (&again, true), (&by_phone, true), (&stranger, false)] {
+        let pk = pk_of(&s, id).await;
+        assert_eq!(tags_of(&s, pk).await.len(), usize::from(tagged), "{id}");
+    }
+}
+
 /// Yahoo releasing a hold is a change: a rule about released orders applies then, once.
 async fn a_change_at_yahoo_applies_rules_again_once(backend: Backend) {
     let s = shop(backend, |_| {}).await;
@@ -402,6 +435,7 @@ crate::on_both_backends!(
     a_rule_sorts_arriving_orders_once_and_says_why,
     a_rule_never_moves_a_held_order,
     a_change_at_yahoo_applies_rules_again_once,
+    a_repeat_buyer_is_known_by_mail_or_phone,
     the_rule_form_refuses_confirms_and_flags_broken_rules,
     a_killed_import_applies_each_rule_once,
 );
