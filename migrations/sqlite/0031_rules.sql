@@ -16,17 +16,11 @@ create table order_rule (
 );
 create index order_rule_account on order_rule (account_id, position);
 
--- The rules apply once per order per trigger: `trigger_key` is `import` (the order arrived),
--- `change:<Yahoo's version>` (it changed at Yahoo) or `manual:<run>` (run by hand); `rule_ids`
--- the JSON array of the rules that applied, in order (one row per order and trigger, not per rule).
-create table order_rule_run (
-    order_pk integer not null references yahoo_order (id) on delete cascade,
-    trigger_key text not null,
-    account_id integer not null references account (id) on delete cascade,
-    rule_ids text not null,
-    created_at text not null,
-    primary key (order_pk, trigger_key)
-);
+-- The rules apply once per order and trigger, and their 履歴 entry is the record of it:
+-- `rule_trigger` is `import` (the order arrived), `change:<Yahoo's version>` (it changed at
+-- Yahoo) or `manual:<run>` (run by hand), and an order has one such entry per trigger.
+alter table order_history add column rule_trigger text;
+create unique index order_history_rule_once on order_history (order_pk, rule_trigger) where rule_trigger is not null;
 
 -- The merchant's 離島 postcodes (7 digits), for the remote-island condition.
 create table island_postcode (

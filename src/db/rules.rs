@@ -1,8 +1,8 @@
 //! Rules (issue 30): the account's rules in their order, the 離島 postcode list, and applying
 //! rules to orders inside the caller's transaction ([`RuleTx::apply_rules`]): the import's
 //! batch (so a killed import never leaves an order half-ruled) and a person's run on chosen
-//! orders. A rule applies once per order per trigger (`order_rule_run`); its history line says
-//! what matched and what it did.
+//! orders. The rules apply once per order per trigger: their 履歴 entry records the trigger
+//! (`order_history.rule_trigger`, unique per order) and says what matched and what it did.
 
 use std::collections::{HashMap, HashSet};
 
@@ -140,7 +140,7 @@ pub async fn save(
     })
 }
 
-/// Deletes a rule of the account (its runs go with it; the orders keep what it did).
+/// Deletes a rule of the account (the orders keep what it did, and their 履歴 says so).
 pub async fn delete(db: &Db, account: AccountId, id: i64) -> sqlx::Result<bool> {
     with_pool!(db, |p| {
         sqlx::query("delete from order_rule where account_id = $1 and id = $2")
@@ -339,7 +339,8 @@ macro_rules! rule_tx {
                 let mut ran: HashSet<(OrderPk, String)> = HashSet::new();
                 if !changed.is_empty() {
                     let sql = format!(
-                        "select order_pk, trigger_key from order_rule_run where account_id = $1 and {}",
+                        "select order_pk, rule_trigger from order_history
+                         where account_id = $1 and rule_trigger is not null and {}",
                         super::in_ids($postgres, "order_pk", 2)
                     );
                     ran = sqlx::query_as(&sql)
@@ -473,10 +474,10 @@ macro_rules! rule_tx {
                         super::json_rows_value(labels.iter().map(|(pk, f, sv, clear)| json!([pk.0, f, sv, clear])));
                     sqlx::query(&sql).bind(account).bind(now).bind(value).execute(&mut *self).await?;
                 }
-                // The runs (once per order, rule and trigger) and one history line per hit.
+                // One 履歴 line per rule applied.
                 // One 履歴 entry and one run record per order and trigger, naming each rule
                 // applied on a line of its own.
-                let mut runs: Vec<(&RuleTarget, Vec<i64>, Vec<String>)> = Vec::new();
+                let mut runs: Vec<(&RuleTarget, Vec<String>)> = Vec::new();
                 for (i, (t, hit)) in hits.iter().enumerate() {
                     let mut statuses = status_words.remove(&i).unwrap_or_default().into_iter();
                     let done: Vec<String> = hit
@@ -506,30 +507,21 @@ macro_rules! rule_tx {
                         })
                         .collect();
                     let line = history_line(hit, &done);
-                    match runs.last_mut().filter(|(last, _, _)| last.pk == t.pk) {
-                        Some((_, ids, lines)) => {
-                            ids.push(hit.rule.id);
-                            lines.push(line);
-                        }
-                        None => runs.push((t, vec![hit.rule.id], vec![line])),
+                    match runs.last_mut().filter(|(last, _)| last.pk == t.pk) {
+                        Some((_, lines)) => lines.push(line),
+                        None => runs.push((t, vec![line])),
                     }
                 }
                 let sql = format!(
-                    "insert into order_rule_run (order_pk, trigger_key, account_id, rule_ids, created_at)
-                     select v.order_pk, v.trigger_key, $1, v.rule_ids, $2 from {} where true
-                     on conflict do nothing",
-                    rows(3, &[("order_pk", "bigint"), ("trigger_key", "text"), ("rule_ids", "text")])
+                    "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at,
+                         rule_trigger)
+                     select $1, v.order_pk, $2, $3, 'rule', v.message, $4, v.rule_trigger from {} where true
+                     on conflict (order_pk, rule_trigger) where rule_trigger is not null do nothing",
+                    rows(5, &[("order_pk", "bigint"), ("message", "text"), ("rule_trigger", "text")])
                 );
                 let value = super::json_rows_value(
-                    runs.iter().map(|(t, ids, _)| json!([t.pk.0, t.trigger, serde_json::to_string(ids).unwrap_or_default()])),
+                    runs.iter().map(|(t, lines)| json!([t.pk.0, lines.join("\n"), t.trigger])),
                 );
-                sqlx::query(&sql).bind(account).bind(now).bind(value).execute(&mut *self).await?;
-                let sql = format!(
-                    "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
-                     select $1, v.order_pk, $2, $3, 'rule', v.message, $4 from {}",
-                    rows(5, &[("order_pk", "bigint"), ("message", "text")])
-                );
-                let value = super::json_rows_value(runs.iter().map(|(t, _, lines)| json!([t.pk.0, lines.join("\n")])));
                 sqlx::query(&sql)
                     .bind(account)
                     .bind(actor_type)

@@ -406,7 +406,11 @@ async fn a_killed_import_applies_each_rule_once(backend: Backend) {
         async move {
             let ours = s.ours().await;
             let runs: Vec<(OrderPk, i64)> = orderdesk::with_pool!(&s.app.db, |p| {
-                sqlx::query_as("select order_pk, count(*) from order_rule_run group by order_pk").fetch_all(p).await
+                sqlx::query_as(
+                    "select order_pk, count(*) from order_history where rule_trigger is not null group by order_pk",
+                )
+                .fetch_all(p)
+                .await
             })
             .unwrap();
             let lines: Vec<(OrderPk, i64)> = orderdesk::with_pool!(&s.app.db, |p| {
