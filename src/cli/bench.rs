@@ -657,8 +657,8 @@ async fn writer_alone(
 }
 
 /// `n` rules on the account, as a merchant's list might hold them: prefectures, pay methods,
-/// amounts, item codes, comments, repeat buyers, each adding one of five tags; one in ten
-/// matches often (沖縄・北海道 and large totals), the rest rarely or never.
+/// amounts, item codes, comments, repeat buyers, each adding one of five tags; the prefecture
+/// rules match often (each its own prefecture, one 沖縄・北海道), the rest rarely or never.
 async fn seed_rules(db: &crate::db::Db, account: crate::domain::AccountId, n: usize) -> anyhow::Result<()> {
     use crate::domain::rules::{Action, CommentIs, Condition, PREFECTURES, RuleSpec};
     let now = crate::db::now();
@@ -671,7 +671,10 @@ async fn seed_rules(db: &crate::db::Db, account: crate::domain::AccountId, n: us
     }
     for i in 0..n {
         let conditions = match i % 10 {
-            0 => vec![Condition::Prefecture(vec!["沖縄県".into(), "北海道".into()])],
+            // One rule for 沖縄・北海道, the others each for a prefecture of its own (a merchant
+            // does not write the same condition ten times).
+            0 if i == 0 => vec![Condition::Prefecture(vec!["沖縄県".into(), "北海道".into()])],
+            0 => vec![Condition::Prefecture(vec![PREFECTURES[(i * 7) % 47].into()])],
             1 => vec![Condition::Prefecture(vec![PREFECTURES[i % 47].into()]), Condition::Gift(true)],
             2 => vec![Condition::PayMethod(vec![format!("payment_z{i}")])],
             3 => vec![Condition::Total { min: Some(50_000 + i as i64), max: None }],
