@@ -217,6 +217,56 @@ async fn a_rule_never_moves_a_held_order(backend: Backend) {
     }
 }
 
+/// A rule's label: 佐川 for 北海道 keeps the order out of a B2 file (saying which file it wants)
+/// and in the e飛伝 file; a B2 service set by a rule is the one the B2 file carries.
+async fn a_rule_chooses_the_label(backend: Backend) {
+    let s = quiet(backend).await;
+    save_settings(&s).await;
+    let sagawa = RuleSpec {
+        conditions: vec![Condition::Prefecture(vec!["北海道".into()])],
+        actions: vec![Action::Label { format: "ehiden".into(), service: None }],
+        match_all: false,
+    };
+    save_rule(&s, "北海道は佐川", sagawa).await;
+    let gift = RuleSpec {
+        conditions: vec![Condition::Gift(true)],
+        actions: vec![Action::Label { format: "b2".into(), service: Some("8".into()) }],
+        match_all: false,
+    };
+    save_rule(&s, "ギフトはコンパクト", gift).await;
+    let paid = |prefecture: &str, zip: &str, wrap: i64| {
+        json!({
+            "items": [{ "item_id": "mug", "title": "マグカップ" }], "pay_method": "payment_a1", "pay_status": 1,
+            "ship": { "prefecture": prefecture, "city": "札幌市中央区", "zip_code": zip }, "gift_wrap_charge": wrap,
+        })
+    };
+    let (north_id, _) = order(&s, paid("北海道", "060-0001", 0)).await;
+    let (gift_id, _) = order(&s, paid("東京都", "100-0001", 300)).await;
+    assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done);
+    let (north, gift) = (pk_of(&s, &north_id).await, pk_of(&s, &gift_id).await);
+    to_awaiting(&s, north).await;
+    to_awaiting(&s, gift).await;
+    let b2 = export(&s, &[north, gift], &[("format", "b2")]).await;
+    let excluded = b2.select_text("#excluded-table tbody tr").join("");
+    assert!(
+        excluded.contains(&north_id) && excluded.contains("ルールで「佐川 e飛伝Ⅲ」に指定されています"),
+        "{}",
+        b2.body
+    );
+    assert!(b2.select_text("#labels-done").join("").contains("1件"), "{}", b2.body);
+    let file = orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query_scalar::<_, Vec<u8>>("select body from label_export order by id desc limit 1").fetch_one(p).await
+    })
+    .unwrap();
+    let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&file);
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    let at = header.iter().position(|h| h.trim_matches('"') == "送り状種類").expect("a service column");
+    assert_eq!(row[at].trim_matches('"'), "8", "the rule's service: {text}");
+    let ehiden = export(&s, &[north], &[("format", "ehiden")]).await;
+    assert!(ehiden.select_text("#labels-done").join("").contains("1件"), "{}", ehiden.body);
+}
+
 /// 「以前にも購入あり」: the second order of a buyer (same e-mail, or the same phone under
 /// another address) is tagged, the first and a stranger's are not.
 async fn a_repeat_buyer_is_known_by_mail_or_phone(backend: Backend) {
@@ -440,6 +490,7 @@ crate::on_both_backends!(
     a_rule_never_moves_a_held_order,
     a_change_at_yahoo_applies_rules_again_once,
     a_repeat_buyer_is_known_by_mail_or_phone,
+    a_rule_chooses_the_label,
     the_rule_form_refuses_confirms_and_flags_broken_rules,
     a_killed_import_applies_each_rule_once,
 );
