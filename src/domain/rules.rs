@@ -244,10 +244,9 @@ impl Condition {
             Condition::Total { min, max } => {
                 within(d.total_price, *min, *max).then(|| format!("合計金額={}円", d.total_price))
             }
-            Condition::Prefecture(list) => list
-                .iter()
-                .any(|p| *p == d.ship.prefecture)
-                .then(|| format!("お届け先の都道府県={}", d.ship.prefecture)),
+            Condition::Prefecture(list) => {
+                list.contains(&d.ship.prefecture).then(|| format!("お届け先の都道府県={}", d.ship.prefecture))
+            }
             Condition::RemoteIsland(want) => {
                 let on = postcode(&d.ship.zip_code).is_some_and(|z| cx.islands.contains(&z));
                 (on == *want).then(|| {

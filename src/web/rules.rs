@@ -436,17 +436,25 @@ impl EditPage {
     }
 }
 
+/// What the form page says besides the form: why it was not saved, what to mind, the preview
+/// and whether saving needs the confirmation.
+#[derive(Default)]
+struct Said {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    preview: Option<Preview>,
+    needs_confirm: bool,
+}
+
 async fn edit_page(
     state: &AppState,
     owner: &Owner,
     id: Option<i64>,
     form: RuleForm,
-    errors: Vec<String>,
-    warnings: Vec<String>,
-    preview: Option<Preview>,
-    needs_confirm: bool,
+    said: Said,
 ) -> AppResult<EditPage> {
     let account = owner.account_id();
+    let Said { errors, warnings, preview, needs_confirm } = said;
     Ok(EditPage {
         layout: owner.layout(if id.is_some() { "ルールの編集" } else { "新しいルール" }).await?,
         id,
@@ -466,7 +474,7 @@ async fn edit_page(
 
 pub async fn new(State(state): State<AppState>, owner: Owner) -> AppResult<Response> {
     let form = RuleForm { enabled: true, ..RuleForm::default() };
-    Ok(ok(&edit_page(&state, &owner, None, form, Vec::new(), Vec::new(), None, false).await?))
+    Ok(ok(&edit_page(&state, &owner, None, form, Said::default()).await?))
 }
 
 pub async fn edit(State(state): State<AppState>, owner: Owner, Path(rule_id): Path<i64>) -> AppResult<Response> {
@@ -477,7 +485,8 @@ pub async fn edit(State(state): State<AppState>, owner: Owner, Path(rule_id): Pa
         errors.push(broken_message(&rule));
     }
     let warnings = rule.spec.warnings();
-    Ok(ok(&edit_page(&state, &owner, Some(rule_id), RuleForm::of(&rule), errors, warnings, None, false).await?))
+    Ok(ok(&edit_page(&state, &owner, Some(rule_id), RuleForm::of(&rule), Said { errors, warnings, ..Said::default() })
+        .await?))
 }
 
 fn broken_message(rule: &Rule) -> String {
@@ -524,7 +533,7 @@ async fn submit(
     let stores = crate::db::stores::list(&state.db, account).await?;
     let tag_list = tags::list(&state.db, account).await?;
     let refused = |errors: Vec<String>, form: RuleForm| async {
-        let page = edit_page(&state, &owner, id, form, errors, Vec::new(), None, false).await?;
+        let page = edit_page(&state, &owner, id, form, Said { errors, ..Said::default() }).await?;
         Ok::<_, AppError>((StatusCode::UNPROCESSABLE_ENTITY, ok(&page)).into_response())
     };
     let input = match form.input(&stores, &tag_list) {
@@ -543,11 +552,18 @@ async fn submit(
     };
     let scope = owner.scope().await?;
     let (rows, looked_at) = rules::preview(&state.db, &scope, &rule, PREVIEW_ORDERS).await?;
-    let percent = if looked_at == 0 { 0 } else { rows.len() * 100 / looked_at };
+    let percent = (rows.len() * 100).checked_div(looked_at).unwrap_or(0);
     let over = looked_at > 0 && rows.len() * 100 > looked_at * CONFIRM_SHARE_PERCENT;
     let preview = Preview { rows, looked_at, percent };
     if !saving || (over && !confirmed) {
-        let page = edit_page(&state, &owner, id, form, Vec::new(), warnings, Some(preview), over).await?;
+        let page = edit_page(
+            &state,
+            &owner,
+            id,
+            form,
+            Said { warnings, preview: Some(preview), needs_confirm: over, ..Said::default() },
+        )
+        .await?;
         return Ok(ok(&page));
     }
     if rules::save(&state.db, account, id, &input, crate::db::now()).await?.is_none() {
