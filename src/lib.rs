@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod documents;
 pub mod domain;
 pub mod import;
 pub mod jobs;

@@ -85,10 +85,12 @@ pub enum Action {
     TagsChanged,
     /// A rule made, changed, moved or deleted, or the 離島 postcodes replaced.
     RulesChanged,
+    DocumentsPrinted,
+    DocumentSettingsChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 35] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -122,6 +124,8 @@ impl Action {
         Action::TrackingImported,
         Action::TagsChanged,
         Action::RulesChanged,
+        Action::DocumentsPrinted,
+        Action::DocumentSettingsChanged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -151,6 +155,8 @@ impl Action {
             Action::TrackingImported => "tracking_imported",
             Action::TagsChanged => "tags_changed",
             Action::RulesChanged => "rules_changed",
+            Action::DocumentsPrinted => "documents_printed",
+            Action::DocumentSettingsChanged => "document_settings_changed",
             Action::StockPulled => "stock_pulled",
             Action::PasswordResetLinkIssued => "password_reset_link_issued",
             Action::PasswordResetLinkUsed => "password_reset_link_used",
@@ -197,6 +203,8 @@ impl Action {
             Some(Action::TrackingImported) => "伝票番号の取込",
             Some(Action::TagsChanged) => "タグの作成・削除",
             Some(Action::RulesChanged) => "ルールの変更",
+            Some(Action::DocumentsPrinted) => "納品書・ピッキングリストの印刷",
+            Some(Action::DocumentSettingsChanged) => "納品書設定の変更",
             None => "その他",
         }
     }

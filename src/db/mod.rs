@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod audit;
 pub mod changes;
 pub mod dashboard;
+pub mod documents;
 pub mod imports;
 pub mod key_check;
 pub mod lease;

@@ -483,6 +483,8 @@ pub struct NewExport<'a> {
     pub shipments: &'a [i64],
     pub reexport: bool,
     pub by: &'a str,
+    /// The 出荷予定日 the file was written with.
+    pub ship_date: chrono::NaiveDate,
 }
 
 /// Records an export (who, when, which shipments, the file and its hash) and marks its
@@ -494,8 +496,8 @@ pub async fn record_export(db: &Db, account: AccountId, e: &NewExport<'_>, now: 
         let mut tx = p.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "insert into label_export (account_id, format, file_name, content_type, file_hash, body, rows, reexport,
-                 created_by, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
+                 created_by, created_at, ship_date)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
         )
         .bind(account)
         .bind(e.format.as_str())
@@ -507,6 +509,7 @@ pub async fn record_export(db: &Db, account: AccountId, e: &NewExport<'_>, now: 
         .bind(e.reexport)
         .bind(e.by)
         .bind(now)
+        .bind(e.ship_date)
         .fetch_one(&mut *tx)
         .await?;
         let pg = db.is_postgres();

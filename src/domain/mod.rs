@@ -6,6 +6,7 @@ pub mod checklist;
 pub mod diagnosis;
 pub mod health;
 pub mod ids;
+pub mod invoice;
 pub mod jst;
 pub mod order;
 pub mod public_key;

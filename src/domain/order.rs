@@ -73,10 +73,25 @@ pub struct OrderDetail {
     pub gift_wrap_charge: i64,
     pub discount: i64,
     pub use_point: i64,
+    /// TotalCouponDiscount: what the store's coupons took off.
+    pub coupon_discount: i64,
+    /// GiftCardDiscount: what a gift card paid.
+    pub gift_card_discount: i64,
+    /// SocialGiftType: 0 an ordinary order, otherwise a gift (1 social gift, 2 gift).
+    pub social_gift_type: u8,
+    /// NeedGiftWrap: the buyer asked for gift wrapping (Yahoo's gift flag on `<Ship>`).
+    pub need_gift_wrap: Option<bool>,
     pub total_price: i64,
     pub settle_amount: i64,
     pub items: Vec<OrderItem>,
     pub seller_id: String,
+}
+
+impl OrderDetail {
+    /// A gift: a social gift, a gift order, or wrapping asked for. Its 納品書 carries no prices.
+    pub fn is_gift(&self) -> bool {
+        self.social_gift_type != 0 || self.need_gift_wrap == Some(true)
+    }
 }
 
 /// One history line to append.

@@ -415,6 +415,10 @@ mod tests {
             gift_wrap_charge: 0,
             discount: 0,
             use_point: 0,
+            coupon_discount: 0,
+            gift_card_discount: 0,
+            social_gift_type: 0,
+            need_gift_wrap: None,
             total_price: 1500,
             settle_amount: 1500,
             items: vec![OrderItem {

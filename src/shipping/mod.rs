@@ -190,6 +190,7 @@ pub async fn export_labels(
         shipments: &ids,
         reexport: req.reexport,
         by,
+        ship_date: req.ship_date,
     };
     let export_id = store::record_export(db, scope.account, &export, now).await?;
     Ok(Ok(LabelOutcome::Written { export_id, rows: ids.len(), excluded, already }))

@@ -26,6 +26,7 @@ pub mod connect;
 pub mod csrf;
 pub mod csv;
 pub mod dashboard;
+pub mod documents;
 pub mod error;
 pub mod health;
 pub mod imports;
@@ -159,6 +160,11 @@ pub fn routes() -> Routes {
         .post("/shipping/tracking/{upload_id}/apply", shipping::tracking_apply)
         .get("/stores/{store_id}/shipping", shipping::settings_form)
         .post("/stores/{store_id}/shipping", shipping::save_settings)
+        .post("/documents", documents::create)
+        .get("/documents/{batch_id}", documents::show)
+        .get("/documents/{batch_id}/pdf", documents::pdf)
+        .get("/stores/{store_id}/documents", documents::settings_form)
+        .post("/stores/{store_id}/documents", documents::save_settings)
         .get("/stock", stock::index)
         .get("/stock.csv", stock::download)
         .post("/stock/set", stock::set)

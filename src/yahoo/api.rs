@@ -19,7 +19,7 @@ pub const LIST_FIELDS: &str = "OrderId,Version,OrderTime,LastUpdateTime,OrderSta
 pub const INFO_FIELDS: &str = "OrderId,Version,OrderTime,LastUpdateTime,OrderStatus,IsSeen,FraudHoldStatus,PublicationTime,CancelReason,BuyerComments,\
 PayStatus,PayMethod,PayMethodName,PayDate,BillLastName,BillFirstName,BillLastNameKana,BillFirstNameKana,BillZipCode,BillPrefecture,BillCity,BillAddress1,BillAddress2,BillPhoneNumber,BillMailAddress,\
 ShipStatus,ShipMethod,ShipMethodName,ShipRequestDate,ShipRequestTime,ShipCompanyCode,ShipInvoiceNumber1,ShipInvoiceNumber2,ShipDate,ShipLastName,ShipFirstName,ShipLastNameKana,ShipFirstNameKana,ShipZipCode,ShipPrefecture,ShipCity,ShipAddress1,ShipAddress2,ShipPhoneNumber,\
-PayCharge,ShipCharge,GiftWrapCharge,Discount,UsePoint,TotalPrice,SettleAmount,\
+PayCharge,ShipCharge,GiftWrapCharge,Discount,UsePoint,TotalCouponDiscount,GiftCardDiscount,SocialGiftType,NeedGiftWrap,TotalPrice,SettleAmount,\
 LineId,ItemId,Title,SubCode,ItemOption,UnitPrice,Quantity,ItemTaxRatio,ProductId,CategoryId,SellerId";
 
 fn malformed(what: &str) -> YahooError {
@@ -316,6 +316,10 @@ fn order_info_fields<N: XmlNode>(root: &N) -> Result<OrderDetail, YahooError> {
         gift_wrap_charge: amount("GiftWrapCharge")?,
         discount: amount("Discount")?,
         use_point: amount("UsePoint")?,
+        coupon_discount: number(o, "TotalCouponDiscount")?.unwrap_or(0),
+        gift_card_discount: amount("GiftCardDiscount")?,
+        social_gift_type: number(o, "SocialGiftType")?.unwrap_or(0),
+        need_gift_wrap: ship.and_then(|s| boolean(s, "NeedGiftWrap")),
         total_price: amount("TotalPrice")?,
         settle_amount: amount("SettleAmount")?,
         items,

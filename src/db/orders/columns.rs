@@ -163,6 +163,10 @@ yahoo_columns! {
     gift_wrap_charge: Int = gift_wrap_charge,
     discount: Int = discount,
     use_point: Int = use_point,
+    coupon_discount: Int = coupon_discount,
+    gift_card_discount: Int = gift_card_discount,
+    social_gift_type: Code = social_gift_type,
+    need_gift_wrap: OptBool = need_gift_wrap,
     total_price: Int = total_price,
     settle_amount: Int = settle_amount,
 }
