@@ -144,6 +144,8 @@ pub async fn create_batch(
     if kind == DocumentKind::Slip {
         // A slip whose sum is not Yahoo's total is listed, never printed wrong.
         let printed = read_orders(db, scope, &ok).await?;
+        let stores: HashMap<StoreId, String> =
+            crate::db::stores::links(db, scope.account).await?.into_iter().map(|s| (s.id, s.name)).collect();
         let mut fine = Vec::with_capacity(ok.len());
         for p in &printed {
             if is_gift(&p.row) {
@@ -154,7 +156,7 @@ pub async fn create_batch(
                 Ok(_) => fine.push(p.row.id),
                 Err(reason) => excluded.push(LeftOut {
                     order_id: p.row.order_id.clone(),
-                    store_name: String::new(),
+                    store_name: stores.get(&p.row.store_id).cloned().unwrap_or_default(),
                     reason,
                     held: false,
                 }),
@@ -254,8 +256,7 @@ fn masked(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| matches!(c, '*' | '＊' | '●' | '※' | ' ' | '　'))
 }
 
-/// Text for a field that Yahoo masked, so that it does not read as an error.
-const HIDDEN: &str = "（ギフトのため非表示）";
+use self::slip::HIDDEN;
 
 fn shown(s: &str) -> String {
     if masked(s) { HIDDEN.to_owned() } else { s.trim().to_owned() }

@@ -8,6 +8,15 @@ use chrono::NaiveDate;
 use super::pdf::{Face, Frame};
 use crate::domain::invoice::{Charges, REDUCED_RATE, TaxSummary};
 
+/// What a field Yahoo masked (a social gift's giver) prints as, so that it does not read as an
+/// error or a blank.
+pub const HIDDEN: &str = "（ギフトのため非表示）";
+
+/// A name with its honorific (none for a hidden one).
+fn honorific(name: &str) -> String {
+    if name == HIDDEN { name.to_owned() } else { format!("{name} 様") }
+}
+
 /// The issuer block (the store's 納品書 settings).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Seller {
@@ -73,18 +82,7 @@ pub struct Slip {
     pub gift: bool,
 }
 
-/// 1,234円
-pub fn yen(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{}{out}円", if v < 0 { "-" } else { "" })
-}
+pub use crate::domain::invoice::yen;
 
 /// Sizes for a region: A4 gets 9 pt text, smaller regions 8 pt.
 struct Style {
@@ -284,7 +282,7 @@ fn first_page_header(f: &mut Frame, slip: &Slip, st: &Style, left: f32, right: f
         f.text(left, ly, st.size, &t);
         ly += st.line;
     }
-    for t in face.wrap(&format!("{} 様", slip.recipient.name), st.size + 3.0, addr_w) {
+    for t in face.wrap(&honorific(&slip.recipient.name), st.size + 3.0, addr_w) {
         f.text(left, ly, st.size + 3.0, &t);
         ly += st.size + 6.0;
     }
@@ -296,7 +294,7 @@ fn first_page_header(f: &mut Frame, slip: &Slip, st: &Style, left: f32, right: f
     if slip.buyer != slip.recipient && !slip.buyer.name.is_empty() {
         f.text_gray(left, ly, st.small, "ご注文者", 90);
         ly += st.small + 4.0;
-        for t in face.wrap(&format!("{} 様", slip.buyer.name), st.size, addr_w) {
+        for t in face.wrap(&honorific(&slip.buyer.name), st.size, addr_w) {
             f.text(left, ly, st.size, &t);
             ly += st.line;
         }

@@ -74,14 +74,25 @@ pub struct TaxSummary {
 /// Why a slip's money cannot be printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Mismatch {
-    #[error(
-        "金額がYahoo!の合計金額と一致しません（明細からの計算 {computed}円、Yahoo!の合計 {yahoo}円）。注文を再取込してから印刷してください"
-    )]
+    #[error("金額がYahoo!の合計金額と一致しません（明細からの計算 {}、Yahoo!の合計 {}）。注文を再取込してから印刷してください", yen(*.computed), yen(*.yahoo))]
     Total { computed: i64, yahoo: i64 },
-    #[error("値引き（{reductions}円）が商品代金と手数料の合計（{base}円）を上回っています")]
+    #[error("値引き（{}）が商品代金と手数料の合計（{}）を上回っています", yen(*.reductions), yen(*.base))]
     Reductions { reductions: i64, base: i64 },
     #[error("税率{0}%の明細があります（8%か10%のみ印刷できます）")]
     Rate(u8),
+}
+
+/// An amount as the slip and its messages write it: 1,234円.
+pub fn yen(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{}{out}円", if v < 0 { "-" } else { "" })
 }
 
 /// The consumption tax inside a tax-included amount, rounded down.
@@ -232,7 +243,7 @@ mod tests {
     fn a_total_that_is_not_yahoos_is_refused() {
         let err = summarize(&[line(1000, 10)], &Charges { total_price: 900, ..Charges::default() }).unwrap_err();
         assert_eq!(err, Mismatch::Total { computed: 1000, yahoo: 900 });
-        assert!(err.to_string().contains("1000円") && err.to_string().contains("900円"));
+        assert!(err.to_string().contains("1,000円") && err.to_string().contains("900円"));
         let err = summarize(&[line(1000, 5)], &Charges { total_price: 1000, ..Charges::default() }).unwrap_err();
         assert_eq!(err, Mismatch::Rate(5));
         let c = Charges { discount: 2000, points: -1000, total_price: 0, ..Charges::default() };

@@ -98,6 +98,59 @@ pub fn parse_csv(text: &str) -> (Vec<CsvLine>, Vec<CsvError>) {
     (good, bad)
 }
 
+/// The longest 棚番 (location) accepted.
+pub const MAX_LOCATION: usize = 30;
+
+/// A 棚番 as typed: trimmed, at most [`MAX_LOCATION`] characters, no control characters. Empty
+/// means "no location".
+pub fn parse_location(input: &str) -> Result<String, String> {
+    let s = input.trim();
+    if s.chars().count() > MAX_LOCATION {
+        return Err(format!("棚番「{s}」は{MAX_LOCATION}文字までです"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("棚番に改行や制御文字は使えません".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// Reads a 棚番 CSV (`商品コード,棚番`, optionally with a header line): good lines as
+/// (code, location) and the bad ones with why. An empty 棚番 clears the code's.
+pub fn parse_location_csv(text: &str) -> (Vec<(String, String)>, Vec<CsvError>) {
+    let mut good: Vec<(usize, String, String)> = Vec::new();
+    let mut bad = Vec::new();
+    for (i, raw) in text.trim_start_matches('\u{feff}').lines().enumerate() {
+        let line = i + 1;
+        let raw = raw.trim_end_matches('\r');
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let cells = split_cells(raw);
+        if line == 1 && cells.first().is_some_and(|c| c.contains("商品コード") || c.eq_ignore_ascii_case("code")) {
+            continue;
+        }
+        if cells.len() < 2 {
+            bad.push(CsvError { line, message: "「商品コード,棚番」の2列が必要です".into() });
+            continue;
+        }
+        let code: String = cells[0].nfkc().collect();
+        let location: String = cells[1].nfkc().collect();
+        match (parse_code(&code), parse_location(&location)) {
+            (Ok(code), Ok(location)) => {
+                if let Some((first, ..)) = good.iter().find(|(_, c, _)| *c == code) {
+                    bad.push(CsvError {
+                        line, message: format!("商品コード「{code}」は{first}行目にもあります")
+                    });
+                } else {
+                    good.push((line, code, location));
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => bad.push(CsvError { line, message: e }),
+        }
+    }
+    (good.into_iter().map(|(_, c, l)| (c, l)).collect(), bad)
+}
+
 /// Splits one CSV record (double-quoted cells with "" for a quote).
 fn split_cells(line: &str) -> Vec<String> {
     let mut cells = Vec::new();
@@ -128,6 +181,20 @@ pub fn merge_manual_edit(seen: i64, typed: i64, current: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn location_csv() {
+        let (good, bad) =
+            parse_location_csv("商品コード,棚番\ntowel,A-01\n\"cup:cup-w\",B-2\nsoap,\nbad code,C\ntowel,D\n");
+        assert_eq!(
+            good,
+            vec![("towel".into(), "A-01".into()), ("cup:cup-w".into(), "B-2".into()), ("soap".into(), String::new())]
+        );
+        assert_eq!(bad.iter().map(|e| e.line).collect::<Vec<_>>(), vec![5, 6]);
+        assert!(bad[1].message.contains("2行目"));
+        assert!(parse_location(&"棚".repeat(31)).is_err());
+        assert_eq!(parse_location(" Ａ-1 ").unwrap(), "Ａ-1");
+    }
 
     #[test]
     fn codes_as_yahoo_writes_them() {

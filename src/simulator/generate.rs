@@ -530,6 +530,7 @@ fn shipping_day_mix(o: &mut Order, mix: &mut ChaCha8Rng) {
         o.gift_wrap_charge = 330;
     } else if mix.gen_bool(0.03) {
         o.social_gift_type = 1;
+        mask_giver(o);
     }
     // Rarely, a recipient (and the buyer, if the same person) named outside JIS X 0208.
     if mix.gen_bool(0.04) {
@@ -538,6 +539,25 @@ fn shipping_day_mix(o: &mut Order, mix: &mut ChaCha8Rng) {
         if same_person {
             (o.bill.last_name, o.bill.last_name_kana) = (OUTSIDE_JIS.0.into(), OUTSIDE_JIS.1.into());
         }
+    }
+}
+
+/// A social gift: the recipient gives their own address, and the giver's name, address and
+/// phone reach the store masked (yahoo-store-api.md names the masking, not its form: assumed
+/// `****`, as Yahoo masks elsewhere). The mail stays, for Yahoo's own mails to the giver.
+fn mask_giver(o: &mut Order) {
+    let b = &mut o.bill;
+    for field in [
+        &mut b.last_name,
+        &mut b.first_name,
+        &mut b.last_name_kana,
+        &mut b.first_name_kana,
+        &mut b.zip_code,
+        &mut b.address1,
+        &mut b.address2,
+        &mut b.phone,
+    ] {
+        "****".clone_into(field);
     }
 }
 
@@ -696,6 +716,9 @@ pub fn single(
     }
     if let Some(kind) = spec.social_gift_type {
         order.social_gift_type = kind;
+        if kind != 0 {
+            mask_giver(&mut order);
+        }
     }
     let mut items = Vec::with_capacity(spec.items.len());
     for (i, item) in spec.items.iter().enumerate() {

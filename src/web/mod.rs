@@ -171,6 +171,8 @@ pub fn routes() -> Routes {
         .post("/stock/upload", stock::upload)
         .post("/stock/uploads/{upload_id}/apply", stock::apply)
         .post("/stock/pull", stock::pull)
+        .post("/stock/locations", stock::set_location)
+        .post("/stock/locations/upload", stock::upload_locations)
         .get("/imports", imports::index)
         .post("/imports", imports::import_all)
         .get("/imports/{run_id}", imports::show)

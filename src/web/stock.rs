@@ -29,7 +29,7 @@ use crate::{
     },
     domain::{
         StoreId, jst,
-        stock::{CsvError, parse_code, parse_csv, parse_quantity},
+        stock::{CsvError, parse_code, parse_csv, parse_location, parse_location_csv, parse_quantity},
     },
 };
 
@@ -63,11 +63,17 @@ pub struct StockPage {
     pushes: Vec<StorePushes>,
     changes: Vec<Change>,
     sync_stores: usize,
+    /// 棚番 by stock code (the picking list's order).
+    locations: std::collections::HashMap<String, String>,
 }
 
 impl StockPage {
     fn cause(&self, c: &Change) -> &'static str {
         stock::Cause::label_for(&c.cause)
+    }
+
+    fn location(&self, code: &str) -> &str {
+        self.locations.get(code).map_or("", String::as_str)
     }
 }
 
@@ -103,7 +109,8 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     let changes = stock::recent_changes(&state.db, &scope, 20).await?;
     let layout = me.layout("在庫").await?;
     let stores = layout.nav.as_ref().map(|n| n.stores.clone()).unwrap_or_default();
-    Ok(ok(&StockPage { layout, q: prefix, rows, next, stores, pushes, changes, sync_stores }))
+    let locations = crate::db::documents::locations(&state.db, account).await?;
+    Ok(ok(&StockPage { layout, q: prefix, rows, next, stores, pushes, changes, sync_stores, locations }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -310,4 +317,86 @@ pub async fn pull(
         Err(crate::stock::PullError::Db(e)) => return Err(e.into()),
     }
     Ok(Redirect::to("/stock").into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LocationForm {
+    #[serde(default)]
+    item_code: String,
+    #[serde(default)]
+    location: String,
+}
+
+/// Sets one code's 棚番 (empty removes it).
+pub async fn set_location(
+    State(state): State<AppState>,
+    me: Merchant,
+    Form(form): Form<LocationForm>,
+) -> AppResult<Response> {
+    let parsed = parse_code(&form.item_code).and_then(|c| parse_location(&form.location).map(|l| (c, l)));
+    let (code, location) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            me.flash(FlashKind::Error, format!("{e}（変更していません）")).await?;
+            return Ok(Redirect::to("/stock#locations").into_response());
+        }
+    };
+    crate::db::documents::set_locations(
+        &state.db,
+        me.account_id(),
+        &[(code.clone(), location.clone())],
+        crate::db::now(),
+    )
+    .await?;
+    let said = if location.is_empty() {
+        format!("{code} の棚番を消しました")
+    } else {
+        format!("{code} の棚番を「{location}」にしました")
+    };
+    me.flash(FlashKind::Success, said).await?;
+    Ok(Redirect::to("/stock#locations").into_response())
+}
+
+/// A 棚番 CSV (`商品コード,棚番`): all its lines or, when any line is wrong, none.
+pub async fn upload_locations(
+    State(state): State<AppState>,
+    me: Merchant,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let Some((_, bytes)) = super::input::uploaded_file(&mut multipart).await? else {
+        me.flash(FlashKind::Error, "CSVファイルを選んでください").await?;
+        return Ok(Redirect::to("/stock#locations").into_response());
+    };
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t.to_owned(),
+        Err(_) => {
+            let (t, _, had_errors) = encoding_rs::SHIFT_JIS.decode(&bytes);
+            if had_errors {
+                me.flash(
+                    FlashKind::Error,
+                    "CSVの文字コードが読めません。UTF-8かShift_JISで保存してください（変更していません）",
+                )
+                .await?;
+                return Ok(Redirect::to("/stock#locations").into_response());
+            }
+            t.into_owned()
+        }
+    };
+    let (good, bad) = parse_location_csv(&text);
+    if !bad.is_empty() {
+        let first: Vec<String> = bad.iter().take(5).map(|e| format!("{}行目: {}", e.line, e.message)).collect();
+        me.flash(
+            FlashKind::Error,
+            format!("棚番CSVに読めない行が{}行あります（何も変更していません）。{}", bad.len(), first.join(" / ")),
+        )
+        .await?;
+        return Ok(Redirect::to("/stock#locations").into_response());
+    }
+    if good.is_empty() {
+        me.flash(FlashKind::Error, "棚番CSVに行がありません（「商品コード,棚番」）").await?;
+        return Ok(Redirect::to("/stock#locations").into_response());
+    }
+    crate::db::documents::set_locations(&state.db, me.account_id(), &good, crate::db::now()).await?;
+    me.flash(FlashKind::Success, format!("{}件の棚番を取り込みました", good.len())).await?;
+    Ok(Redirect::to("/stock#locations").into_response())
 }

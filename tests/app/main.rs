@@ -11,6 +11,7 @@ mod connect;
 mod contract;
 mod dashboard;
 mod desk;
+mod documents;
 mod hardening;
 mod hardening_b;
 mod import;

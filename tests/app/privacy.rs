@@ -131,8 +131,22 @@ async fn order_with_known_buyer(backend: Backend) -> (Shop, i64, String) {
         shipments: &[],
         reexport: false,
         by: "owner@example.jp",
+        ship_date: chrono::Utc::now().date_naive(),
     };
     orderdesk::db::shipping::record_export(&s.app.db, account, &export, orderdesk::db::now()).await.unwrap();
+    // A 納品書 batch of the order: a masked reader's batch page shows no personal data, and
+    // its PDF is refused to them (the walk reads both).
+    orderdesk::db::documents::create_batch(
+        &s.app.db,
+        account,
+        orderdesk::db::documents::DocumentKind::Slip,
+        &[orderdesk::db::orders::OrderPk(pk)],
+        &[],
+        &orderdesk::db::orders::HistoryActor::User("owner@example.jp".into()),
+        orderdesk::db::now(),
+    )
+    .await
+    .unwrap();
     let row = orderdesk::db::shipping::UploadRow {
         line_no: 2,
         management_no: "OD1".into(),
@@ -180,6 +194,10 @@ async fn walk(s: &Shop, reader: &Browser, who: &str, pk: i64, order_id: &str) ->
         }
     };
     let check = |what: &str, body: &str| check_but(what, body, "");
+    let batch_id: i64 = orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query_scalar::<_, i64>("select max(id) from print_batch").fetch_one(p).await
+    })
+    .unwrap();
     let mut read = 0;
     for route in routes().list().iter().filter(|r| r.method == Method::GET) {
         let mut path = route.path.to_string();
@@ -193,6 +211,7 @@ async fn walk(s: &Shop, reader: &Browser, who: &str, pk: i64, order_id: &str) ->
                 "export_id" => "1".to_string(),
                 "upload_id" => "1".to_string(),
                 "rule_id" => "1".to_string(),
+                "batch_id" => batch_id.to_string(),
                 "file" | "token" => {
                     skip = true;
                     break;

@@ -38,6 +38,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
             shipments: &[],
             reexport: false,
             by: "owner-a@example.jp",
+            ship_date: chrono::Utc::now().date_naive(),
         },
         chrono::Utc::now(),
     )
@@ -91,6 +92,17 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     .await
     .unwrap()
     .unwrap();
+    let a_batch = orderdesk::db::documents::create_batch(
+        &app.db,
+        orderdesk::domain::AccountId(a_account),
+        orderdesk::db::documents::DocumentKind::Picking,
+        &[orderdesk::db::orders::OrderPk(a_order)],
+        &[],
+        &orderdesk::db::orders::HistoryActor::User("owner-a@example.jp".into()),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -109,6 +121,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "export_id" => a_export.to_string(),
                 "tag_id" => a_tag.to_string(),
                 "rule_id" => a_rule.to_string(),
+                "batch_id" => a_batch.to_string(),
                 "file" => break,  // static files are not account data
                 "token" => break, // a reset link's token is its own capability, not an account's ID
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
