@@ -168,6 +168,20 @@ pub enum BenchTarget {
         #[arg(long, env = "BENCH_POSTGRES_URL")]
         postgres: Option<String>,
     },
+    /// 納品書 and picking lists: N imported orders printed as one 納品書 PDF and one picking
+    /// list through the print batch (pages per second, peak RSS), and a picking list of
+    /// `--lines` lines.
+    Documents {
+        /// Orders in the batch.
+        #[arg(long, default_value_t = 1_000)]
+        orders: usize,
+        /// Lines of the large picking list.
+        #[arg(long, default_value_t = 10_000)]
+        lines: usize,
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long, env = "BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+    },
 }
 
 /// Whether `serve` starts the built-in simulator beside itself.

@@ -96,5 +96,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Shipping { orders, postgres } } => {
             cli::bench_shipping::shipping(orders, postgres).await
         }
+        Command::Bench { target: BenchTarget::Documents { orders, lines, postgres } } => {
+            cli::bench_documents::documents(orders, lines, postgres).await
+        }
     }
 }

@@ -93,8 +93,8 @@ struct Style {
 }
 
 impl Style {
-    fn for_region(w: f32) -> Style {
-        if w > 500.0 && w < 600.0 {
+    fn for_region(w: f32, h: f32) -> Style {
+        if w > 500.0 && h > 800.0 {
             Style { margin: 36.0, size: 9.0, small: 7.5, line: 13.0 }
         } else {
             Style { margin: 26.0, size: 8.0, small: 6.5, line: 11.0 }
@@ -114,7 +114,7 @@ struct Columns {
 pub fn layout(slip: &Slip, region: (f32, f32)) -> Vec<Frame> {
     let face = Face::get();
     let (w, h) = region;
-    let st = Style::for_region(w);
+    let st = Style::for_region(w, h);
     let left = st.margin;
     let right = w - st.margin;
     let bottom = h - st.margin - st.line;
@@ -430,6 +430,27 @@ mod tests {
         assert!(all.contains(&"ご請求金額"));
         // A small region makes more pages of the same slip.
         assert!(layout(&slip(80, false), (595.28, 420.9)).len() > n);
+    }
+
+    #[test]
+    fn every_paper_prints_whole_slips() {
+        use crate::documents::pdf::Paper;
+        let slips = [slip(3, false), slip(2, true), slip(4, false)];
+        for (paper, pages) in [(Paper::A4, 3), (Paper::A5, 3), (Paper::A4Two, 2)] {
+            let (pdf, n) = crate::documents::write_slips(&slips, paper, "test", chrono::Utc::now()).unwrap();
+            assert_eq!(n, pages, "{paper:?}");
+            // ORDERDESK_KEEP_PDFS=<folder> keeps them, to look at (docs/screenshots).
+            if let Ok(dir) = std::env::var("ORDERDESK_KEEP_PDFS") {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(std::path::Path::new(&dir).join(format!("paper-{}.pdf", paper.as_str())), pdf).unwrap();
+            }
+        }
+        // Each slip starts a region of its own. Half an A4 holds a slip of three lines; a
+        // longer one continues on the next half (so 3 + 2 + 4 lines take four halves: 2 sheets).
+        for s in &slips[..2] {
+            assert_eq!(layout(s, Paper::A4Two.region()).len(), 1);
+        }
+        assert_eq!(layout(&slips[2], Paper::A4Two.region()).len(), 2);
     }
 
     #[test]

@@ -1013,3 +1013,117 @@ async fn a_rule_keeps_an_okinawa_order_from_shipping_in_chromium() {
     b.screenshot(&shot("5-exported")).await;
     b.quit().await;
 }
+
+/// Issue 28 in real Chromium at 1280 px, as a new owner would walk it: fill the store's
+/// 納品書設定 (its 登録番号 checked), choose orders on the order list (one of them held) and
+/// press 納品書: the batch page lists what is printed and the held order left out with the
+/// rule's message, and its link opens a PDF; the same for ピッキングリスト. The PDFs are also
+/// rendered to PNG with pdftoppm for the eye: `target/screenshots/documents-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_prints_slips_and_a_picking_list_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        eprintln!(
+            "SKIPPED a_merchant_prints_slips_and_a_picking_list_in_chromium: chromium and chromedriver are not installed"
+        );
+        return;
+    };
+    let s = crate::import::shop(Backend::Sqlite, |c| c.scheduler = false).await;
+    let base = s.app.base.clone();
+    let shots = screenshots_dir();
+    let shot = |name: &str| shots.join(format!("documents-{name}.png"));
+    let b = driver.session().await;
+    b.viewport(1280).await;
+    b.sign_in(&base, "owner@example.jp").await;
+
+    // 1. 納品書設定, from the store's page: a wrong check digit is refused, then saved.
+    b.open(&format!("{base}/stores/{}", s.store)).await;
+    let link = b
+        .element(
+            "the 納品書設定 link",
+            "[...document.querySelectorAll('a')].find(a => a.innerText.includes('納品書設定'))",
+        )
+        .await;
+    b.click_to_page(&link).await;
+    b.type_into("#seller_name", "テスト商店株式会社").await;
+    b.type_into("#address", "東京都千代田区千代田1-1").await;
+    b.type_into("#phone", "03-1234-5678").await;
+    b.type_into("#registration_number", "T8000012050002").await;
+    let save = b.find("#document-settings button[type=submit]").await;
+    b.click_to_page(&save).await;
+    assert!(b.text().await.contains("チェックデジット"), "{}", b.text().await);
+    b.exec("document.getElementById('registration_number').value = '';").await;
+    b.type_into("#registration_number", "T7000012050002").await;
+    let save = b.find("#document-settings button[type=submit]").await;
+    b.click_to_page(&save).await;
+    assert!(b.text().await.contains("納品書設定を保存しました"), "{}", b.text().await);
+    b.screenshot(&shot("1-settings")).await;
+
+    // 2. Two orders arrive: one paid with an 8 % line, one held.
+    let mut ids = Vec::new();
+    for extra in [json!({}), json!({ "fraud_hold_status": 1 })] {
+        let mut spec = json!({
+            "order_time": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339(),
+            "items": [
+                { "item_id": "rice", "title": "新潟県産コシヒカリ 5kg", "unit_price": 2160, "quantity": 1, "tax_ratio": 8 },
+                { "item_id": "mug", "title": "マグカップ", "unit_price": 1100, "quantity": 2 },
+            ],
+            "pay_method": "payment_a1", "pay_status": 1,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        ids.push(s.sim.order(crate::import::SELLER, spec).await["order_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+
+    for (kind, button, name) in [("納品書", "#print-slips", "slips"), ("ピッキングリスト", "#print-picking", "picking")]
+    {
+        // 3. Chosen on the order list, printed from the 印刷 bar.
+        b.open(&format!("{base}/orders")).await;
+        for id in &ids {
+            let tick = b.element("the order's box", &row_checkbox("table.orders", id)).await;
+            b.click(&tick).await;
+        }
+        let print = b.find(button).await;
+        b.click_to_page(&print).await;
+        b.wait_for("the batch page", "document.getElementById('documents-ready')").await;
+        let ready = b.text_of("#documents-ready").await;
+        assert!(ready.contains("1件の注文を印刷します"), "{kind}: {ready}");
+        let left_out = b.text_of("#documents-excluded").await;
+        assert!(
+            left_out.contains(&ids[1]) && left_out.contains(orderdesk::domain::order::FRAUD_HOLD_REFUSAL),
+            "{kind}: {left_out}"
+        );
+        assert!(b.text_of("#documents-printed").await.contains(&ids[0]));
+        b.assert_fits(&format!("the {kind} batch page")).await;
+        b.screenshot(&shot(&format!("2-{name}-batch"))).await;
+
+        // 4. Its link is a PDF, for this signed-in browser.
+        let href = b.exec("return document.getElementById('documents-pdf').getAttribute('href');").await;
+        let href = href.as_str().unwrap().to_owned();
+        let got = b
+            .exec(&format!(
+                "return fetch({href:?}).then(r => r.arrayBuffer().then(buf => r.status + ' ' + r.headers.get('content-type') + ' ' + \
+                 String.fromCharCode(...new Uint8Array(buf.slice(0, 5)))));"
+            ))
+            .await;
+        assert_eq!(got.as_str().unwrap_or_default(), "200 application/pdf %PDF-", "{kind}: {got}");
+
+        // 5. The same PDF, rendered to PNG for the eye (poppler's pdftoppm, where installed).
+        let pdf = s.owner.client.get(format!("{base}{href}")).send().await.unwrap().bytes().await.unwrap();
+        let path = shots.join(format!("documents-3-{name}.pdf"));
+        std::fs::write(&path, &pdf).unwrap();
+        let png = shots.join(format!("documents-3-{name}"));
+        let _ = std::process::Command::new("pdftoppm")
+            .args(["-r", "80", "-png", "-f", "1", "-l", "1"])
+            .arg(&path)
+            .arg(&png)
+            .status();
+        let text = crate::documents::pdf_pages(&pdf).join("\n");
+        assert!(text.contains(&ids[0]) && !text.contains(&ids[1]), "{kind}: {text}");
+        if kind == "納品書" {
+            assert!(text.contains("登録番号 T7000012050002") && text.contains("コシヒカリ 5kg ※"), "{text}");
+        }
+    }
+    b.quit().await;
+}

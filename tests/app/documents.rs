@@ -234,7 +234,8 @@ async fn golden_slips_and_picking_list(backend: Backend) {
     let odd = slip_pages(&pages, &g.odd.0)[0];
     assert!(odd.contains("ネコ〓マグカップ"), "{odd}");
     // The title's first line carries the line's prices; without them the lines read as one.
-    let squeezed: String = odd.chars().filter(|c| !c.is_whitespace()).collect::<String>().replace("1,000円11,000円", "");
+    let squeezed: String =
+        odd.chars().filter(|c| !c.is_whitespace()).collect::<String>().replace("1,000円11,000円", "");
     assert!(squeezed.contains(&"長い商品名".repeat(20)), "the whole title wraps onto lines:\n{odd}");
     assert!(odd.contains("無料サンプル") && odd.contains("0円"));
 
