@@ -1,4 +1,5 @@
-# Build stage: compile the release binary (templates, static files and migrations are embedded).
+# Build stage: compile the release binary (templates, static files, migrations and the PDF font
+# are embedded).
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
@@ -6,6 +7,7 @@ COPY src ./src
 COPY templates ./templates
 COPY static ./static
 COPY migrations ./migrations
+COPY assets ./assets
 RUN cargo build --release --locked --bin orderdesk
 
 # Runtime stage: a small image running as an unprivileged user.
@@ -15,6 +17,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/orderdesk --create-home orderdesk
 COPY --from=build /src/target/release/orderdesk /usr/local/bin/orderdesk
+# The font embedded in the PDFs is redistributed under its licence, which travels with it.
+COPY assets/fonts/IPA_Font_License_Agreement_v1.0.txt /usr/share/doc/orderdesk/
 USER orderdesk
 WORKDIR /var/lib/orderdesk
 # No built-in simulator in an image meant for real stores. Listening on 0.0.0.0 makes

@@ -216,8 +216,8 @@ pub async fn render(
         DocumentKind::Slip => {
             let mut settings: HashMap<StoreId, DocumentSettings> = HashMap::new();
             for p in &printed {
-                if !settings.contains_key(&p.row.store_id) {
-                    settings.insert(p.row.store_id, store::settings(db, scope.account, p.row.store_id).await?);
+                if let std::collections::hash_map::Entry::Vacant(e) = settings.entry(p.row.store_id) {
+                    e.insert(store::settings(db, scope.account, p.row.store_id).await?);
                 }
             }
             let mut slips = Vec::with_capacity(printed.len());

@@ -118,10 +118,8 @@ impl Face {
                         last_break = Some(end);
                     }
                 }
-                if end < chars.len() {
-                    if let Some(b) = last_break.filter(|b| *b > start) {
-                        end = b;
-                    }
+                if let Some(b) = last_break.filter(|b| end < chars.len() && *b > start) {
+                    end = b;
                 }
                 let line: String = chars[start..end].iter().collect();
                 lines.push(line.trim_end().to_owned());

@@ -717,7 +717,10 @@ pub fn single(
     if let Some(kind) = spec.social_gift_type {
         order.social_gift_type = kind;
         if kind != 0 {
+            // What the caller gave of the giver stays as given (a test of the field's place).
+            let given = spec.bill.clone().unwrap_or_default();
             mask_giver(&mut order);
+            given.apply(&mut order.bill);
         }
     }
     let mut items = Vec::with_capacity(spec.items.len());

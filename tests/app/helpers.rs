@@ -199,7 +199,7 @@ impl TestApp {
                 &[("email", email), ("display_name", "スタッフ"), ("role", role), ("password", PASSWORD)],
             )
             .await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "adding a user failed: {}", page.body);
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "adding a user failed: {}\n{}", page.body, page.server_log());
         let list = owner.get("/users").await;
         list.select_attr("form[action$='/delete'][data-confirm*='スタッフ']", "action")
             .into_iter()
@@ -276,6 +276,14 @@ impl Page {
     }
 
     /// Text of every element matching `selector`.
+    /// The service's log lines of the request that drew this page (by its `x-request-id`): what
+    /// an assertion on an error page prints, so that a 500 on CI says why.
+    pub fn server_log(&self) -> String {
+        let Some(id) = self.headers.get("x-request-id").and_then(|v| v.to_str().ok()) else { return String::new() };
+        let needle = format!("id={id}");
+        captured_logs().lines().filter(|l| l.contains(&needle)).collect::<Vec<_>>().join("\n")
+    }
+
     pub fn select_text(&self, selector: &str) -> Vec<String> {
         let sel = Selector::parse(selector).unwrap();
         self.html().select(&sel).map(|e| e.text().collect::<String>().trim().to_string()).collect()
