@@ -697,3 +697,55 @@ async fn seed_rules(db: &crate::db::Db, account: crate::domain::AccountId, n: us
     }
     Ok(())
 }
+
+/// One backend's store with generated orders imported, as the shipping and documents
+/// benchmarks start: a simulator in this process, a fresh database (`backend`: PostgreSQL's
+/// admin URL, or `None` for SQLite under `dir`), a connected store, `generate` orders made
+/// there and imported once. [`ImportedShop::finish`] drops it all.
+pub(crate) struct ImportedShop {
+    pub label: &'static str,
+    pub db: crate::db::Db,
+    pub account: crate::domain::AccountId,
+    pub store: crate::domain::StoreId,
+    sim: simulator::SimHandle,
+    backend: Option<String>,
+    pg_name: Option<String>,
+}
+
+impl ImportedShop {
+    pub(crate) async fn start(
+        backend: Option<&str>,
+        dir: &std::path::Path,
+        secrets: &crate::crypto::SecretBox,
+        seller: &str,
+        generate: &simulator::generate::Generate,
+    ) -> anyhow::Result<ImportedShop> {
+        let label = if backend.is_some() { "PostgreSQL" } else { "SQLite" };
+        let settings = simulator::Settings { rate_per_sec: 0.0, daily_quota: 0, ..Default::default() };
+        let sim = simulator::Simulator::bind("127.0.0.1:0".parse()?, settings).await?.spawn();
+        let sub = dir.join(label);
+        std::fs::create_dir_all(&sub)?;
+        let (db, pg_name) = bench_db(backend, &sub).await?;
+        let (account, store) = bench_store(&db, secrets, &sim, seller).await?;
+        simulator::control::generate_into(&sim.state, seller, generate);
+        let mut config = crate::config::Config::defaults();
+        config.simulator_url = Some(sim.base_url.clone());
+        config.yahoo_min_interval_ms = 0;
+        config.yahoo_daily_quota = i64::MAX / 2;
+        let yahoo = std::sync::Arc::new(crate::yahoo::YahooClient::new(&config, db.clone(), secrets.clone())?);
+        let importer = std::sync::Arc::new(crate::import::Importer::new(
+            db.clone(),
+            yahoo,
+            crate::jobs::ProcessId::new(),
+            crate::import::ImportSettings::from_config(&config),
+        ));
+        import_once(&importer, account, store).await?;
+        Ok(ImportedShop { label, db, account, store, sim, backend: backend.map(str::to_owned), pg_name })
+    }
+
+    pub(crate) async fn finish(self) {
+        self.db.close().await;
+        drop_bench_db(self.backend.as_deref(), self.pg_name).await;
+        self.sim.stop().await;
+    }
+}

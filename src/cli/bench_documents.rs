@@ -6,11 +6,10 @@
 //! many codes in a day). Prints pages per second and this process's peak RSS during each
 //! (VmHWM, reset before each where the kernel allows it).
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{collections::HashMap, time::Instant};
 
-use super::bench::{bench_db, bench_store, drop_bench_db, import_once, tempfile_dir};
+use super::bench::{ImportedShop, tempfile_dir};
 use crate::{
-    config::Config,
     db::{
         documents::{self as store, DocumentKind},
         orders::HistoryActor,
@@ -20,10 +19,7 @@ use crate::{
         picking::{PickItem, PickOrder},
     },
     domain::scope::OrderScope,
-    import::{ImportSettings, Importer},
-    jobs::ProcessId,
-    simulator::{self, Simulator, control, generate::Generate},
-    yahoo::YahooClient,
+    simulator::generate::Generate,
 };
 
 /// (VmRSS, VmHWM) of this process, in MB.
@@ -64,27 +60,15 @@ pub async fn documents(orders: usize, lines: usize, postgres: Option<String>) ->
         backends.push(Some(url));
     }
     for backend in backends {
-        let label = if backend.is_some() { "PostgreSQL" } else { "SQLite" };
-        let settings = simulator::Settings { rate_per_sec: 0.0, daily_quota: 0, ..Default::default() };
-        let sim = Simulator::bind("127.0.0.1:0".parse()?, settings).await?.spawn();
-        let sub = dir.join(label);
-        std::fs::create_dir_all(&sub)?;
-        let (db, pg_name) = bench_db(backend, &sub).await?;
-        let seller = "bench-documents";
-        let (account, store_id) = bench_store(&db, &secrets, &sim, seller).await?;
-        control::generate_into(
-            &sim.state,
-            seller,
+        let shop = ImportedShop::start(
+            backend,
+            &dir,
+            &secrets,
+            "bench-documents",
             &Generate { count: orders, seed: 28, fraud_share: 0.02, spread_hours: 48 },
-        );
-        let mut config = Config::defaults();
-        config.simulator_url = Some(sim.base_url.clone());
-        config.yahoo_min_interval_ms = 0;
-        config.yahoo_daily_quota = i64::MAX / 2;
-        let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
-        let importer =
-            Arc::new(Importer::new(db.clone(), yahoo, ProcessId::new(), ImportSettings::from_config(&config)));
-        import_once(&importer, account, store_id).await?;
+        )
+        .await?;
+        let (label, db, account, store_id) = (shop.label, shop.db.clone(), shop.account, shop.store);
         let settings = store::DocumentSettings {
             seller_name: "ベンチ商店株式会社".into(),
             address: "東京都千代田区千代田1-1".into(),
@@ -116,9 +100,7 @@ pub async fn documents(orders: usize, lines: usize, postgres: Option<String>) ->
             );
             report(label, &format!("{} PDF", kind.label()), rendered.pages, secs, rendered.pdf.len(), peak_reset);
         }
-        db.close().await;
-        drop_bench_db(backend, pg_name).await;
-        sim.stop().await;
+        shop.finish().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 

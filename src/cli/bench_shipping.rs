@@ -5,19 +5,15 @@
 //! (`shipping::preview_tracking`) and applied (`shipping::apply_tracking`: numbers, 出荷済み and
 //! the pushes queued). Prints rows per second of each and this process's RSS growth, per backend.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
-use super::bench::{bench_db, bench_store, drop_bench_db, import_once, tempfile_dir};
+use super::bench::{ImportedShop, tempfile_dir};
 use crate::{
     carrier::LabelFormat,
-    config::Config,
     db::{orders::HistoryActor, shipping as store},
     domain::{jst, scope::OrderScope},
-    import::{ImportSettings, Importer},
-    jobs::ProcessId,
     shipping::{self, LabelOutcome, LabelRequest, TrackingPreview},
-    simulator::{self, Simulator, control, generate::Generate},
-    yahoo::YahooClient,
+    simulator::generate::Generate,
 };
 
 /// This process's resident set, in MB (VmRSS of /proc/self/status).
@@ -41,27 +37,15 @@ pub async fn shipping(orders: usize, postgres: Option<String>) -> anyhow::Result
         backends.push(Some(url));
     }
     for backend in backends {
-        let label = if backend.is_some() { "PostgreSQL" } else { "SQLite" };
-        let settings = simulator::Settings { rate_per_sec: 0.0, daily_quota: 0, ..Default::default() };
-        let sim = Simulator::bind("127.0.0.1:0".parse()?, settings).await?.spawn();
-        let sub = dir.join(label);
-        std::fs::create_dir_all(&sub)?;
-        let (db, pg_name) = bench_db(backend, &sub).await?;
-        let seller = "bench-shipping";
-        let (account, store_id) = bench_store(&db, &secrets, &sim, seller).await?;
-        control::generate_into(
-            &sim.state,
-            seller,
+        let shop = ImportedShop::start(
+            backend,
+            &dir,
+            &secrets,
+            "bench-shipping",
             &Generate { count: orders, seed: 33, fraud_share: 0.02, spread_hours: 48 },
-        );
-        let mut config = Config::defaults();
-        config.simulator_url = Some(sim.base_url.clone());
-        config.yahoo_min_interval_ms = 0;
-        config.yahoo_daily_quota = i64::MAX / 2;
-        let yahoo = Arc::new(YahooClient::new(&config, db.clone(), secrets.clone())?);
-        let importer =
-            Arc::new(Importer::new(db.clone(), yahoo, ProcessId::new(), ImportSettings::from_config(&config)));
-        import_once(&importer, account, store_id).await?;
+        )
+        .await?;
+        let (label, db, account, store_id) = (shop.label, shop.db.clone(), shop.account, shop.store);
         let s = store::Settings {
             sender_name: "ベンチ商店".into(),
             sender_phone: "03-1234-5678".into(),
@@ -151,9 +135,7 @@ pub async fn shipping(orders: usize, postgres: Option<String>) -> anyhow::Result
             applied.refused,
             applied.set as f64 / apply_secs
         );
-        db.close().await;
-        drop_bench_db(backend, pg_name).await;
-        sim.stop().await;
+        shop.finish().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -283,19 +283,7 @@ async fn masked_staff_prints_picking_lists_only(backend: Backend) {
     .await;
     assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
     let pk = pk_of(&s, &id).await.0;
-    let staff_id = s.app.add_user(&s.owner, "masked@example.jp", "staff").await;
-    let store = s.store.0.to_string();
-    let access = s
-        .owner
-        .submit(
-            "/users",
-            &format!("/users/{staff_id}/access"),
-            &[("stores", "some"), ("store", store.as_str()), ("mask_personal", "on")],
-        )
-        .await;
-    assert_eq!(access.status, StatusCode::SEE_OTHER, "{}", access.body);
-    let staff = s.app.browser();
-    staff.sign_in("masked@example.jp", crate::helpers::PASSWORD).await;
+    let staff = crate::shipping::masked_staff(&s).await;
     let refused = print(&staff, "slip", &[pk], &[]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.select_text("#documents-message").join("").contains("個人情報"), "{}", refused.body);
@@ -394,7 +382,32 @@ async fn bad_input_gets_a_message_and_prints_nothing(backend: Backend) {
     assert_eq!(orderdesk::db::documents::locations(&s.app.db, s.account).await.unwrap().len(), 2);
 }
 
+async fn a_batch_of_another_store_is_not_found_for_limited_staff(backend: Backend) {
+    let s = quiet(backend).await;
+    let (id, _) =
+        order(&s, json!({ "items": [line("mug", "マグカップ", 1100, 1, 10)], "pay_method": "payment_a1", "pay_status": 1 }))
+            .await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let pk = pk_of(&s, &id).await.0;
+    let made = print(&s.owner, "picking", &[pk], &[]).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER);
+    let other = s.app.add_store(&s.owner, "支店", "shop-b", "secret-b").await;
+    let staff_id = s.app.add_user(&s.owner, "staff@example.jp", "staff").await;
+    let only_other = [("stores", "some"), ("store", &other.to_string()[..])];
+    s.owner.submit("/users", &format!("/users/{staff_id}/access"), &only_other).await;
+    let staff = s.app.browser();
+    assert_eq!(staff.sign_in("staff@example.jp", crate::helpers::PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(staff.get(made.location()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(staff.get(&format!("{}/pdf", made.location())).await.status, StatusCode::NOT_FOUND);
+    // Choosing the order by its key prints nothing for them: it is not in their stores.
+    let theirs = print(&staff, "picking", &[pk], &[]).await;
+    assert_eq!(theirs.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(theirs.select_text("#documents-message").join("").contains("見つかりません"));
+    assert_eq!(s.owner.get(made.location()).await.status, StatusCode::OK);
+}
+
 crate::on_both_backends!(
+    a_batch_of_another_store_is_not_found_for_limited_staff,
     golden_slips_and_picking_list,
     masked_staff_prints_picking_lists_only,
     bad_input_gets_a_message_and_prints_nothing,

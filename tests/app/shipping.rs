@@ -367,6 +367,17 @@ async fn masked_staff_cannot_export_labels(backend: Backend) {
     assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
     let pk = pk_of(&s, &id).await;
     to_awaiting(&s, pk).await;
+    let staff = masked_staff(&s).await;
+    let page = staff.get("/shipping").await;
+    assert!(page.select_text("#masked-note").join("").contains("個人情報"), "{}", page.body);
+    let pk_text = pk.0.to_string();
+    let refused = staff.submit("/shipping", "/shipping/labels", &[("order", pk_text.as_str()), ("format", "b2")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.select_text("#labels-message").join("").contains("個人情報"), "{}", refused.body);
+}
+
+/// A staff member of the shop's store whose personal-data view is masked, signed in.
+pub(crate) async fn masked_staff(s: &Shop) -> crate::helpers::Browser {
     let staff_id = s.app.add_user(&s.owner, "masked@example.jp", "staff").await;
     let store = s.store.0.to_string();
     let access = s
@@ -380,12 +391,7 @@ async fn masked_staff_cannot_export_labels(backend: Backend) {
     assert_eq!(access.status, StatusCode::SEE_OTHER, "{}", access.body);
     let staff = s.app.browser();
     staff.sign_in("masked@example.jp", crate::helpers::PASSWORD).await;
-    let page = staff.get("/shipping").await;
-    assert!(page.select_text("#masked-note").join("").contains("個人情報"), "{}", page.body);
-    let pk_text = pk.0.to_string();
-    let refused = staff.submit("/shipping", "/shipping/labels", &[("order", pk_text.as_str()), ("format", "b2")]).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused.select_text("#labels-message").join("").contains("個人情報"), "{}", refused.body);
+    staff
 }
 
 /// Per order: whether its shipment has the file's number, whether it is 出荷済み, and how many
