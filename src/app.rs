@@ -39,6 +39,10 @@ pub struct AppState {
     pub stock: Arc<StockSync>,
     /// Sends the outbox's pushes to Yahoo (beside the scheduler).
     pub pusher: Arc<Pusher>,
+    /// Builds and sends mail through the configured transport (the 送信メール page's test mail).
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// The mail job (beside the scheduler; the test mail sends its message through it at once).
+    pub mail: Arc<crate::mail::MailSender>,
     /// `/healthz`'s failures, logged once per outage.
     pub health_log: Arc<std::sync::Mutex<crate::telemetry::OutageLog>>,
     /// `/healthz`'s last probe: when, and what was wrong (one probe at a time).
@@ -70,7 +74,16 @@ impl AppState {
             Arc::new(StockSync::new(db.clone(), yahoo.clone(), process.clone(), StockSettings::from_config(&config)));
         let pusher =
             Arc::new(Pusher::new(db.clone(), yahoo.clone(), process.clone(), PushSettings::from_config(&config)));
+        let mailer = Arc::new(crate::mail::Mailer::from_config(&config)?);
+        let mail = Arc::new(crate::mail::MailSender {
+            db: db.clone(),
+            mailer: mailer.clone(),
+            owner: process.clone(),
+            lease: Duration::from_secs(60),
+        });
         Ok(AppState {
+            mailer,
+            mail,
             process,
             yahoo,
             importer,
@@ -152,6 +165,7 @@ impl Application {
                 jobs::spawn(scheduler, tick),
                 jobs::spawn(state.pusher.clone(), tick),
                 jobs::spawn(state.stock.clone(), tick),
+                jobs::spawn(state.mail.clone(), Duration::from_millis(state.config.mail_tick_ms.max(10))),
                 // Completions are due by the day: a pass a minute is plenty.
                 jobs::spawn(
                     crate::shipping::complete::CompleteJob { db: state.db.clone() },

@@ -339,6 +339,38 @@ pub struct Config {
     /// Yahoo's daily call quota per app; automatic work keeps a fifth of it for people.
     #[arg(long, env = "ORDERDESK_YAHOO_DAILY_QUOTA", default_value_t = 50_000, global = true)]
     pub yahoo_daily_quota: i64,
+
+    /// How mail leaves: `outbox` keeps every message (in the database, shown on 送信メール, and
+    /// as an `.eml` file under the data folder's `outbox/`) and sends nothing; `smtp` sends
+    /// through ORDERDESK_SMTP_URL.
+    #[arg(long, env = "ORDERDESK_MAIL", value_enum, default_value = "outbox", global = true)]
+    pub mail: MailMode,
+
+    /// The SMTP server, in lettre's URL form: `smtp://user@host:587?tls=required`,
+    /// `smtps://host:465`, or plain `smtp://127.0.0.1:2525` for a local server.
+    #[arg(long, env = "ORDERDESK_SMTP_URL", global = true)]
+    pub smtp_url: Option<Redacted>,
+
+    /// The SMTP password (used with the user of ORDERDESK_SMTP_URL).
+    #[arg(long, env = "ORDERDESK_SMTP_PASSWORD", global = true)]
+    pub smtp_password: Option<Redacted>,
+
+    /// The From address of every mail (a store's name is its display name on buyer mails).
+    #[arg(long, env = "ORDERDESK_MAIL_FROM", default_value = "orderdesk@localhost", global = true)]
+    pub mail_from: String,
+
+    /// How often the mail sender looks for mail to send, in milliseconds.
+    #[arg(long, env = "ORDERDESK_MAIL_TICK_MS", default_value_t = 1000, global = true)]
+    pub mail_tick_ms: u64,
+}
+
+/// How mail leaves the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MailMode {
+    /// Kept, not sent (the embedded default).
+    Outbox,
+    /// Sent by SMTP.
+    Smtp,
 }
 
 impl Config {

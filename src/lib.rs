@@ -17,6 +17,7 @@ pub mod documents;
 pub mod domain;
 pub mod import;
 pub mod jobs;
+pub mod mail;
 pub mod push;
 pub mod shipping;
 pub mod simulator;

@@ -625,12 +625,14 @@ async fn writer_alone(
                     flag_cancel: false,
                     history: vec![HistoryLine { kind: "new", message: "新規注文を取り込みました".into() }],
                     paid_now: false,
+                    notify: None,
                 })
                 .collect(),
             unchanged: Vec::new(),
             cursor_to: None,
             retry: None,
             lease_owner: None,
+            notify_base: None,
             actor: HistoryActor::Job,
             now: crate::db::now(),
         })

@@ -23,6 +23,7 @@ pub mod documents;
 pub mod imports;
 pub mod key_check;
 pub mod lease;
+pub mod mail;
 pub mod order_list;
 pub mod orders;
 pub mod outbox;

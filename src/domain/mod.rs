@@ -8,6 +8,7 @@ pub mod health;
 pub mod ids;
 pub mod invoice;
 pub mod jst;
+pub mod mail;
 pub mod order;
 pub mod public_key;
 pub mod rules;

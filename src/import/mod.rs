@@ -68,6 +68,8 @@ pub struct ImportSettings {
     pub auto_quota_share: f64,
     /// Calls a day kept for re-checking held orders.
     pub held_budget: i64,
+    /// The service's URL, for the links in the notifications an import queues.
+    pub public_url: String,
 }
 
 impl ImportSettings {
@@ -84,6 +86,7 @@ impl ImportSettings {
             daily_quota: config.yahoo_daily_quota,
             auto_quota_share: 0.8,
             held_budget: config.yahoo_daily_quota / 5,
+            public_url: config.public_url().as_str().trim_end_matches('/').to_owned(),
         }
     }
 }
@@ -230,6 +233,7 @@ impl Staged {
             cursor_to,
             retry,
             lease_owner: Some(owner.to_owned()),
+            notify_base: None,
             actor: HistoryActor::Job,
             now: crate::db::now(),
         })
@@ -784,7 +788,14 @@ impl Importer {
                     let (status, history, flag_cancel) =
                         rules::new_order(&detail, arrival, ctx.store.restrict_fraud_hold_changes, unpaid.as_deref());
                     ctx.progress.orders_new += 1;
-                    ctx.staged.stage(OrderWrite { detail, new_status: status, flag_cancel, history, paid_now: false });
+                    ctx.staged.stage(OrderWrite {
+                        detail,
+                        new_status: status,
+                        flag_cancel,
+                        history,
+                        paid_now: false,
+                        notify: None,
+                    });
                 }
                 Some((row, items)) => {
                     let before = row.to_detail(items.clone(), &detail.seller_id);
@@ -798,7 +809,8 @@ impl Importer {
                     history.extend(paid);
                     ctx.progress.orders_changed += 1;
                     let new_status = row.internal_status();
-                    ctx.staged.stage(OrderWrite { detail, new_status, flag_cancel, history, paid_now });
+                    let notify = rules::hold_notice(&before, &detail);
+                    ctx.staged.stage(OrderWrite { detail, new_status, flag_cancel, history, paid_now, notify });
                 }
             }
         }
@@ -816,7 +828,8 @@ impl Importer {
             }
             Flush::Commit { cursor, retry } => (*cursor, retry.clone()),
         };
-        let Some(batch) = ctx.staged.take(cursor, retry, self.owner()) else { return Ok(()) };
+        let Some(mut batch) = ctx.staged.take(cursor, retry, self.owner()) else { return Ok(()) };
+        batch.notify_base = Some(self.settings.public_url.clone());
         let write = orders::start_batch(&self.db, ctx.job.account, ctx.job.store, batch);
         match how {
             Flush::Behind => ctx.staged.writing = Some(write),

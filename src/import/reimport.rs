@@ -112,13 +112,22 @@ impl Importer {
                 (row.internal_status(), history, flag)
             }
         };
-        let write = OrderWrite { detail: preview.detail.clone(), new_status: status, flag_cancel, history, paid_now };
+        // A person re-importing sees the change on the page: no notification is queued.
+        let write = OrderWrite {
+            detail: preview.detail.clone(),
+            new_status: status,
+            flag_cancel,
+            history,
+            paid_now,
+            notify: None,
+        };
         let batch = orders::Batch {
             writes: vec![write],
             unchanged: Vec::new(),
             cursor_to: None,
             retry: None,
             lease_owner: None,
+            notify_base: None,
             actor: HistoryActor::User(user.to_owned()),
             now,
         };

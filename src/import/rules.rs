@@ -186,6 +186,16 @@ fn hold_name(code: u8) -> &'static str {
     FraudHoldStatus::from_code(Some(code)).unwrap_or_default().name()
 }
 
+/// The notification a change of the fraud-hold status asks for: a held order released (ship
+/// it) or confirmed as fraud (cancel it).
+pub fn hold_notice(before: &OrderDetail, after: &OrderDetail) -> Option<crate::domain::mail::MailKind> {
+    match hold_event(before.fraud_hold_status, after.fraud_hold_status) {
+        Some(HoldEvent::Released) => Some(crate::domain::mail::MailKind::HoldReleased),
+        Some(HoldEvent::Confirmed) => Some(crate::domain::mail::MailKind::HoldConfirmed),
+        _ => None,
+    }
+}
+
 /// History of an order seen again: the fraud-hold change first, then the other fields.
 pub fn change_history(before: &OrderDetail, after: &OrderDetail) -> (Vec<HistoryLine>, bool) {
     let mut lines = Vec::new();

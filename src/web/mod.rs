@@ -31,6 +31,7 @@ pub mod error;
 pub mod health;
 pub mod imports;
 pub mod input;
+pub mod mail;
 pub mod order_list;
 pub mod orders;
 pub mod password_reset;
@@ -165,6 +166,9 @@ pub fn routes() -> Routes {
         .get("/documents/{batch_id}/pdf", documents::pdf)
         .get("/stores/{store_id}/documents", documents::settings_form)
         .post("/stores/{store_id}/documents", documents::save_settings)
+        .get("/mail", mail::index)
+        .post("/mail/test", mail::test)
+        .get("/mail/{mail_id}", mail::show)
         .get("/stock", stock::index)
         .get("/stock.csv", stock::download)
         .post("/stock/set", stock::set)

@@ -304,6 +304,23 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
     .unwrap()
     .to_string();
 
+    // A mail, so that 送信メール lists one and its page is walked.
+    let mail_id = orderdesk::db::mail::queue_one(
+        &s.app.db,
+        &orderdesk::db::mail::NewMail {
+            account: s.account,
+            store: Some(s.store),
+            kind: orderdesk::domain::mail::MailKind::HoldReleased,
+            to: "owner@example.jp".into(),
+            subject: "【本店】不正保留が解除された注文が1件あります（出荷できます）".into(),
+            body: "Yahoo!が次の注文の不正保留を解除しました。".into(),
+        },
+        orderdesk::db::now(),
+    )
+    .await
+    .unwrap()
+    .to_string();
+
     let mut pages: Vec<String> = routes()
         .list()
         .iter()
@@ -316,6 +333,7 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
                 .replace("{run_id}", &run_id)
                 .replace("{rule_id}", &rule_id)
                 .replace("{batch_id}", &batch_id)
+                .replace("{mail_id}", &mail_id)
         })
         .collect();
     pages.extend(["/no/such/page", "/stores/abc", "/signout"].map(String::from));

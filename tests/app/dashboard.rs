@@ -173,6 +173,7 @@ pub async fn write_orders(db: &Db, account: AccountId, store: StoreId, orders: &
             paid_now: false,
             flag_cancel: false,
             history: vec![],
+            notify: None,
         })
         .collect();
     let batch = orders::Batch {
@@ -181,6 +182,7 @@ pub async fn write_orders(db: &Db, account: AccountId, store: StoreId, orders: &
         cursor_to: None,
         retry: None,
         lease_owner: None,
+        notify_base: None,
         actor: orders::HistoryActor::Job,
         now,
     };

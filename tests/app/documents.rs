@@ -384,9 +384,11 @@ async fn bad_input_gets_a_message_and_prints_nothing(backend: Backend) {
 
 async fn a_batch_of_another_store_is_not_found_for_limited_staff(backend: Backend) {
     let s = quiet(backend).await;
-    let (id, _) =
-        order(&s, json!({ "items": [line("mug", "マグカップ", 1100, 1, 10)], "pay_method": "payment_a1", "pay_status": 1 }))
-            .await;
+    let (id, _) = order(
+        &s,
+        json!({ "items": [line("mug", "マグカップ", 1100, 1, 10)], "pay_method": "payment_a1", "pay_status": 1 }),
+    )
+    .await;
     assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
     let pk = pk_of(&s, &id).await.0;
     let made = print(&s.owner, "picking", &[pk], &[]).await;

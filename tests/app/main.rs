@@ -15,6 +15,7 @@ mod documents;
 mod hardening;
 mod hardening_b;
 mod import;
+mod mail;
 mod pages;
 mod privacy;
 mod public_client;

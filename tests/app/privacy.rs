@@ -212,6 +212,7 @@ async fn walk(s: &Shop, reader: &Browser, who: &str, pk: i64, order_id: &str) ->
                 "upload_id" => "1".to_string(),
                 "rule_id" => "1".to_string(),
                 "batch_id" => batch_id.to_string(),
+                "mail_id" => "1".to_string(),
                 "file" | "token" => {
                     skip = true;
                     break;

@@ -103,6 +103,20 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     )
     .await
     .unwrap();
+    let a_mail = orderdesk::db::mail::queue_one(
+        &app.db,
+        &orderdesk::db::mail::NewMail {
+            account: orderdesk::domain::AccountId(a_account),
+            store: None,
+            kind: orderdesk::domain::mail::MailKind::Test,
+            to: "owner-a@example.jp".into(),
+            subject: "Aのメール".into(),
+            body: "Aの本文".into(),
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let b = app.owner("B商店", "owner-b@example.jp").await;
     app.add_store(&b, "Bの本店", "b-honten", "b-secret").await;
 
@@ -122,6 +136,7 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
                 "tag_id" => a_tag.to_string(),
                 "rule_id" => a_rule.to_string(),
                 "batch_id" => a_batch.to_string(),
+                "mail_id" => a_mail.to_string(),
                 "file" => break,  // static files are not account data
                 "token" => break, // a reset link's token is its own capability, not an account's ID
                 other => panic!("the tenancy walk does not know how to make a `{other}` of account A; teach it"),
@@ -174,6 +189,7 @@ async fn seed_order_and_run(app: &TestApp, store: i64) -> (i64, i64) {
         flag_cancel: false,
         history: vec![],
         paid_now: false,
+        notify: None,
     };
     let batch = orders::Batch {
         writes: vec![write],
@@ -181,6 +197,7 @@ async fn seed_order_and_run(app: &TestApp, store: i64) -> (i64, i64) {
         cursor_to: None,
         retry: None,
         lease_owner: None,
+        notify_base: None,
         actor: orders::HistoryActor::Job,
         now,
     };

@@ -40,6 +40,8 @@ pub struct OrderWrite {
     /// An existing order Yahoo now reports paid: from 入金待ち it moves on to 出荷待ち (only if it
     /// is still at 入金待ち when written; see `import::rules::paid_now`).
     pub paid_now: bool,
+    /// A held order released or confirmed just now: the owners are told by mail.
+    pub notify: Option<crate::domain::mail::MailKind>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,9 @@ pub struct Batch {
     pub retry: Option<String>,
     /// The lease that must still be this process's (`None`: a person's re-import).
     pub lease_owner: Option<String>,
+    /// The service's URL for links in the notifications this batch queues (`None`: it queues
+    /// none, as for a person's re-import: they are looking at the order).
+    pub notify_base: Option<String>,
     pub actor: HistoryActor,
     pub now: DateTime<Utc>,
 }
@@ -156,7 +161,7 @@ async fn write_batch_now(
     // its own [`BatchDialect`].
     let outcome: Result<BatchOutcome, BatchError> = with_pool!(db, |pool| {
         async {
-            let Batch { writes, unchanged, cursor_to, retry, lease_owner, actor, now } = batch;
+            let Batch { writes, unchanged, cursor_to, retry, lease_owner, notify_base, actor, now } = batch;
             let now = *now;
             let mut outcome = BatchOutcome::default();
             let mut tx = pool.begin().await?;
@@ -237,6 +242,36 @@ async fn write_batch_now(
                 .collect();
             if !targets.is_empty() {
                 tx.apply_rules(account_id, &targets, None, actor, now).await?;
+            }
+            // Held orders released or confirmed at Yahoo: their owners are told, one mail per
+            // kind for the batch's orders, queued with the change itself.
+            if let Some(base) = notify_base {
+                use crate::{db::mail::MailTx, domain::mail::MailKind};
+                let mut by_kind: Vec<(MailKind, Vec<(String, String)>)> = Vec::new();
+                for (pk, w) in writes.iter().filter_map(|w| pk_of(w).map(|pk| (pk, w))) {
+                    let Some(kind) = w.notify else { continue };
+                    let link = (w.detail.order_id.clone(), format!("{base}/orders/{pk}"));
+                    match by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                        Some((_, orders)) => orders.push(link),
+                        None => by_kind.push((kind, vec![link])),
+                    }
+                }
+                if !by_kind.is_empty() {
+                    let (owners, store_name) = tx.notice_audience(account_id, store_id).await?;
+                    let mut mails = Vec::new();
+                    for (kind, orders) in &by_kind {
+                        let (subject, body) = crate::domain::mail::hold_notice(*kind, &store_name, orders);
+                        mails.extend(owners.iter().map(|to| crate::db::mail::NewMail {
+                            account: account_id,
+                            store: Some(store_id),
+                            kind: *kind,
+                            to: to.clone(),
+                            subject: subject.clone(),
+                            body: body.clone(),
+                        }));
+                    }
+                    tx.queue_mails(&mails, now).await?;
+                }
             }
             // Orders looked at again and found unchanged: only when they were checked moves.
             if !unchanged.is_empty() {

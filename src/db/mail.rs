@@ -1,0 +1,297 @@
+//! Mail messages (issue 29): queued inside the transaction of the event that causes them
+//! ([`MailTx`]), claimed by the mail job under a lease ([`claim`]), settled once sent or failed
+//! ([`finish`]), and listed per account for 送信メール.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, with_pool};
+use crate::domain::{AccountId, StoreId, mail::MailKind};
+
+/// A message to queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMail {
+    pub account: AccountId,
+    pub store: Option<StoreId>,
+    pub kind: MailKind,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// A Message-ID made when the message is queued and kept through every retry.
+pub fn new_message_id() -> String {
+    let token: String = crate::crypto::random_token().chars().filter(char::is_ascii_alphanumeric).take(24).collect();
+    format!("<{token}@orderdesk.mail>")
+}
+
+/// A stored message, as the mail job sends it and the pages show it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailRow {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub store_id: Option<StoreId>,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub message_id: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl MailRow {
+    pub fn kind_label(&self) -> &'static str {
+        MailKind::label_of(&self.kind)
+    }
+
+    /// The state as 送信メール says it.
+    pub fn state_label(&self) -> &'static str {
+        match self.state.as_str() {
+            "sent" => "送信済み",
+            "failed" => "送信失敗",
+            "sending" => "送信中",
+            _ if self.attempts > 0 => "再送待ち",
+            _ => "送信待ち",
+        }
+    }
+}
+
+const MAIL_COLUMNS: &str = "id, account_id, store_id, kind, recipient, subject, body, message_id, state, attempts, \
+     next_attempt_at, last_error, created_at, sent_at";
+
+/// Queues mail inside a transaction the caller holds (and commits): the message exists if and
+/// only if the event that caused it was written.
+pub(crate) trait MailTx {
+    async fn queue_mails(&mut self, mails: &[NewMail], now: DateTime<Utc>) -> sqlx::Result<()>;
+
+    /// Who a store's notifications go to (the account's owners) and the store's name.
+    async fn notice_audience(&mut self, account: AccountId, store: StoreId) -> sqlx::Result<(Vec<String>, String)>;
+}
+
+macro_rules! mail_tx {
+    ($conn:ty, $postgres:expr) => {
+        impl MailTx for $conn {
+            async fn queue_mails(&mut self, mails: &[NewMail], now: DateTime<Utc>) -> sqlx::Result<()> {
+                if mails.is_empty() {
+                    return Ok(());
+                }
+                let rows = mails.iter().map(|m| {
+                    serde_json::json!([
+                        m.account.0,
+                        m.store.map(|s| s.0),
+                        m.kind.as_str(),
+                        m.to,
+                        m.subject,
+                        m.body,
+                        new_message_id()
+                    ])
+                });
+                let sql = format!(
+                    "insert into mail_message (account_id, store_id, kind, recipient, subject, body, message_id,
+                         next_attempt_at, created_at)
+                     select account_id, store_id, kind, recipient, subject, body, message_id, $1, $1 from {}",
+                    super::json_rows(
+                        $postgres,
+                        2,
+                        &[
+                            ("account_id", "bigint"),
+                            ("store_id", "bigint"),
+                            ("kind", "text"),
+                            ("recipient", "text"),
+                            ("subject", "text"),
+                            ("body", "text"),
+                            ("message_id", "text"),
+                        ]
+                    )
+                );
+                sqlx::query(&sql).bind(now).bind(super::json_rows_value(rows)).execute(&mut *self).await?;
+                Ok(())
+            }
+
+            async fn notice_audience(
+                &mut self,
+                account: AccountId,
+                store: StoreId,
+            ) -> sqlx::Result<(Vec<String>, String)> {
+                let owners: Vec<String> = sqlx::query_scalar(
+                    "select email from app_user where account_id = $1 and role = 'owner' order by id",
+                )
+                .bind(account)
+                .fetch_all(&mut *self)
+                .await?;
+                let name: Option<String> =
+                    sqlx::query_scalar("select name from store where account_id = $1 and id = $2")
+                        .bind(account)
+                        .bind(store)
+                        .fetch_optional(&mut *self)
+                        .await?;
+                Ok((owners, name.unwrap_or_default()))
+            }
+        }
+    };
+}
+
+mail_tx!(sqlx::SqliteConnection, false);
+mail_tx!(sqlx::PgConnection, true);
+
+/// Queues mail in a transaction of its own (events that write nothing else).
+pub async fn queue(db: &Db, mails: &[NewMail], now: DateTime<Utc>) -> sqlx::Result<()> {
+    with_pool!(db, |p| {
+        let mut tx = p.begin().await?;
+        tx.queue_mails(mails, now).await?;
+        tx.commit().await
+    })
+}
+
+/// The owners' addresses of an account: who gets its notifications (staff choose theirs).
+pub async fn owner_addresses(db: &Db, account: AccountId) -> sqlx::Result<Vec<String>> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar("select email from app_user where account_id = $1 and role = 'owner' order by id")
+            .bind(account)
+            .fetch_all(p)
+            .await
+    })
+}
+
+/// Claims up to `limit` messages due at `now` for `owner` until `until`, counting an attempt:
+/// queued ones whose time has come, and ones whose sender's lease ran out (a process that died
+/// mid-send: the message is sent again, with the same Message-ID).
+pub async fn claim(
+    db: &Db,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+    only: Option<i64>,
+) -> sqlx::Result<Vec<MailRow>> {
+    let lock = if matches!(db, Db::Postgres(_)) { "for update skip locked" } else { "" };
+    let only_sql = if only.is_some() { "and id = $5" } else { "" };
+    let sql = format!(
+        "update mail_message set state = 'sending', lease_owner = $1, lease_until = $3, attempts = attempts + 1
+         where id in (
+             select id from mail_message
+             where ((state = 'queued' and next_attempt_at <= $2) or (state = 'sending' and lease_until < $2)) {only_sql}
+             order by next_attempt_at, id
+             limit $4
+             {lock})
+         returning {MAIL_COLUMNS}"
+    );
+    with_pool!(db, |p| {
+        let mut q = sqlx::query_as(&sql).bind(owner).bind(now).bind(until).bind(limit);
+        if let Some(id) = only {
+            q = q.bind(id);
+        }
+        q.fetch_all(p).await
+    })
+}
+
+/// How a claimed send ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sent {
+    Done,
+    /// Worth trying again at `retry_at`.
+    Retry {
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    /// Refused for good (a 5xx answer, a bad address, too many attempts).
+    Failed {
+        error: String,
+    },
+}
+
+/// Settles a claimed message, only if the claim is still `owner`'s. False when it was not.
+pub async fn finish(db: &Db, id: i64, owner: &str, sent: &Sent, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let (state, error, next) = match sent {
+        Sent::Done => ("sent", "", now),
+        Sent::Retry { error, retry_at } => ("queued", error.as_str(), *retry_at),
+        Sent::Failed { error } => ("failed", error.as_str(), now),
+    };
+    with_pool!(db, |p| {
+        sqlx::query(
+            "update mail_message set state = $3, last_error = $4, next_attempt_at = $5,
+                 sent_at = case when $3 = 'sent' then $6 else sent_at end, lease_owner = null, lease_until = null
+             where id = $1 and lease_owner = $2 and state = 'sending'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(state)
+        .bind(error)
+        .bind(next)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// The account's newest messages.
+pub async fn list(db: &Db, account: AccountId, limit: i64) -> sqlx::Result<Vec<MailRow>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!(
+            "select {MAIL_COLUMNS} from mail_message where account_id = $1 order by id desc limit $2"
+        ))
+        .bind(account)
+        .bind(limit)
+        .fetch_all(p)
+        .await
+    })
+}
+
+/// One of the account's messages.
+pub async fn get(db: &Db, account: AccountId, id: i64) -> sqlx::Result<Option<MailRow>> {
+    with_pool!(db, |p| {
+        sqlx::query_as(&format!("select {MAIL_COLUMNS} from mail_message where account_id = $1 and id = $2"))
+            .bind(account)
+            .bind(id)
+            .fetch_optional(p)
+            .await
+    })
+}
+
+/// Across the service: messages waiting (queued or being sent), failed for good, and the
+/// newest error of a message still being retried (/admin's view of a dead SMTP server).
+pub async fn health(db: &Db) -> sqlx::Result<(i64, i64, Option<String>)> {
+    with_pool!(db, |p| {
+        let (waiting, failed): (i64, i64) = sqlx::query_as(
+            "select coalesce(sum(case when state in ('queued', 'sending') then 1 else 0 end), 0),
+                    coalesce(sum(case when state = 'failed' then 1 else 0 end), 0)
+             from mail_message",
+        )
+        .fetch_one(p)
+        .await?;
+        let error: Option<String> = sqlx::query_scalar(
+            "select last_error from mail_message where state = 'queued' and attempts > 0 and last_error <> ''
+             order by id desc limit 1",
+        )
+        .fetch_optional(p)
+        .await?;
+        Ok((waiting, failed, error))
+    })
+}
+
+/// Queues one message in a transaction of its own and returns its id (the test mail, which
+/// is then sent at once).
+pub async fn queue_one(db: &Db, mail: &NewMail, now: DateTime<Utc>) -> sqlx::Result<i64> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar(
+            "insert into mail_message (account_id, store_id, kind, recipient, subject, body, message_id,
+                 next_attempt_at, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id",
+        )
+        .bind(mail.account)
+        .bind(mail.store)
+        .bind(mail.kind.as_str())
+        .bind(&mail.to)
+        .bind(&mail.subject)
+        .bind(&mail.body)
+        .bind(new_message_id())
+        .bind(now)
+        .fetch_one(p)
+        .await
+    })
+}

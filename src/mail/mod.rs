@@ -1,0 +1,259 @@
+//! Mail delivery (issue 29, shipping-day.md §4.1–4.2): the [`Mailer`] builds each message with
+//! lettre (UTF-8, MIME-encoded Japanese headers, the body encoded with its lines kept short)
+//! and hands it to the transport the operator chose: `outbox` (the embedded default: each
+//! message is kept as `<data>/outbox/<id>.eml` and on 送信メール, nothing leaves) or `smtp`.
+//!
+//! Sending is a job ([`MailSender`], on the one job engine): messages are queued in the
+//! transaction of the event that causes them (`db::mail::MailTx`), claimed under a lease by one
+//! sender across all `serve` processes, retried with backoff on a temporary failure and failed
+//! for good on a refusal. Delivery is at least once: a sender killed between the server's
+//! acceptance and the settle sends the message again, with the same Message-ID, so the
+//! receiving side can tell it is the same message.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, header::ContentType},
+    transport::smtp::authentication::Credentials,
+};
+
+use crate::{
+    config::{Config, MailMode},
+    db::{
+        Db,
+        mail::{self as store, MailRow, Sent},
+    },
+    domain::mail::{MAX_ATTEMPTS, backoff},
+    jobs::{Job, ProcessId},
+};
+
+enum Transport {
+    Outbox,
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Why a message was not sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendError {
+    /// In Japanese, for 送信メール and /admin (never the password).
+    pub message: String,
+    /// Trying again will not help (a refused address, a 5xx answer).
+    pub permanent: bool,
+}
+
+/// Builds and sends messages through the configured transport.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    outbox_dir: PathBuf,
+    describe: String,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("ORDERDESK_MAIL_FROM「{}」is not an address: {e}", config.mail_from))?;
+        let outbox_dir = config.data_dir.join("outbox");
+        match config.mail {
+            MailMode::Outbox => Ok(Mailer {
+                transport: Transport::Outbox,
+                from,
+                outbox_dir,
+                describe: "保存のみ（送信しません。送信メールのページと .eml ファイルに残します）".into(),
+            }),
+            MailMode::Smtp => {
+                let url = config
+                    .smtp_url
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("ORDERDESK_MAIL=smtp needs ORDERDESK_SMTP_URL"))?;
+                let parsed = url::Url::parse(url.expose())
+                    .map_err(|e| anyhow::anyhow!("ORDERDESK_SMTP_URL is not a URL: {e}"))?;
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map_err(|e| anyhow::anyhow!("ORDERDESK_SMTP_URL: {e}"))?
+                    .timeout(Some(Duration::from_secs(15)));
+                if let Some(password) = &config.smtp_password {
+                    let user = percent_decode(parsed.username());
+                    builder = builder.credentials(Credentials::new(user, password.expose().to_owned()));
+                }
+                let describe = format!(
+                    "SMTP {}://{}:{}",
+                    parsed.scheme(),
+                    parsed.host_str().unwrap_or(""),
+                    parsed.port().map_or_else(|| "既定のポート".to_owned(), |p| p.to_string())
+                );
+                Ok(Mailer { transport: Transport::Smtp(builder.build()), from, outbox_dir, describe })
+            }
+        }
+    }
+
+    /// The transport as pages describe it (no user, no password).
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    pub fn sends(&self) -> bool {
+        matches!(self.transport, Transport::Smtp(_))
+    }
+
+    /// The message as it goes out.
+    pub fn build(&self, row: &MailRow) -> Result<Message, SendError> {
+        let to: Mailbox = row.recipient.parse().map_err(|_| SendError {
+            message: format!("宛先「{}」はメールアドレスとして正しくありません", row.recipient),
+            permanent: true,
+        })?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(row.subject.clone())
+            .message_id(Some(row.message_id.clone()))
+            .date(std::time::SystemTime::from(row.created_at))
+            .header(ContentType::TEXT_PLAIN)
+            .body(row.body.clone())
+            .map_err(|e| SendError {
+                message: format!("メールを組み立てられません: {e}"), permanent: true
+            })
+    }
+
+    /// Sends one message.
+    pub async fn send(&self, row: &MailRow) -> Result<(), SendError> {
+        let message = self.build(row)?;
+        match &self.transport {
+            Transport::Outbox => {
+                let dir = self.outbox_dir.clone();
+                let name = format!("{}.eml", row.id);
+                let bytes = message.formatted();
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    std::fs::create_dir_all(&dir)?;
+                    let tmp = dir.join(format!(".{name}.tmp"));
+                    std::fs::write(&tmp, bytes)?;
+                    std::fs::rename(tmp, dir.join(name))
+                })
+                .await
+                .map_err(|e| SendError { message: format!("保存できませんでした: {e}"), permanent: false })?
+                .map_err(|e| SendError {
+                    message: format!("outbox に保存できませんでした: {e}"), permanent: false
+                })
+            }
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
+                let permanent = e.is_permanent();
+                let message = if permanent {
+                    format!("SMTPサーバー（{}）が受け付けませんでした: {e}", self.describe)
+                } else if e.is_timeout() {
+                    format!("SMTPサーバー（{}）が応答しません", self.describe)
+                } else {
+                    format!("SMTPサーバー（{}）に送れませんでした: {e}", self.describe)
+                };
+                SendError { message, permanent }
+            }),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("u={s}").as_bytes())
+        .next()
+        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
+}
+
+/// What a claimed send's outcome is stored as.
+fn settle(row: &MailRow, result: &Result<(), SendError>) -> Sent {
+    match result {
+        Ok(()) => Sent::Done,
+        Err(e) if e.permanent || row.attempts >= MAX_ATTEMPTS => Sent::Failed { error: e.message.clone() },
+        Err(e) => Sent::Retry {
+            error: e.message.clone(),
+            retry_at: Utc::now() + chrono::Duration::from_std(backoff(row.attempts)).unwrap_or_default(),
+        },
+    }
+}
+
+/// The mail job: every tick, claims what is due (a few at a time) and sends it.
+pub struct MailSender {
+    pub db: Db,
+    pub mailer: Arc<Mailer>,
+    pub owner: ProcessId,
+    /// How long a claim lasts: a sender that dies mid-send leaves its messages to be taken
+    /// over after this.
+    pub lease: Duration,
+}
+
+impl MailSender {
+    /// Claims (all due, or just `only`) and sends; returns what was claimed and how each ended.
+    pub async fn send_due(&self, only: Option<i64>) -> sqlx::Result<Vec<(MailRow, Result<(), SendError>)>> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let rows = store::claim(&self.db, self.owner.as_str(), now, until, 20, only).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let result = self.mailer.send(&row).await;
+            store::finish(&self.db, row.id, self.owner.as_str(), &settle(&row, &result), Utc::now()).await?;
+            out.push((row, result));
+        }
+        Ok(out)
+    }
+}
+
+impl Job for Arc<MailSender> {
+    const NAME: &'static str = "mail";
+
+    async fn tick(&mut self) -> Result<(), String> {
+        self.send_due(None).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(body: &str) -> MailRow {
+        MailRow {
+            id: 7,
+            account_id: crate::domain::AccountId(1),
+            store_id: None,
+            kind: "test".into(),
+            recipient: "店長 <owner@example.jp>".into(),
+            subject: "【本店】不正保留が解除された注文が1件あります（出荷できます）".into(),
+            body: body.into(),
+            message_id: "<abc@orderdesk.mail>".into(),
+            state: "sending".into(),
+            attempts: 1,
+            next_attempt_at: Utc::now(),
+            last_error: String::new(),
+            created_at: Utc::now(),
+            sent_at: None,
+        }
+    }
+
+    #[test]
+    fn japanese_headers_are_encoded_and_lines_kept_short() {
+        let mailer = Mailer::from_config(&Config::defaults()).unwrap();
+        let long = "日本語の長い行です。".repeat(40);
+        let text = String::from_utf8(mailer.build(&row(&long)).unwrap().formatted()).unwrap();
+        assert!(text.contains("Subject: =?utf-8?"), "{text}");
+        assert!(text.contains("Message-ID: <abc@orderdesk.mail>"));
+        assert!(text.contains("Content-Type: text/plain; charset=utf-8"));
+        assert!(text.lines().all(|l| l.len() <= 998), "no line longer than RFC 5322 allows");
+        assert!(text.is_ascii(), "the whole message is 7-bit: headers encoded, body transfer-encoded");
+        // A bad address is a permanent failure with a Japanese message.
+        let mut bad = row("x");
+        bad.recipient = "not an address".into();
+        let e = mailer.build(&bad).unwrap_err();
+        assert!(e.permanent && e.message.contains("メールアドレス"));
+    }
+
+    #[test]
+    fn failures_retry_with_backoff_then_fail_for_good() {
+        let r = row("x");
+        let transient = Err(SendError { message: "接続できません".into(), permanent: false });
+        assert!(matches!(settle(&r, &transient), Sent::Retry { .. }));
+        let refused = Err(SendError { message: "550".into(), permanent: true });
+        assert!(matches!(settle(&r, &refused), Sent::Failed { .. }));
+        let last = MailRow { attempts: MAX_ATTEMPTS, ..r.clone() };
+        assert!(matches!(settle(&last, &transient), Sent::Failed { .. }));
+        assert_eq!(settle(&r, &Ok(())), Sent::Done);
+    }
+}
