@@ -79,7 +79,7 @@ impl AppState {
             db: db.clone(),
             mailer: mailer.clone(),
             owner: process.clone(),
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(config.mail_lease_secs.max(1)),
         });
         Ok(AppState {
             mailer,

@@ -362,6 +362,11 @@ pub struct Config {
     /// How often the mail sender looks for mail to send, in milliseconds.
     #[arg(long, env = "ORDERDESK_MAIL_TICK_MS", default_value_t = 1000, global = true)]
     pub mail_tick_ms: u64,
+
+    /// A sender's claim on the messages it is sending lasts this long; a dead process's
+    /// messages are sent by another after it (at least once: the same Message-ID again).
+    #[arg(long, env = "ORDERDESK_MAIL_LEASE_SECS", default_value_t = 60, global = true)]
+    pub mail_lease_secs: u64,
 }
 
 /// How mail leaves the service.

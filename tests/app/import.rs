@@ -701,7 +701,27 @@ impl ServeProcess {
         ServeProcess::start_with(app, lease_secs, "127.0.0.1:0")
     }
 
+    /// A `serve` process whose mail goes to the SMTP server at `smtp_url`, its claims on
+    /// messages lasting `mail_lease_secs`.
+    pub fn start_sending_mail(app: &TestApp, smtp_url: &str, mail_lease_secs: u64) -> ServeProcess {
+        ServeProcess::start_env(
+            app,
+            60,
+            "127.0.0.1:0",
+            &[
+                ("ORDERDESK_MAIL", "smtp"),
+                ("ORDERDESK_SMTP_URL", smtp_url),
+                ("ORDERDESK_MAIL_TICK_MS", "50"),
+                ("ORDERDESK_MAIL_LEASE_SECS", &mail_lease_secs.to_string()),
+            ],
+        )
+    }
+
     fn start_with(app: &TestApp, lease_secs: u64, listen: &str) -> ServeProcess {
+        ServeProcess::start_env(app, lease_secs, listen, &[])
+    }
+
+    fn start_env(app: &TestApp, lease_secs: u64, listen: &str, extra: &[(&str, &str)]) -> ServeProcess {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orderdesk"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -720,6 +740,9 @@ impl ServeProcess {
             .stderr(std::process::Stdio::null());
         if let Some(url) = &app.config.database_url {
             cmd.env("DATABASE_URL", url.expose());
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
         }
         // PostgreSQL requires the shared secrets key.
         if let Some(key) = &app.config.secret_key {

@@ -6,12 +6,15 @@
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use base64::Engine;
-use orderdesk::db::mail::MailRow;
+use orderdesk::{
+    db::mail::{MailRow, NewMail},
+    domain::mail::MailKind,
+};
 use serde_json::json;
 
 use crate::{
     helpers::Backend,
-    import::{SELLER, Shop, make_due, shop, wait_for},
+    import::{SELLER, ServeProcess, Shop, make_due, shop, wait_for},
 };
 
 /// A local SMTP server: aiosmtpd with its Maildir handler, killed when dropped.
@@ -318,7 +321,114 @@ async fn the_test_mail_says_what_is_wrong_with_the_smtp_server(backend: Backend)
     assert_eq!(mails(&s).await.len(), 1);
 }
 
+/// A shop whose own process sends no mail (no scheduler): `serve` processes do.
+async fn quiet_smtp(backend: Backend, sink: &SmtpSink) -> Shop {
+    let url = sink.url();
+    shop(backend, move |c| {
+        c.scheduler = false;
+        c.mail = orderdesk::config::MailMode::Smtp;
+        c.smtp_url = Some(orderdesk::config::Redacted::new(url));
+    })
+    .await
+}
+
+/// `n` notifications queued at once (as an import's batch would).
+async fn queue_many(s: &Shop, n: usize) {
+    let mails: Vec<NewMail> = (0..n)
+        .map(|i| NewMail {
+            account: s.account,
+            store: Some(s.store),
+            kind: MailKind::HoldReleased,
+            to: format!("owner{i}@example.jp"),
+            subject: format!("【本店】不正保留が解除された注文があります（{i}）"),
+            body: format!("注文 {i} の不正保留が解除されました。"),
+        })
+        .collect();
+    orderdesk::db::mail::queue(&s.app.db, &mails, orderdesk::db::now()).await.unwrap();
+}
+
+async fn states(s: &Shop) -> std::collections::HashMap<String, usize> {
+    let rows: Vec<String> = orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query_scalar("select state from mail_message where account_id = $1").bind(s.account).fetch_all(p).await
+    })
+    .unwrap();
+    let mut out = std::collections::HashMap::new();
+    for r in rows {
+        *out.entry(r).or_default() += 1;
+    }
+    out
+}
+
+async fn stored_ids(s: &Shop) -> std::collections::HashSet<String> {
+    orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query_scalar::<_, String>("select message_id from mail_message where account_id = $1")
+            .bind(s.account)
+            .fetch_all(p)
+            .await
+    })
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+async fn wait_all_sent(s: &Shop, n: usize) {
+    for _ in 0..600 {
+        if states(s).await.get("sent").copied().unwrap_or(0) == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not all sent: {:?}", states(s).await);
+}
+
+/// A sender SIGKILLed mid-send: another process takes over once its claims run out, and every
+/// message reaches the server (at least once; a message in flight when the process died may
+/// arrive twice, with the same Message-ID).
+async fn a_killed_sender_loses_no_mail(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = quiet_smtp(backend, &sink).await;
+    let n = 400;
+    queue_many(&s, n).await;
+    let mut first = ServeProcess::start_sending_mail(&s.app, &sink.url(), 2);
+    for _ in 0..400 {
+        if sink.received().len() >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill();
+    let at_kill = sink.received().len();
+    assert!(at_kill > 0 && at_kill < n, "killed mid-send ({at_kill} of {n} received)");
+    let _second = ServeProcess::start_sending_mail(&s.app, &sink.url(), 2);
+    wait_all_sent(&s, n).await;
+    let received: Vec<String> = sink.received().iter().map(|m| m.header("Message-ID").to_owned()).collect();
+    let unique: std::collections::HashSet<String> = received.iter().cloned().collect();
+    assert_eq!(unique, stored_ids(&s).await, "every message arrived");
+    let twice = received.len() - unique.len();
+    assert!(twice <= 20, "only what was in flight at the kill came twice ({twice})");
+    eprintln!("a_killed_sender_loses_no_mail: killed after {at_kill} of {n}; {twice} arrived twice");
+}
+
+/// Two `serve` processes sending from one database: each message goes out once.
+async fn two_senders_send_each_message_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = quiet_smtp(backend, &sink).await;
+    let n = 300;
+    queue_many(&s, n).await;
+    let _a = ServeProcess::start_sending_mail(&s.app, &sink.url(), 30);
+    let _b = ServeProcess::start_sending_mail(&s.app, &sink.url(), 30);
+    wait_all_sent(&s, n).await;
+    let got = sink.wait_for(n).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_after = sink.received();
+    assert_eq!(got_after.len(), n, "nothing arrived twice (got {} then {})", got.len(), got_after.len());
+    let unique: std::collections::HashSet<&str> = got_after.iter().map(|m| m.header("Message-ID")).collect();
+    assert_eq!(unique.len(), n);
+}
+
 crate::on_both_backends!(
+    a_killed_sender_loses_no_mail,
+    two_senders_send_each_message_once,
     the_outbox_keeps_the_notifications_of_a_released_and_a_confirmed_hold,
     a_real_smtp_server_receives_japanese_mail_intact,
     the_test_mail_says_what_is_wrong_with_the_smtp_server,
