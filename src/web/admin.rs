@@ -79,9 +79,19 @@ pub struct AccountRow {
     pub stores: Vec<StoreRow>,
 }
 
+/// The mail job across the service: a dead SMTP server shows here as waiting messages with
+/// the newest error.
+pub struct MailHealth {
+    pub transport: String,
+    pub waiting: i64,
+    pub failed: i64,
+    pub error: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/index.html")]
 pub struct AdminPage {
+    mail: MailHealth,
     layout: Layout,
     accounts: Vec<AccountRow>,
     q: String,
@@ -207,9 +217,17 @@ pub async fn index(
         }
         _ => Vec::new(),
     };
+    let (mail_waiting, mail_failed, mail_error) = crate::db::mail::health(&state.db).await?;
+    let mail = MailHealth {
+        transport: state.mailer.describe().to_owned(),
+        waiting: mail_waiting,
+        failed: mail_failed,
+        error: mail_error,
+    };
     let layout = staff.layout("サポート管理画面").await?;
     Ok(ok(&AdminPage {
         layout,
+        mail,
         accounts,
         q,
         attention_only,

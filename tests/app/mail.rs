@@ -315,6 +315,14 @@ async fn the_test_mail_says_what_is_wrong_with_the_smtp_server(backend: Backend)
     let stored = mails(&s).await;
     assert_eq!(stored[0].state, "queued", "kept to be tried again");
     assert!(page.select_text("#mail-table").join("").contains("再送待ち"));
+    // Support sees the dead server in /admin.
+    orderdesk::cli::admin::create(&s.app.config, "support@orderdesk.example", "佐藤", Some(crate::helpers::PASSWORD.into()))
+        .await
+        .unwrap();
+    let support = s.app.browser();
+    support.sign_in("support@orderdesk.example", crate::helpers::PASSWORD).await;
+    let health = support.get("/admin").await.select_text("#mail-health").join("");
+    assert!(health.contains("送信待ち 1件") && health.contains(&format!("127.0.0.1:{port}")), "{health}");
     // A bad address is refused before anything is queued.
     s.owner.submit("/mail", "/mail/test", &[("to", "not an address")]).await;
     assert!(s.owner.get("/mail").await.body.contains("メールアドレスとして正しくありません"));
