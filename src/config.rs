@@ -168,6 +168,22 @@ pub enum BenchTarget {
         #[arg(long, env = "BENCH_POSTGRES_URL")]
         postgres: Option<String>,
     },
+    /// Mail: N notifications sent to a local SMTP server (mails/s), and an import timed alone and
+    /// beside the sending.
+    Mail {
+        /// Notifications queued.
+        #[arg(long, default_value_t = 10_000)]
+        mails: usize,
+        /// Orders imported, alone and beside the sending.
+        #[arg(long, default_value_t = 3_000)]
+        orders: usize,
+        /// The SMTP server (lettre's URL form); unset: Debian's aiosmtpd started here.
+        #[arg(long)]
+        smtp: Option<String>,
+        /// PostgreSQL server (a database is created and dropped there); unset: SQLite only.
+        #[arg(long, env = "BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+    },
     /// 納品書 and picking lists: N imported orders printed as one 納品書 PDF and one picking
     /// list through the print batch (pages per second, peak RSS), and a picking list of
     /// `--lines` lines.

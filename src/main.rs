@@ -96,6 +96,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Shipping { orders, postgres } } => {
             cli::bench_shipping::shipping(orders, postgres).await
         }
+        Command::Bench { target: BenchTarget::Mail { mails, orders, smtp, postgres } } => {
+            cli::bench_mail::mail(mails, orders, smtp, postgres).await
+        }
         Command::Bench { target: BenchTarget::Documents { orders, lines, postgres } } => {
             cli::bench_documents::documents(orders, lines, postgres).await
         }

@@ -709,6 +709,9 @@ pub(crate) struct ImportedShop {
     pub db: crate::db::Db,
     pub account: crate::domain::AccountId,
     pub store: crate::domain::StoreId,
+    /// How long the import took (from [`ImportedShop::import`]).
+    pub import_secs: f64,
+    importer: std::sync::Arc<crate::import::Importer>,
     sim: simulator::SimHandle,
     backend: Option<String>,
     pg_name: Option<String>,
@@ -716,6 +719,19 @@ pub(crate) struct ImportedShop {
 
 impl ImportedShop {
     pub(crate) async fn start(
+        backend: Option<&str>,
+        dir: &std::path::Path,
+        secrets: &crate::crypto::SecretBox,
+        seller: &str,
+        generate: &simulator::generate::Generate,
+    ) -> anyhow::Result<ImportedShop> {
+        let mut shop = ImportedShop::prepare(backend, dir, secrets, seller, generate).await?;
+        shop.import().await?;
+        Ok(shop)
+    }
+
+    /// Everything but the import: the orders wait at the simulator.
+    pub(crate) async fn prepare(
         backend: Option<&str>,
         dir: &std::path::Path,
         secrets: &crate::crypto::SecretBox,
@@ -741,8 +757,26 @@ impl ImportedShop {
             crate::jobs::ProcessId::new(),
             crate::import::ImportSettings::from_config(&config),
         ));
-        import_once(&importer, account, store).await?;
-        Ok(ImportedShop { label, db, account, store, sim, backend: backend.map(str::to_owned), pg_name })
+        Ok(ImportedShop {
+            label,
+            db,
+            account,
+            store,
+            import_secs: 0.0,
+            importer,
+            sim,
+            backend: backend.map(str::to_owned),
+            pg_name,
+        })
+    }
+
+    /// Imports what waits at the simulator, timed.
+    pub(crate) async fn import(&mut self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let ending = import_once(&self.importer, self.account, self.store).await?;
+        anyhow::ensure!(ending == crate::import::Ending::Done, "the import ended {ending:?}");
+        self.import_secs = started.elapsed().as_secs_f64();
+        Ok(())
     }
 
     pub(crate) async fn finish(self) {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod bench;
 pub mod bench_admin;
 pub mod bench_documents;
+pub mod bench_mail;
 pub mod bench_fleet;
 pub mod bench_orders;
 pub mod bench_shipping;
