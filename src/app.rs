@@ -78,6 +78,7 @@ impl AppState {
         let mail = Arc::new(crate::mail::MailSender {
             db: db.clone(),
             mailer: mailer.clone(),
+            secrets: secrets.clone(),
             owner: process.clone(),
             lease: Duration::from_secs(config.mail_lease_secs.max(1)),
         });

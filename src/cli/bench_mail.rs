@@ -16,25 +16,29 @@ use crate::{
     simulator::generate::Generate,
 };
 
-/// aiosmtpd discarding what it receives, killed when dropped.
-struct Sink(std::process::Child);
+/// aiosmtpd storing what it receives into a Maildir (its `Sink` handler never answers DATA in
+/// the Debian version), killed when dropped.
+struct Sink(std::process::Child, std::path::PathBuf);
 
 impl Drop for Sink {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
 async fn local_sink() -> anyhow::Result<(Sink, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let maildir = std::env::temp_dir().join(format!("orderdesk-bench-maildir-{}", std::process::id()));
     let child = std::process::Command::new("/usr/bin/python3")
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Sink"])
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| anyhow::anyhow!("starting aiosmtpd (Debian python3-aiosmtpd), or pass --smtp: {e}"))?;
-    let sink = Sink(child);
+    let sink = Sink(child, maildir);
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok((sink, format!("smtp://127.0.0.1:{port}")));
@@ -59,7 +63,9 @@ pub async fn mail(mails: usize, orders: usize, smtp: Option<String>, postgres: O
     config.smtp_url = Some(Redacted::new(url.clone()));
     config.mail_from = "orderdesk@example.jp".into();
     let mailer = Arc::new(Mailer::from_config(&config)?);
-    println!("mail benchmark: {mails} notifications to {url}; an import of {orders} orders alone and beside the sending");
+    println!(
+        "mail benchmark: {mails} notifications to {url}; an import of {orders} orders alone and beside the sending"
+    );
     let mut backends: Vec<Option<&str>> = vec![None];
     if let Some(url) = postgres.as_deref() {
         backends.push(Some(url));
@@ -73,7 +79,8 @@ pub async fn mail(mails: usize, orders: usize, smtp: Option<String>, postgres: O
         alone.finish().await;
 
         // The sending alone, then beside an import.
-        let mut shop = ImportedShop::prepare(backend, &dir.join("beside"), &secrets, "bench-mail-b", &generate(29)).await?;
+        let mut shop =
+            ImportedShop::prepare(backend, &dir.join("beside"), &secrets, "bench-mail-b", &generate(29)).await?;
         let queue = |n: usize| -> Vec<NewMail> {
             (0..n)
                 .map(|i| NewMail {
@@ -82,7 +89,9 @@ pub async fn mail(mails: usize, orders: usize, smtp: Option<String>, postgres: O
                     kind: MailKind::HoldReleased,
                     to: format!("owner{}@example.jp", i % 50),
                     subject: format!("【ベンチ店】不正保留が解除された注文が1件あります（出荷できます）#{i}"),
-                    body: format!("Yahoo!が次の注文の不正保留を解除しました。\n・bench-{i}\n  http://127.0.0.1:8080/orders/{i}\n"),
+                    body: format!(
+                        "Yahoo!が次の注文の不正保留を解除しました。\n・bench-{i}\n  http://127.0.0.1:8080/orders/{i}\n"
+                    ),
                 })
                 .collect()
         };
@@ -90,6 +99,7 @@ pub async fn mail(mails: usize, orders: usize, smtp: Option<String>, postgres: O
         let sender = Arc::new(MailSender {
             db: shop.db.clone(),
             mailer: mailer.clone(),
+            secrets: secrets.clone(),
             owner: ProcessId::new(),
             lease: std::time::Duration::from_secs(60),
         });

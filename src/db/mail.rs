@@ -41,9 +41,20 @@ pub struct MailRow {
     pub last_error: String,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The body of a secret message (a password-reset link), sealed; `body` is then empty and
+    /// no page shows it. The mail job opens it only to send.
+    pub body_sealed: Option<Vec<u8>>,
 }
 
+/// The column a secret body is sealed for.
+pub const SEALED_BODY: &str = "mail_message.body";
+
 impl MailRow {
+    /// The body is a secret, not shown on any page.
+    pub fn is_secret(&self) -> bool {
+        self.body_sealed.is_some()
+    }
+
     pub fn kind_label(&self) -> &'static str {
         MailKind::label_of(&self.kind)
     }
@@ -61,7 +72,7 @@ impl MailRow {
 }
 
 const MAIL_COLUMNS: &str = "id, account_id, store_id, kind, recipient, subject, body, message_id, state, attempts, \
-     next_attempt_at, last_error, created_at, sent_at";
+     next_attempt_at, last_error, created_at, sent_at, body_sealed";
 
 /// Queues mail inside a transaction the caller holds (and commits): the message exists if and
 /// only if the event that caused it was written.
@@ -70,6 +81,14 @@ pub(crate) trait MailTx {
 
     /// Who a store's notifications go to (the account's owners) and the store's name.
     async fn notice_audience(&mut self, account: AccountId, store: StoreId) -> sqlx::Result<(Vec<String>, String)>;
+
+    /// Queues one message whose body is a secret: stored sealed, bound to its row.
+    async fn queue_secret(
+        &mut self,
+        secrets: &crate::crypto::SecretBox,
+        mail: &NewMail,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<i64>;
 }
 
 macro_rules! mail_tx {
@@ -131,6 +150,34 @@ macro_rules! mail_tx {
                         .await?;
                 Ok((owners, name.unwrap_or_default()))
             }
+
+            async fn queue_secret(
+                &mut self,
+                secrets: &crate::crypto::SecretBox,
+                mail: &NewMail,
+                now: DateTime<Utc>,
+            ) -> sqlx::Result<i64> {
+                let id: i64 = sqlx::query_scalar(
+                    "insert into mail_message (account_id, store_id, kind, recipient, subject, body, message_id,
+                         next_attempt_at, created_at)
+                     values ($1, $2, $3, $4, $5, '', $6, $7, $7) returning id",
+                )
+                .bind(mail.account)
+                .bind(mail.store)
+                .bind(mail.kind.as_str())
+                .bind(&mail.to)
+                .bind(&mail.subject)
+                .bind(new_message_id())
+                .bind(now)
+                .fetch_one(&mut *self)
+                .await?;
+                sqlx::query("update mail_message set body_sealed = $2 where id = $1")
+                    .bind(id)
+                    .bind(secrets.seal(SEALED_BODY, id, &mail.body))
+                    .execute(&mut *self)
+                    .await?;
+                Ok(id)
+            }
         }
     };
 }
@@ -186,6 +233,22 @@ pub async fn claim(
             q = q.bind(id);
         }
         q.fetch_all(p).await
+    })
+}
+
+/// Gives claimed messages back unsent (their attempt not counted), if still `owner`'s.
+pub async fn unclaim(db: &Db, owner: &str, ids: &[i64]) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let pg = db.is_postgres();
+    let sql = format!(
+        "update mail_message set state = 'queued', attempts = attempts - 1, lease_owner = null, lease_until = null
+         where lease_owner = $1 and state = 'sending' and {}",
+        super::in_ids(pg, "id", 2)
+    );
+    with_pool!(db, |p| {
+        sqlx::query(&sql).bind(owner).bind(super::ids_value(pg, ids.iter().copied())).execute(p).await.map(|_| ())
     })
 }
 

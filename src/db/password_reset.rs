@@ -41,7 +41,9 @@ pub async fn issue(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     note: &Note,
+    mail: Option<(&crate::crypto::SecretBox, &crate::db::mail::NewMail)>,
 ) -> sqlx::Result<bool> {
+    use crate::db::mail::MailTx;
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
         let owner: Option<i64> = sqlx::query_scalar(
@@ -77,6 +79,10 @@ pub async fn issue(
         .execute(&mut *tx)
         .await?;
         audit::record_in(&mut *tx, note).await?;
+        // The link by mail, with the link itself: both or neither.
+        if let Some((secrets, mail)) = mail {
+            tx.queue_secret(secrets, mail, now).await?;
+        }
         tx.commit().await?;
         Ok(true)
     })
@@ -154,5 +160,16 @@ pub async fn owners(db: &Db, first: AccountId, last: AccountId) -> sqlx::Result<
         .bind(last)
         .fetch_all(p)
         .await
+    })
+}
+
+/// Links issued for `user` since `since` (パスワードを忘れた sends at most a few an hour).
+pub async fn recent(db: &Db, user: UserId, since: DateTime<Utc>) -> sqlx::Result<i64> {
+    with_pool!(db, |p| {
+        sqlx::query_scalar("select count(*) from password_reset_link where user_id = $1 and created_at > $2")
+            .bind(user)
+            .bind(since)
+            .fetch_one(p)
+            .await
     })
 }

@@ -130,6 +130,26 @@ pub async fn signup_throttled(db: &Db, limits: &Limits, ip: &str) -> sqlx::Resul
     Ok(count > limits.signups_per_ip)
 }
 
+/// Records a パスワードを忘れた ask from `ip`; true when the address has made too many in the
+/// window (the sign-up limit: both are a stranger's requests that cost a mail or an account).
+pub async fn reset_throttled(db: &Db, limits: &Limits, ip: &str) -> sqlx::Result<bool> {
+    let t = now();
+    let since = t - limits.window;
+    let count: i64 = with_pool!(db, |p| {
+        sqlx::query("insert into sign_in_failure (email, ip, kind, created_at) values ('', $1, 'reset', $2)")
+            .bind(ip)
+            .bind(t)
+            .execute(p)
+            .await?;
+        sqlx::query_scalar("select count(*) from sign_in_failure where kind = 'reset' and ip = $1 and created_at > $2")
+            .bind(ip)
+            .bind(since)
+            .fetch_one(p)
+            .await
+    })?;
+    Ok(count > limits.signups_per_ip)
+}
+
 /// Drops rows older than `before`; called periodically.
 pub async fn prune(db: &Db, before: DateTime<Utc>) -> sqlx::Result<u64> {
     with_pool!(db, |p| {

@@ -12,16 +12,21 @@ pub enum MailKind {
     HoldReleased,
     /// A held order confirmed as fraud (1 → 3): cancel it.
     HoldConfirmed,
+    /// A password-reset link (asked for on パスワードを忘れた, or issued by support): its body
+    /// is a secret, sealed at rest and never shown on a page.
+    PasswordReset,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 3] = [MailKind::Test, MailKind::HoldReleased, MailKind::HoldConfirmed];
+    pub const ALL: [MailKind; 4] =
+        [MailKind::Test, MailKind::HoldReleased, MailKind::HoldConfirmed, MailKind::PasswordReset];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::Test => "test",
             MailKind::HoldReleased => "hold_released",
             MailKind::HoldConfirmed => "hold_confirmed",
+            MailKind::PasswordReset => "password_reset",
         }
     }
 
@@ -35,6 +40,7 @@ impl MailKind {
             Some(MailKind::Test) => "テストメール",
             Some(MailKind::HoldReleased) => "不正保留の解除",
             Some(MailKind::HoldConfirmed) => "不正利用の確定",
+            Some(MailKind::PasswordReset) => "パスワード再設定",
             None => "その他",
         }
     }
@@ -73,6 +79,22 @@ pub fn hold_notice(kind: MailKind, store: &str, orders: &[(String, String)]) -> 
         order_lines(orders)
     );
     (subject, body)
+}
+
+/// Subject and body of a password-reset mail: the link, how long it works, and what to do if
+/// the reader did not ask for it.
+pub fn password_reset(link: &str, valid_minutes: i64, by_support: bool) -> (String, String) {
+    let why = if by_support {
+        "サポート担当者が、あなたのアカウントのパスワード再設定リンクを発行しました。"
+    } else {
+        "パスワードの再設定を受け付けました。"
+    };
+    (
+        "オーダーデスク パスワードの再設定".to_owned(),
+        format!(
+            "{why}\n次のリンクを開いて、新しいパスワードを設定してください（{valid_minutes}分間、1回だけ使えます）。\n\n{link}\n\n心当たりがない場合は、このメールを破棄してください。パスワードは変わりません。\n"
+        ),
+    )
 }
 
 /// Subject and body of the test mail.

@@ -13,6 +13,7 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use futures_util::StreamExt;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
@@ -28,6 +29,12 @@ use crate::{
     domain::mail::{MAX_ATTEMPTS, backoff},
     jobs::{Job, ProcessId},
 };
+
+/// SMTP conversations one sender holds at once (lettre's pool keeps up to 10 connections).
+const SENDS_AT_ONCE: usize = 8;
+
+/// The longest one message's SMTP conversation may take.
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
 enum Transport {
     Outbox,
@@ -138,17 +145,30 @@ impl Mailer {
                     message: format!("outbox に保存できませんでした: {e}"), permanent: false
                 })
             }
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
-                let permanent = e.is_permanent();
-                let message = if permanent {
-                    format!("SMTPサーバー（{}）が受け付けませんでした: {e}", self.describe)
-                } else if e.is_timeout() {
-                    format!("SMTPサーバー（{}）が応答しません", self.describe)
-                } else {
-                    format!("SMTPサーバー（{}）に送れませんでした: {e}", self.describe)
-                };
-                SendError { message, permanent }
-            }),
+            // lettre's own timeout covers connecting; a server that stops answering mid-message
+            // (seen: an SMTP sink that never answers DATA) is cut off here, well inside the
+            // sender's lease, and tried again later.
+            Transport::Smtp(smtp) => match tokio::time::timeout(SEND_TIMEOUT, smtp.send(message)).await {
+                Err(_) => Err(SendError {
+                    message: format!(
+                        "SMTPサーバー（{}）が{}秒以内に応答しませんでした",
+                        self.describe,
+                        SEND_TIMEOUT.as_secs()
+                    ),
+                    permanent: false,
+                }),
+                Ok(sent) => sent.map(|_| ()).map_err(|e| {
+                    let permanent = e.is_permanent();
+                    let message = if permanent {
+                        format!("SMTPサーバー（{}）が受け付けませんでした: {e}", self.describe)
+                    } else if e.is_timeout() {
+                        format!("SMTPサーバー（{}）が応答しません", self.describe)
+                    } else {
+                        format!("SMTPサーバー（{}）に送れませんでした: {e}", self.describe)
+                    };
+                    SendError { message, permanent }
+                }),
+            },
         }
     }
 }
@@ -175,6 +195,8 @@ fn settle(row: &MailRow, result: &Result<(), SendError>) -> Sent {
 pub struct MailSender {
     pub db: Db,
     pub mailer: Arc<Mailer>,
+    /// Opens a secret body (a password-reset link) only to send it.
+    pub secrets: crate::crypto::SecretBox,
     pub owner: ProcessId,
     /// How long a claim lasts: a sender that dies mid-send leaves its messages to be taken
     /// over after this.
@@ -187,21 +209,50 @@ impl MailSender {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
         let rows = store::claim(&self.db, self.owner.as_str(), now, until, 20, only).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let result = self.mailer.send(&row).await;
+        // Never send past the claim: what could not start in time goes back to the queue
+        // untouched (another sender takes it, its attempt not counted twice).
+        let deadline = until - chrono::Duration::from_std(SEND_TIMEOUT).unwrap_or_default();
+        let sends = rows.into_iter().map(|row| async move {
+            if Utc::now() > deadline {
+                store::unclaim(&self.db, self.owner.as_str(), &[row.id]).await?;
+                return Ok(None);
+            }
+            let result = match &row.body_sealed {
+                None => self.mailer.send(&row).await,
+                Some(sealed) => match self.secrets.open(store::SEALED_BODY, row.id, sealed) {
+                    Ok(body) => self.mailer.send(&MailRow { body, ..row.clone() }).await,
+                    Err(_) => Err(SendError { message: "本文を開けませんでした（秘密鍵が違います）".into(), permanent: true }),
+                },
+            };
             store::finish(&self.db, row.id, self.owner.as_str(), &settle(&row, &result), Utc::now()).await?;
-            out.push((row, result));
+            sqlx::Result::Ok(Some((row, result)))
+        });
+        // Several conversations at once over lettre's connection pool: one SMTP conversation
+        // is a few round trips (and lettre's separate writes of a message and its final dot
+        // meet delayed ACKs), so one at a time leaves the server idle.
+        let done: Vec<sqlx::Result<Option<(MailRow, Result<(), SendError>)>>> =
+            futures_util::stream::iter(sends).buffer_unordered(SENDS_AT_ONCE).collect().await;
+        let mut out = Vec::with_capacity(done.len());
+        for d in done {
+            out.extend(d?);
         }
         Ok(out)
     }
 }
 
+/// Claims a tick goes through at most (20 messages each) before giving the next tick its turn.
+const ROUNDS_PER_TICK: usize = 50;
+
 impl Job for Arc<MailSender> {
     const NAME: &'static str = "mail";
 
     async fn tick(&mut self) -> Result<(), String> {
-        self.send_due(None).await.map(|_| ()).map_err(|e| e.to_string())
+        for _ in 0..ROUNDS_PER_TICK {
+            if self.send_due(None).await.map_err(|e| e.to_string())?.is_empty() {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -225,6 +276,7 @@ mod tests {
             last_error: String::new(),
             created_at: Utc::now(),
             sent_at: None,
+            body_sealed: None,
         }
     }
 

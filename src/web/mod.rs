@@ -188,6 +188,8 @@ pub fn routes() -> Routes {
         .post("/admin/resume", admin::resume)
         .post("/admin/access", admin::open_access)
         .post("/admin/access/end", admin::end_access)
+        .get("/password-forgot", password_reset::forgot_form)
+        .post("/password-forgot", password_reset::forgot)
         .get("/password-reset/{token}", password_reset::form)
         .post("/password-reset/{token}", password_reset::reset)
         .get("/healthz", health::healthz)

@@ -51,7 +51,9 @@ pub struct IssueForm {
 pub struct IssuedPage {
     layout: Layout,
     email: String,
-    url: String,
+    /// The link, shown once, only where no SMTP transport is configured; otherwise it went to
+    /// the owner's mailbox and the support person never sees it.
+    url: Option<String>,
     valid_minutes: i64,
 }
 
@@ -82,15 +84,21 @@ pub async fn issue(
     );
     let hash = password_reset::token_hash(&token);
     let issued_by = staff.staff.email.clone();
-    if !password_reset::issue(&state.db, account_id, user_id, &hash, &issued_by, now, expires_at, &note).await? {
+    let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
+    // With an SMTP server the link goes to the owner's mailbox, not to the support person's
+    // screen (seeing it would let them use it).
+    let mail = state.mailer.sends().then(|| reset_mail(account_id, &user.email, url.as_str(), true));
+    let queued = mail.as_ref().map(|m| (&state.secrets, m));
+    if !password_reset::issue(&state.db, account_id, user_id, &hash, &issued_by, now, expires_at, &note, queued).await?
+    {
         return Err(AppError::NotFound);
     }
-    tracing::info!(staff_id = %staff.staff.id, %account_id, %user_id, "password reset link issued");
-    let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
+    tracing::info!(staff_id = %staff.staff.id, %account_id, %user_id, mailed = mail.is_some(), "password reset link issued");
     let layout = staff.layout("パスワード再設定リンク").await?;
     // Shown once, never stored or put in a flash (which lives in the session row).
+    let shown = mail.is_none().then(|| url.to_string());
     let mut response =
-        ok(&IssuedPage { layout, email: user.email, url: url.to_string(), valid_minutes: RESET_LINK_VALID_MINUTES });
+        ok(&IssuedPage { layout, email: user.email, url: shown, valid_minutes: RESET_LINK_VALID_MINUTES });
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)
 }
@@ -191,4 +199,91 @@ pub async fn reset(
     // Whoever was signed in in this browser is not anymore; the owner signs in afresh.
     session::sign_out(&visitor.session).await?;
     Ok(Redirect::to("/signin?password_reset=1").into_response())
+}
+
+/// The mail carrying a reset link to `to`.
+fn reset_mail(account: AccountId, to: &str, link: &str, by_support: bool) -> crate::db::mail::NewMail {
+    let (subject, body) = crate::domain::mail::password_reset(link, RESET_LINK_VALID_MINUTES, by_support);
+    crate::db::mail::NewMail {
+        account,
+        store: None,
+        kind: crate::domain::mail::MailKind::PasswordReset,
+        to: to.to_owned(),
+        subject,
+        body,
+    }
+}
+
+/// The one answer to パスワードを忘れた, whatever the address (no account oracle).
+pub const FORGOT_ANSWER: &str = "入力したメールアドレスがオーナーのアカウントにあれば、パスワード再設定のリンクをメールで送りました（60分間有効）。届かない場合は迷惑メールのフォルダを確かめ、しばらくしてからもう一度お試しください。スタッフの方は、アカウントのオーナーに再設定を依頼してください。";
+
+/// Links one owner may be sent in an hour by パスワードを忘れた.
+const FORGOT_PER_USER_PER_HOUR: i64 = 3;
+
+#[derive(Template)]
+#[template(path = "auth/forgot.html")]
+pub struct ForgotPage {
+    layout: Layout,
+    email: String,
+    done: bool,
+}
+
+/// `GET /password-forgot`.
+pub async fn forgot_form(visitor: Visitor) -> AppResult<Response> {
+    let layout = visitor.layout("パスワードを忘れた").await?;
+    Ok(ok(&ForgotPage { layout, email: String::new(), done: false }))
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    pub email: String,
+}
+
+/// `POST /password-forgot`: a one-time link by mail to an owner's address, audited; the same
+/// answer for every address; throttled per client address and per owner.
+pub async fn forgot(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<ForgotForm>,
+) -> AppResult<Response> {
+    let email = form.email.trim().to_lowercase();
+    let layout = visitor.layout("パスワードを忘れた").await?;
+    let answer = || ok(&ForgotPage { layout: layout.clone(), email: email.clone(), done: true });
+    // Counted like sign-ups: too many asks from one address get the same answer and no mail.
+    let limits = state.config.signin_limits();
+    if email.is_empty() || signin::reset_throttled(&state.db, &limits, &ip).await? {
+        return Ok(answer());
+    }
+    let Some(user) = accounts::find_credentials(&state.db, &email).await? else { return Ok(answer()) };
+    let now = db::now();
+    if password_reset::recent(&state.db, user.id, now - chrono::Duration::hours(1)).await? >= FORGOT_PER_USER_PER_HOUR {
+        return Ok(answer());
+    }
+    let token = crypto::random_token();
+    let expires_at = now + chrono::Duration::minutes(RESET_LINK_VALID_MINUTES);
+    let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
+    let mail = reset_mail(user.account_id, &email, url.as_str(), false);
+    let note = Note::new(
+        user.account_id,
+        Actor::User(&email),
+        Action::PasswordResetLinkIssued,
+        format!("{email}（パスワードを忘れた: メールで送信、有効期限 {}）", super::render::jst(expires_at)),
+        Some(&ip),
+    );
+    // Not an owner (or an invitation not yet taken): nothing is written, the same answer.
+    password_reset::issue(
+        &state.db,
+        user.account_id,
+        user.id,
+        &password_reset::token_hash(&token),
+        &email,
+        now,
+        expires_at,
+        &note,
+        Some((&state.secrets, &mail)),
+    )
+    .await?;
+    Ok(answer())
 }

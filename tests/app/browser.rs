@@ -1145,3 +1145,85 @@ async fn a_merchant_prints_slips_and_a_picking_list_in_chromium() {
     }
     b.quit().await;
 }
+
+/// Issue 29's mail in real Chromium at 1280 px, as a new owner would meet it: a held order is
+/// released at Yahoo, and 送信メール (the embedded outbox) shows the notification, readable
+/// whole; on a service whose SMTP server is wrong, 「テストメールを送る」 says what is wrong.
+/// Screenshots go to `target/screenshots/mail-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_reads_a_notification_and_tries_the_test_mail_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        eprintln!(
+            "SKIPPED the_owner_reads_a_notification_and_tries_the_test_mail_in_chromium: chromium and chromedriver are not installed"
+        );
+        return;
+    };
+    let s = crate::import::shop(Backend::Sqlite, |_| {}).await;
+    let base = s.app.base.clone();
+    let shots = screenshots_dir();
+    let shot = |name: &str| shots.join(format!("mail-{name}.png"));
+    let b = driver.session().await;
+    b.viewport(1280).await;
+    b.sign_in(&base, "owner@example.jp").await;
+
+    // A held order arrives, then Yahoo's review releases it.
+    let days_ago = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+    let order_id = s
+        .sim
+        .order(
+            crate::import::SELLER,
+            json!({ "order_time": days_ago, "items": [{ "item_id": "flower", "title": "注文保留_テスト", "category_id": 4101 }] }),
+        )
+        .await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::import::set_auto(&s.app.db, s.store, true).await;
+    crate::import::make_due(&s.app.db, s.store).await;
+    crate::import::wait_for(&s, |o| o.len() == 1).await;
+    s.sim.control("/_sim/review", json!({})).await;
+    crate::import::make_due(&s.app.db, s.store).await;
+    crate::import::wait_for(&s, |o| o.iter().any(|(r, _)| r.fraud_hold_status == 2)).await;
+
+    // 送信メール, from the menu: the notification, sent to the outbox.
+    b.open(&format!("{base}/")).await;
+    let href = b.exec("return [...document.querySelectorAll('nav.main-nav a')].find(a => a.innerText.includes('送信メール')).getAttribute('href');").await;
+    assert_eq!(href.as_str().unwrap_or_default(), "/mail", "the menu links 送信メール");
+    let mut table = String::new();
+    for _ in 0..50 {
+        b.open(&format!("{base}/mail")).await;
+        table = b.text_of("#mail-list").await;
+        if table.contains("送信済み") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(table.contains("不正保留の解除") && table.contains("送信済み"), "{table}");
+    b.assert_fits("送信メール").await;
+    b.screenshot(&shot("1-list")).await;
+    let subject = b.element("the notification", "document.querySelector('#mail-table tbody a')").await;
+    b.click_to_page(&subject).await;
+    let body = b.text_of("#mail-body").await;
+    assert!(body.contains(&order_id) && body.contains("出荷できます"), "{body}");
+    b.screenshot(&shot("2-message")).await;
+    b.quit().await;
+
+    // A service whose SMTP server does not answer: the test mail says so.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let wrong = crate::import::shop(Backend::Sqlite, move |c| {
+        c.mail = orderdesk::config::MailMode::Smtp;
+        c.smtp_url = Some(orderdesk::config::Redacted::new(format!("smtp://127.0.0.1:{port}")));
+        c.scheduler = false;
+    })
+    .await;
+    let b = driver.session().await;
+    b.viewport(1280).await;
+    b.sign_in(&wrong.app.base, "owner@example.jp").await;
+    b.open(&format!("{}/mail", wrong.app.base)).await;
+    let send = b.find("#test-mail-form button[type=submit]").await;
+    b.click_to_page(&send).await;
+    let said = b.text().await;
+    assert!(said.contains("テストメールを送れませんでした") && said.contains(&format!("127.0.0.1:{port}")), "{said}");
+    b.screenshot(&shot("3-wrong-host")).await;
+    b.quit().await;
+}

@@ -10,6 +10,7 @@ use orderdesk::{
     db::mail::{MailRow, NewMail},
     domain::mail::MailKind,
 };
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
@@ -316,9 +317,14 @@ async fn the_test_mail_says_what_is_wrong_with_the_smtp_server(backend: Backend)
     assert_eq!(stored[0].state, "queued", "kept to be tried again");
     assert!(page.select_text("#mail-table").join("").contains("再送待ち"));
     // Support sees the dead server in /admin.
-    orderdesk::cli::admin::create(&s.app.config, "support@orderdesk.example", "佐藤", Some(crate::helpers::PASSWORD.into()))
-        .await
-        .unwrap();
+    orderdesk::cli::admin::create(
+        &s.app.config,
+        "support@orderdesk.example",
+        "佐藤",
+        Some(crate::helpers::PASSWORD.into()),
+    )
+    .await
+    .unwrap();
     let support = s.app.browser();
     support.sign_in("support@orderdesk.example", crate::helpers::PASSWORD).await;
     let health = support.get("/admin").await.select_text("#mail-health").join("");
@@ -434,7 +440,109 @@ async fn two_senders_send_each_message_once(backend: Backend) {
     assert_eq!(unique.len(), n);
 }
 
+/// The reset link in a received mail, as a path.
+fn reset_path(m: &Received) -> String {
+    let link =
+        m.body.split_whitespace().find(|w| w.contains("/password-reset/")).expect("a link in the mail").to_owned();
+    url::Url::parse(&link).unwrap().path().to_owned()
+}
+
+/// パスワードを忘れた: the same answer for every address; an owner's address gets a one-time
+/// link by mail (sealed at rest, never on 送信メール), which sets a new password; asks are capped.
+async fn a_forgotten_password_is_reset_by_mail(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = {
+        let url = sink.url();
+        shop(backend, move |c| {
+            c.mail = orderdesk::config::MailMode::Smtp;
+            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
+        })
+        .await
+    };
+    let visitor = s.app.browser();
+    let signin = visitor.get("/signin").await;
+    assert_eq!(signin.select_attr("#forgot-link", "href"), vec!["/password-forgot".to_string()]);
+    let ask = |email: &'static str| {
+        let v = s.app.browser();
+        async move {
+            v.submit("/password-forgot", "/password-forgot", &[("email", email)])
+                .await
+                .select_text("#forgot-done")
+                .join("")
+        }
+    };
+    let for_owner = ask("owner@example.jp").await;
+    let for_nobody = ask("nobody@example.jp").await;
+    assert!(!for_owner.is_empty());
+    assert_eq!(for_owner, for_nobody, "the same answer whatever the address");
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "only the owner's address got a mail");
+    let mail = &got[0];
+    assert_eq!(mail.header("To"), "owner@example.jp");
+    assert_eq!(mail.header("Subject"), "オーダーデスク パスワードの再設定");
+    let path = reset_path(mail);
+    assert!(mail.body.contains(&format!("{}{path}", s.app.base)));
+    let token = path.trim_start_matches("/password-reset/").to_owned();
+
+    // The token is nowhere in the database or on 送信メール.
+    let stored = mails(&s).await;
+    let reset = stored.iter().find(|m| m.kind == "password_reset").unwrap();
+    assert!(reset.body.is_empty() && reset.body_sealed.is_some());
+    let bodies: Vec<String> = orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query_scalar("select body from mail_message").fetch_all(p).await
+    })
+    .unwrap();
+    assert!(bodies.iter().all(|b| !b.contains(&token)));
+    let list = s.owner.get("/mail").await;
+    assert!(list.select_text("#mail-table").join("").contains("パスワード再設定") && !list.body.contains(&token));
+    let one = s.owner.get(&format!("/mail/{}", reset.id)).await;
+    assert!(!one.select_text("#mail-body-hidden").is_empty() && !one.body.contains(&token), "{}", one.body);
+    // The audit log says who asked.
+    assert!(s.owner.get("/audit").await.body.contains("パスワードを忘れた"));
+
+    // The link works once.
+    let owner = s.app.browser();
+    let set = owner
+        .submit(&path, &path, &[("new_password", "new-password-123"), ("new_password_confirm", "new-password-123")])
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    assert_eq!(owner.sign_in("owner@example.jp", "new-password-123").await.status, StatusCode::SEE_OTHER);
+
+    // Three links an hour per owner; the fourth ask gets the same answer and no mail.
+    for _ in 0..3 {
+        assert_eq!(ask("owner@example.jp").await, for_nobody);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.received().len(), 3, "1 + 2 more, then capped");
+}
+
+/// With an SMTP server, support's reset link goes to the owner's mailbox and is not shown to
+/// the support person.
+async fn supports_reset_link_goes_to_the_owner_by_mail(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = {
+        let url = sink.url();
+        shop(backend, move |c| {
+            c.mail = orderdesk::config::MailMode::Smtp;
+            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
+        })
+        .await
+    };
+    let support = crate::reset_link::support_staff(&s.app).await;
+    let (account, user) = crate::reset_link::ids_of(&s.app.db, "owner@example.jp").await;
+    let page = support.submit("/admin", "/admin/password-reset", &[("account_id", &account), ("user_id", &user)]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.select_text("#reset-link").is_empty() && !page.body.contains("/password-reset/"), "{}", page.body);
+    assert!(page.select_text("#reset-mailed").join("").contains("owner@example.jp"));
+    let got = sink.wait_for(1).await;
+    assert!(got[0].body.contains("サポート担当者が"), "{}", got[0].body);
+    let path = reset_path(&got[0]);
+    assert_eq!(s.app.browser().get(&path).await.status, StatusCode::OK);
+}
+
 crate::on_both_backends!(
+    a_forgotten_password_is_reset_by_mail,
+    supports_reset_link_goes_to_the_owner_by_mail,
     a_killed_sender_loses_no_mail,
     two_senders_send_each_message_once,
     the_outbox_keeps_the_notifications_of_a_released_and_a_confirmed_hold,

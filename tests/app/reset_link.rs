@@ -8,7 +8,7 @@ use crate::helpers::{Backend, Browser, PASSWORD, TestApp};
 
 const SUPPORT_PASSWORD: &str = "support-password-123";
 
-async fn support_staff(app: &TestApp) -> Browser {
+pub(crate) async fn support_staff(app: &TestApp) -> Browser {
     let hash = orderdesk::crypto::hash_password_blocking(SUPPORT_PASSWORD.into()).await.unwrap();
     orderdesk::db::support::create(&app.db, "sato@support.example", "佐藤", &hash).await.unwrap();
     let b = app.browser();
@@ -17,7 +17,7 @@ async fn support_staff(app: &TestApp) -> Browser {
 }
 
 /// (account, user) of the user with this address, signed in yet or still pending.
-async fn ids_of(db: &Db, email: &str) -> (String, String) {
+pub(crate) async fn ids_of(db: &Db, email: &str) -> (String, String) {
     let (account, user): (i64, i64) = orderdesk::with_pool!(db, |p| {
         sqlx::query_as("select account_id, id from app_user where coalesce(invited_email, email) = $1")
             .bind(email)
