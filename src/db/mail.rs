@@ -292,6 +292,28 @@ pub async fn finish(db: &Db, id: i64, owner: &str, sent: &Sent, now: DateTime<Ut
     })
 }
 
+/// Settles claimed messages that were sent, in one statement (only those still `owner`'s).
+pub async fn finish_sent(db: &Db, owner: &str, ids: &[i64], now: DateTime<Utc>) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let pg = db.is_postgres();
+    let sql = format!(
+        "update mail_message set state = 'sent', last_error = '', sent_at = $2, lease_owner = null, lease_until = null
+         where lease_owner = $1 and state = 'sending' and {}",
+        super::in_ids(pg, "id", 3)
+    );
+    with_pool!(db, |p| {
+        sqlx::query(&sql)
+            .bind(owner)
+            .bind(now)
+            .bind(super::ids_value(pg, ids.iter().copied()))
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+}
+
 /// The account's newest messages.
 pub async fn list(db: &Db, account: AccountId, limit: i64) -> sqlx::Result<Vec<MailRow>> {
     with_pool!(db, |p| {

@@ -220,6 +220,7 @@ pub async fn render(
                     e.insert(store::settings(db, scope.account, p.row.store_id).await?);
                 }
             }
+            let printed_first_store = printed.first().map(|p| p.row.store_id);
             let mut slips = Vec::with_capacity(printed.len());
             for p in printed {
                 let s = &settings[&p.row.store_id];
@@ -230,7 +231,11 @@ pub async fn render(
                 };
                 slips.push(slip_of(&p, stores.get(&p.row.store_id).cloned().unwrap_or_default(), s, ship_date));
             }
-            let paper = settings.values().next().and_then(|s| Paper::parse(&s.paper)).unwrap_or(Paper::A4);
+            // One paper per PDF: the first printed order's store's.
+            let paper = printed_first_store
+                .and_then(|store| settings.get(&store))
+                .and_then(|s| Paper::parse(&s.paper))
+                .unwrap_or(Paper::A4);
             tokio::task::spawn_blocking(move || write_slips(&slips, paper, &title, created))
                 .await
                 .map_err(|e| sqlx::Error::Protocol(format!("the PDF task ended: {e}")))?

@@ -191,6 +191,9 @@ fn settle(row: &MailRow, result: &Result<(), SendError>) -> Sent {
     }
 }
 
+/// A message a sender tried, and how it went.
+pub type Attempted = (MailRow, Result<(), SendError>);
+
 /// The mail job: every tick, claims what is due (a few at a time) and sends it.
 pub struct MailSender {
     pub db: Db,
@@ -205,37 +208,63 @@ pub struct MailSender {
 
 impl MailSender {
     /// Claims (all due, or just `only`) and sends; returns what was claimed and how each ended.
-    pub async fn send_due(&self, only: Option<i64>) -> sqlx::Result<Vec<(MailRow, Result<(), SendError>)>> {
+    pub async fn send_due(&self, only: Option<i64>) -> sqlx::Result<Vec<Attempted>> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
         let rows = store::claim(&self.db, self.owner.as_str(), now, until, 20, only).await?;
-        // Never send past the claim: what could not start in time goes back to the queue
-        // untouched (another sender takes it, its attempt not counted twice).
-        let deadline = until - chrono::Duration::from_std(SEND_TIMEOUT).unwrap_or_default();
+        // Never send past the claim: one conversation gets at most half the lease, and what
+        // could not start in time goes back to the queue untouched (another sender takes it,
+        // its attempt not counted twice).
+        let budget = SEND_TIMEOUT.min(self.lease / 2);
+        let deadline = until - chrono::Duration::from_std(budget).unwrap_or_default();
+        let send = |row: MailRow| async move {
+            match tokio::time::timeout(budget, self.mailer.send(&row)).await {
+                Ok(result) => result,
+                Err(_) => Err(SendError {
+                    message: format!(
+                        "SMTPサーバー（{}）が{}秒以内に応答しませんでした",
+                        self.mailer.describe,
+                        budget.as_secs()
+                    ),
+                    permanent: false,
+                }),
+            }
+        };
         let sends = rows.into_iter().map(|row| async move {
             if Utc::now() > deadline {
                 store::unclaim(&self.db, self.owner.as_str(), &[row.id]).await?;
                 return Ok(None);
             }
             let result = match &row.body_sealed {
-                None => self.mailer.send(&row).await,
+                None => send(row.clone()).await,
                 Some(sealed) => match self.secrets.open(store::SEALED_BODY, row.id, sealed) {
-                    Ok(body) => self.mailer.send(&MailRow { body, ..row.clone() }).await,
-                    Err(_) => Err(SendError { message: "本文を開けませんでした（秘密鍵が違います）".into(), permanent: true }),
+                    Ok(body) => send(MailRow { body, ..row.clone() }).await,
+                    Err(_) => Err(SendError {
+                        message: "本文を開けませんでした（秘密鍵が違います）".into(),
+                        permanent: true,
+                    }),
                 },
             };
-            store::finish(&self.db, row.id, self.owner.as_str(), &settle(&row, &result), Utc::now()).await?;
+            // A failure is settled at once; the sent ones together, below.
+            let sent = settle(&row, &result);
+            if sent != Sent::Done {
+                store::finish(&self.db, row.id, self.owner.as_str(), &sent, Utc::now()).await?;
+            }
             sqlx::Result::Ok(Some((row, result)))
         });
         // Several conversations at once over lettre's connection pool: one SMTP conversation
         // is a few round trips (and lettre's separate writes of a message and its final dot
         // meet delayed ACKs), so one at a time leaves the server idle.
-        let done: Vec<sqlx::Result<Option<(MailRow, Result<(), SendError>)>>> =
+        let done: Vec<sqlx::Result<Option<Attempted>>> =
             futures_util::stream::iter(sends).buffer_unordered(SENDS_AT_ONCE).collect().await;
         let mut out = Vec::with_capacity(done.len());
         for d in done {
             out.extend(d?);
         }
+        // One statement for the round's sent messages (a sender killed before it sends them
+        // again: at least once, the same Message-IDs).
+        let sent: Vec<i64> = out.iter().filter(|(_, r)| r.is_ok()).map(|(row, _)| row.id).collect();
+        store::finish_sent(&self.db, self.owner.as_str(), &sent, Utc::now()).await?;
         Ok(out)
     }
 }
