@@ -113,35 +113,28 @@ pub async fn clear_for_email(db: &Db, email: &str) -> sqlx::Result<()> {
 
 /// Records a sign-up attempt from `ip`; true when the address has made too many in the window.
 pub async fn signup_throttled(db: &Db, limits: &Limits, ip: &str) -> sqlx::Result<bool> {
-    let t = now();
-    let since = t - limits.window;
-    let count: i64 = with_pool!(db, |p| {
-        sqlx::query("insert into sign_in_failure (email, ip, kind, created_at) values ('', $1, 'signup', $2)")
-            .bind(ip)
-            .bind(t)
-            .execute(p)
-            .await?;
-        sqlx::query_scalar("select count(*) from sign_in_failure where kind = 'signup' and ip = $1 and created_at > $2")
-            .bind(ip)
-            .bind(since)
-            .fetch_one(p)
-            .await
-    })?;
-    Ok(count > limits.signups_per_ip)
+    ip_throttled(db, limits, ip, "signup").await
 }
 
 /// Records a パスワードを忘れた ask from `ip`; true when the address has made too many in the
 /// window (the sign-up limit: both are a stranger's requests that cost a mail or an account).
 pub async fn reset_throttled(db: &Db, limits: &Limits, ip: &str) -> sqlx::Result<bool> {
+    ip_throttled(db, limits, ip, "reset").await
+}
+
+/// Records one request of `kind` from `ip` and counts that address's within the window.
+async fn ip_throttled(db: &Db, limits: &Limits, ip: &str, kind: &str) -> sqlx::Result<bool> {
     let t = now();
     let since = t - limits.window;
     let count: i64 = with_pool!(db, |p| {
-        sqlx::query("insert into sign_in_failure (email, ip, kind, created_at) values ('', $1, 'reset', $2)")
+        sqlx::query("insert into sign_in_failure (email, ip, kind, created_at) values ('', $1, $2, $3)")
             .bind(ip)
+            .bind(kind)
             .bind(t)
             .execute(p)
             .await?;
-        sqlx::query_scalar("select count(*) from sign_in_failure where kind = 'reset' and ip = $1 and created_at > $2")
+        sqlx::query_scalar("select count(*) from sign_in_failure where kind = $1 and ip = $2 and created_at > $3")
+            .bind(kind)
             .bind(ip)
             .bind(since)
             .fetch_one(p)
