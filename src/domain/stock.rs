@@ -62,7 +62,20 @@ pub struct CsvError {
 /// text. Bad lines are reported one by one and left out; a code given twice is an error on the
 /// second line (the merchant must say which quantity is meant).
 pub fn parse_csv(text: &str) -> (Vec<CsvLine>, Vec<CsvError>) {
-    let mut good: Vec<CsvLine> = Vec::new();
+    let (good, bad) = code_csv(text, "在庫数", parse_quantity);
+    (good.into_iter().map(|(line, code, quantity)| CsvLine { line, code, quantity }).collect(), bad)
+}
+
+/// The one reader of `商品コード,<second>` files (stock quantities, 棚番): a header line is
+/// skipped, both cells go through the forms' NFKC, the code through [`parse_code`] and the
+/// second through `parse`; a bad line or a code given twice (on its second line: the merchant
+/// must say which value is meant) is reported with its line number and left out.
+fn code_csv<T>(
+    text: &str,
+    second: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> (Vec<(usize, String, T)>, Vec<CsvError>) {
+    let mut good: Vec<(usize, String, T)> = Vec::new();
     let mut bad = Vec::new();
     for (i, raw) in text.trim_start_matches('\u{feff}').lines().enumerate() {
         let line = i + 1;
@@ -75,21 +88,20 @@ pub fn parse_csv(text: &str) -> (Vec<CsvLine>, Vec<CsvError>) {
             continue;
         }
         if cells.len() < 2 {
-            bad.push(CsvError { line, message: "「商品コード,在庫数」の2列が必要です".into() });
+            bad.push(CsvError { line, message: format!("「商品コード,{second}」の2列が必要です") });
             continue;
         }
         // The same NFKC as every form (web::input): full-width ｐｏｔ and ５ mean pot and 5.
         let code: String = cells[0].nfkc().collect();
-        let quantity: String = cells[1].nfkc().collect();
-        match (parse_code(&code), parse_quantity(&quantity)) {
-            (Ok(code), Ok(quantity)) => {
-                if let Some(first) = good.iter().find(|g| g.code == code) {
+        let value: String = cells[1].nfkc().collect();
+        match (parse_code(&code), parse(&value)) {
+            (Ok(code), Ok(value)) => {
+                if let Some((first, ..)) = good.iter().find(|(_, c, _)| *c == code) {
                     bad.push(CsvError {
-                        line,
-                        message: format!("商品コード「{code}」は{}行目にもあります", first.line),
+                        line, message: format!("商品コード「{code}」は{first}行目にもあります")
                     });
                 } else {
-                    good.push(CsvLine { line, code, quantity });
+                    good.push((line, code, value));
                 }
             }
             (Err(e), _) | (_, Err(e)) => bad.push(CsvError { line, message: e }),
@@ -117,38 +129,8 @@ pub fn parse_location(input: &str) -> Result<String, String> {
 /// Reads a 棚番 CSV (`商品コード,棚番`, optionally with a header line): good lines as
 /// (code, location) and the bad ones with why. An empty 棚番 clears the code's.
 pub fn parse_location_csv(text: &str) -> (Vec<(String, String)>, Vec<CsvError>) {
-    let mut good: Vec<(usize, String, String)> = Vec::new();
-    let mut bad = Vec::new();
-    for (i, raw) in text.trim_start_matches('\u{feff}').lines().enumerate() {
-        let line = i + 1;
-        let raw = raw.trim_end_matches('\r');
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let cells = split_cells(raw);
-        if line == 1 && cells.first().is_some_and(|c| c.contains("商品コード") || c.eq_ignore_ascii_case("code")) {
-            continue;
-        }
-        if cells.len() < 2 {
-            bad.push(CsvError { line, message: "「商品コード,棚番」の2列が必要です".into() });
-            continue;
-        }
-        let code: String = cells[0].nfkc().collect();
-        let location: String = cells[1].nfkc().collect();
-        match (parse_code(&code), parse_location(&location)) {
-            (Ok(code), Ok(location)) => {
-                if let Some((first, ..)) = good.iter().find(|(_, c, _)| *c == code) {
-                    bad.push(CsvError {
-                        line, message: format!("商品コード「{code}」は{first}行目にもあります")
-                    });
-                } else {
-                    good.push((line, code, location));
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => bad.push(CsvError { line, message: e }),
-        }
-    }
-    (good.into_iter().map(|(_, c, l)| (c, l)).collect(), bad)
+    let (good, bad) = code_csv(text, "棚番", parse_location);
+    (good.into_iter().map(|(_, code, location)| (code, location)).collect(), bad)
 }
 
 /// Splits one CSV record (double-quoted cells with "" for a quote).
