@@ -167,6 +167,7 @@ impl Application {
                 jobs::spawn(state.pusher.clone(), tick),
                 jobs::spawn(state.stock.clone(), tick),
                 jobs::spawn(state.mail.clone(), Duration::from_millis(state.config.mail_tick_ms.max(10))),
+                jobs::spawn(state.notifier(), Duration::from_millis(state.config.notify_tick_ms.max(10))),
                 // Completions are due by the day: a pass a minute is plenty.
                 jobs::spawn(
                     crate::shipping::complete::CompleteJob { db: state.db.clone() },
@@ -195,6 +196,18 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+impl AppState {
+    /// The notifier job of this process (one runs at a time across processes, under its lease).
+    pub fn notifier(&self) -> crate::notify::Notifier {
+        crate::notify::Notifier {
+            db: self.db.clone(),
+            owner: self.process.clone(),
+            public_url: self.config.public_url().as_str().trim_end_matches('/').to_owned(),
+            lease: Duration::from_secs(self.config.mail_lease_secs.max(1)),
+        }
     }
 }
 

@@ -383,6 +383,10 @@ pub struct Config {
     /// messages are sent by another after it (at least once: the same Message-ID again).
     #[arg(long, env = "ORDERDESK_MAIL_LEASE_SECS", default_value_t = 60, global = true)]
     pub mail_lease_secs: u64,
+
+    /// How often the notifier watches stores and folds notices into mail, in milliseconds.
+    #[arg(long, env = "ORDERDESK_NOTIFY_TICK_MS", default_value_t = 15_000, global = true)]
+    pub notify_tick_ms: u64,
 }
 
 /// How mail leaves the service.

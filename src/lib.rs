@@ -18,6 +18,7 @@ pub mod domain;
 pub mod import;
 pub mod jobs;
 pub mod mail;
+pub mod notify;
 pub mod push;
 pub mod shipping;
 pub mod simulator;

@@ -83,15 +83,17 @@ pub async fn mail(mails: usize, orders: usize, smtp: Option<String>, postgres: O
             ImportedShop::prepare(backend, &dir.join("beside"), &secrets, "bench-mail-b", &generate(29)).await?;
         let queue = |n: usize| -> Vec<NewMail> {
             (0..n)
-                .map(|i| NewMail {
-                    account: shop.account,
-                    store: Some(shop.store),
-                    kind: MailKind::HoldReleased,
-                    to: format!("owner{}@example.jp", i % 50),
-                    subject: format!("【ベンチ店】不正保留が解除された注文が1件あります（出荷できます）#{i}"),
-                    body: format!(
-                        "Yahoo!が次の注文の不正保留を解除しました。\n・bench-{i}\n  http://127.0.0.1:8080/orders/{i}\n"
-                    ),
+                .map(|i| {
+                    NewMail::plain(
+                        shop.account,
+                        Some(shop.store),
+                        MailKind::HoldReleased,
+                        &format!("owner{}@example.jp", i % 50),
+                        format!("【ベンチ店】不正保留が解除された注文が1件あります（出荷できます）#{i}"),
+                        format!(
+                            "Yahoo!が次の注文の不正保留を解除しました。\n・bench-{i}\n  http://127.0.0.1:8080/orders/{i}\n"
+                        ),
+                    )
                 })
                 .collect()
         };

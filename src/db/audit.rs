@@ -87,10 +87,16 @@ pub enum Action {
     RulesChanged,
     DocumentsPrinted,
     DocumentSettingsChanged,
+    /// A store's mail settings (sender, Reply-To, 発送連絡, templates) saved.
+    MailSettingsChanged,
+    /// A user's own 通知の設定 saved.
+    NotificationSettingsChanged,
+    /// A free message mailed to an order's buyer.
+    BuyerMailSent,
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 38] = [
         Action::SignIn,
         Action::SignInFailed,
         Action::SignOut,
@@ -126,6 +132,9 @@ impl Action {
         Action::RulesChanged,
         Action::DocumentsPrinted,
         Action::DocumentSettingsChanged,
+        Action::MailSettingsChanged,
+        Action::NotificationSettingsChanged,
+        Action::BuyerMailSent,
     ];
 
     pub fn code(self) -> &'static str {
@@ -157,6 +166,9 @@ impl Action {
             Action::RulesChanged => "rules_changed",
             Action::DocumentsPrinted => "documents_printed",
             Action::DocumentSettingsChanged => "document_settings_changed",
+            Action::MailSettingsChanged => "mail_settings_changed",
+            Action::NotificationSettingsChanged => "notification_settings_changed",
+            Action::BuyerMailSent => "buyer_mail_sent",
             Action::StockPulled => "stock_pulled",
             Action::PasswordResetLinkIssued => "password_reset_link_issued",
             Action::PasswordResetLinkUsed => "password_reset_link_used",
@@ -205,6 +217,9 @@ impl Action {
             Some(Action::RulesChanged) => "ルールの変更",
             Some(Action::DocumentsPrinted) => "納品書・ピッキングリストの印刷",
             Some(Action::DocumentSettingsChanged) => "納品書設定の変更",
+            Some(Action::MailSettingsChanged) => "ストアのメール設定の変更",
+            Some(Action::NotificationSettingsChanged) => "通知の設定の変更",
+            Some(Action::BuyerMailSent) => "お客様へのメール送信",
             None => "その他",
         }
     }

@@ -20,6 +20,8 @@ pub enum Leased {
     StoreStock,
     /// One push of an order's change to Yahoo (`order_push`, by push).
     Push,
+    /// The notifier, one across all processes (`notify_lease`, its one row).
+    Notify,
 }
 
 impl Leased {
@@ -28,13 +30,14 @@ impl Leased {
             Leased::StoreImport => "store_import",
             Leased::StoreStock => "stock_lease",
             Leased::Push => "order_push",
+            Leased::Notify => "notify_lease",
         }
     }
 
     const fn key(self) -> &'static str {
         match self {
             Leased::StoreImport | Leased::StoreStock => "store_id",
-            Leased::Push => "id",
+            Leased::Push | Leased::Notify => "id",
         }
     }
 
@@ -44,6 +47,7 @@ impl Leased {
             Leased::StoreImport => "import",
             Leased::StoreStock => "stock",
             Leased::Push => "push",
+            Leased::Notify => "notify",
         }
     }
 }

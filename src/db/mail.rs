@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, with_pool};
-use crate::domain::{AccountId, StoreId, mail::MailKind};
+use crate::domain::{AccountId, StoreId, UserId, mail::MailKind};
 
 /// A message to queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +16,35 @@ pub struct NewMail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// The user it is for (a notification; none for a buyer's or a test mail).
+    pub user: Option<UserId>,
+    /// The store's sender name and reply address (empty: the service's).
+    pub from_name: String,
+    pub reply_to: String,
+}
+
+impl NewMail {
+    /// A message from the service itself (no store sender, no user).
+    pub fn plain(
+        account: AccountId,
+        store: Option<StoreId>,
+        kind: MailKind,
+        to: &str,
+        subject: String,
+        body: String,
+    ) -> NewMail {
+        NewMail {
+            account,
+            store,
+            kind,
+            to: to.to_owned(),
+            subject,
+            body,
+            user: None,
+            from_name: String::new(),
+            reply_to: String::new(),
+        }
+    }
 }
 
 /// A Message-ID made when the message is queued and kept through every retry.
@@ -44,6 +73,8 @@ pub struct MailRow {
     /// The body of a secret message (a password-reset link), sealed; `body` is then empty and
     /// no page shows it. The mail job opens it only to send.
     pub body_sealed: Option<Vec<u8>>,
+    pub from_name: String,
+    pub reply_to: String,
 }
 
 /// The column a secret body is sealed for.
@@ -72,15 +103,15 @@ impl MailRow {
 }
 
 const MAIL_COLUMNS: &str = "id, account_id, store_id, kind, recipient, subject, body, message_id, state, attempts, \
-     next_attempt_at, last_error, created_at, sent_at, body_sealed";
+     next_attempt_at, last_error, created_at, sent_at, body_sealed, from_name, reply_to";
 
 /// Queues mail inside a transaction the caller holds (and commits): the message exists if and
 /// only if the event that caused it was written.
 pub(crate) trait MailTx {
     async fn queue_mails(&mut self, mails: &[NewMail], now: DateTime<Utc>) -> sqlx::Result<()>;
 
-    /// Who a store's notifications go to (the account's owners) and the store's name.
-    async fn notice_audience(&mut self, account: AccountId, store: StoreId) -> sqlx::Result<(Vec<String>, String)>;
+    /// Queues one message and returns its id.
+    async fn queue_one(&mut self, mail: &NewMail, now: DateTime<Utc>) -> sqlx::Result<i64>;
 
     /// Queues one message whose body is a secret: stored sealed, bound to its row.
     async fn queue_secret(
@@ -106,13 +137,17 @@ macro_rules! mail_tx {
                         m.to,
                         m.subject,
                         m.body,
-                        new_message_id()
+                        new_message_id(),
+                        m.user.map(|u| u.0),
+                        m.from_name,
+                        m.reply_to
                     ])
                 });
                 let sql = format!(
                     "insert into mail_message (account_id, store_id, kind, recipient, subject, body, message_id,
-                         next_attempt_at, created_at)
-                     select account_id, store_id, kind, recipient, subject, body, message_id, $1, $1 from {}",
+                         user_id, from_name, reply_to, next_attempt_at, created_at)
+                     select account_id, store_id, kind, recipient, subject, body, message_id, user_id, from_name,
+                         reply_to, $1, $1 from {}",
                     super::json_rows(
                         $postgres,
                         2,
@@ -124,6 +159,9 @@ macro_rules! mail_tx {
                             ("subject", "text"),
                             ("body", "text"),
                             ("message_id", "text"),
+                            ("user_id", "bigint"),
+                            ("from_name", "text"),
+                            ("reply_to", "text"),
                         ]
                     )
                 );
@@ -131,24 +169,25 @@ macro_rules! mail_tx {
                 Ok(())
             }
 
-            async fn notice_audience(
-                &mut self,
-                account: AccountId,
-                store: StoreId,
-            ) -> sqlx::Result<(Vec<String>, String)> {
-                let owners: Vec<String> = sqlx::query_scalar(
-                    "select email from app_user where account_id = $1 and role = 'owner' order by id",
+            async fn queue_one(&mut self, mail: &NewMail, now: DateTime<Utc>) -> sqlx::Result<i64> {
+                sqlx::query_scalar(
+                    "insert into mail_message (account_id, store_id, kind, recipient, subject, body, message_id,
+                         user_id, from_name, reply_to, next_attempt_at, created_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) returning id",
                 )
-                .bind(account)
-                .fetch_all(&mut *self)
-                .await?;
-                let name: Option<String> =
-                    sqlx::query_scalar("select name from store where account_id = $1 and id = $2")
-                        .bind(account)
-                        .bind(store)
-                        .fetch_optional(&mut *self)
-                        .await?;
-                Ok((owners, name.unwrap_or_default()))
+                .bind(mail.account)
+                .bind(mail.store)
+                .bind(mail.kind.as_str())
+                .bind(&mail.to)
+                .bind(&mail.subject)
+                .bind(&mail.body)
+                .bind(new_message_id())
+                .bind(mail.user)
+                .bind(&mail.from_name)
+                .bind(&mail.reply_to)
+                .bind(now)
+                .fetch_one(&mut *self)
+                .await
             }
 
             async fn queue_secret(
@@ -363,20 +402,9 @@ pub async fn health(db: &Db) -> sqlx::Result<(i64, i64, Option<String>)> {
 /// is then sent at once).
 pub async fn queue_one(db: &Db, mail: &NewMail, now: DateTime<Utc>) -> sqlx::Result<i64> {
     with_pool!(db, |p| {
-        sqlx::query_scalar(
-            "insert into mail_message (account_id, store_id, kind, recipient, subject, body, message_id,
-                 next_attempt_at, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id",
-        )
-        .bind(mail.account)
-        .bind(mail.store)
-        .bind(mail.kind.as_str())
-        .bind(&mail.to)
-        .bind(&mail.subject)
-        .bind(&mail.body)
-        .bind(new_message_id())
-        .bind(now)
-        .fetch_one(p)
-        .await
+        let mut tx = p.begin().await?;
+        let id = tx.queue_one(mail, now).await?;
+        tx.commit().await?;
+        Ok(id)
     })
 }

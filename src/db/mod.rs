@@ -17,6 +17,7 @@ use sqlx::{
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod buyer_mail;
 pub mod changes;
 pub mod dashboard;
 pub mod documents;
@@ -24,6 +25,7 @@ pub mod imports;
 pub mod key_check;
 pub mod lease;
 pub mod mail;
+pub mod notify;
 pub mod order_list;
 pub mod orders;
 pub mod outbox;

@@ -632,7 +632,7 @@ pub(crate) async fn set_tracking_in<C>(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<TrackingOutcome>>
 where
-    C: ChangeTx + TrackingTx,
+    C: ChangeTx + TrackingTx + super::buyer_mail::BuyerMailTx + super::mail::MailTx,
 {
     let by = match actor {
         HistoryActor::Job => "orderdesk",
@@ -686,6 +686,17 @@ where
             }
         }
         conn.store_numbers(scope.account, &stored, by, now).await?;
+        // The buyer's 発送連絡, where the store sends one, with the number that shipped it.
+        let shipped: Vec<super::buyer_mail::Shipped> = stored
+            .iter()
+            .map(|t| super::buyer_mail::Shipped {
+                order: t.order_pk,
+                carrier: t.carrier,
+                number: t.number.clone(),
+                ship_date: t.ship_date,
+            })
+            .collect();
+        super::buyer_mail::queue_ship_notices(conn, scope.account, &shipped, by, now).await?;
     }
     Ok(out.into_iter().map(|o| o.unwrap_or(TrackingOutcome::Refused(Refusal::NotFound))).collect())
 }

@@ -45,6 +45,11 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 }
 
 /// Today's date in Japan.
+/// `2024-06-01 10:15` (JST), as mails write a time for people.
+pub fn format_display(t: DateTime<Utc>) -> String {
+    t.with_timezone(&offset()).format("%Y-%m-%d %H:%M").to_string()
+}
+
 pub fn today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&offset()).date_naive()
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// What a message is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MailKind {
     /// 「テストメール」 from the 送信メール page.
     Test,
@@ -12,21 +12,65 @@ pub enum MailKind {
     HoldReleased,
     /// A held order confirmed as fraud (1 → 3): cancel it.
     HoldConfirmed,
+    /// A store's automatic import failed several runs in a row.
+    ImportFailing,
+    /// …and works again.
+    ImportRecovered,
+    /// A store's authorization runs out in 7, 3 or 1 days.
+    AuthExpiring,
+    /// …and has run out.
+    AuthExpired,
+    /// A store's public key runs out in 30, 7 or 1 days (or has).
+    KeyExpiring,
+    /// A change pushed to Yahoo failed for good.
+    PushFailed,
+    /// Stock sync to Yahoo failing for some item codes.
+    StockFailing,
+    /// The daily digest: the day's summary and the notices a user chose to get once a day.
+    Digest,
     /// A password-reset link (asked for on パスワードを忘れた, or issued by support): its body
     /// is a secret, sealed at rest and never shown on a page.
     PasswordReset,
+    /// 発送連絡 to a buyer, when an order's tracking number is set.
+    ShipNotice,
+    /// A store's free message to a buyer, sent from the order's page.
+    BuyerMessage,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 4] =
-        [MailKind::Test, MailKind::HoldReleased, MailKind::HoldConfirmed, MailKind::PasswordReset];
+    pub const ALL: [MailKind; 14] = [
+        MailKind::Test,
+        MailKind::HoldReleased,
+        MailKind::HoldConfirmed,
+        MailKind::ImportFailing,
+        MailKind::ImportRecovered,
+        MailKind::AuthExpiring,
+        MailKind::AuthExpired,
+        MailKind::KeyExpiring,
+        MailKind::PushFailed,
+        MailKind::StockFailing,
+        MailKind::Digest,
+        MailKind::PasswordReset,
+        MailKind::ShipNotice,
+        MailKind::BuyerMessage,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::Test => "test",
             MailKind::HoldReleased => "hold_released",
             MailKind::HoldConfirmed => "hold_confirmed",
+            MailKind::ImportFailing => "import_failing",
+            MailKind::ImportRecovered => "import_recovered",
+            MailKind::AuthExpiring => "auth_expiring",
+            MailKind::AuthExpired => "auth_expired",
+            MailKind::KeyExpiring => "key_expiring",
+            MailKind::PushFailed => "push_failed",
+            MailKind::StockFailing => "stock_failing",
+            MailKind::Digest => "digest",
             MailKind::PasswordReset => "password_reset",
+            MailKind::ShipNotice => "ship_notice",
+            MailKind::BuyerMessage => "buyer_message",
         }
     }
 
@@ -34,51 +78,34 @@ impl MailKind {
         MailKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The kind as the 送信メール page names it.
-    pub fn label_of(s: &str) -> &'static str {
-        match MailKind::parse(s) {
-            Some(MailKind::Test) => "テストメール",
-            Some(MailKind::HoldReleased) => "不正保留の解除",
-            Some(MailKind::HoldConfirmed) => "不正利用の確定",
-            Some(MailKind::PasswordReset) => "パスワード再設定",
-            None => "その他",
+    /// The kind as pages name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            MailKind::Test => "テストメール",
+            MailKind::HoldReleased => "不正保留の解除",
+            MailKind::HoldConfirmed => "不正利用の確定",
+            MailKind::ImportFailing => "自動取込の失敗",
+            MailKind::ImportRecovered => "自動取込の回復",
+            MailKind::AuthExpiring => "認証の期限が近い",
+            MailKind::AuthExpired => "認証の期限切れ",
+            MailKind::KeyExpiring => "公開鍵の期限",
+            MailKind::PushFailed => "Yahoo!への反映の失敗",
+            MailKind::StockFailing => "在庫連携の失敗",
+            MailKind::Digest => "日次のお知らせ",
+            MailKind::PasswordReset => "パスワード再設定",
+            MailKind::ShipNotice => "発送連絡（お客様）",
+            MailKind::BuyerMessage => "お客様へのメール",
         }
     }
-}
 
-/// Orders a notification names one by one; the rest are counted.
-pub const MAX_LISTED: usize = 20;
-
-/// The orders a notification covers: one line each (with its link), at most [`MAX_LISTED`],
-/// then 「他N件」.
-pub fn order_lines(orders: &[(String, String)]) -> String {
-    let mut out: Vec<String> = orders.iter().take(MAX_LISTED).map(|(id, url)| format!("・{id}\n  {url}")).collect();
-    if orders.len() > MAX_LISTED {
-        out.push(format!("他{}件", orders.len() - MAX_LISTED));
+    pub fn label_of(s: &str) -> &'static str {
+        MailKind::parse(s).map_or("その他", MailKind::label)
     }
-    out.join("\n")
-}
 
-/// Subject and body of a fraud-hold notification for one store's orders. `orders` are
-/// (order ID, link to the order's page).
-pub fn hold_notice(kind: MailKind, store: &str, orders: &[(String, String)]) -> (String, String) {
-    let n = orders.len();
-    let (subject, what) = match kind {
-        MailKind::HoldConfirmed => (
-            format!("【{store}】不正利用が確定した注文が{n}件あります（キャンセルしてください）"),
-            "Yahoo!が次の注文を不正利用と確定しました（ルール悪用確定）。発送せず、キャンセルしてください。\n\
-             キャンセルは注文のページから行えます（不正保留中の注文はキャンセルだけができます）。",
-        ),
-        _ => (
-            format!("【{store}】不正保留が解除された注文が{n}件あります（出荷できます）"),
-            "Yahoo!が次の注文の不正保留を解除しました（ルール保留解除）。ステータスを変えて出荷できます。",
-        ),
-    };
-    let body = format!(
-        "{what}\n\nストア: {store}\n{}\n\n――\nオーダーデスクからの自動送信です。通知の設定は送信メールのページで確かめられます。\n",
-        order_lines(orders)
-    );
-    (subject, body)
+    /// A mail to a buyer (its body holds the buyer's personal data).
+    pub fn to_buyer(self) -> bool {
+        matches!(self, MailKind::ShipNotice | MailKind::BuyerMessage)
+    }
 }
 
 /// Subject and body of a password-reset mail: the link, how long it works, and what to do if
@@ -120,19 +147,6 @@ pub fn backoff(attempts: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_storm_names_twenty_orders_and_counts_the_rest() {
-        let orders: Vec<(String, String)> =
-            (0..25).map(|i| (format!("store-{i}"), format!("http://x/orders/{i}"))).collect();
-        let (subject, body) = hold_notice(MailKind::HoldReleased, "本店", &orders);
-        assert!(subject.contains("【本店】") && subject.contains("25件"), "{subject}");
-        assert!(body.contains("store-19") && !body.contains("store-20"));
-        assert!(body.contains("他5件"));
-        let (subject, body) = hold_notice(MailKind::HoldConfirmed, "本店", &orders[..1]);
-        assert!(subject.contains("キャンセル") && body.contains("http://x/orders/0"));
-        assert!(!body.contains("他"));
-    }
 
     #[test]
     fn kinds_and_backoff() {

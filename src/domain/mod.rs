@@ -2,6 +2,7 @@
 //! Nothing here touches the network or the database, so every rule is unit-tested directly.
 
 pub mod authorize;
+pub mod buyer_mail;
 pub mod checklist;
 pub mod diagnosis;
 pub mod health;
@@ -9,6 +10,7 @@ pub mod ids;
 pub mod invoice;
 pub mod jst;
 pub mod mail;
+pub mod notify;
 pub mod order;
 pub mod public_key;
 pub mod rules;

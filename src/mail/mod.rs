@@ -112,9 +112,22 @@ impl Mailer {
             message: format!("宛先「{}」はメールアドレスとして正しくありません", row.recipient),
             permanent: true,
         })?;
-        Message::builder()
-            .from(self.from.clone())
-            .to(to)
+        // The service's address always (the domain the operator set up to send from), with the
+        // store's name as its display name; the store's own address as Reply-To.
+        let from = if row.from_name.trim().is_empty() {
+            self.from.clone()
+        } else {
+            Mailbox::new(Some(row.from_name.trim().to_owned()), self.from.email.clone())
+        };
+        let mut builder = Message::builder().from(from).to(to);
+        if !row.reply_to.trim().is_empty() {
+            let reply: Mailbox = row.reply_to.trim().parse().map_err(|_| SendError {
+                message: format!("返信先「{}」はメールアドレスとして正しくありません", row.reply_to),
+                permanent: true,
+            })?;
+            builder = builder.reply_to(reply);
+        }
+        builder
             .subject(row.subject.clone())
             .message_id(Some(row.message_id.clone()))
             .date(std::time::SystemTime::from(row.created_at))
@@ -306,6 +319,8 @@ mod tests {
             created_at: Utc::now(),
             sent_at: None,
             body_sealed: None,
+            from_name: String::new(),
+            reply_to: String::new(),
         }
     }
 

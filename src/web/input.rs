@@ -32,7 +32,23 @@ fn rule(field: &str) -> Rule {
         || matches!(field, "public_key" | "csrf_token" | "next" | "code" | "state")
     {
         Rule::Exact
-    } else if matches!(field, "name" | "display_name" | "account_name" | "reason" | "note" | "memo") {
+    } else if matches!(
+        field,
+        "name"
+            | "display_name"
+            | "account_name"
+            | "reason"
+            | "note"
+            | "memo"
+            | "message"
+            | "from_name"
+            | "subject"
+            | "body"
+            | "ship_subject"
+            | "ship_body"
+            | "free_subject"
+            | "free_body"
+    ) {
         Rule::Trim
     } else {
         Rule::Nfkc
@@ -52,7 +68,10 @@ pub fn normalize(field: &str, value: &str) -> String {
 /// and C1 controls (PostgreSQL cannot store NUL in text, and none of them is ever typed on
 /// purpose). Free text keeps its line breaks and tabs; secrets are checked where they are used.
 pub fn has_control_character(field: &str, value: &str) -> bool {
-    let multi_line = matches!(field, "note" | "memo" | "reason" | "lines" | "postcodes");
+    let multi_line = matches!(
+        field,
+        "note" | "memo" | "reason" | "lines" | "postcodes" | "message" | "body" | "ship_body" | "free_body"
+    );
     match rule(field) {
         Rule::Exact => false,
         _ => value.chars().any(|c| c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t'))),

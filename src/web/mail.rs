@@ -80,8 +80,7 @@ pub async fn test(
         return Ok(Redirect::to("/mail").into_response());
     }
     let (subject, body) = test_mail(&owner.account.name, state.mailer.describe());
-    let mail =
-        NewMail { account: owner.account_id(), store: None, kind: MailKind::Test, to: to.clone(), subject, body };
+    let mail = NewMail::plain(owner.account_id(), None, MailKind::Test, &to, subject, body);
     let now = crate::db::now();
     let id = store::queue_one(&state.db, &mail, now).await?;
     let sent = state.mail.send_due(Some(id)).await?;

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod buyer_mail;
 pub mod chart;
 pub mod connect;
 pub mod csrf;
@@ -32,6 +33,7 @@ pub mod health;
 pub mod imports;
 pub mod input;
 pub mod mail;
+pub mod notify;
 pub mod order_list;
 pub mod orders;
 pub mod password_reset;
@@ -99,6 +101,8 @@ pub fn routes() -> Routes {
         .post("/signout", auth::signout)
         .get("/account/password", auth::password_form)
         .post("/account/password", auth::change_password)
+        .get("/account/notifications", notify::form)
+        .post("/account/notifications", notify::save)
         .get("/users", users::index)
         .post("/users", users::create)
         .post("/users/{user_id}/delete", users::delete)
@@ -166,6 +170,10 @@ pub fn routes() -> Routes {
         .get("/documents/{batch_id}/pdf", documents::pdf)
         .get("/stores/{store_id}/documents", documents::settings_form)
         .post("/stores/{store_id}/documents", documents::save_settings)
+        .get("/stores/{store_id}/mail", buyer_mail::settings_form)
+        .post("/stores/{store_id}/mail", buyer_mail::save_settings)
+        .get("/orders/{order_id}/mail", buyer_mail::compose)
+        .post("/orders/{order_id}/mail", buyer_mail::send)
         .get("/mail", mail::index)
         .post("/mail/test", mail::test)
         .get("/mail/{mail_id}", mail::show)

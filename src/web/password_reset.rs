@@ -204,14 +204,7 @@ pub async fn reset(
 /// The mail carrying a reset link to `to`.
 fn reset_mail(account: AccountId, to: &str, link: &str, by_support: bool) -> crate::db::mail::NewMail {
     let (subject, body) = crate::domain::mail::password_reset(link, RESET_LINK_VALID_MINUTES, by_support);
-    crate::db::mail::NewMail {
-        account,
-        store: None,
-        kind: crate::domain::mail::MailKind::PasswordReset,
-        to: to.to_owned(),
-        subject,
-        body,
-    }
+    crate::db::mail::NewMail::plain(account, None, crate::domain::mail::MailKind::PasswordReset, to, subject, body)
 }
 
 /// The one answer to パスワードを忘れた, whatever the address (no account oracle).

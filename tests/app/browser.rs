@@ -307,14 +307,14 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
     // A mail, so that 送信メール lists one and its page is walked.
     let mail_id = orderdesk::db::mail::queue_one(
         &s.app.db,
-        &orderdesk::db::mail::NewMail {
-            account: s.account,
-            store: Some(s.store),
-            kind: orderdesk::domain::mail::MailKind::HoldReleased,
-            to: "owner@example.jp".into(),
-            subject: "【本店】不正保留が解除された注文が1件あります（出荷できます）".into(),
-            body: "Yahoo!が次の注文の不正保留を解除しました。".into(),
-        },
+        &orderdesk::db::mail::NewMail::plain(
+            s.account,
+            Some(s.store),
+            orderdesk::domain::mail::MailKind::HoldReleased,
+            "owner@example.jp",
+            "【本店】不正保留が解除された注文が1件あります（出荷できます）".into(),
+            "Yahoo!が次の注文の不正保留を解除しました。".into(),
+        ),
         orderdesk::db::now(),
     )
     .await

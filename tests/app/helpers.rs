@@ -88,6 +88,8 @@ pub struct TestApp {
     /// The app's outbox drainer, and its Yahoo client (tests build more drainers with it).
     pub pusher: std::sync::Arc<orderdesk::push::Pusher>,
     pub yahoo: std::sync::Arc<orderdesk::yahoo::YahooClient>,
+    /// The app's mail sender (tests without background jobs send with it).
+    pub mail: std::sync::Arc<orderdesk::mail::MailSender>,
     pub pg_database: Option<String>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _data_dir: tempfile::TempDir,
@@ -126,6 +128,7 @@ impl TestApp {
         let stock = app.state().stock.clone();
         let pusher = app.state().pusher.clone();
         let yahoo = app.state().yahoo.clone();
+        let mail = app.state().mail.clone();
         let task = tokio::spawn(app.run_until(std::future::pending()));
         TestApp {
             base: format!("http://{addr}"),
@@ -135,6 +138,7 @@ impl TestApp {
             stock,
             pusher,
             yahoo,
+            mail,
             pg_database,
             task,
             _data_dir: data_dir,

@@ -48,6 +48,7 @@ pub async fn shop(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Shop {
         c.yahoo_min_interval_ms = 0;
         c.yahoo_backoff_ms = 10;
         c.scheduler_tick_ms = 50;
+        c.notify_tick_ms = 100;
         adjust(c);
     })
     .await;

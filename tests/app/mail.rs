@@ -349,13 +349,15 @@ async fn quiet_smtp(backend: Backend, sink: &SmtpSink) -> Shop {
 /// `n` notifications queued at once (as an import's batch would).
 async fn queue_many(s: &Shop, n: usize) {
     let mails: Vec<NewMail> = (0..n)
-        .map(|i| NewMail {
-            account: s.account,
-            store: Some(s.store),
-            kind: MailKind::HoldReleased,
-            to: format!("owner{i}@example.jp"),
-            subject: format!("【本店】不正保留が解除された注文があります（{i}）"),
-            body: format!("注文 {i} の不正保留が解除されました。"),
+        .map(|i| {
+            NewMail::plain(
+                s.account,
+                Some(s.store),
+                MailKind::HoldReleased,
+                &format!("owner{i}@example.jp"),
+                format!("【本店】不正保留が解除された注文があります（{i}）"),
+                format!("注文 {i} の不正保留が解除されました。"),
+            )
         })
         .collect();
     orderdesk::db::mail::queue(&s.app.db, &mails, orderdesk::db::now()).await.unwrap();

@@ -16,6 +16,7 @@ mod hardening;
 mod hardening_b;
 mod import;
 mod mail;
+mod notify;
 mod pages;
 mod privacy;
 mod public_client;

@@ -105,14 +105,14 @@ async fn another_accounts_ids_are_404_on_every_route(backend: Backend) {
     .unwrap();
     let a_mail = orderdesk::db::mail::queue_one(
         &app.db,
-        &orderdesk::db::mail::NewMail {
-            account: orderdesk::domain::AccountId(a_account),
-            store: None,
-            kind: orderdesk::domain::mail::MailKind::Test,
-            to: "owner-a@example.jp".into(),
-            subject: "Aのメール".into(),
-            body: "Aの本文".into(),
-        },
+        &orderdesk::db::mail::NewMail::plain(
+            orderdesk::domain::AccountId(a_account),
+            None,
+            orderdesk::domain::mail::MailKind::Test,
+            "owner-a@example.jp",
+            "Aのメール".into(),
+            "Aの本文".into(),
+        ),
         chrono::Utc::now(),
     )
     .await

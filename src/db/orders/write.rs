@@ -243,34 +243,26 @@ async fn write_batch_now(
             if !targets.is_empty() {
                 tx.apply_rules(account_id, &targets, None, actor, now).await?;
             }
-            // Held orders released or confirmed at Yahoo: their owners are told, one mail per
-            // kind for the batch's orders, queued with the change itself.
+            // Held orders released or confirmed at Yahoo: a notice each, raised with the change
+            // itself (the notifier folds them into mail for whoever wants them).
             if let Some(base) = notify_base {
-                use crate::{db::mail::MailTx, domain::mail::MailKind};
-                let mut by_kind: Vec<(MailKind, Vec<(String, String)>)> = Vec::new();
-                for (pk, w) in writes.iter().filter_map(|w| pk_of(w).map(|pk| (pk, w))) {
-                    let Some(kind) = w.notify else { continue };
-                    let link = (w.detail.order_id.clone(), format!("{base}/orders/{pk}"));
-                    match by_kind.iter_mut().find(|(k, _)| *k == kind) {
-                        Some((_, orders)) => orders.push(link),
-                        None => by_kind.push((kind, vec![link])),
-                    }
-                }
-                if !by_kind.is_empty() {
-                    let (owners, store_name) = tx.notice_audience(account_id, store_id).await?;
-                    let mut mails = Vec::new();
-                    for (kind, orders) in &by_kind {
-                        let (subject, body) = crate::domain::mail::hold_notice(*kind, &store_name, orders);
-                        mails.extend(owners.iter().map(|to| crate::db::mail::NewMail {
+                use crate::db::notify::{NewNotice, NoticeTx};
+                let notices: Vec<NewNotice> = writes
+                    .iter()
+                    .filter_map(|w| pk_of(w).map(|pk| (pk, w)))
+                    .filter_map(|(pk, w)| {
+                        w.notify.map(|kind| NewNotice {
                             account: account_id,
                             store: Some(store_id),
-                            kind: *kind,
-                            to: to.clone(),
-                            subject: subject.clone(),
-                            body: body.clone(),
-                        }));
-                    }
-                    tx.queue_mails(&mails, now).await?;
+                            kind,
+                            key: w.detail.order_id.clone(),
+                            line: w.detail.order_id.clone(),
+                            link: format!("{base}/orders/{pk}"),
+                        })
+                    })
+                    .collect();
+                if !notices.is_empty() {
+                    tx.raise(&notices, now).await?;
                 }
             }
             // Orders looked at again and found unchanged: only when they were checked moves.
