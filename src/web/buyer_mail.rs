@@ -87,6 +87,11 @@ async fn preview_for(
     s: &StoreMail,
 ) -> AppResult<(Option<Preview>, Option<String>)> {
     let account = owner.account_id();
+    // A preview is a buyer's personal data: not for a reader who sees it masked (support
+    // looking without a reason that needs it).
+    if owner.scope().await?.mask_personal {
+        return Ok((None, Some("個人情報を伏せて表示しているため、プレビューは表示しません。".to_owned())));
+    }
     let pk = if typed.trim().is_empty() {
         store::newest_order(&state.db, account, store_id).await?
     } else {
