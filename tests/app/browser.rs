@@ -1206,6 +1206,37 @@ async fn the_owner_reads_a_notification_and_tries_the_test_mail_in_chromium() {
     let body = b.text_of("#mail-body").await;
     assert!(body.contains(&order_id) && body.contains("出荷できます"), "{body}");
     b.screenshot(&shot("2-message")).await;
+
+    // 通知の設定, from the user menu: every kind at once for an owner; one moves to the digest.
+    let href = b.exec("return [...document.querySelectorAll('a')].find(a => a.innerText.trim() == '通知の設定').getAttribute('href');").await;
+    assert_eq!(href.as_str().unwrap_or_default(), "/account/notifications");
+    b.open(&format!("{base}/account/notifications")).await;
+    let kinds = b.text_of("#notification-kinds").await;
+    for label in ["不正保留の解除", "自動取込の失敗", "認証の期限が近い", "公開鍵の期限", "在庫連携の失敗"] {
+        assert!(kinds.contains(label), "{kinds}");
+    }
+    let recent = b.text_of("#recent-notices").await;
+    assert!(recent.contains(&order_id), "the notice is listed: {recent}");
+    let digest = b.element("日次 for import failures", "document.querySelector('input[name=import_failing][value=digest]')").await;
+    b.click(&digest).await;
+    let save = b.element("保存", "document.querySelector('#notification-settings button[type=submit]')").await;
+    b.click_to_page(&save).await;
+    assert!(b.text_of(".flash").await.contains("通知の設定を保存しました"));
+    let checked = b.exec("return document.querySelector('input[name=import_failing]:checked').value;").await;
+    assert_eq!(checked.as_str().unwrap_or_default(), "digest");
+    b.assert_fits("通知の設定").await;
+    b.screenshot(&shot("2a-notifications")).await;
+    b.viewport(360).await;
+    b.assert_fits("通知の設定 360").await;
+    b.viewport(1280).await;
+
+    // The store's メール設定: 発送連絡 off, with the warning, and a preview with the real order.
+    b.open(&format!("{base}/stores/{}/mail", s.store)).await;
+    assert!(b.text_of("#ship-notice").await.contains("出荷通知メール"));
+    assert_eq!(b.exec("return document.querySelector('input[name=ship_notice_on]').checked;").await, json!(false));
+    assert!(b.text_of("#mail-preview").await.contains(&order_id));
+    b.assert_fits("メール設定").await;
+    b.screenshot(&shot("2b-store-mail")).await;
     b.quit().await;
 
     // A service whose SMTP server does not answer: the test mail says so.
