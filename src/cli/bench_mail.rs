@@ -121,6 +121,37 @@ pub async fn mail(mails: usize, orders: usize, smtp: Option<String>, postgres: O
             "  {label:<10} sending: {sent} sent, {failed} failed in {send_secs:.1} s = {:.0} mails/s",
             sent as f64 / send_secs
         );
+        // The notifier: as many notices raised as events raise them (batches of 500, each fanned
+        // out to the account's owner in its transaction), then folded into mail (one per kind and
+        // store: a storm is one mail).
+        let notices: Vec<crate::db::notify::NewNotice> = (0..mails)
+            .map(|i| crate::db::notify::NewNotice {
+                account: shop.account,
+                store: Some(shop.store),
+                kind: crate::domain::notify::NOTICE_KINDS[i % crate::domain::notify::NOTICE_KINDS.len()],
+                key: format!("bench-{i}"),
+                line: format!("bench-{i}"),
+                link: format!("http://127.0.0.1:8080/orders/{i}"),
+            })
+            .collect();
+        let started = Instant::now();
+        for chunk in notices.chunks(500) {
+            crate::db::notify::raise(&shop.db, chunk, crate::db::now()).await?;
+        }
+        let raise_secs = started.elapsed().as_secs_f64();
+        let notifier = crate::notify::Notifier {
+            db: shop.db.clone(),
+            owner: ProcessId::new(),
+            public_url: "http://127.0.0.1:8080".into(),
+            lease: std::time::Duration::from_secs(60),
+        };
+        let started = Instant::now();
+        let folded = notifier.fold(crate::db::now()).await?;
+        let fold_secs = started.elapsed().as_secs_f64();
+        println!(
+            "  {label:<10} notifier: {mails} notices raised in {raise_secs:.2} s ({:.0} notices/s), folded into {folded} mails in {fold_secs:.2} s",
+            mails as f64 / raise_secs
+        );
         // Again, with an import running beside it.
         store::queue(&shop.db, &queue(mails), crate::db::now()).await?;
         let background = {

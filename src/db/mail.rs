@@ -233,16 +233,6 @@ pub async fn queue(db: &Db, mails: &[NewMail], now: DateTime<Utc>) -> sqlx::Resu
     })
 }
 
-/// The owners' addresses of an account: who gets its notifications (staff choose theirs).
-pub async fn owner_addresses(db: &Db, account: AccountId) -> sqlx::Result<Vec<String>> {
-    with_pool!(db, |p| {
-        sqlx::query_scalar("select email from app_user where account_id = $1 and role = 'owner' order by id")
-            .bind(account)
-            .fetch_all(p)
-            .await
-    })
-}
-
 /// Claims up to `limit` messages due at `now` for `owner` until `until`, counting an attempt:
 /// queued ones whose time has come, and ones whose sender's lease ran out (a process that died
 /// mid-send: the message is sent again, with the same Message-ID).

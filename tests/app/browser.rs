@@ -1212,12 +1212,15 @@ async fn the_owner_reads_a_notification_and_tries_the_test_mail_in_chromium() {
     assert_eq!(href.as_str().unwrap_or_default(), "/account/notifications");
     b.open(&format!("{base}/account/notifications")).await;
     let kinds = b.text_of("#notification-kinds").await;
-    for label in ["不正保留の解除", "自動取込の失敗", "認証の期限が近い", "公開鍵の期限", "在庫連携の失敗"] {
+    for label in ["不正保留の解除", "自動取込の失敗", "認証の期限が近い", "公開鍵の期限", "在庫連携の失敗"]
+    {
         assert!(kinds.contains(label), "{kinds}");
     }
     let recent = b.text_of("#recent-notices").await;
     assert!(recent.contains(&order_id), "the notice is listed: {recent}");
-    let digest = b.element("日次 for import failures", "document.querySelector('input[name=import_failing][value=digest]')").await;
+    let digest = b
+        .element("日次 for import failures", "document.querySelector('input[name=import_failing][value=digest]')")
+        .await;
     b.click(&digest).await;
     let save = b.element("保存", "document.querySelector('#notification-settings button[type=submit]')").await;
     b.click_to_page(&save).await;

@@ -388,7 +388,40 @@ async fn the_store_mails_its_buyers_when_a_parcel_ships(backend: Backend) {
     assert_eq!(staff.get(&format!("/orders/{}/mail", paid_pk.0)).await.status, StatusCode::FORBIDDEN);
 }
 
+/// Two notifiers at once (two processes whose leases overlapped): each notice is folded into
+/// one mail, never two.
+async fn two_notifiers_fold_each_notice_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = smtp_shop(backend, &sink).await;
+    let notices: Vec<NewNotice> = orderdesk::domain::notify::NOTICE_KINDS
+        .iter()
+        .flat_map(|kind| {
+            (0..30).map(move |i| NewNotice {
+                account: s.account,
+                store: Some(s.store),
+                kind: *kind,
+                key: format!("{}-{i}", kind.as_str()),
+                line: format!("{}-{i}", kind.as_str()),
+                link: String::new(),
+            })
+        })
+        .collect();
+    assert_eq!(raise(&s.app.db, &notices, Utc::now()).await.unwrap(), 9 * 30);
+    let (a, b) = (notifier(&s), notifier(&s));
+    let now = Utc::now();
+    let (x, y) = tokio::join!(a.run_at(now), b.run_at(now));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.mails + y.mails, 9, "one mail per kind: {x:?} {y:?}");
+    let mails = orderdesk::db::mail::list(&s.app.db, s.account, 100).await.unwrap();
+    assert_eq!(mails.len(), 9);
+    for m in &mails {
+        assert!(m.subject.starts_with("【本店】"), "{}", m.subject);
+    }
+    assert_eq!(notifier(&s).run_at(Utc::now()).await.unwrap().mails, 0);
+}
+
 crate::on_both_backends!(
+    two_notifiers_fold_each_notice_once,
     every_kind_of_notification_reaches_the_owner,
     a_storm_is_folded_into_one_mail_an_hour,
     each_user_chooses_and_staff_start_with_nothing,
