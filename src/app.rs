@@ -202,12 +202,12 @@ impl Drop for AbortOnDrop {
 impl AppState {
     /// The notifier job of this process (one runs at a time across processes, under its lease).
     pub fn notifier(&self) -> crate::notify::Notifier {
-        crate::notify::Notifier {
-            db: self.db.clone(),
-            owner: self.process.clone(),
-            public_url: self.config.public_url().as_str().trim_end_matches('/').to_owned(),
-            lease: Duration::from_secs(self.config.mail_lease_secs.max(1)),
-        }
+        crate::notify::Notifier::new(
+            self.db.clone(),
+            self.process.clone(),
+            self.config.public_url().as_str().trim_end_matches('/').to_owned(),
+            Duration::from_secs(self.config.mail_lease_secs.max(1)),
+        )
     }
 }
 

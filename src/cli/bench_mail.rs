@@ -139,12 +139,12 @@ pub async fn mail(mails: usize, orders: usize, smtp: Option<String>, postgres: O
             crate::db::notify::raise(&shop.db, chunk, crate::db::now()).await?;
         }
         let raise_secs = started.elapsed().as_secs_f64();
-        let notifier = crate::notify::Notifier {
-            db: shop.db.clone(),
-            owner: ProcessId::new(),
-            public_url: "http://127.0.0.1:8080".into(),
-            lease: std::time::Duration::from_secs(60),
-        };
+        let notifier = crate::notify::Notifier::new(
+            shop.db.clone(),
+            ProcessId::new(),
+            "http://127.0.0.1:8080".into(),
+            std::time::Duration::from_secs(60),
+        );
         let started = Instant::now();
         let folded = notifier.fold(crate::db::now()).await?;
         let fold_secs = started.elapsed().as_secs_f64();

@@ -125,7 +125,7 @@ pub fn values(f: &OrderFacts) -> Values {
         ("お客様名", f.buyer_name.clone()),
         ("お届け先", f.ship_to.clone()),
         ("商品明細", lines.join("\n")),
-        ("合計金額", format!("{}円", super::invoice::yen(f.total))),
+        ("合計金額", super::invoice::yen(f.total)),
         ("配送会社", or_dash(&f.carrier)),
         ("お問い合わせ番号", or_dash(&f.tracking)),
         ("追跡URL", or_dash(&f.tracking_url)),

@@ -42,13 +42,19 @@ use crate::{
 const WATCH_LIMIT: i64 = 1_000;
 
 pub struct Notifier {
-    pub db: Db,
-    pub owner: ProcessId,
+    db: Db,
+    owner: ProcessId,
     /// The service's address as mails link it (`ORDERDESK_PUBLIC_URL`).
-    pub public_url: String,
+    public_url: String,
     /// How long the notifier's lease lasts.
-    pub lease: Duration,
+    lease: Duration,
+    /// When the job last watched: the watch reads every store, so it runs once a minute while
+    /// folding runs every tick.
+    last_watch: Option<std::time::Instant>,
 }
+
+/// How often the job's tick watches the stores.
+const WATCH_EVERY: Duration = Duration::from_secs(60);
 
 /// What one tick did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,6 +65,10 @@ pub struct Tick {
 }
 
 impl Notifier {
+    pub fn new(db: Db, owner: ProcessId, public_url: String, lease: Duration) -> Notifier {
+        Notifier { db, owner, public_url, lease, last_watch: None }
+    }
+
     fn settings_link(&self) -> String {
         format!("{}/account/notifications", self.public_url)
     }
@@ -302,8 +312,23 @@ impl Job for Notifier {
         if !lease.acquire().await.map_err(|e| e.to_string())? {
             return Ok(());
         }
-        match lease.hold(self.run_at(Utc::now())).await {
-            Ok(done) => done.map(|_| ()).map_err(|e| e.to_string()),
+        let watch = self.last_watch.is_none_or(|t| t.elapsed() >= WATCH_EVERY);
+        let now = Utc::now();
+        let work = async {
+            if watch {
+                self.watch(now).await?;
+            }
+            self.fold(now).await?;
+            self.digests(now).await
+        };
+        match lease.hold(work).await {
+            Ok(done) => {
+                done.map_err(|e| e.to_string())?;
+                if watch {
+                    self.last_watch = Some(std::time::Instant::now());
+                }
+                Ok(())
+            }
             Err(_) => Ok(()),
         }
     }

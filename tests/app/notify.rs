@@ -40,12 +40,12 @@ async fn smtp_shop(backend: Backend, sink: &SmtpSink) -> Shop {
 }
 
 fn notifier(s: &Shop) -> Notifier {
-    Notifier {
-        db: s.app.db.clone(),
-        owner: orderdesk::jobs::ProcessId::new(),
-        public_url: s.app.base.clone(),
-        lease: std::time::Duration::from_secs(30),
-    }
+    Notifier::new(
+        s.app.db.clone(),
+        orderdesk::jobs::ProcessId::new(),
+        s.app.base.clone(),
+        std::time::Duration::from_secs(30),
+    )
 }
 
 /// Runs the notifier now and sends what it queued. Time passes by moving stored times back
