@@ -35,10 +35,12 @@ pub enum MailKind {
     ShipNotice,
     /// A store's free message to a buyer, sent from the order's page.
     BuyerMessage,
+    /// About the reader's account itself (someone signed up again with its address).
+    AccountNotice,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 14] = [
+    pub const ALL: [MailKind; 15] = [
         MailKind::Test,
         MailKind::HoldReleased,
         MailKind::HoldConfirmed,
@@ -53,6 +55,7 @@ impl MailKind {
         MailKind::PasswordReset,
         MailKind::ShipNotice,
         MailKind::BuyerMessage,
+        MailKind::AccountNotice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl MailKind {
             MailKind::PasswordReset => "password_reset",
             MailKind::ShipNotice => "ship_notice",
             MailKind::BuyerMessage => "buyer_message",
+            MailKind::AccountNotice => "account_notice",
         }
     }
 
@@ -95,6 +99,7 @@ impl MailKind {
             MailKind::PasswordReset => "パスワード再設定",
             MailKind::ShipNotice => "発送連絡（お客様）",
             MailKind::BuyerMessage => "お客様へのメール",
+            MailKind::AccountNotice => "アカウントのお知らせ",
         }
     }
 
@@ -108,18 +113,50 @@ impl MailKind {
     }
 }
 
+/// Why a password-reset link is mailed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetWhy {
+    /// The owner asked on パスワードを忘れた.
+    Forgot,
+    /// Support issued it for the owner.
+    Support,
+    /// Someone signed up with an address that already has an account: its owner is told so,
+    /// with a way back in.
+    SignUpAgain,
+}
+
 /// Subject and body of a password-reset mail: the link, how long it works, and what to do if
 /// the reader did not ask for it.
-pub fn password_reset(link: &str, valid_minutes: i64, by_support: bool) -> (String, String) {
-    let why = if by_support {
-        "サポート担当者が、あなたのアカウントのパスワード再設定リンクを発行しました。"
-    } else {
-        "パスワードの再設定を受け付けました。"
+pub fn password_reset(link: &str, valid_minutes: i64, why: ResetWhy) -> (String, String) {
+    let signin = link.split("/password-reset/").next().map(|base| format!("{base}/signin")).unwrap_or_default();
+    let (subject, lead) = match why {
+        ResetWhy::Forgot => ("オーダーデスク パスワードの再設定", "パスワードの再設定を受け付けました。\n".to_owned()),
+        ResetWhy::Support => (
+            "オーダーデスク パスワードの再設定",
+            "サポート担当者が、あなたのアカウントのパスワード再設定リンクを発行しました。\n".to_owned(),
+        ),
+        ResetWhy::SignUpAgain => (
+            "オーダーデスク このメールアドレスはすでに登録されています",
+            format!(
+                "このメールアドレスで新規登録のお申し込みがありましたが、このアドレスにはすでにオーダーデスクのアカウントがあります（新しいアカウントは作っていません）。\n\nこれまでのアカウントにログインしてください: {signin}\n\nパスワードを忘れた場合は、"
+            ),
+        ),
     };
     (
-        "オーダーデスク パスワードの再設定".to_owned(),
+        subject.to_owned(),
         format!(
-            "{why}\n次のリンクを開いて、新しいパスワードを設定してください（{valid_minutes}分間、1回だけ使えます）。\n\n{link}\n\n心当たりがない場合は、このメールを破棄してください。パスワードは変わりません。\n"
+            "{lead}次のリンクを開いて、新しいパスワードを設定してください（{valid_minutes}分間、1回だけ使えます）。\n\n{link}\n\n心当たりがない場合は、このメールを破棄してください。パスワードは変わりません。\n"
+        ),
+    )
+}
+
+/// The note to a staff member's address when someone signs up with it: it has an account
+/// already, and its owner resets a staff password.
+pub fn staff_signed_up_again(signin: &str) -> (String, String) {
+    (
+        "オーダーデスク このメールアドレスはすでに登録されています".to_owned(),
+        format!(
+            "このメールアドレスで新規登録のお申し込みがありましたが、このアドレスはすでにオーダーデスクのアカウントのスタッフとして登録されています（新しいアカウントは作っていません）。\n\nこれまでのアカウントにログインしてください: {signin}\nパスワードを忘れた場合は、アカウントのオーナーに再設定を依頼してください。\n\n心当たりがない場合は、このメールを破棄してください。\n"
         ),
     )
 }

@@ -86,7 +86,7 @@ pub async fn remember_wanted_page(req: axum::extract::Request, next: axum::middl
     response
 }
 /// The one answer to every accepted sign-up, whether or not the email was registered already.
-pub const SIGNED_UP: &str = "登録を受け付けました。登録したメールアドレスとパスワードでログインしてください。ログイン後、ストアを追加できます。";
+pub const SIGNED_UP: &str = "登録を受け付けました。登録したメールアドレスとパスワードでログインしてください。ログイン後、ストアを追加できます。ログインできない場合は、そのメールアドレスがすでに登録されているかもしれません: そのアドレスにご案内をメールで送りましたので、確かめてください。";
 const CONFIRM_MISMATCH: &str = "確認用のパスワードが一致しません";
 
 /// Longest email kept as a throttling key (RFC 5321's path limit, with room).
@@ -183,6 +183,14 @@ pub async fn signup(
                 )
                 .await?;
             }
+            // The address's owner is told by mail, with a way back in (a reset link).
+            super::password_reset::mail_reset_link(
+                &state,
+                email.as_str(),
+                &ip,
+                crate::domain::mail::ResetWhy::SignUpAgain,
+            )
+            .await?;
         }
         Err(e) => return Err(e.into()),
     }

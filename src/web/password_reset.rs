@@ -18,6 +18,7 @@ use super::{
     render::{Layout, ok, render},
     session::{self, ClientIp, Support, Visitor},
 };
+use crate::domain::mail::ResetWhy;
 use crate::{
     app::AppState,
     crypto,
@@ -87,7 +88,7 @@ pub async fn issue(
     let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
     // With an SMTP server the link goes to the owner's mailbox, not to the support person's
     // screen (seeing it would let them use it).
-    let mail = state.mailer.sends().then(|| reset_mail(account_id, &user.email, url.as_str(), true));
+    let mail = state.mailer.sends().then(|| reset_mail(account_id, &user.email, url.as_str(), ResetWhy::Support));
     let queued = mail.as_ref().map(|m| (&state.secrets, m));
     if !password_reset::issue(&state.db, account_id, user_id, &hash, &issued_by, now, expires_at, &note, queued).await?
     {
@@ -202,9 +203,63 @@ pub async fn reset(
 }
 
 /// The mail carrying a reset link to `to`.
-fn reset_mail(account: AccountId, to: &str, link: &str, by_support: bool) -> crate::db::mail::NewMail {
-    let (subject, body) = crate::domain::mail::password_reset(link, RESET_LINK_VALID_MINUTES, by_support);
+fn reset_mail(account: AccountId, to: &str, link: &str, why: ResetWhy) -> crate::db::mail::NewMail {
+    let (subject, body) = crate::domain::mail::password_reset(link, RESET_LINK_VALID_MINUTES, why);
     crate::db::mail::NewMail::plain(account, None, crate::domain::mail::MailKind::PasswordReset, to, subject, body)
+}
+
+/// Mails `email` a one-time reset link when it is an owner's (at most
+/// [`FORGOT_PER_USER_PER_HOUR`] an hour), audited in their account's log; when someone signed up
+/// again with a staff member's address, that address is told so without a link (an owner
+/// resets staff passwords). Any other address: nothing, and the caller answers the same.
+pub async fn mail_reset_link(state: &AppState, email: &str, ip: &str, why: ResetWhy) -> AppResult<()> {
+    let Some(user) = accounts::find_credentials(&state.db, email).await? else { return Ok(()) };
+    let now = db::now();
+    if password_reset::recent(&state.db, user.id, now - chrono::Duration::hours(1)).await? >= FORGOT_PER_USER_PER_HOUR {
+        return Ok(());
+    }
+    let token = crypto::random_token();
+    let expires_at = now + chrono::Duration::minutes(RESET_LINK_VALID_MINUTES);
+    let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
+    let mail = reset_mail(user.account_id, email, url.as_str(), why);
+    let how = match why {
+        ResetWhy::SignUpAgain => "登録済みのアドレスでの新規登録",
+        _ => "パスワードを忘れた",
+    };
+    let note = Note::new(
+        user.account_id,
+        Actor::User(email),
+        Action::PasswordResetLinkIssued,
+        format!("{email}（{how}: メールで送信、有効期限 {}）", super::render::jst(expires_at)),
+        Some(ip),
+    );
+    // Not an owner (or an invitation not yet taken): nothing is written.
+    let issued = password_reset::issue(
+        &state.db,
+        user.account_id,
+        user.id,
+        &password_reset::token_hash(&token),
+        email,
+        now,
+        expires_at,
+        &note,
+        Some((&state.secrets, &mail)),
+    )
+    .await?;
+    if !issued && why == ResetWhy::SignUpAgain && email.contains('@') {
+        let signin = state.config.public_url().join("signin").map_err(anyhow::Error::from)?;
+        let (subject, body) = crate::domain::mail::staff_signed_up_again(signin.as_str());
+        let mail = crate::db::mail::NewMail::plain(
+            user.account_id,
+            None,
+            crate::domain::mail::MailKind::AccountNotice,
+            email,
+            subject,
+            body,
+        );
+        crate::db::mail::queue_one(&state.db, &mail, now).await?;
+    }
+    Ok(())
 }
 
 /// The one answer to パスワードを忘れた, whatever the address (no account oracle).
@@ -249,34 +304,6 @@ pub async fn forgot(
     if email.is_empty() || signin::reset_throttled(&state.db, &limits, &ip).await? {
         return Ok(answer());
     }
-    let Some(user) = accounts::find_credentials(&state.db, &email).await? else { return Ok(answer()) };
-    let now = db::now();
-    if password_reset::recent(&state.db, user.id, now - chrono::Duration::hours(1)).await? >= FORGOT_PER_USER_PER_HOUR {
-        return Ok(answer());
-    }
-    let token = crypto::random_token();
-    let expires_at = now + chrono::Duration::minutes(RESET_LINK_VALID_MINUTES);
-    let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
-    let mail = reset_mail(user.account_id, &email, url.as_str(), false);
-    let note = Note::new(
-        user.account_id,
-        Actor::User(&email),
-        Action::PasswordResetLinkIssued,
-        format!("{email}（パスワードを忘れた: メールで送信、有効期限 {}）", super::render::jst(expires_at)),
-        Some(&ip),
-    );
-    // Not an owner (or an invitation not yet taken): nothing is written, the same answer.
-    password_reset::issue(
-        &state.db,
-        user.account_id,
-        user.id,
-        &password_reset::token_hash(&token),
-        &email,
-        now,
-        expires_at,
-        &note,
-        Some((&state.secrets, &mail)),
-    )
-    .await?;
+    mail_reset_link(&state, &email, &ip, ResetWhy::Forgot).await?;
     Ok(answer())
 }

@@ -543,7 +543,58 @@ async fn supports_reset_link_goes_to_the_owner_by_mail(backend: Backend) {
     assert_eq!(s.app.browser().get(&path).await.status, StatusCode::OK);
 }
 
+/// Signing up with an address that has an account already: the same answer as for a new one,
+/// and the address is mailed a note with a way back in (a reset link for an owner; for a staff
+/// member, to ask their owner).
+async fn signing_up_again_mails_the_address_a_way_back_in(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = {
+        let url = sink.url();
+        shop(backend, move |c| {
+            c.mail = orderdesk::config::MailMode::Smtp;
+            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
+        })
+        .await
+    };
+    s.app.add_user(&s.owner, "staff@example.jp", "staff").await;
+    // The staff member has signed in once (an invitation not yet taken is nobody's address).
+    s.app.browser().sign_in("staff@example.jp", crate::helpers::PASSWORD).await;
+    let sign_up = |email: &'static str| {
+        let v = s.app.browser();
+        async move {
+            v.submit(
+                "/signup",
+                "/signup",
+                &[
+                    ("account_name", "新しい店"),
+                    ("display_name", "次郎"),
+                    ("email", email),
+                    ("password", crate::helpers::PASSWORD),
+                    ("password_confirm", crate::helpers::PASSWORD),
+                ],
+            )
+            .await
+            .location()
+            .to_owned()
+        }
+    };
+    let again = sign_up("owner@example.jp").await;
+    let fresh = sign_up("fresh@example.jp").await;
+    assert_eq!(again, fresh, "the same answer whatever the address");
+    assert_eq!(sign_up("staff@example.jp").await, fresh);
+    let got = sink.wait_for(2).await;
+    let to_owner = got.iter().find(|m| m.header("To") == "owner@example.jp").expect("the owner's note");
+    assert_eq!(to_owner.header("Subject"), "オーダーデスク このメールアドレスはすでに登録されています");
+    assert!(to_owner.body.contains(&format!("{}/signin", s.app.base)), "{}", to_owner.body);
+    let path = reset_path(to_owner);
+    assert_eq!(s.app.browser().get(&path).await.status, StatusCode::OK, "the link works");
+    let to_staff = got.iter().find(|m| m.header("To") == "staff@example.jp").expect("the staff's note");
+    assert!(to_staff.body.contains("オーナーに再設定を依頼") && !to_staff.body.contains("/password-reset/"));
+    assert!(!got.iter().any(|m| m.header("To") == "fresh@example.jp"), "a new address gets no note");
+}
+
 crate::on_both_backends!(
+    signing_up_again_mails_the_address_a_way_back_in,
     a_forgotten_password_is_reset_by_mail,
     supports_reset_link_goes_to_the_owner_by_mail,
     a_killed_sender_loses_no_mail,
