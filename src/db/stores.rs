@@ -103,7 +103,15 @@ const STORE_COLUMNS: &str = "id, account_id, name, seller_id, environment, clien
 pub struct StoreLink {
     pub id: StoreId,
     pub name: String,
+    /// Under 緊急停止, the store's own or its account's (every page says so).
+    pub stopped: bool,
 }
+
+/// The links' columns: the store and whether an emergency stop holds it.
+const LINK_SQL: &str = "select s.id, s.name, (i.stopped_at is not null or a.stopped_at is not null) as stopped
+     from store s join account a on a.id = s.account_id
+     left join store_import i on i.store_id = s.id and i.account_id = s.account_id
+     where s.account_id = $1";
 
 pub async fn list(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<Store>> {
     with_pool!(db, |p| {
@@ -129,8 +137,8 @@ pub async fn visible(db: &Db, scope: &OrderScope) -> sqlx::Result<Vec<Store>> {
 
 /// [`links`] of the stores this reader may see.
 pub async fn visible_links(db: &Db, scope: &OrderScope) -> sqlx::Result<Vec<StoreLink>> {
-    let limited = super::scope_condition(scope, "id", 2);
-    let sql = format!("select id, name from store where account_id = $1{limited} order by name, id");
+    let limited = super::scope_condition(scope, "s.id", 2);
+    let sql = format!("{LINK_SQL}{limited} order by s.name, s.id");
     with_pool!(db, |p| {
         let mut q = sqlx::query_as(&sql).bind(scope.account);
         for s in scope.stores.iter().flatten() {
@@ -142,10 +150,7 @@ pub async fn visible_links(db: &Db, scope: &OrderScope) -> sqlx::Result<Vec<Stor
 
 pub async fn links(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<StoreLink>> {
     with_pool!(db, |p| {
-        sqlx::query_as("select id, name from store where account_id = $1 order by name, id")
-            .bind(account_id)
-            .fetch_all(p)
-            .await
+        sqlx::query_as(&format!("{LINK_SQL} order by s.name, s.id")).bind(account_id).fetch_all(p).await
     })
 }
 

@@ -178,6 +178,15 @@ pub struct PublicKeyPage {
     store: stores::Store,
     form: KeyForm,
     errors: KeyErrors,
+    /// The local simulator's address, for a store connected to it: where its key is shown.
+    simulator: Option<String>,
+}
+
+/// The local simulator's address when `store` is connected to it.
+fn simulator_for(state: &AppState, store: &stores::Store) -> Option<String> {
+    (store.environment() == crate::domain::store::Environment::Simulator)
+        .then(|| state.config.simulator_url.as_ref().map(ToString::to_string))
+        .flatten()
 }
 
 pub async fn key_form(
@@ -196,7 +205,8 @@ pub async fn key_form(
             .unwrap_or_default(),
     };
     let layout = owner.layout("公開鍵の設定").await?;
-    Ok(ok(&PublicKeyPage { layout, store, form, errors: KeyErrors::default() }))
+    let simulator = simulator_for(&state, &store);
+    Ok(ok(&PublicKeyPage { layout, store, form, errors: KeyErrors::default(), simulator }))
 }
 
 pub async fn save_key(
@@ -237,7 +247,8 @@ pub async fn save_key(
                 form.public_key.clear();
             }
             let layout = owner.layout("公開鍵の設定").await?;
-            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &PublicKeyPage { layout, store, form, errors }))
+            let simulator = simulator_for(&state, &store);
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &PublicKeyPage { layout, store, form, errors, simulator }))
         }
     }
 }

@@ -69,7 +69,7 @@ impl OrderPage {
 
     fn yahoo_status(&self) -> String {
         let code = u8::try_from(self.order.order_status).unwrap_or(0);
-        OrderStatus::from_code(code).map_or_else(|| code.to_string(), |s| format!("{code}: {}", s.label()))
+        OrderStatus::from_code(code).map_or_else(|| format!("不明（{code}）"), |s| s.label().to_owned())
     }
 
     fn pay_status(&self) -> &'static str {
@@ -86,7 +86,7 @@ impl OrderPage {
             Some(s) => usize::try_from(s)
                 .ok()
                 .and_then(|i| LABELS.get(i))
-                .map_or_else(|| s.to_string(), |l| format!("{s}: {l}")),
+                .map_or_else(|| format!("不明（{s}）"), |l| (*l).to_owned()),
             None => String::new(),
         }
     }

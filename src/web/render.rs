@@ -70,6 +70,13 @@ pub struct Nav {
     pub stores: Vec<StoreLink>,
 }
 
+impl Nav {
+    /// Whether a store the reader sees is under 緊急停止 (every page's banner says so).
+    pub fn any_stopped(&self) -> bool {
+        self.stores.iter().any(|s| s.stopped)
+    }
+}
+
 /// What `base.html` needs on every page.
 #[derive(Clone, Debug)]
 pub struct Layout {

@@ -169,12 +169,15 @@ pub struct StoreFormPage {
     targets: Vec<InternalStatus>,
     /// A secret was typed and, the form having errors, is not sent back: the page says so.
     secret_cleared: bool,
+    /// The local simulator's address, when this service runs one: the form says what to type
+    /// to try it (the demo store's values).
+    simulator: Option<String>,
 }
 
 impl StoreFormPage {
     fn new(
         layout: Layout,
-        redirect_uri: String,
+        state: &AppState,
         store_id: Option<StoreId>,
         form: StoreForm,
         has_client_secret: bool,
@@ -182,7 +185,8 @@ impl StoreFormPage {
     ) -> Self {
         StoreFormPage {
             layout,
-            redirect_uri,
+            redirect_uri: redirect_uri(state),
+            simulator: state.config.simulator_url.as_ref().map(ToString::to_string),
             store_id,
             form,
             has_client_secret,
@@ -229,7 +233,7 @@ pub async fn new_form(State(state): State<AppState>, owner: Owner) -> AppResult<
         ..StoreForm::default()
     };
     let layout = owner.layout("ストアの追加").await?;
-    Ok(ok(&StoreFormPage::new(layout, redirect_uri(&state), None, form, false, FieldErrors::new())))
+    Ok(ok(&StoreFormPage::new(layout, &state, None, form, false, FieldErrors::new())))
 }
 
 pub async fn create(
@@ -269,7 +273,7 @@ async fn form_again(
     let secret_cleared = !form.client_secret.trim().is_empty();
     form.client_secret.clear();
     let layout = owner.layout(if store_id.is_some() { "ストア設定の編集" } else { "ストアの追加" }).await?;
-    let mut page = StoreFormPage::new(layout, redirect_uri(state), store_id, form, has_client_secret, errors);
+    let mut page = StoreFormPage::new(layout, state, store_id, form, has_client_secret, errors);
     page.secret_cleared = secret_cleared;
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
@@ -283,7 +287,7 @@ pub async fn edit_form(
     let layout = owner.layout("ストア設定の編集").await?;
     let page = StoreFormPage::new(
         layout,
-        redirect_uri(&state),
+        &state,
         Some(store.id),
         form_from(&store.settings()),
         store.has_client_secret,

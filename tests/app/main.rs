@@ -12,6 +12,7 @@ mod contract;
 mod dashboard;
 mod desk;
 mod documents;
+mod first_day;
 mod hardening;
 mod hardening_b;
 mod import;

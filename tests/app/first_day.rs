@@ -1,0 +1,73 @@
+//! A merchant's first day, tried again (issue 32): what a newcomer is told where they type, an
+//! emergency stop said on every page while it lasts, and words where codes were.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::{
+    helpers::Backend,
+    import::shop,
+    shipping::{order, pk_of},
+};
+
+async fn the_store_and_key_forms_say_what_to_type_for_the_simulator(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    let form = s.owner.get("/stores/new").await;
+    let hint = form.select_text("#simulator-hint").join("");
+    for value in ["demo-store", "demo-client", "demo-secret"] {
+        assert!(hint.contains(value), "{hint}");
+    }
+    let key = s.owner.get(&format!("/stores/{}/public-key", s.store)).await;
+    let hint = key.select_text("#simulator-key-hint").join("");
+    assert!(hint.contains("シミュレーターの画面") && hint.contains(crate::import::SELLER), "{hint}");
+}
+
+async fn an_emergency_stop_is_said_on_every_page_while_it_lasts(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    for page in ["/", "/orders", "/shipping", "/stock"] {
+        assert!(s.owner.get(page).await.select_text("#stop-banner").is_empty(), "{page} before the stop");
+    }
+    let path = format!("/stores/{}/emergency-stop", s.store);
+    let stopped = s.owner.submit(&path, &path, &[("reason", "出荷トラブルのため")]).await;
+    assert_eq!(stopped.status, StatusCode::SEE_OTHER, "{}", stopped.body);
+    for page in ["/", "/orders", "/shipping", "/stock", "/mail"] {
+        let banner = s.owner.get(page).await.select_text("#stop-banner").join("");
+        assert!(
+            banner.contains("緊急停止中") && banner.contains("本店") && banner.contains("再開"),
+            "{page}: {banner}"
+        );
+    }
+    // A staff member is told who lifts it, not sent to a button they do not have.
+    let staff_id = s.app.add_user(&s.owner, "staff@example.jp", "staff").await;
+    assert!(staff_id > 0);
+    let staff = s.app.browser();
+    staff.sign_in("staff@example.jp", crate::helpers::PASSWORD).await;
+    let banner = staff.get("/orders").await.select_text("#stop-banner").join("");
+    assert!(banner.contains("オーナーが行います"), "{banner}");
+    // Lifted: gone everywhere.
+    let resumed = s.owner.submit(&format!("/stores/{}", s.store), &format!("/stores/{}/resume", s.store), &[]).await;
+    assert_eq!(resumed.status, StatusCode::SEE_OTHER);
+    assert!(s.owner.get("/orders").await.select_text("#stop-banner").is_empty());
+    // The whole account stopped: every store is named.
+    let all = s.owner.submit("/emergency-stop", "/emergency-stop", &[("reason", "点検")]).await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER);
+    assert!(s.owner.get("/stock").await.select_text("#stop-banner").join("").contains("本店"));
+}
+
+async fn an_order_shows_yahoos_status_in_words(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    let (id, _) = order(&s, json!({ "items": [{ "item_id": "apple", "title": "りんご" }] })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let pk = pk_of(&s, &id).await;
+    let page = s.owner.get(&format!("/orders/{}", pk.0)).await;
+    let text = page.select_text("dd").join(" | ");
+    assert!(!text.contains("2: ") && !text.contains("1: "), "no bare codes: {text}");
+    // 注文再取込 is there, but not the page's main button.
+    assert!(page.body.contains(r#"class="button secondary" href="/orders/"#), "{}", page.body);
+}
+
+crate::on_both_backends!(
+    the_store_and_key_forms_say_what_to_type_for_the_simulator,
+    an_emergency_stop_is_said_on_every_page_while_it_lasts,
+    an_order_shows_yahoos_status_in_words,
+);
