@@ -142,6 +142,9 @@ pub struct StoreForm {
     /// connection.
     #[serde(default)]
     pub confirm_disconnect: Option<String>,
+    /// Ticked to confirm turning the fraud-hold restriction off, having read the risk.
+    #[serde(default)]
+    pub confirm_unrestrict: Option<String>,
 }
 
 /// Validated store settings, ready to be written.

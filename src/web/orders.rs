@@ -56,6 +56,8 @@ pub struct OrderPage {
     targets: Vec<InternalStatus>,
     /// With the store's restriction on, a held order offers only キャンセル.
     held_and_restricted: bool,
+    /// A held or confirmed-fraud order of a store whose restriction is off: the page says so.
+    held_unrestricted: bool,
     cancel_reasons: &'static [(u16, &'static str)],
     companies: &'static [(&'static str, &'static str)],
     today: String,
@@ -140,6 +142,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
     let pushes = outbox::for_order(&state.db, scope.account, order.id).await?;
     let shipments = crate::db::shipping::of_order(&state.db, &scope, order.id).await?;
     let held_and_restricted = store.restrict_fraud_hold_changes && order.fraud_hold().is_held();
+    let held_unrestricted = !store.restrict_fraud_hold_changes && matches!(order.fraud_hold_status, 1 | 3);
     let targets = status::targets(order.internal_status())
         .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
         .collect();
@@ -168,6 +171,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
         shipments,
         targets,
         held_and_restricted,
+        held_unrestricted,
         cancel_reasons: &CANCEL_REASONS,
         companies: &SHIP_COMPANIES,
         today: jst::today(Utc::now()).format("%Y-%m-%d").to_string(),

@@ -33,6 +33,9 @@ use crate::{
 };
 
 const DUPLICATE_SELLER: &str = "このストアアカウントは既に登録されています";
+/// What turning the fraud-hold restriction off risks, asked before it is saved.
+pub const CONFIRM_UNRESTRICT: &str = "「不正保留注文のステータス変更を制限する」をオフにすると、Yahoo!が不正利用を審査中の注文（不正保留）や不正利用と確定した注文を、出荷済みなどに変更できるようになります。審査中の注文を発送すると、代金を受け取れない不正利用の被害にあうおそれがあります。それでもオフにする場合は、チェックを入れて、もう一度保存してください。";
+
 const CONFIRM_DISCONNECT: &str = "ストアアカウントまたは接続先を変えると、今のYahoo!連携は解除されます。よろしければチェックを入れて、もう一度保存してください。";
 
 #[derive(Template)]
@@ -218,6 +221,7 @@ fn form_from(s: &StoreSettings) -> StoreForm {
         stock_sync_enabled: on(s.stock_sync_enabled),
         auto_import_inbox: on(s.auto_import_inbox),
         confirm_disconnect: None,
+        confirm_unrestrict: None,
     }
 }
 
@@ -315,6 +319,15 @@ pub async fn update(
     let disconnect = store.has_refresh_token && moves;
     if disconnect && !crate::domain::store::checked(form.confirm_disconnect.clone()) {
         let errors = FieldErrors::from([("confirm_disconnect", CONFIRM_DISCONNECT)]);
+        return form_again(&state, &owner, Some(store_id), form, store.has_client_secret, errors).await;
+    }
+    // Turning the fraud-hold restriction off is asked twice, naming the risk (and audited below
+    // with the other changes).
+    if before.restrict_fraud_hold_changes
+        && !settings.restrict_fraud_hold_changes
+        && !crate::domain::store::checked(form.confirm_unrestrict.clone())
+    {
+        let errors = FieldErrors::from([("confirm_unrestrict", CONFIRM_UNRESTRICT)]);
         return form_again(&state, &owner, Some(store_id), form, store.has_client_secret, errors).await;
     }
     let new_secret = form.new_client_secret().map(|plaintext| NewSecret { secrets: &state.secrets, plaintext });

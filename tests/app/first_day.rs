@@ -66,7 +66,40 @@ async fn an_order_shows_yahoos_status_in_words(backend: Backend) {
     assert!(page.body.contains(r#"class="button secondary" href="/orders/"#), "{}", page.body);
 }
 
+/// Turning the fraud-hold restriction off is asked again, naming the risk, and audited; while
+/// it is off, a held order's page says so.
+async fn turning_the_fraud_hold_restriction_off_is_asked_twice(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    let (held, _) =
+        order(&s, json!({ "items": [{ "item_id": "apple", "title": "りんご" }], "fraud_hold_status": 1 })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let pk = pk_of(&s, &held).await;
+    assert!(s.owner.get(&format!("/orders/{}", pk.0)).await.select_text("#restriction-off").is_empty());
+    let path = format!("/stores/{}", s.store);
+    let fields = [
+        ("name", "本店"),
+        ("seller_id", crate::import::SELLER),
+        ("environment", "simulator"),
+        ("client_id", crate::sim::CLIENT_ID),
+        ("auto_import_interval_minutes", "1"),
+    ];
+    let asked = s.owner.submit(&format!("{path}/edit"), &path, &fields).await;
+    assert_eq!(asked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(asked.select_text("#confirm_unrestrict-error").join("").contains("不正利用の被害"), "{}", asked.body);
+    let store = orderdesk::db::stores::get(&s.app.db, s.account, s.store).await.unwrap().unwrap();
+    assert!(store.restrict_fraud_hold_changes, "nothing saved");
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirm_unrestrict", "on"));
+    let saved = s.owner.submit(&format!("{path}/edit"), &path, &confirmed).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let audit = s.owner.get("/audit").await.body;
+    assert!(audit.contains("不正保留注文の変更制限"), "audited");
+    let page = s.owner.get(&format!("/orders/{}", pk.0)).await;
+    assert!(page.select_text("#restriction-off").join("").contains("オフです"), "{}", page.body);
+}
+
 crate::on_both_backends!(
+    turning_the_fraud_hold_restriction_off_is_asked_twice,
     the_store_and_key_forms_say_what_to_type_for_the_simulator,
     an_emergency_stop_is_said_on_every_page_while_it_lasts,
     an_order_shows_yahoos_status_in_words,

@@ -175,6 +175,7 @@ async fn an_answer_after_disconnecting_changes_nothing(backend: Backend) {
         ("seller_id", "honten-2"),
         ("environment", "simulator"),
         ("client_id", "x"),
+        ("restrict_fraud_hold_changes", "on"),
         ("confirm_disconnect", "on"),
     ];
     let done = owner.submit(&format!("{path}/edit"), &path, &fields).await;
