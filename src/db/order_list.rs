@@ -406,9 +406,8 @@ enum Access {
 }
 
 /// The `where` conditions of the scope and the filter (without the cursor).
-fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> Vec<String> {
+fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, variants: &[String], access: Access) -> Vec<String> {
     let mut w = Vec::new();
-    let variants = search_variants(&f.search);
     let account = sql.arg(Arg::Int(scope.account.0));
     if variants.is_empty() && access == Access::Scan {
         w.push(format!("o.account_id = {account}"));
@@ -460,10 +459,10 @@ fn conditions(sql: &mut Sql, scope: &OrderScope, f: &Filter, access: Access) -> 
     // A reader who may not see buyers' personal data searches order IDs alone, without the
     // terms (which hold names, phone numbers and emails): not even the time a search takes
     // depends on them.
-    if let Some(own) = visible_search(sql, scope, &variants) {
+    if let Some(own) = visible_search(sql, scope, variants) {
         w.push(own);
     } else if !variants.is_empty() {
-        let terms = matching_terms(sql, scope, &variants);
+        let terms = matching_terms(sql, scope, variants);
         w.push(format!("o.id in (select q.order_pk from order_search q where {terms})"));
     }
     w
@@ -544,13 +543,31 @@ pub async fn page<T: ListRow>(
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<T>> {
-    let variants = search_variants(&f.search);
+    let variants = variants_for(db, scope, &f.search).await?;
     // A masked reader's search is narrowed by the order's own ID (`visible_search`), which the
     // terms-first page below cannot see; theirs is the one statement of `scan_page`.
     if !variants.is_empty() && f.sort.key == SortKey::OrderTime && !scope.mask_personal {
         return search_page(db, scope, f, &variants, after, limit).await;
     }
-    scan_page(db, scope, f, after, limit).await
+    scan_page(db, scope, f, &variants, after, limit).await
+}
+
+/// The search's variants ([`search_variants`]), and a number typed alone (`10000059`) read as
+/// an order number of each of the account's stores (`demo-store-10000059`): Yahoo's order ID is
+/// the store account, a hyphen and the number people quote.
+async fn variants_for(db: &Db, scope: &OrderScope, search: &str) -> sqlx::Result<Vec<String>> {
+    let mut variants = search_variants(search);
+    let number = variants.iter().find(|v| v.len() >= 4 && v.bytes().all(|b| b.is_ascii_digit())).cloned();
+    if let Some(number) = number {
+        let sellers: Vec<String> = with_pool!(db, |p| {
+            sqlx::query_scalar("select lower(seller_id) from store where account_id = $1 order by id")
+                .bind(scope.account)
+                .fetch_all(p)
+                .await
+        })?;
+        variants.extend(sellers.into_iter().map(|s| format!("{s}-{number}")));
+    }
+    Ok(variants)
 }
 
 /// [`page`] in one statement: through the indexes for the filter, or for a search, from every
@@ -559,11 +576,12 @@ async fn scan_page<T: ListRow>(
     db: &Db,
     scope: &OrderScope,
     f: &Filter,
+    variants: &[String],
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<T>> {
     let mut sql = Sql::default();
-    let mut w = conditions(&mut sql, scope, f, Access::Scan);
+    let mut w = conditions(&mut sql, scope, f, variants, Access::Scan);
     let column = f.sort.column();
     let (cmp, dir) = if f.sort.ascending { (">", "asc") } else { ("<", "desc") };
     if f.sort.key == SortKey::PublicationTime {
@@ -632,7 +650,7 @@ async fn search_page<T: ListRow>(
     // Those of them that pass the other filters, in the list's order.
     let others = Filter { search: String::new(), ..f.clone() };
     let mut sql = Sql::default();
-    let mut w = conditions(&mut sql, scope, &others, Access::ById);
+    let mut w = conditions(&mut sql, scope, &others, &[], Access::ById);
     let list: Vec<String> = hits.iter().map(|(pk, _)| sql.arg(Arg::Int(*pk))).collect();
     w.push(format!("o.id in ({})", list.join(", ")));
     sql.text = format!("select {} from {} where {}", T::COLUMNS, T::FROM, w.join(" and "));
@@ -649,7 +667,7 @@ async fn search_page<T: ListRow>(
     if out.len() < wanted && hits.len() == batch {
         let from = Cursor { at: last_at, id: OrderPk(last_pk) };
         let rest = (wanted - out.len()) as i64;
-        out.extend(scan_page::<T>(db, scope, f, Some(from), rest).await?);
+        out.extend(scan_page::<T>(db, scope, f, variants, Some(from), rest).await?);
     }
     Ok(out)
 }
@@ -659,7 +677,7 @@ pub async fn by_ids(db: &Db, scope: &OrderScope, pks: &[OrderPk]) -> sqlx::Resul
     let mut out = Vec::with_capacity(pks.len());
     for part in pks.chunks(db.rows_per_statement(1)) {
         let mut sql = Sql::default();
-        let mut w = conditions(&mut sql, scope, &Filter::default(), Access::ById);
+        let mut w = conditions(&mut sql, scope, &Filter::default(), &[], Access::ById);
         let list: Vec<String> = part.iter().map(|pk| sql.arg(Arg::Int(pk.0))).collect();
         w.push(format!("o.id in ({})", list.join(", ")));
         sql.text = format!(
@@ -778,7 +796,7 @@ mod tests {
     fn a_scope_without_stores_sees_nothing() {
         let scope = OrderScope { account: crate::domain::AccountId(1), stores: Some(vec![]), mask_personal: false };
         let mut sql = Sql::default();
-        let w = conditions(&mut sql, &scope, &Filter::default(), Access::Scan);
+        let w = conditions(&mut sql, &scope, &Filter::default(), &[], Access::Scan);
         assert!(w.iter().any(|c| c == "1 = 0"));
     }
 }

@@ -98,7 +98,23 @@ async fn turning_the_fraud_hold_restriction_off_is_asked_twice(backend: Backend)
     assert!(page.select_text("#restriction-off").join("").contains("オフです"), "{}", page.body);
 }
 
+/// The number people quote (`10000059`) finds the order whose ID is the store account, a
+/// hyphen and that number, for an owner and for a masked staff member alike.
+async fn the_order_number_alone_finds_the_order(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    let (id, _) = order(&s, json!({ "items": [{ "item_id": "apple", "title": "りんご" }] })).await;
+    let (other, _) = order(&s, json!({ "items": [{ "item_id": "apple", "title": "りんご" }] })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let number = id.rsplit('-').next().unwrap().to_owned();
+    let found = s.owner.get(&format!("/orders?q={number}")).await;
+    assert!(found.body.contains(&id), "{}", found.body);
+    assert!(!found.body.contains(&format!(">{other}<")), "only that order: {}", found.body);
+    let masked = crate::shipping::masked_staff(&s).await;
+    assert!(masked.get(&format!("/orders?q={number}")).await.body.contains(&id));
+}
+
 crate::on_both_backends!(
+    the_order_number_alone_finds_the_order,
     turning_the_fraud_hold_restriction_off_is_asked_twice,
     the_store_and_key_forms_say_what_to_type_for_the_simulator,
     an_emergency_stop_is_said_on_every_page_while_it_lasts,
