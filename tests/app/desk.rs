@@ -194,8 +194,12 @@ async fn bulk_change_refuses_held_orders_and_retries(backend: Backend) {
     assert_eq!(page.select_text("#bulk-results tr.result-done").len(), 3);
     assert_eq!(status_of(&s, &held.order_id).await, InternalStatus::New, "the held order did not move");
     assert_eq!(status_of(&s, &free[0].order_id).await, InternalStatus::AwaitingShipment);
-    // The retry form holds exactly the refused order.
+    // The retry form holds exactly the refused order, and does not offer the refused target
+    // as the choice already made; the summary says 成功 / 拒否.
     assert_eq!(page.select_attr("#retry input[name=order]", "value"), vec![held_pk.clone()]);
+    assert_eq!(page.select_attr("#retry-target option[selected]", "value"), vec![String::new()]);
+    let summary = page.select_text("#bulk-summary").join("");
+    assert!(summary.contains("成功 3件") && summary.contains("拒否 1件"), "{summary}");
 
     // Shipping from the list asks for tracking numbers first, then refuses the held order.
     let step = bulk(&s, &[("order", &held_pk), ("order", &f0), ("target", "shipped")]).await;

@@ -113,7 +113,29 @@ async fn the_order_number_alone_finds_the_order(backend: Backend) {
     assert!(masked.get(&format!("/orders?q={number}")).await.body.contains(&id));
 }
 
+/// A store whose key Yahoo refuses: the owner gets the key form, a staff member is told the
+/// owner does it (never sent to a button they do not have).
+async fn staff_are_told_to_ask_the_owner(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query("update store set last_authorize_status = 'invalid-key-version'").execute(p).await.map(|_| ())
+    })
+    .unwrap();
+    let path = format!("/stores/{}", s.store);
+    let owner_page = s.owner.get(&path).await;
+    assert!(owner_page.body.contains("公開鍵を設定する"));
+    assert!(owner_page.select_text(".owner-only").is_empty());
+    s.app.add_user(&s.owner, "staff@example.jp", "staff").await;
+    let staff = s.app.browser();
+    staff.sign_in("staff@example.jp", crate::helpers::PASSWORD).await;
+    let page = staff.get(&path).await;
+    let told = page.select_text(".owner-only").join("");
+    assert!(told.contains("オーナーに依頼してください"), "{}", page.body);
+    assert!(page.select_attr("form[action$='/connect'] button", "type").is_empty(), "no owner button for staff");
+}
+
 crate::on_both_backends!(
+    staff_are_told_to_ask_the_owner,
     the_order_number_alone_finds_the_order,
     turning_the_fraud_hold_restriction_off_is_asked_twice,
     the_store_and_key_forms_say_what_to_type_for_the_simulator,

@@ -231,8 +231,13 @@ async fn the_store_page_is_a_checklist_with_one_next_step(backend: Backend) {
 
     // Changing ストアアカウント of a connected store asks first, then clears the connection.
     let edit = format!("{path}/edit");
-    let fields =
-        [("name", "本店"), ("seller_id", "shop-z"), ("environment", "simulator"), ("client_id", crate::sim::CLIENT_ID)];
+    let fields = [
+        ("name", "本店"),
+        ("seller_id", "shop-z"),
+        ("environment", "simulator"),
+        ("client_id", crate::sim::CLIENT_ID),
+        ("restrict_fraud_hold_changes", "on"),
+    ];
     let asked = owner.submit(&edit, &path, &fields).await;
     assert_eq!(asked.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(asked.select_text("#confirm_disconnect-error").join("").contains("Yahoo!連携は解除されます"));
