@@ -188,7 +188,7 @@ pub async fn add_user(
 ) -> Result<UserId, WriteError> {
     let t = now();
     with_pool!(db, |p| {
-        let mut tx = p.begin().await?;
+        let mut tx = super::BeginWrite::begin_write(p).await?;
         let (here,): (i64,) = sqlx::query_as(
             "select count(*) from app_user where account_id = $1 and (email = $2 or invited_email = $2)",
         )

@@ -66,6 +66,29 @@ macro_rules! with_pool {
 }
 pub use with_pool;
 
+/// A transaction that reads and then writes. On SQLite it takes the write lock at `BEGIN
+/// IMMEDIATE`: a deferred transaction whose first write comes after another connection's
+/// commit fails at once with `SQLITE_BUSY_SNAPSHOT` (code 517), which no busy timeout waits out
+/// (seen: a user added while a job wrote). PostgreSQL's plain `BEGIN` needs nothing more.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Database>>;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
 impl Db {
     /// Connects to `url`, or to `<data dir>/orderdesk.db` when no URL is given.
     pub async fn connect(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Db> {

@@ -51,6 +51,9 @@ pub struct Notifier {
     /// When the job last watched: the watch reads every store, so it runs once a minute while
     /// folding runs every tick.
     last_watch: Option<std::time::Instant>,
+    /// When this process last took or renewed the lease: it is renewed once a third of it has
+    /// passed, not written on every tick.
+    lease_taken: Option<std::time::Instant>,
 }
 
 /// How often the job's tick watches the stores.
@@ -66,7 +69,7 @@ pub struct Tick {
 
 impl Notifier {
     pub fn new(db: Db, owner: ProcessId, public_url: String, lease: Duration) -> Notifier {
-        Notifier { db, owner, public_url, lease, last_watch: None }
+        Notifier { db, owner, public_url, lease, last_watch: None, lease_taken: None }
     }
 
     fn settings_link(&self) -> String {
@@ -309,8 +312,13 @@ impl Job for Notifier {
         let lease = Lease::new(&self.db, Leased::Notify, 1, &self.owner, self.lease);
         // One notifier at a time across every process: the lease is kept between ticks (not
         // given back), so the holder stays the holder while it lives.
-        if !lease.acquire().await.map_err(|e| e.to_string())? {
-            return Ok(());
+        let fresh = self.lease_taken.is_some_and(|t| t.elapsed() < self.lease / 3);
+        if !fresh {
+            if !lease.acquire().await.map_err(|e| e.to_string())? {
+                self.lease_taken = None;
+                return Ok(());
+            }
+            self.lease_taken = Some(std::time::Instant::now());
         }
         let watch = self.last_watch.is_none_or(|t| t.elapsed() >= WATCH_EVERY);
         let now = Utc::now();
@@ -329,7 +337,10 @@ impl Job for Notifier {
                 }
                 Ok(())
             }
-            Err(_) => Ok(()),
+            Err(_) => {
+                self.lease_taken = None;
+                Ok(())
+            }
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct ListQuery {
     /// CSV only: `sjis` for Shift_JIS, anything else UTF-8 with BOM.
     #[serde(default)]
     pub encoding: String,
+    /// CSV only: `items` for one row per item line (商品明細).
+    #[serde(default)]
+    pub lines: String,
 }
 
 /// Start of a JST day in UTC.
@@ -244,6 +247,11 @@ impl OrdersPage {
 
     fn csv_href(&self, encoding: &str) -> String {
         format!("/orders.csv?{}&encoding={encoding}", self.q.with(&[("after", "")]))
+    }
+
+    /// The same export with one row per item line.
+    fn items_csv_href(&self, encoding: &str) -> String {
+        format!("{}&lines=items", self.csv_href(encoding))
     }
 
     /// The held count as the alert says it.
@@ -545,8 +553,10 @@ pub async fn csv(
     me.audit(audit::Action::OrdersExported, &format!("CSV出力: {}", q.with(&[("after", ""), ("q", searched)])), &ip)
         .await?;
     let now = Utc::now().with_timezone(&jst::offset());
-    let name = format!("orders-{}.csv", now.format("%Y%m%d-%H%M"));
-    let stream = crate::web::csv::order_stream(state.db.clone(), scope, filter, encoding);
+    let shape = if q.lines == "items" { crate::web::csv::Shape::Items } else { crate::web::csv::Shape::Orders };
+    let prefix = if shape == crate::web::csv::Shape::Items { "order-items" } else { "orders" };
+    let name = format!("{prefix}-{}.csv", now.format("%Y%m%d-%H%M"));
+    let stream = crate::web::csv::order_stream(state.db.clone(), scope, filter, encoding, shape);
     Ok((
         [
             (header::CONTENT_TYPE, encoding.content_type().to_string()),

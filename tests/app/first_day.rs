@@ -134,7 +134,35 @@ async fn staff_are_told_to_ask_the_owner(backend: Backend) {
     assert!(page.select_attr("form[action$='/connect'] button", "type").is_empty(), "no owner button for staff");
 }
 
+/// The order CSV's item-level variant: one row per item line, no personal data.
+async fn the_order_csv_has_one_row_per_item_line(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    let items = json!([
+        { "item_id": "apple", "title": "りんご", "quantity": 3 },
+        { "item_id": "mug", "sub_code": "red", "title": "マグカップ", "quantity": 1 }
+    ]);
+    let (id, _) = order(&s, json!({ "items": items })).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let list = s.owner.get("/orders").await;
+    let href = list.select_attr("#items-csv", "href");
+    assert_eq!(href.len(), 1, "the list offers it");
+    let csv = s.owner.get(&href[0]).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.body.trim_start_matches('\u{feff}').to_owned();
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(
+        rows[0].starts_with("注文ID,ストア,注文日時,ステータス,商品コード,サブコード,商品名,オプション,数量"),
+        "{text}"
+    );
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(rows.iter().any(|r| r.starts_with(&id) && r.contains(",apple,,りんご,,3,")), "{text}");
+    assert!(rows.iter().any(|r| r.contains(",mug,red,マグカップ,,1,")), "{text}");
+    let buyer = orderdesk::db::buyer_mail::order(&s.app.db, s.account, pk_of(&s, &id).await).await.unwrap().unwrap();
+    assert!(!text.contains(&buyer.facts.buyer_name) && !text.contains(&buyer.email), "no personal data");
+}
+
 crate::on_both_backends!(
+    the_order_csv_has_one_row_per_item_line,
     staff_are_told_to_ask_the_owner,
     the_order_number_alone_finds_the_order,
     turning_the_fraud_hold_restriction_off_is_asked_twice,
