@@ -624,7 +624,7 @@ async fn writer_alone(
                     new_status: crate::domain::store::InternalStatus::New,
                     flag_cancel: false,
                     history: vec![HistoryLine { kind: "new", message: "新規注文を取り込みました".into() }],
-                    paid_now: false,
+                    moves_on: None,
                     notify: None,
                 })
                 .collect(),

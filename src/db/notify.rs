@@ -328,11 +328,9 @@ pub async fn digest_readers(
 
 /// A store's figures for the daily summary: (store, name, orders imported since `since`,
 /// held now, pushes failed now).
-pub async fn store_days(
-    db: &Db,
-    account: AccountId,
-    since: DateTime<Utc>,
-) -> sqlx::Result<Vec<(StoreId, String, i64, i64, i64)>> {
+pub type StoreDayRow = (StoreId, String, i64, i64, i64);
+
+pub async fn store_days(db: &Db, account: AccountId, since: DateTime<Utc>) -> sqlx::Result<Vec<StoreDayRow>> {
     with_pool!(db, |p| {
         sqlx::query_as(
             "select s.id, s.name,

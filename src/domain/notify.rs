@@ -141,10 +141,10 @@ impl Reader {
     /// How this user gets a notice of `kind` about `store`; `None` when not at all (the kind is
     /// off, or the store is outside their scope or their choice).
     pub fn wants(&self, kind: MailKind, store: Option<StoreId>) -> Option<Mode> {
-        if let Some(store) = store {
-            if self.scope.as_ref().is_some_and(|s| !s.contains(&store)) || !self.prefs.covers(store) {
-                return None;
-            }
+        if let Some(store) = store
+            && (self.scope.as_ref().is_some_and(|s| !s.contains(&store)) || !self.prefs.covers(store))
+        {
+            return None;
         }
         match self.prefs.mode(self.is_owner, kind.as_str()) {
             Mode::Off => None,

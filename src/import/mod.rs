@@ -793,7 +793,7 @@ impl Importer {
                         new_status: status,
                         flag_cancel,
                         history,
-                        paid_now: false,
+                        moves_on: None,
                         notify: None,
                     });
                 }
@@ -804,13 +804,48 @@ impl Importer {
                         continue;
                     }
                     let (mut history, flag_cancel) = rules::change_history(&before, &detail);
+                    use crate::domain::store::InternalStatus;
                     let paid = rules::paid_now(&before, &detail, row.internal_status());
-                    let paid_now = paid.is_some();
+                    let mut moves_on =
+                        paid.is_some().then_some((InternalStatus::AwaitingPayment, InternalStatus::AwaitingShipment));
                     history.extend(paid);
+                    // A held order the automatic change left at 失敗, released now: the same
+                    // automatic change moves it on.
+                    let auto_target =
+                        ctx.store.auto_status_change_target().filter(|_| ctx.store.auto_status_change_enabled);
+                    if let Some(target) = auto_target.filter(|_| row.internal_status() == InternalStatus::Failed) {
+                        let unpaid = if target == InternalStatus::AwaitingShipment
+                            && rules::hold_event(before.fraud_hold_status, detail.fraud_hold_status)
+                                == Some(rules::HoldEvent::Released)
+                        {
+                            let list =
+                                crate::db::shipping::prepay_methods(&self.db, ctx.job.account, ctx.job.store).await?;
+                            crate::domain::shipping::unpaid(
+                                &list,
+                                &detail.pay_method,
+                                &detail.pay_method_name,
+                                detail.pay_status,
+                            )
+                        } else {
+                            None
+                        };
+                        let released = rules::released_move(
+                            &before,
+                            &detail,
+                            row.internal_status(),
+                            target,
+                            ctx.store.restrict_fraud_hold_changes,
+                            unpaid.as_deref(),
+                        );
+                        if let Some((to, line)) = released {
+                            moves_on = Some((InternalStatus::Failed, to));
+                            history.push(line);
+                        }
+                    }
                     ctx.progress.orders_changed += 1;
                     let new_status = row.internal_status();
                     let notify = rules::hold_notice(&before, &detail);
-                    ctx.staged.stage(OrderWrite { detail, new_status, flag_cancel, history, paid_now, notify });
+                    ctx.staged.stage(OrderWrite { detail, new_status, flag_cancel, history, moves_on, notify });
                 }
             }
         }

@@ -90,7 +90,7 @@ impl Importer {
         let run = imports::create_run(&self.db, account, store, Trigger::Reimport, "running", (None, None), user, now)
             .await?;
         let mut progress = Progress { calls: 1, orders_seen: 1, orders_total: 1, ..Progress::default() };
-        let mut paid_now = false;
+        let mut moves_on = None;
         let (status, history, flag_cancel) = match &preview.stored {
             None => {
                 progress.orders_new = 1;
@@ -107,7 +107,10 @@ impl Importer {
                 }
                 history.insert(0, HistoryLine { kind: "reimport", message: "注文再取込を実行しました".into() });
                 let paid = rules::paid_now(&before, &preview.detail, row.internal_status());
-                paid_now = paid.is_some();
+                if paid.is_some() {
+                    use crate::domain::store::InternalStatus;
+                    moves_on = Some((InternalStatus::AwaitingPayment, InternalStatus::AwaitingShipment));
+                }
                 history.extend(paid);
                 (row.internal_status(), history, flag)
             }
@@ -118,7 +121,7 @@ impl Importer {
             new_status: status,
             flag_cancel,
             history,
-            paid_now,
+            moves_on,
             notify: None,
         };
         let batch = orders::Batch {

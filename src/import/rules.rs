@@ -342,6 +342,39 @@ pub fn new_order(
     (status, lines, flag_cancel)
 }
 
+/// A held order the automatic status change left at 失敗 (「不正保留中のためステータス変更しま
+/// せんでした」), released by Yahoo now (1 → 2): the same automatic change, planned as for an
+/// order arriving now (the fraud-hold rule, the transitions, 入金待ち for an unpaid prepay
+/// order), and the history line saying so. `None` when it does not apply or the plan refuses.
+pub fn released_move(
+    before: &OrderDetail,
+    after: &OrderDetail,
+    stored: InternalStatus,
+    target: InternalStatus,
+    restrict_fraud_hold: bool,
+    unpaid: Option<&str>,
+) -> Option<(InternalStatus, HistoryLine)> {
+    if stored != InternalStatus::Failed
+        || hold_event(before.fraud_hold_status, after.fraud_hold_status) != Some(HoldEvent::Released)
+    {
+        return None;
+    }
+    let (status, _, _) = new_order(after, Arrival::AutoChange(target), restrict_fraud_hold, unpaid);
+    (!matches!(status, InternalStatus::New | InternalStatus::Failed)).then(|| {
+        (
+            status,
+            HistoryLine {
+                kind: "status",
+                message: format!(
+                    "不正保留が解除されたため、ステータス自動変更: {} → {}",
+                    InternalStatus::Failed.label(),
+                    status.label()
+                ),
+            },
+        )
+    })
+}
+
 /// An order waiting for payment (入金待ち) that Yahoo now reports paid moves on to 出荷待ち:
 /// the history line saying so, when it applies.
 pub fn paid_now(before: &OrderDetail, after: &OrderDetail, stored: InternalStatus) -> Option<HistoryLine> {

@@ -247,7 +247,7 @@ impl Notifier {
         let day = rules::digest_day(now);
         let due = rules::digest_time(day);
         let mut made = 0;
-        let mut days: BTreeMap<AccountId, Vec<(StoreId, String, i64, i64, i64)>> = BTreeMap::new();
+        let mut days: BTreeMap<AccountId, Vec<store::StoreDayRow>> = BTreeMap::new();
         for r in store::digest_readers(&self.db, day, due, 500).await? {
             let items = store::pending(&self.db, r.user, Mode::Digest, None).await?;
             let mut sections: Vec<Section> = Vec::new();
@@ -260,11 +260,8 @@ impl Notifier {
                 }
             }
             let summary: Option<Vec<StoreDay>> = if r.reader.wants_summary() {
-                if !days.contains_key(&r.account) {
-                    days.insert(
-                        r.account,
-                        store::store_days(&self.db, r.account, now - chrono::Duration::hours(24)).await?,
-                    );
+                if let std::collections::btree_map::Entry::Vacant(e) = days.entry(r.account) {
+                    e.insert(store::store_days(&self.db, r.account, now - chrono::Duration::hours(24)).await?);
                 }
                 let all = &days[&r.account];
                 let ids: Vec<StoreId> = all.iter().map(|s| s.0).collect();

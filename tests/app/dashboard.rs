@@ -170,7 +170,7 @@ pub async fn write_orders(db: &Db, account: AccountId, store: StoreId, orders: &
                 ..OrderDetail::default()
             },
             new_status: InternalStatus::New,
-            paid_now: false,
+            moves_on: None,
             flag_cancel: false,
             history: vec![],
             notify: None,

@@ -161,7 +161,42 @@ async fn the_order_csv_has_one_row_per_item_line(backend: Backend) {
     assert!(!text.contains(&buyer.facts.buyer_name) && !text.contains(&buyer.email), "no personal data");
 }
 
+/// A held order that the automatic status change left at 失敗 is moved on by the same change
+/// when Yahoo releases it; one confirmed as fraud stays.
+async fn a_released_order_left_at_failed_moves_on(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    crate::import::save_settings(
+        &s,
+        &[("auto_status_change_enabled", "on"), ("auto_status_change_target", "awaiting_shipment")],
+    )
+    .await;
+    let days_ago = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+    let held = |category: u32| {
+        json!({ "order_time": days_ago, "pay_method": "payment_a1",
+                "items": [{ "item_id": "flower", "title": "注文保留_テスト", "category_id": category }] })
+    };
+    let release = s.sim.order(crate::import::SELLER, held(4101)).await["order_id"].as_str().unwrap().to_owned();
+    let confirm = s.sim.order(crate::import::SELLER, held(2947)).await["order_id"].as_str().unwrap().to_owned();
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Auto).await, orderdesk::import::Ending::Done);
+    let status = |id: String| {
+        let s = &s;
+        async move {
+            s.ours().await.into_iter().find(|(o, _)| o.order_id == id).unwrap().0.internal_status().as_str().to_owned()
+        }
+    };
+    assert_eq!(status(release.clone()).await, "failed");
+    assert_eq!(status(confirm.clone()).await, "failed");
+    s.sim.control("/_sim/review", json!({})).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Auto).await, orderdesk::import::Ending::Done);
+    assert_eq!(status(release.clone()).await, "awaiting_shipment", "released: moved on");
+    assert_eq!(status(confirm.clone()).await, "failed", "confirmed: stays");
+    let pk = pk_of(&s, &release).await;
+    let page = s.owner.get(&format!("/orders/{}", pk.0)).await;
+    assert!(page.body.contains("不正保留が解除されたため、ステータス自動変更: 失敗 → 出荷待ち"), "{}", page.body);
+}
+
 crate::on_both_backends!(
+    a_released_order_left_at_failed_moves_on,
     the_order_csv_has_one_row_per_item_line,
     staff_are_told_to_ask_the_owner,
     the_order_number_alone_finds_the_order,

@@ -188,7 +188,7 @@ async fn seed_order_and_run(app: &TestApp, store: i64) -> (i64, i64) {
         new_status: InternalStatus::New,
         flag_cancel: false,
         history: vec![],
-        paid_now: false,
+        moves_on: None,
         notify: None,
     };
     let batch = orders::Batch {

@@ -37,9 +37,11 @@ pub struct OrderWrite {
     /// Fraud confirmed (1 → 3) just now: flag it for cancellation.
     pub flag_cancel: bool,
     pub history: Vec<HistoryLine>,
-    /// An existing order Yahoo now reports paid: from 入金待ち it moves on to 出荷待ち (only if it
-    /// is still at 入金待ち when written; see `import::rules::paid_now`).
-    pub paid_now: bool,
+    /// An existing order Yahoo's change moves on by itself, `(from, to)`, applied only if it is
+    /// still at `from` when written (a person's change since stands): paid at Yahoo, 入金待ち →
+    /// 出荷待ち (`import::rules::paid_now`); a held order the automatic change left at 失敗,
+    /// released now, to that change's target (`import::rules::released_move`).
+    pub moves_on: Option<(InternalStatus, InternalStatus)>,
     /// A held order released or confirmed just now: the owners are told by mail.
     pub notify: Option<crate::domain::mail::MailKind>,
 }
@@ -214,15 +216,18 @@ async fn write_batch_now(
             if !lines.is_empty() {
                 tx.insert_history(account_id, actor.parts(), now, &lines).await?;
             }
-            // Paid at Yahoo: 入金待ち moves on to 出荷待ち (a person's change since stands).
-            for pk in writes.iter().filter(|w| w.paid_now).filter_map(pk_of) {
+            // Moved on by Yahoo's change (paid; a held order released), only from where it stood
+            // (a person's change since stands).
+            for (pk, (from, to)) in writes.iter().filter_map(|w| pk_of(w).zip(w.moves_on)) {
                 sqlx::query(
-                    "update yahoo_order set internal_status = 'awaiting_shipment', updated_at = $3
-                     where account_id = $1 and id = $2 and internal_status = 'awaiting_payment'",
+                    "update yahoo_order set internal_status = $4, updated_at = $3
+                     where account_id = $1 and id = $2 and internal_status = $5",
                 )
                 .bind(account_id)
                 .bind(pk)
                 .bind(now)
+                .bind(to.as_str())
+                .bind(from.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
