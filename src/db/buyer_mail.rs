@@ -48,7 +48,8 @@ const SETTINGS_SQL: &str =
 
 pub async fn settings(db: &Db, account: AccountId, store: StoreId) -> sqlx::Result<StoreMail> {
     with_pool!(db, |p| {
-        Ok(sqlx::query_as(SETTINGS_SQL).bind(account).bind(store).fetch_optional(p).await?.unwrap_or_default())
+        let mut conn = p.acquire().await?;
+        conn.store_mail(account, store).await
     })
 }
 
