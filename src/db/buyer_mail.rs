@@ -4,7 +4,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Db, orders::OrderPk, with_pool};
+use super::{
+    Db,
+    orders::{BatchDialect, HistoryActor, HistoryLine, OrderPk},
+    with_pool,
+};
 use crate::{
     carrier::Carrier,
     db::mail::{MailTx, NewMail},
@@ -155,15 +159,6 @@ pub(crate) trait BuyerMailTx {
     async fn store_mail(&mut self, account: AccountId, store: StoreId) -> sqlx::Result<StoreMail>;
     /// Whether the order's 発送連絡 was queued before.
     async fn ship_notice_sent(&mut self, account: AccountId, order: OrderPk) -> sqlx::Result<bool>;
-    async fn history(
-        &mut self,
-        account: AccountId,
-        order: OrderPk,
-        by: &str,
-        kind: &str,
-        message: &str,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<()>;
 }
 
 macro_rules! buyer_mail_tx {
@@ -197,31 +192,6 @@ macro_rules! buyer_mail_tx {
                 .fetch_one(&mut *self)
                 .await?;
                 Ok(n > 0)
-            }
-
-            async fn history(
-                &mut self,
-                account: AccountId,
-                order: OrderPk,
-                by: &str,
-                kind: &str,
-                message: &str,
-                now: DateTime<Utc>,
-            ) -> sqlx::Result<()> {
-                sqlx::query(
-                    "insert into order_history (account_id, order_pk, actor_type, actor, kind, message, created_at)
-                     values ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(account)
-                .bind(order)
-                .bind(if by == "orderdesk" { "job" } else { "user" })
-                .bind(by)
-                .bind(kind)
-                .bind(message)
-                .bind(now)
-                .execute(&mut *self)
-                .await
-                .map(|_| ())
             }
         }
     };
@@ -277,11 +247,11 @@ pub fn ship_notice(account: AccountId, order: &BuyerOrder, s: &Shipped, settings
 /// transaction that set it: only where the store switched it on, once per order, never for an
 /// order under fraud review (which cannot get a number anyway: the status change refuses it;
 /// this asks again), never without an address. Each is written on the order's 履歴.
-pub(crate) async fn queue_ship_notices<C: BuyerMailTx + MailTx>(
+pub(crate) async fn queue_ship_notices<C: BuyerMailTx + MailTx + BatchDialect>(
     conn: &mut C,
     account: AccountId,
     shipped: &[Shipped],
-    by: &str,
+    actor: &HistoryActor,
     now: DateTime<Utc>,
 ) -> sqlx::Result<usize> {
     let mut queued = 0;
@@ -301,15 +271,11 @@ pub(crate) async fn queue_ship_notices<C: BuyerMailTx + MailTx>(
         }
         let mail = ship_notice(account, &order, s, m);
         let id = conn.queue_one(&mail, now).await?;
-        conn.history(
-            account,
-            s.order,
-            by,
-            "ship_notice",
-            &format!("発送連絡メールをお客様に送りました（送信メール #{id}、お問い合わせ番号 {}）", s.number),
-            now,
-        )
-        .await?;
+        let line = HistoryLine {
+            kind: "ship_notice",
+            message: format!("発送連絡メールをお客様に送りました（送信メール #{id}、お問い合わせ番号 {}）", s.number),
+        };
+        conn.insert_history(account, actor.parts(), now, &[(s.order, &line)]).await?;
         queued += 1;
     }
     Ok(queued)
@@ -353,21 +319,17 @@ pub async fn send_message(
     account: AccountId,
     order: OrderPk,
     mail: &NewMail,
-    by: &str,
+    actor: &HistoryActor,
     now: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
         let id = tx.queue_one(mail, now).await?;
-        tx.history(
-            account,
-            order,
-            by,
-            "buyer_message",
-            &format!("お客様にメールを送りました（送信メール #{id}）"),
-            now,
-        )
-        .await?;
+        let line = HistoryLine {
+            kind: "buyer_message",
+            message: format!("お客様にメールを送りました（送信メール #{id}）"),
+        };
+        tx.insert_history(account, actor.parts(), now, &[(order, &line)]).await?;
         tx.commit().await?;
         Ok(id)
     })

@@ -632,7 +632,7 @@ pub(crate) async fn set_tracking_in<C>(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<TrackingOutcome>>
 where
-    C: ChangeTx + TrackingTx + super::buyer_mail::BuyerMailTx + super::mail::MailTx,
+    C: ChangeTx + TrackingTx + super::buyer_mail::BuyerMailTx + super::mail::MailTx + super::orders::BatchDialect,
 {
     let by = match actor {
         HistoryActor::Job => "orderdesk",
@@ -696,7 +696,7 @@ where
                 ship_date: t.ship_date,
             })
             .collect();
-        super::buyer_mail::queue_ship_notices(conn, scope.account, &shipped, by, now).await?;
+        super::buyer_mail::queue_ship_notices(conn, scope.account, &shipped, actor, now).await?;
     }
     Ok(out.into_iter().map(|o| o.unwrap_or(TrackingOutcome::Refused(Refusal::NotFound))).collect())
 }

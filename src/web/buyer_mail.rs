@@ -314,7 +314,8 @@ pub async fn send(
         buyer_mail::render(&subject, &values),
         buyer_mail::render(&body, &values),
     );
-    let id = store::send_message(&state.db, me.account_id(), pk, &mail, &me.user.email, crate::db::now()).await?;
+    let actor = crate::db::orders::HistoryActor::User(me.user.email.clone());
+    let id = store::send_message(&state.db, me.account_id(), pk, &mail, &actor, crate::db::now()).await?;
     me.audit(
         audit::Action::BuyerMailSent,
         &format!("注文 {} のお客様にメール（送信メール #{id}）", order.facts.order_id),

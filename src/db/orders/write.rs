@@ -316,8 +316,9 @@ async fn write_batch_now(
 /// imported (`now` for an order this batch inserted).
 type Upserted = (OrderPk, String, DateTime<Utc>);
 
-/// The steps of a batch write whose SQL differs between the backends.
-trait BatchDialect {
+/// The steps of a batch write whose SQL differs between the backends (its history insert is
+/// also every other path's that writes an order's 履歴 inside its own transaction).
+pub(crate) trait BatchDialect {
     /// Settings of the batch's transaction.
     async fn start(&mut self) -> sqlx::Result<()>;
     async fn upsert_orders(
