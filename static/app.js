@@ -18,3 +18,23 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+// - #select-all (受注一覧): ticks or clears every order of the page; shown only with JavaScript.
+//   On a phone the actions above the list start folded; their summary says how many are ticked.
+const selectAll = document.getElementById("select-all");
+if (selectAll) {
+  const boxes = () => [...document.querySelectorAll("input[form=bulk][name=order]")];
+  const count = document.getElementById("selected-count");
+  const sync = () => {
+    const ticked = boxes().filter((b) => b.checked).length;
+    selectAll.checked = ticked > 0 && ticked === boxes().length;
+    selectAll.indeterminate = ticked > 0 && ticked < boxes().length;
+    if (count) count.textContent = ticked > 0 ? ` ${ticked}件を選択中` : "";
+  };
+  // On a phone the actions start folded, so the orders come first; the summary counts the ticks.
+  const actions = document.getElementById("bulk-actions");
+  if (actions && window.matchMedia("(max-width: 40rem)").matches) actions.open = false;
+  selectAll.closest("label").hidden = false;
+  selectAll.addEventListener("change", () => { boxes().forEach((b) => { b.checked = selectAll.checked; }); });
+  document.addEventListener("change", (event) => { if (event.target.matches("input[form=bulk][name=order]")) sync(); });
+  sync();
+}

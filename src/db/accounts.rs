@@ -173,8 +173,20 @@ pub async fn list_users(db: &Db, account_id: AccountId) -> sqlx::Result<Vec<User
     })
 }
 
+/// An invitation sent with a new user: the link's stored hash (see
+/// `password_reset::token_hash`), who sent it, until when it works, and the mail carrying it
+/// (its body sealed). Written in the user's transaction: both or neither.
+pub struct Invite<'a> {
+    pub token_hash: &'a str,
+    pub issued_by: &'a str,
+    pub expires_at: DateTime<Utc>,
+    pub secrets: &'a crate::crypto::SecretBox,
+    pub mail: &'a super::mail::NewMail,
+}
+
 /// An owner adds a user: pending until their first sign-in with this address and this
-/// password ([`activate`]). The answer is the same whether or not the address is registered
+/// password ([`activate`]), or until they set their own password through the invitation's
+/// link (`password_reset::consume`). The answer is the same whether or not the address is registered
 /// in another account, so the form tells nobody which addresses exist (issue 31); the address
 /// already in this account (active or pending) is a duplicate, which the owner can see anyway.
 pub async fn add_user(
@@ -185,7 +197,9 @@ pub async fn add_user(
     role: Role,
     password_hash: &str,
     note: &Note,
+    invite: Option<Invite<'_>>,
 ) -> Result<UserId, WriteError> {
+    use super::mail::MailTx;
     let t = now();
     with_pool!(db, |p| {
         let mut tx = super::BeginWrite::begin_write(p).await?;
@@ -214,6 +228,21 @@ pub async fn add_user(
         .await
         .map_err(WriteError::classify)?;
         audit::record_in(&mut *tx, note).await?;
+        if let Some(invite) = invite {
+            sqlx::query(
+                "insert into password_reset_link (account_id, user_id, token_hash, issued_by, created_at, expires_at)
+                 values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(account_id)
+            .bind(id)
+            .bind(invite.token_hash)
+            .bind(invite.issued_by)
+            .bind(t)
+            .bind(invite.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.queue_secret(invite.secrets, invite.mail, t).await?;
+        }
         tx.commit().await?;
         Ok(id)
     })

@@ -37,6 +37,8 @@ pub const BLOCK_IN_FORCE: &str = "(i.blocked_at is not null and s.updated_at <= 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct ImportState {
     pub cursor_at: Option<DateTime<Utc>>,
+    /// When the cursor was written, on our clock (not Yahoo's).
+    pub cursor_set_at: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
@@ -106,7 +108,7 @@ pub async fn ensure(db: &Db, account_id: AccountId, store_id: StoreId, now: Date
 pub async fn state(db: &Db, account_id: AccountId, store_id: StoreId) -> sqlx::Result<ImportState> {
     let row: Option<ImportState> = with_pool!(db, |p| {
         sqlx::query_as(&format!(
-            "select i.cursor_at, i.next_run_at, i.lease_owner, i.lease_until,
+            "select i.cursor_at, i.cursor_set_at, i.next_run_at, i.lease_owner, i.lease_until,
                     case when {BLOCK_IN_FORCE} then i.blocked_reason end as blocked_reason,
                     case when {BLOCK_IN_FORCE} then i.blocked_at end as blocked_at,
                     i.stopped_reason, i.stopped_at, i.held_checked_at, i.calls_day, coalesce(i.calls_today, 0) as calls_today,

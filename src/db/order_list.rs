@@ -305,7 +305,13 @@ pub trait ListRow:
     fn cursor(&self, sort: Sort) -> Cursor;
 }
 
-fn cursor_of(sort: Sort, order_time: DateTime<Utc>, publication_time: Option<DateTime<Utc>>, id: OrderPk) -> Cursor {
+/// Where a row stands in a list sorted by `sort`.
+pub fn cursor_of(
+    sort: Sort,
+    order_time: DateTime<Utc>,
+    publication_time: Option<DateTime<Utc>>,
+    id: OrderPk,
+) -> Cursor {
     let at = match sort.key {
         SortKey::OrderTime => order_time,
         SortKey::PublicationTime => publication_time.unwrap_or(order_time),
@@ -731,6 +737,36 @@ pub async fn tab_counts(
         }
     }
     Ok((out, held))
+}
+
+/// The tabs' counts for a list narrowed by more than a store (a search, dates, payment, ship
+/// status, hold or tag): orders per internal status matching the filter but its status, so a
+/// tab says how many rows it would show. Counted from the orders themselves (the counters
+/// know stores and statuses only); a plain list asks [`tab_counts`].
+pub async fn filtered_counts(db: &Db, scope: &OrderScope, f: &Filter) -> sqlx::Result<Vec<(InternalStatus, i64)>> {
+    let variants = variants_for(db, scope, &f.search).await?;
+    let all = Filter { status: None, ..f.clone() };
+    let mut sql = Sql::default();
+    let w = conditions(&mut sql, scope, &all, &variants, Access::Scan);
+    sql.text = format!(
+        "select o.internal_status, cast(count(*) as bigint) from yahoo_order o where {} group by o.internal_status",
+        w.join(" and ")
+    );
+    let rows: Vec<(String, i64)> = with_pool!(db, |p| {
+        bind_args!(sqlx::query_as::<_, (String, i64)>(&sql.text), &sql.args).fetch_all(p).await
+    })?;
+    Ok(InternalStatus::ALL
+        .into_iter()
+        .map(|s| (s, rows.iter().filter(|(r, _)| r == s.as_str()).map(|(_, n)| n).sum()))
+        .collect())
+}
+
+impl Filter {
+    /// Whether it narrows the list by more than a store and a status (the tabs then count the
+    /// orders themselves: [`filtered_counts`]).
+    pub fn narrows(&self) -> bool {
+        *self != Filter { store: self.store, status: self.status, sort: self.sort, ..Filter::default() }
+    }
 }
 
 /// The label of [`tab_counts`]' held row (never an internal status).

@@ -101,16 +101,26 @@ pub async fn find(db: &Db, token_hash: &str) -> sqlx::Result<Option<Link>> {
     })
 }
 
-/// Uses the link: marks it used, sets the owner's new password (moving the auth epoch on, which
-/// ends their sessions) and writes the audit entry, in one transaction. None when the link was
-/// used meanwhile (or the user is gone): nothing changed.
+/// Why a link was not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotConsumed {
+    /// Used meanwhile, or its user is gone.
+    Used,
+    /// An invitation whose address has become someone else's meanwhile.
+    AddressTaken,
+}
+
+/// Uses the link: marks it used, sets the user's new password (moving the auth epoch on, which
+/// ends their sessions) and writes the audit entry, in one transaction. An invited user not
+/// signed in yet takes their address with it (they are active from then on). Nothing changes
+/// when it refuses.
 pub async fn consume(
     db: &Db,
     link: &Link,
     password_hash: &str,
     now: DateTime<Utc>,
     note: &Note,
-) -> sqlx::Result<Option<i64>> {
+) -> sqlx::Result<Result<i64, NotConsumed>> {
     with_pool!(db, |p| {
         let mut tx = p.begin().await?;
         let taken = sqlx::query("update password_reset_link set used_at = $2 where id = $1 and used_at is null")
@@ -121,7 +131,7 @@ pub async fn consume(
             .rows_affected()
             == 1;
         if !taken {
-            return Ok(None);
+            return Ok(Err(NotConsumed::Used));
         }
         let epoch: Option<i64> = sqlx::query_scalar(SET_PASSWORD)
             .bind(link.account_id)
@@ -130,12 +140,22 @@ pub async fn consume(
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-        if epoch.is_none() {
-            return Ok(None);
-        }
+        let Some(epoch) = epoch else { return Ok(Err(NotConsumed::Used)) };
+        let activated = sqlx::query(
+            "update app_user set email = invited_email, invited_email = null
+             where account_id = $1 and id = $2 and invited_email is not null",
+        )
+        .bind(link.account_id)
+        .bind(link.user_id)
+        .execute(&mut *tx)
+        .await;
+        match activated {
+            Err(e) if super::is_unique_violation(&e) => return Ok(Err(NotConsumed::AddressTaken)),
+            other => other?,
+        };
         audit::record_in(&mut *tx, note).await?;
         tx.commit().await?;
-        Ok(epoch)
+        Ok(Ok(epoch))
     })
 }
 

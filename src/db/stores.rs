@@ -67,6 +67,16 @@ impl Store {
         }
     }
 
+    /// Its connection with Yahoo as every page says it ([`crate::domain::diagnosis::connection`]).
+    pub fn connection(&self) -> crate::domain::diagnosis::Connection {
+        crate::domain::diagnosis::connection(&self.facts(), chrono::Utc::now())
+    }
+
+    /// Its public key as lists say it.
+    pub fn key_label(&self) -> &'static str {
+        crate::domain::diagnosis::key_label(&self.facts(), chrono::Utc::now())
+    }
+
     pub fn auto_status_change_target(&self) -> Option<InternalStatus> {
         self.auto_status_change_target.as_deref().and_then(InternalStatus::parse)
     }
@@ -105,10 +115,14 @@ pub struct StoreLink {
     pub name: String,
     /// Under 緊急停止, the store's own or its account's (every page says so).
     pub stopped: bool,
+    /// Its 不正保留注文のステータス変更を制限する is off (pages that change statuses say so).
+    pub unrestricted: bool,
 }
 
-/// The links' columns: the store and whether an emergency stop holds it.
-const LINK_SQL: &str = "select s.id, s.name, (i.stopped_at is not null or a.stopped_at is not null) as stopped
+/// The links' columns: the store, whether an emergency stop holds it, and whether its fraud-hold
+/// restriction is off.
+const LINK_SQL: &str = "select s.id, s.name, (i.stopped_at is not null or a.stopped_at is not null) as stopped,
+            not s.restrict_fraud_hold_changes as unrestricted
      from store s join account a on a.id = s.account_id
      left join store_import i on i.store_id = s.id and i.account_id = s.account_id
      where s.account_id = $1";

@@ -72,6 +72,16 @@ impl AuthorizeStatus {
         }
     }
 
+    /// A failure whose cause is the public key or its version as set (every failure but a
+    /// clock's, which the client corrects by itself): the key step is not done while it stands
+    /// (saving another key clears it).
+    pub fn blames_key(self) -> bool {
+        !matches!(
+            self,
+            AuthorizeStatus::Authorized | AuthorizeStatus::InvalidTimestamp | AuthorizeStatus::ExpiredTimestamp
+        )
+    }
+
     /// Passing keeps the session for 28 days; anything else cuts it to 12 hours.
     pub fn is_authorized(self) -> bool {
         self == AuthorizeStatus::Authorized
@@ -125,5 +135,40 @@ mod tests {
             assert_eq!(s.advice().is_none(), s.is_authorized(), "{s:?}");
         }
         assert!(AuthorizeStatus::ExpiredKeyVersion.advice().unwrap().contains("公開鍵を再発行して設定してください"));
+    }
+}
+
+/// The authentication failure codes kept on a store (`YahooError::auth_code`), in words. The
+/// code is shown beside them, small, for support.
+pub fn auth_error_label(code: &str) -> &'static str {
+    match code {
+        "invalid_grant" => "Yahoo!連携の有効期限切れ、または取り消し",
+        "px-04102" => "Yahoo!のAPIセッション切れ",
+        "invalid_client" => "Client ID またはシークレットの誤り",
+        "insufficient_scope" => "アプリケーションにストアAPIの権限がない",
+        "px-04306" => "このサーバーの送信元IPアドレスが未登録",
+        "px-04303" => "このストアを操作する権限がない",
+        "px-04304" => "連携したYahoo!アカウントとストアアカウントの不一致",
+        _ => "認証の失敗",
+    }
+}
+
+#[cfg(test)]
+mod auth_error_tests {
+    #[test]
+    fn every_code_a_store_keeps_has_words() {
+        use crate::yahoo::error::YahooError;
+        for e in [
+            YahooError::SessionCap,
+            YahooError::InvalidGrant,
+            YahooError::InvalidClient,
+            YahooError::InsufficientScope,
+            YahooError::IpNotAllowed,
+            YahooError::NotPermitted(String::new()),
+            YahooError::WrongSeller,
+        ] {
+            let code = e.auth_code().unwrap();
+            assert_ne!(super::auth_error_label(code), "認証の失敗", "{code}");
+        }
     }
 }

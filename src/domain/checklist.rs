@@ -1,7 +1,7 @@
 //! The store page's checklist: the four steps from a new store to orders arriving, in their
 //! order, each done or not, and which one is next (the page's one primary button).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
     authorize::AuthorizeStatus,
@@ -89,13 +89,21 @@ impl Step {
 
 /// The steps of a store; the first one not done is next. `app_registered`: Client ID and
 /// secret are both set.
+///
+/// The steps follow the diagnosis (`diagnosis::diagnose`): a connection it says must be made
+/// again is not done, and neither is a key Yahoo refused for the key's sake (a wrong version,
+/// a disabled key): the step it points at is the next one, with its button.
 pub fn checklist(app_registered: bool, f: &Facts, now: DateTime<Utc>) -> Vec<Step> {
-    let authorized = f.connected
-        && f.last_auth_error.as_deref() != Some("invalid_grant")
-        && diagnosis::authorization_left(f, now).is_some_and(|left| left > Duration::zero());
+    let must_reconnect = diagnosis::diagnose(f, now)
+        .iter()
+        .any(|d| d.severity == diagnosis::Severity::Error && d.action == Some(diagnosis::Action::Reauthorize));
+    let authorized = diagnosis::connection(f, now).is_ok() && !must_reconnect;
+    let key_refused =
+        f.last_authorize_status.as_deref().map(AuthorizeStatus::parse).is_some_and(AuthorizeStatus::blames_key);
     let key_set = f.has_public_key
         && f.public_key_version.is_some()
-        && f.public_key_expires_on.is_none_or(|d| d >= super::jst::today(now));
+        && f.public_key_expires_on.is_none_or(|d| d >= super::jst::today(now))
+        && !key_refused;
     let tested = authorized
         && key_set
         && f.last_auth_error.is_none()
@@ -129,6 +137,8 @@ pub fn next_step(steps: &[Step]) -> Option<StepKind> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Duration;
+
     use super::*;
 
     fn facts() -> Facts {
@@ -164,6 +174,16 @@ mod tests {
         let steps = checklist(true, &ended, now);
         assert_eq!(next_step(&steps), Some(StepKind::Connect));
         assert_eq!(diagnosis::clocks(&ended, now).authorization, "期限切れ（再連携が必要です）");
+        // A key Yahoo refused for its version (after 接続テスト): ③ is next again, not ④.
+        for refused in ["invalid-key-version", "not-found-key-version", "invalid-key-status"] {
+            let wrong = Facts { last_authorize_status: Some(refused.into()), ..tested.clone() };
+            let steps = checklist(true, &wrong, now);
+            assert_eq!(next_step(&steps), Some(StepKind::PublicKey), "{refused}");
+            assert!(steps.iter().find(|s| s.kind == StepKind::Connect).unwrap().is_done(), "{refused}");
+        }
+        // A clock the client corrects is not the key's fault.
+        let skewed = Facts { last_authorize_status: Some("invalid-timestamp".into()), ..tested.clone() };
+        assert_eq!(next_step(&checklist(true, &skewed, now)), Some(StepKind::Test));
         // Only one step is next.
         assert_eq!(checklist(false, &facts(), now).iter().filter(|s| s.is_next()).count(), 1);
     }

@@ -184,6 +184,51 @@ pub fn diagnose(f: &Facts, now: DateTime<Utc>) -> Vec<Finding> {
     out
 }
 
+/// A store's connection with Yahoo, as every page says it (the store list, the dashboard, the
+/// store page and its clocks ask this one function).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    NotConnected,
+    Connected,
+    /// The session ran out, or Yahoo refused the refresh token (`invalid_grant`: revoked or
+    /// expired on Yahoo's side): 再連携 is needed, whatever time the clock would have left.
+    Expired,
+}
+
+impl Connection {
+    pub fn label(self) -> &'static str {
+        match self {
+            Connection::NotConnected => "未連携",
+            Connection::Connected => "連携済み",
+            Connection::Expired => "期限切れ（再連携が必要です）",
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == Connection::Connected
+    }
+}
+
+pub fn connection(f: &Facts, now: DateTime<Utc>) -> Connection {
+    if !f.connected {
+        return Connection::NotConnected;
+    }
+    match authorization_left(f, now) {
+        Some(left) if left <= Duration::zero() => Connection::Expired,
+        _ if f.last_auth_error.as_deref() == Some("invalid_grant") => Connection::Expired,
+        _ => Connection::Connected,
+    }
+}
+
+/// The public key as lists say it: 未設定, 設定済み, or 期限切れ once its date has passed.
+pub fn key_label(f: &Facts, now: DateTime<Utc>) -> &'static str {
+    match f.public_key_expires_on {
+        _ if !f.has_public_key => "未設定",
+        Some(d) if d < super::jst::today(now) => "期限切れ",
+        _ => "設定済み",
+    }
+}
+
 /// Time left on the authorization: 28 days, or 12 hours while public-key auth is not passing.
 pub fn authorization_left(f: &Facts, now: DateTime<Utc>) -> Option<Duration> {
     let at = f.authorized_at.filter(|_| f.connected)?;
@@ -227,7 +272,7 @@ pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
     let today = super::jst::today(now);
     Clocks {
         authorization: match authorization_left(f, now) {
-            Some(left) if left <= Duration::zero() => "期限切れ（再連携が必要です）".into(),
+            _ if connection(f, now) == Connection::Expired => Connection::Expired.label().into(),
             Some(left) if short_regime(f) => {
                 format!("残り{}（公開鍵認証が通っていないため12時間で切れます）", human(left))
             }
@@ -258,6 +303,31 @@ pub fn clocks(f: &Facts, now: DateTime<Utc>) -> Clocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_refresh_token_is_expired_everywhere_whatever_the_clock_says() {
+        let now = Utc::now();
+        let mut f = Facts {
+            connected: true,
+            authorized_at: Some(now - Duration::days(1)),
+            has_public_key: true,
+            public_key_version: Some(1),
+            public_key_expires_on: Some(super::super::jst::today(now) + Duration::days(300)),
+            last_authorize_status: Some("authorized".into()),
+            last_auth_error: None,
+            clock_offset_ms: Some(0),
+        };
+        assert_eq!(connection(&f, now), Connection::Connected);
+        assert!(clocks(&f, now).authorization.starts_with("残り27日"));
+        f.last_auth_error = Some("invalid_grant".into());
+        assert_eq!(connection(&f, now), Connection::Expired);
+        assert_eq!(clocks(&f, now).authorization, "期限切れ（再連携が必要です）");
+        f.connected = false;
+        assert_eq!(connection(&f, now).label(), "未連携");
+        assert_eq!(key_label(&f, now), "設定済み");
+        f.public_key_expires_on = Some(super::super::jst::today(now) - Duration::days(1));
+        assert_eq!(key_label(&f, now), "期限切れ");
+    }
 
     fn connected() -> Facts {
         Facts {

@@ -37,10 +37,13 @@ pub enum MailKind {
     BuyerMessage,
     /// About the reader's account itself (someone signed up again with its address).
     AccountNotice,
+    /// An owner added a user and invited them by mail to set their own password: its body
+    /// holds the link, a secret like a reset link's.
+    Invitation,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 15] = [
+    pub const ALL: [MailKind; 16] = [
         MailKind::Test,
         MailKind::HoldReleased,
         MailKind::HoldConfirmed,
@@ -56,6 +59,7 @@ impl MailKind {
         MailKind::ShipNotice,
         MailKind::BuyerMessage,
         MailKind::AccountNotice,
+        MailKind::Invitation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +79,7 @@ impl MailKind {
             MailKind::ShipNotice => "ship_notice",
             MailKind::BuyerMessage => "buyer_message",
             MailKind::AccountNotice => "account_notice",
+            MailKind::Invitation => "invitation",
         }
     }
 
@@ -100,6 +105,7 @@ impl MailKind {
             MailKind::ShipNotice => "発送連絡（お客様）",
             MailKind::BuyerMessage => "お客様へのメール",
             MailKind::AccountNotice => "アカウントのお知らせ",
+            MailKind::Invitation => "ユーザーの招待",
         }
     }
 
@@ -111,6 +117,21 @@ impl MailKind {
     pub fn to_buyer(self) -> bool {
         matches!(self, MailKind::ShipNotice | MailKind::BuyerMessage)
     }
+}
+
+/// Subject and body of an invitation: who invited the reader to which account, the link to
+/// set their own password, how long it works, and what to do if it was not meant for them.
+pub fn invitation(account: &str, inviter: &str, link: &str, valid_hours: i64) -> (String, String) {
+    let subject = format!("オーダーデスク {account} への招待");
+    let body = format!(
+        "{inviter} さんが、オーダーデスクの「{account}」にあなたをユーザーとして追加しました。\n\
+         次のリンクを開き、自分のパスワードを決めてください（{valid_hours}時間有効・1回だけ使えます）。\n\n\
+         {link}\n\n\
+         パスワードを決めると、このメールアドレスとそのパスワードでログインできます。\n\
+         期限が切れたときは、{inviter} さんに招待のし直しを依頼してください。\n\
+         心当たりがない場合は、このメールを破棄してください（何も登録されません）。\n"
+    );
+    (subject, body)
 }
 
 /// Why a password-reset link is mailed.
@@ -184,6 +205,14 @@ pub fn backoff(attempts: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invitation_names_the_account_the_inviter_and_the_link() {
+        let (subject, body) = invitation("商店", "店長", "https://desk.example/password-reset/abc", 72);
+        assert!(subject.contains("商店"));
+        assert!(body.contains("店長 さん") && body.contains("https://desk.example/password-reset/abc"));
+        assert!(body.contains("72時間有効"));
+    }
 
     #[test]
     fn kinds_and_backoff() {

@@ -191,6 +191,17 @@ pub fn targets(from: InternalStatus) -> impl Iterator<Item = InternalStatus> {
     InternalStatus::ALL.into_iter().filter(move |to| allowed(from, *to))
 }
 
+/// The statuses a person is offered for an order: those [`targets`] allows from where it
+/// stands, less what [`plan_change`] would refuse for its fraud hold. With the store's
+/// restriction on, a held order is offered キャンセル only; with it off, everything but 出荷済み,
+/// which a held order never reaches whatever the switch says (it would carry a tracking number).
+pub fn offered(from: InternalStatus, fraud_hold: FraudHoldStatus, restriction_on: bool) -> Vec<InternalStatus> {
+    targets(from)
+        .filter(|to| super::order::check_fraud_hold(restriction_on, fraud_hold, *to).is_ok())
+        .filter(|to| !(fraud_hold.is_held() && *to == InternalStatus::Shipped))
+        .collect()
+}
+
 /// Plans one status change: the fraud-hold rule first, then the transition table, the inputs
 /// the target needs, and what Yahoo must be told. With the store's restriction off, a held
 /// order may change internally, but only a cancel is pushed (Yahoo refuses the rest).
@@ -289,6 +300,18 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_order_is_never_offered_shipped_whatever_the_switch_says() {
+        use InternalStatus::*;
+        for hold in [FraudHoldStatus::UnderReview, FraudHoldStatus::FraudConfirmed] {
+            assert_eq!(offered(AwaitingShipment, hold, true), vec![Cancelled]);
+            let off = offered(AwaitingShipment, hold, false);
+            assert!(off.contains(&Cancelled) && !off.contains(&Shipped), "{off:?}");
+        }
+        assert!(offered(AwaitingShipment, FraudHoldStatus::Released, true).contains(&Shipped));
+        assert!(offered(AwaitingShipment, FraudHoldStatus::None, true).contains(&Shipped));
+    }
     use InternalStatus::*;
 
     fn facts(from: InternalStatus, yahoo: OrderStatus, hold: FraudHoldStatus) -> OrderFacts {

@@ -97,6 +97,38 @@ const STOP_CHECK_EVERY: Duration = Duration::from_millis(200);
 /// A PublicationTime period, both ends included.
 pub type Window = (DateTime<Utc>, DateTime<Utc>);
 
+/// A store's cursor: how far on Yahoo's clock its automatic runs have searched, and when (on
+/// our clock) that was written.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cursor {
+    pub at: Option<DateTime<Utc>>,
+    pub set_at: Option<DateTime<Utc>>,
+}
+
+/// A window found to end this far past Yahoo's clock was taken from a clock that has moved back.
+const CLOCK_MOVED: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The window an automatic run searches: from the cursor (less the overlap) to a little before
+/// Yahoo's now, so that orders published during the run fall in the next window. A cursor is
+/// never taken as ahead of Yahoo's clock: when it stands past Yahoo's now (the clock was moved
+/// back after it was written), it is taken as Yahoo's now less the time our clock has run since
+/// it was written, which reaches every order Yahoo has published since on its own clock.
+pub fn auto_window(cursor: Cursor, yahoo_now: DateTime<Utc>, local_now: DateTime<Utc>, s: &ImportSettings) -> Window {
+    let to = yahoo_now - chrono::Duration::seconds(2);
+    let from = match cursor.at {
+        None => to - s.initial_lookback,
+        Some(at) if at <= to => at - s.overlap,
+        Some(_) => {
+            let since = cursor
+                .set_at
+                .map_or(s.initial_lookback, |set| (local_now - set).max(chrono::Duration::zero()))
+                .min(s.initial_lookback);
+            to - since - s.overlap
+        }
+    };
+    (from.min(to - s.overlap), to)
+}
+
 /// One run to do.
 #[derive(Clone, Debug)]
 pub struct Job {
@@ -507,21 +539,36 @@ impl Importer {
             }
             return Ok(());
         }
-        // Yahoo's clock, as measured from its Date header: the window ends a little before it so
-        // that orders published during the run fall in the next window, not between pages.
-        let yahoo_now = Utc::now() + chrono::Duration::milliseconds(ctx.store.clock_offset_ms.unwrap_or(0));
-        let (from, to, moves_cursor) = match job.window {
-            Some((from, to)) => (from, to.min(yahoo_now), false),
+        // Yahoo's clock, as measured from its Date header.
+        let yahoo_now = |offset_ms: i64| Utc::now() + chrono::Duration::milliseconds(offset_ms);
+        let cursor = Cursor { at: state.cursor_at, set_at: state.cursor_set_at };
+        let (mut from, mut to, moves_cursor) = match job.window {
+            Some((from, to)) => (from, to.min(yahoo_now(ctx.store.clock_offset_ms.unwrap_or(0))), false),
             None => {
-                let to = yahoo_now - chrono::Duration::seconds(2);
-                let from = state.cursor_at.map_or(to - self.settings.initial_lookback, |c| c - self.settings.overlap);
-                (from.min(to - self.settings.overlap), to, true)
+                let (from, to) =
+                    auto_window(cursor, yahoo_now(ctx.store.clock_offset_ms.unwrap_or(0)), Utc::now(), &self.settings);
+                (from, to, true)
             }
         };
         let now = crate::db::now();
         let _ = imports::set_window(&self.db, job.run, from, to).await;
         for by in [SearchBy::Publication, SearchBy::LastUpdate] {
             self.search(ctx, by, from, to).await?;
+        }
+        // The window was taken from the clock measured by earlier runs. When these searches find
+        // Yahoo's clock well behind it (moved back since), the window is taken again from the
+        // clock just measured and searched too, before the cursor moves: orders Yahoo publishes
+        // now carry its earlier times, which the first window did not reach.
+        if moves_cursor {
+            let fresh = self.yahoo.measured_offset_ms(job.store).map(yahoo_now);
+            if let Some(fresh) = fresh.filter(|fresh| *fresh < to - CLOCK_MOVED) {
+                (from, to) = auto_window(cursor, fresh, Utc::now(), &self.settings);
+                tracing::info!(store = job.store.0, %from, %to, "Yahoo's clock moved back; searching again from it");
+                let _ = imports::set_window(&self.db, job.run, from, to).await;
+                for by in [SearchBy::Publication, SearchBy::LastUpdate] {
+                    self.search(ctx, by, from, to).await?;
+                }
+            }
         }
         self.recheck_held(ctx, now).await?;
         // Orders an earlier run could not fetch, though its cursor passed them.
@@ -914,5 +961,64 @@ impl Importer {
         self.fetch_and_stage(ctx, &ids).await?;
         imports::held_checked(&self.db, account, store, now).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration as Span, TimeZone};
+
+    use super::*;
+
+    fn settings() -> ImportSettings {
+        ImportSettings {
+            lease_ttl: Duration::from_secs(30),
+            overlap: Span::minutes(10),
+            initial_lookback: Span::days(30),
+            page_size: 1000,
+            info_concurrency: 4,
+            batch_size: 200,
+            max_batch: 2000,
+            batch_max_wait: Duration::from_secs(2),
+            daily_quota: 50_000,
+            auto_quota_share: 0.8,
+            held_budget: 10_000,
+            public_url: "http://localhost".into(),
+        }
+    }
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 7, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn the_window_runs_from_the_cursor_less_the_overlap_to_just_before_yahoos_now() {
+        let s = settings();
+        let cursor = Cursor { at: Some(at(10, 0)), set_at: Some(at(10, 0)) };
+        assert_eq!(auto_window(cursor, at(10, 5), at(10, 5), &s), (at(9, 50), at(10, 5) - Span::seconds(2)));
+        // A first run looks back 30 days.
+        let (from, to) = auto_window(Cursor::default(), at(10, 5), at(10, 5), &s);
+        assert_eq!(to - from, Span::days(30));
+        // Yahoo's clock ahead of ours: the window follows Yahoo's.
+        assert_eq!(auto_window(cursor, at(11, 0), at(10, 5), &s).1, at(11, 0) - Span::seconds(2));
+    }
+
+    #[test]
+    fn a_cursor_past_yahoos_clock_is_taken_back_by_the_time_since_it_was_written() {
+        let s = settings();
+        // Written at 10:00 (ours) while Yahoo's clock read 10:50; Yahoo's clock has since been
+        // moved back to the truth, and it is 10:30 here and there.
+        let cursor = Cursor { at: Some(at(10, 50)), set_at: Some(at(10, 0)) };
+        let (from, to) = auto_window(cursor, at(10, 30), at(10, 30), &s);
+        assert_eq!(to, at(10, 30) - Span::seconds(2));
+        // Everything Yahoo has published in the 30 minutes since, with the overlap.
+        assert_eq!(from, to - Span::minutes(30) - Span::minutes(10));
+        assert!(from <= at(10, 0));
+        // Not knowing when it was written: back the whole lookback.
+        let unknown = Cursor { at: Some(at(10, 50)), set_at: None };
+        assert_eq!(auto_window(unknown, at(10, 30), at(10, 30), &s).0, to - Span::days(30) - Span::minutes(10));
+        // Our own clock moved back too: never a window that ends before it starts.
+        let (from, to) = auto_window(cursor, at(10, 30), at(9, 0), &s);
+        assert_eq!(to - from, Span::minutes(10));
     }
 }

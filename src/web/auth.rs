@@ -296,6 +296,8 @@ pub async fn signin(
     let pending = if merchant.is_none() { accounts::pending_credentials(&state.db, &email).await? } else { Vec::new() };
     let merchant_hash = merchant.as_ref().or(pending.first()).map_or_else(dummy, |m| m.password_hash.clone());
     let mut merchant_ok = crypto::verify_password_blocking(form.password.clone(), merchant_hash).await?;
+    // Signed in with the 初期パスワード an owner chose: asked to choose their own next.
+    let mut first_with_initial_password = false;
     if merchant.is_none() && !pending.is_empty() {
         let mut chosen = merchant_ok.then(|| pending[0].clone());
         for other in pending.iter().skip(1) {
@@ -311,6 +313,7 @@ pub async fn signin(
             None => None,
         };
         merchant_ok = merchant.is_some();
+        first_with_initial_password = merchant_ok;
     }
     let staff_ok = if merchant_ok && merchant.is_some() {
         false
@@ -325,6 +328,15 @@ pub async fn signin(
             let principal = Principal::Merchant { account_id: m.account_id, user_id: m.id, epoch: m.auth_epoch };
             session::sign_in(&visitor.session, principal).await?;
             audit::record(&state.db, m.account_id, Actor::User(&email), Action::SignIn, "", Some(&ip)).await?;
+            if first_with_initial_password {
+                session::flash(
+                    &visitor.session,
+                    FlashKind::Success,
+                    "ようこそ。オーナーが決めた初期パスワードでログインしました。自分だけが知るパスワードに変更してください。",
+                )
+                .await?;
+                return Ok(Redirect::to("/account/password?first=1").into_response());
+            }
             let next = local_path(&form.next).filter(|n| !n.starts_with("/admin")).unwrap_or("/");
             Ok(Redirect::to(next).into_response())
         }

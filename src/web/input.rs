@@ -136,6 +136,13 @@ fn normalized<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, Re
     serde_urlencoded::from_str(&encoded).map_err(|e| Refusal::Malformed(e.to_string()))
 }
 
+/// A query string carried inside another (the list's filters an order page links back to),
+/// read as [`Query`] reads its own; `None` when it does not read.
+pub fn nested_query<T: DeserializeOwned>(raw: &str) -> Option<T> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    normalized(pairs).ok()
+}
+
 fn bad_request(why: Refusal) -> Response {
     match why {
         Refusal::ControlCharacter => super::error::AppError::ControlCharacter.into_response(),

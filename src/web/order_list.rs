@@ -73,8 +73,14 @@ pub struct ListQuery {
     pub tag: String,
     #[serde(default)]
     pub sort: String,
+    /// Keyset paging: the page after this row, or the page before it, and the position of the
+    /// page's first row (1-based; what 「51〜100件目」 says).
     #[serde(default)]
     pub after: String,
+    #[serde(default)]
+    pub before: String,
+    #[serde(default)]
+    pub from: String,
     /// CSV only: `sjis` for Shift_JIS, anything else UTF-8 with BOM.
     #[serde(default)]
     pub encoding: String,
@@ -143,7 +149,9 @@ impl ListQuery {
         (filter, errors)
     }
 
-    /// The query string of this list with some parameters replaced (`""` removes one).
+    /// The query string of this list with some parameters replaced (`""` removes one). The
+    /// page's position (`after`, `before`, `from`) is carried only when given: every other link
+    /// starts at the first page.
     pub fn with(&self, changes: &[(&str, &str)]) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         let current = [
@@ -159,7 +167,9 @@ impl ListQuery {
             ("q", self.q.as_str()),
             ("tag", self.tag.as_str()),
             ("sort", self.sort.as_str()),
-            ("after", self.after.as_str()),
+            ("after", ""),
+            ("before", ""),
+            ("from", ""),
         ];
         for (k, v) in current {
             let v = changes.iter().find(|(c, _)| *c == k).map_or(v, |(_, v)| *v);
@@ -203,6 +213,9 @@ pub struct OrdersPage {
     /// The rules a person may run on chosen orders (id, name).
     rules: Vec<(i64, String)>,
     next: Option<String>,
+    previous: Option<String>,
+    /// The position of the page's first row (1-based).
+    first_row: i64,
     now: DateTime<Utc>,
     targets: Vec<InternalStatus>,
     cancel_reasons: &'static [(u16, &'static str)],
@@ -276,9 +289,115 @@ impl OrdersPage {
         }
     }
 
+    /// What a row's link carries so that its order page leads back here and on to the
+    /// rows beside it: this list's query (with its page), or nothing for the plain list.
+    fn row_link_suffix(&self) -> String {
+        let list = self.q.with(&[("after", &self.q.after), ("before", &self.q.before), ("from", &self.q.from)]);
+        if list.is_empty() {
+            String::new()
+        } else {
+            format!("?list={}", url::form_urlencoded::byte_serialize(list.as_bytes()).collect::<String>())
+        }
+    }
+
+    /// Which rows the page shows, of how many the current tab counts: 「51〜100件目（全234件）」.
+    fn shown(&self) -> String {
+        let total = self.tabs.iter().find(|t| t.current).map(|t| t.count);
+        let last = self.first_row + self.orders.len() as i64 - 1;
+        match total {
+            // The counts are kept apart from the rows; a page read while orders arrive may
+            // run past them.
+            Some(total) if total >= last => format!("{}〜{}件目（全{}件）", self.first_row, last, total),
+            _ => format!("{}〜{}件目", self.first_row, last),
+        }
+    }
+
     fn any_filter(&self) -> bool {
         self.filter != Filter { status: self.filter.status, sort: self.filter.sort, ..Filter::default() }
     }
+}
+
+/// One page of the list, with the links to the pages beside it.
+struct Pages {
+    orders: Vec<Brief>,
+    next: Option<String>,
+    previous: Option<String>,
+    first_row: i64,
+}
+
+/// The orders before and after `order` in the list `q` describes (as the reader sees it), for
+/// the order page's 前の注文 / 次の注文.
+pub async fn neighbours(
+    state: &AppState,
+    scope: &OrderScope,
+    q: &ListQuery,
+    order: &crate::db::orders::OrderRow,
+) -> AppResult<(Option<OrderPk>, Option<OrderPk>)> {
+    let stores = stores::visible_links(&state.db, scope).await?;
+    let (filter, _) = q.filter(&stores);
+    let at = order_list::cursor_of(filter.sort, order.order_time, order.publication_time, order.id);
+    let back = Filter { sort: Sort { ascending: !filter.sort.ascending, ..filter.sort }, ..filter.clone() };
+    let before: Vec<Brief> = order_list::page(&state.db, scope, &back, Some(at), 1).await?;
+    let after: Vec<Brief> = order_list::page(&state.db, scope, &filter, Some(at), 1).await?;
+    Ok((before.first().map(|o| o.id), after.first().map(|o| o.id)))
+}
+
+/// The page the query asks for: after a row (forward), before a row (the list read backwards
+/// from it, then turned round), or the first. Going back to the start shows the first page
+/// whole, whatever arrived meanwhile.
+async fn pages_of(
+    state: &AppState,
+    scope: &OrderScope,
+    q: &ListQuery,
+    filter: &Filter,
+    errors: &mut Vec<String>,
+) -> AppResult<Pages> {
+    let size = PAGE_SIZE as usize;
+    let read = |s: &str| if s.is_empty() { Ok(None) } else { Cursor::decode(s).map(Some).ok_or(()) };
+    let (after, before) = match (read(&q.after), read(&q.before)) {
+        (Ok(after), Ok(before)) => (after, before),
+        _ => {
+            errors.push("ページの位置が読めなかったため、先頭から表示しています".into());
+            (None, None)
+        }
+    };
+    let said = q.from.parse::<i64>().ok().filter(|n| *n >= 1);
+    let (mut orders, mut first_row, more_before, more_after) = match (after, before) {
+        (_, Some(b)) => {
+            let back = Filter { sort: Sort { ascending: !filter.sort.ascending, ..filter.sort }, ..filter.clone() };
+            let mut rows: Vec<Brief> = order_list::page(&state.db, scope, &back, Some(b), PAGE_SIZE + 1).await?;
+            if rows.len() > size {
+                rows.truncate(size);
+                rows.reverse();
+                (rows, said.unwrap_or(2).max(2), true, true)
+            } else {
+                (Vec::new(), 1, false, false)
+            }
+        }
+        (Some(a), None) => {
+            let rows: Vec<Brief> = order_list::page(&state.db, scope, filter, Some(a), PAGE_SIZE + 1).await?;
+            let more = rows.len() > size;
+            (rows, said.unwrap_or(PAGE_SIZE + 1).max(2), true, more)
+        }
+        (None, None) => (Vec::new(), 1, false, false),
+    };
+    if !more_before {
+        // The first page (asked for, or reached going back).
+        orders = order_list::page(&state.db, scope, filter, None, PAGE_SIZE + 1).await?;
+        first_row = 1;
+    }
+    let more_after = more_after || orders.len() > size;
+    orders.truncate(size);
+    let at = |o: &Brief| o.cursor(filter.sort).encode();
+    let next = orders.last().filter(|_| more_after).map(|o| {
+        let from = (first_row + PAGE_SIZE).to_string();
+        format!("/orders?{}", q.with(&[("after", &at(o)), ("from", &from)]))
+    });
+    let previous = orders.first().filter(|_| more_before).map(|o| {
+        let from = (first_row - PAGE_SIZE).max(1).to_string();
+        format!("/orders?{}", q.with(&[("before", &at(o)), ("from", &from)]))
+    });
+    Ok(Pages { orders, next, previous, first_row })
 }
 
 pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<ListQuery>) -> AppResult<Response> {
@@ -288,20 +407,14 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     // The header already holds the stores this person may see.
     let stores: Vec<StoreLink> = layout.nav.as_ref().map(|n| n.stores.clone()).unwrap_or_default();
     let (filter, mut errors) = q.filter(&stores);
-    let after = if q.after.is_empty() { None } else { Cursor::decode(&q.after) };
-    if after.is_none() && !q.after.is_empty() {
-        errors.push("ページの位置が読めなかったため、先頭から表示しています".into());
-    }
-    let mut orders: Vec<Brief> = order_list::page(&state.db, &scope, &filter, after, PAGE_SIZE + 1).await?;
-    let next = if orders.len() as i64 > PAGE_SIZE {
-        orders.truncate(PAGE_SIZE as usize);
-        orders.last().map(|o| format!("/orders?{}", q.with(&[("after", &o.cursor(filter.sort).encode())])))
-    } else {
-        None
-    };
+    let pages = pages_of(&state, &scope, &q, &filter, &mut errors).await?;
+    let orders = pages.orders;
     let pks: Vec<OrderPk> = orders.iter().map(|o| o.id).collect();
     let tags = crate::db::tags::of_orders(&state.db, scope.account, &pks).await?;
-    let (counts, held) = order_list::tab_counts(&state.db, &scope, filter.store).await?;
+    let (mut counts, held) = order_list::tab_counts(&state.db, &scope, filter.store).await?;
+    if filter.narrows() {
+        counts = order_list::filtered_counts(&state.db, &scope, &filter).await?;
+    }
     let tab = |status: Option<InternalStatus>, label: &'static str, count: i64| Tab {
         status,
         label,
@@ -327,7 +440,9 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
         tags,
         all_tags: crate::db::tags::list(&state.db, scope.account).await?,
         rules: super::rules::runnable(&state, &me).await?,
-        next,
+        next: pages.next,
+        previous: pages.previous,
+        first_row: pages.first_row,
         now: Utc::now(),
         targets,
         cancel_reasons: &CANCEL_REASONS,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{
     error::{AppError, AppResult},
-    input::Form,
+    input::{Form, Query},
     order_list::{SHIP_COMPANIES, scope_of},
     render::{FlashKind, Layout, ok},
     session::Merchant,
@@ -62,11 +62,39 @@ pub struct OrderPage {
     companies: &'static [(&'static str, &'static str)],
     today: String,
     masked: bool,
+    way: ListWay,
 }
 
 impl OrderPage {
     fn hold_label(&self) -> String {
         crate::domain::order::FraudHoldStatus::label_of(u8::try_from(self.order.fraud_hold_status).unwrap_or(0))
+    }
+
+    /// What the page says of the order's fraud hold, as (CSS class, words): a confirmed fraud
+    /// whose cancellation Yahoo has is said to be done, not still to do.
+    fn hold_notice(&self) -> Option<(&'static str, &'static str)> {
+        let yahoo_cancelled = self.order.order_status == i64::from(OrderStatus::Cancelled.code());
+        let cancelled_here = self.order.internal_status() == InternalStatus::Cancelled;
+        match self.order.fraud_hold_status {
+            1 => Some((
+                "diagnosis diagnosis-warning",
+                "不正利用の審査中です（ルール保留審査中）。審査が終わるまで出荷しないでください。キャンセル以外のステータス変更はできません。",
+            )),
+            3 if yahoo_cancelled => Some((
+                "flash flash-success",
+                "不正利用が確定し（ルール悪用確定）、キャンセルはYahoo!に反映されています。対応は完了です。",
+            )),
+            3 if cancelled_here => Some((
+                "diagnosis diagnosis-warning",
+                "不正利用が確定しました（ルール悪用確定）。キャンセルをYahoo!に送信しています（下の「Yahoo!への送信」で結果を確認できます）。",
+            )),
+            3 => Some((
+                "diagnosis diagnosis-danger",
+                "不正利用が確定しました（ルール悪用確定）。この注文はキャンセルしてください。",
+            )),
+            2 => Some(("flash flash-success", "不正保留は解除されました（ルール保留解除）。通常どおり処理できます。")),
+            _ => None,
+        }
     }
 
     fn yahoo_status(&self) -> String {
@@ -134,18 +162,53 @@ async fn scoped_order(state: &AppState, scope: &OrderScope, pk: OrderPk) -> AppR
     orders::read(&state.db, scope, pk).await?.ok_or(AppError::NotFound)
 }
 
-pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): Path<OrderPk>) -> AppResult<Response> {
+/// The order page's query: the list it was opened from (its query string), if any.
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowQuery {
+    #[serde(default)]
+    list: String,
+}
+
+/// Where the order page leads: back to the list it came from, and to the orders beside it there.
+pub struct ListWay {
+    pub back: String,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    me: Merchant,
+    Path(order_id): Path<OrderPk>,
+    Query(shown): Query<ShowQuery>,
+) -> AppResult<Response> {
     let scope = scope_of(&state, &me).await?;
     let (order, items) = scoped_order(&state, &scope, order_id).await?;
+    let list: crate::web::order_list::ListQuery = crate::web::input::nested_query(&shown.list).unwrap_or_default();
+    let (previous, next) = crate::web::order_list::neighbours(&state, &scope, &list, &order).await?;
+    let suffix = |q: &crate::web::order_list::ListQuery| {
+        let list = q.with(&[]);
+        if list.is_empty() {
+            String::new()
+        } else {
+            format!("?list={}", url::form_urlencoded::byte_serialize(list.as_bytes()).collect::<String>())
+        }
+    };
+    let way = ListWay {
+        back: format!(
+            "/orders?{}",
+            list.with(&[("after", &list.after), ("before", &list.before), ("from", &list.from)])
+        ),
+        previous: previous.map(|pk| format!("/orders/{pk}{}", suffix(&list))),
+        next: next.map(|pk| format!("/orders/{pk}{}", suffix(&list))),
+    };
     let store = stores::get(&state.db, scope.account, order.store_id).await?.ok_or(AppError::NotFound)?;
     let history = orders::history(&state.db, &scope, order.id).await?;
     let pushes = outbox::for_order(&state.db, scope.account, order.id).await?;
     let shipments = crate::db::shipping::of_order(&state.db, &scope, order.id).await?;
     let held_and_restricted = store.restrict_fraud_hold_changes && order.fraud_hold().is_held();
     let held_unrestricted = !store.restrict_fraud_hold_changes && matches!(order.fraud_hold_status, 1 | 3);
-    let targets = status::targets(order.internal_status())
-        .filter(|t| !held_and_restricted || *t == InternalStatus::Cancelled)
-        .collect();
+    let targets = status::offered(order.internal_status(), order.fraud_hold(), store.restrict_fraud_hold_changes);
     let tags =
         crate::db::tags::of_orders(&state.db, scope.account, &[order.id]).await?.remove(&order.id).unwrap_or_default();
     let other_tags = crate::db::tags::list(&state.db, scope.account)
@@ -176,6 +239,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(order_id): P
         companies: &SHIP_COMPANIES,
         today: jst::today(Utc::now()).format("%Y-%m-%d").to_string(),
         masked: scope.mask_personal,
+        way,
     }))
 }
 

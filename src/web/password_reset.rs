@@ -34,6 +34,8 @@ use crate::{
     },
 };
 
+/// An invitation whose address signed up (or was taken up elsewhere) meanwhile.
+pub const ADDRESS_TAKEN: &str = "このメールアドレスは、招待のあとで別のアカウントに登録されたため、この招待は使えません。招待したオーナーに、別のメールアドレスでの招待を依頼してください。";
 pub const LINK_USED: &str = "このパスワード再設定リンクは既に使われています。もう一度必要な場合は、サポートに新しいリンクの発行を依頼してください。";
 pub const LINK_EXPIRED: &str =
     "このパスワード再設定リンクは有効期限が切れています。サポートに新しいリンクの発行を依頼してください。";
@@ -121,6 +123,8 @@ pub struct ResetPage {
     /// The form's own address (the link); empty when the link cannot be used.
     action: String,
     email: String,
+    /// An invitation (the user has not signed in yet): they set their first password.
+    invited: bool,
     /// Why the link cannot be used.
     refusal: Option<&'static str>,
     errors: FieldErrors,
@@ -145,6 +149,7 @@ async fn refused(visitor: &Visitor, why: &'static str) -> AppResult<Response> {
         layout,
         action: String::new(),
         email: String::new(),
+        invited: false,
         refusal: Some(why),
         errors: FieldErrors::new(),
     };
@@ -156,11 +161,12 @@ pub async fn form(State(state): State<AppState>, visitor: Visitor, Path(token): 
         Ok(link) => link,
         Err(why) => return refused(&visitor, why).await,
     };
-    let email =
-        accounts::get_user(&state.db, link.account_id, link.user_id).await?.map(|u| u.email).unwrap_or_default();
-    let layout = visitor.layout("パスワードの再設定").await?;
+    let user = accounts::get_user(&state.db, link.account_id, link.user_id).await?;
+    let invited = user.as_ref().is_some_and(|u| u.pending);
+    let email = user.map(|u| u.email).unwrap_or_default();
+    let layout = visitor.layout(if invited { "パスワードの設定" } else { "パスワードの再設定" }).await?;
     let action = format!("/password-reset/{token}");
-    Ok(ok(&ResetPage { layout, action, email, refusal: None, errors: FieldErrors::new() }))
+    Ok(ok(&ResetPage { layout, action, email, invited, refusal: None, errors: FieldErrors::new() }))
 }
 
 pub async fn reset(
@@ -186,14 +192,16 @@ pub async fn reset(
     if !errors.is_empty() {
         let layout = visitor.layout("パスワードの再設定").await?;
         let action = format!("/password-reset/{token}");
-        let page = ResetPage { layout, action, email: user.email, refusal: None, errors };
+        let page = ResetPage { layout, action, email: user.email, invited: user.pending, refusal: None, errors };
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let hash = crypto::hash_password_blocking(form.new_password).await?;
     let note = Note::new(link.account_id, Actor::User(&user.email), Action::PasswordResetLinkUsed, "", Some(&ip));
-    if password_reset::consume(&state.db, &link, &hash, db::now(), &note).await?.is_none() {
+    match password_reset::consume(&state.db, &link, &hash, db::now(), &note).await? {
+        Ok(_) => {}
         // Used by another request between the check and now.
-        return refused(&visitor, LINK_USED).await;
+        Err(password_reset::NotConsumed::Used) => return refused(&visitor, LINK_USED).await,
+        Err(password_reset::NotConsumed::AddressTaken) => return refused(&visitor, ADDRESS_TAKEN).await,
     }
     // Support vouched for this person: a lock-out on their email ends too.
     signin::clear_for_email(&state.db, &user.email).await?;

@@ -75,6 +75,11 @@ impl Nav {
     pub fn any_stopped(&self) -> bool {
         self.stores.iter().any(|s| s.stopped)
     }
+
+    /// Whether a store the reader sees has its fraud-hold restriction off.
+    pub fn any_unrestricted(&self) -> bool {
+        self.stores.iter().any(|s| s.unrestricted)
+    }
 }
 
 /// What `base.html` needs on every page.
@@ -109,6 +114,20 @@ impl Layout {
             "/" => self.path == "/",
             _ => self.path == section || self.path.strip_prefix(section).is_some_and(|rest| rest.starts_with('/')),
         }
+    }
+
+    /// Pages that change many orders' statuses at once (the list's bulk bar and its result,
+    /// rules): they say when a store's fraud-hold restriction is off.
+    pub fn changes_statuses(&self) -> bool {
+        matches!(self.path.as_str(), "/orders" | "/orders/bulk" | "/orders/rules" | "/orders/take-in")
+            || self.is_current("/rules")
+    }
+
+    /// Support staff signed in: on a merchant's pages every control that would change something
+    /// is hidden (the server refuses them anyway: `session::support_read_only`); /admin's own
+    /// forms stay.
+    pub fn read_only(&self) -> bool {
+        self.support_name.is_some()
     }
 
     pub fn signed_in(&self) -> bool {

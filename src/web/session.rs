@@ -197,6 +197,9 @@ pub struct Visitor {
     pub session: Session,
     anonymous: Option<AnonymousToken>,
     path: String,
+    /// Support staff are signed in: the page's forms are theirs to see, not to use
+    /// ([`support_read_only`] refuses them), so the layout hides them.
+    support: bool,
 }
 
 /// The parts of every page's layout that come from the session and the request.
@@ -215,17 +218,20 @@ impl Visitor {
     /// A signed-in visitor's page uses the session's token; anyone else's uses the signed
     /// cookie's, so an anonymous page view writes no session.
     pub async fn layout(&self, title: &str) -> AppResult<Layout> {
+        let support_name = self.support.then(|| "サポート".to_owned());
         let csrf = match (stored_csrf_token(&self.session).await?, &self.anonymous) {
             (Some(t), _) => t,
             (None, Some(anonymous)) => anonymous.take(),
-            (None, None) => return session_layout(&self.session, title, &self.path).await,
+            (None, None) => {
+                return Ok(Layout { support_name, ..session_layout(&self.session, title, &self.path).await? });
+            }
         };
         Ok(Layout {
             title: title.to_string(),
             csrf,
             flashes: take_flashes(&self.session).await?,
             nav: None,
-            support_name: None,
+            support_name,
             path: self.path.clone(),
         })
     }
@@ -236,7 +242,9 @@ impl FromRequestParts<AppState> for Visitor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
         let anonymous = parts.extensions.get::<AnonymousToken>().cloned();
         let path = parts.uri.path().to_string();
-        Ok(Visitor { session: session_from(parts, state).await?, anonymous, path })
+        let session = session_from(parts, state).await?;
+        let support = matches!(principal(&session).await, Ok(Some(Principal::Support { .. })));
+        Ok(Visitor { session, anonymous, path, support })
     }
 }
 

@@ -93,6 +93,30 @@ impl StorePage {
         self.steps.iter().all(Step::is_done)
     }
 
+    /// 次回の自動取込, said truthfully: a time only while the next run will really happen.
+    fn next_import(&self) -> String {
+        use crate::domain::diagnosis::Connection;
+        let store = &self.store;
+        if self.import.emergency_stopped() {
+            return "緊急停止中（再開するまで取り込みません）".into();
+        }
+        if !store.auto_import_enabled {
+            return "—（自動受注取込はオフです）".into();
+        }
+        match store.connection() {
+            Connection::NotConnected => return "Yahoo!と連携すると始まります".into(),
+            Connection::Expired => return "止まっています（再連携すると再開します）".into(),
+            Connection::Connected => {}
+        }
+        if !store.has_public_key || store.public_key_version.is_none() {
+            return "公開鍵を設定すると始まります".into();
+        }
+        if self.import.blocked_reason.is_some() {
+            return "止まっています（上の案内のとおり再連携か公開鍵の設定をすると再開します）".into();
+        }
+        self.import.next_run_at.map_or_else(|| "まもなく".into(), |t| crate::web::render::jst(t))
+    }
+
     fn authorize_status_label(&self) -> Option<&'static str> {
         self.store.last_authorize_status.as_deref().map(|s| AuthorizeStatus::parse(s).label())
     }
@@ -120,12 +144,7 @@ pub async fn show(State(state): State<AppState>, me: Merchant, Path(store_id): P
     };
     let app_registered = !store.client_id.is_empty() && store.has_client_secret && !secret_unreadable;
     let steps = checklist::checklist(app_registered, &facts, now);
-    let connection_label = match diagnosis::authorization_left(&facts, now) {
-        _ if !store.has_refresh_token => "未連携",
-        Some(left) if left <= chrono::Duration::zero() => "期限切れ（再連携が必要です）",
-        _ if store.last_auth_error.as_deref() == Some("invalid_grant") => "期限切れ（再連携が必要です）",
-        _ => "連携済み",
-    };
+    let connection_label = diagnosis::connection(&facts, now).label();
     let is_owner = me.user.is_owner();
     let import = imports::state(&state.db, me.account_id(), store.id).await?;
     let mut runs = imports::list_runs(&state.db, me.account_id(), Some(store.id), 5).await?;

@@ -45,7 +45,14 @@ pub struct NewUserForm {
     pub role: String,
     #[serde(default)]
     pub password: String,
+    /// `invite` (a mail with a link to set their own password) or `password` (the owner's
+    /// 初期パスワード); only offered while mail is sent by SMTP.
+    #[serde(default)]
+    pub how: String,
 }
+
+/// How long an invitation's link works.
+pub const INVITE_VALID_HOURS: i64 = 72;
 
 #[derive(Template)]
 #[template(path = "users/index.html")]
@@ -58,6 +65,8 @@ pub struct UsersPage {
     /// The account's stores, to choose from.
     stores: Vec<StoreLink>,
     access: Vec<Access>,
+    /// Mail is sent by SMTP: a new user can be invited by mail.
+    mail_configured: bool,
 }
 
 impl UsersPage {
@@ -104,7 +113,13 @@ async fn page(
     let stores = stores::links(&state.db, owner.account_id()).await?;
     let access = access::list(&state.db, owner.account_id()).await?;
     let layout = owner.layout("ユーザー管理").await?;
-    Ok(render(status, &UsersPage { layout, users, me: owner.user.id, form, errors, stores, access }))
+    let mail_configured = mail_configured(state);
+    Ok(render(status, &UsersPage { layout, users, me: owner.user.id, form, errors, stores, access, mail_configured }))
+}
+
+/// Whether mail reaches people (SMTP): only then are invitations offered.
+fn mail_configured(state: &AppState) -> bool {
+    state.config.mail == crate::config::MailMode::Smtp
 }
 
 pub async fn create(
@@ -121,7 +136,8 @@ pub async fn create(
     if role.is_none() {
         errors.insert("role", "権限を選んでください");
     }
-    if let Err(e) = check_new_password(&form.password) {
+    let invite = form.how != "password" && mail_configured(&state);
+    if !invite && let Err(e) = check_new_password(&form.password) {
         errors.insert("password", e);
     }
     let (Some(email), Some(name), Some(role), true) = (email, name, role, errors.is_empty()) else {
@@ -136,9 +152,40 @@ pub async fn create(
         form.password.clear();
         return page(&state, &owner, form, errors, StatusCode::TOO_MANY_REQUESTS).await;
     }
-    let hash = crypto::hash_password_blocking(std::mem::take(&mut form.password)).await?;
-    let note = owner.note(Action::UserAdded, format!("{} ({})", email.as_str(), role.label()), &ip);
-    match accounts::add_user(&state.db, owner.account_id(), email.as_str(), &name, role, &hash, &note).await {
+    // Invited: no password anyone knows until they set theirs through the link.
+    let password = if invite { crypto::random_token() } else { std::mem::take(&mut form.password) };
+    let hash = crypto::hash_password_blocking(password).await?;
+    let how = if invite { "、招待メール" } else { "、初期パスワード" };
+    let note = owner.note(Action::UserAdded, format!("{} ({}{how})", email.as_str(), role.label()), &ip);
+    let token = crypto::random_token();
+    let token_hash = crate::db::password_reset::token_hash(&token);
+    let invitation = if invite {
+        let url = state.config.public_url().join(&format!("password-reset/{token}")).map_err(anyhow::Error::from)?;
+        let (subject, body) = crate::domain::mail::invitation(
+            &owner.account.name,
+            &owner.user.display_name,
+            url.as_str(),
+            INVITE_VALID_HOURS,
+        );
+        Some(crate::db::mail::NewMail::plain(
+            owner.account_id(),
+            None,
+            crate::domain::mail::MailKind::Invitation,
+            email.as_str(),
+            subject,
+            body,
+        ))
+    } else {
+        None
+    };
+    let invited = invitation.as_ref().map(|mail| accounts::Invite {
+        token_hash: &token_hash,
+        issued_by: &owner.user.email,
+        expires_at: crate::db::now() + chrono::Duration::hours(INVITE_VALID_HOURS),
+        secrets: &state.secrets,
+        mail,
+    });
+    match accounts::add_user(&state.db, owner.account_id(), email.as_str(), &name, role, &hash, &note, invited).await {
         Ok(_) => {}
         Err(WriteError::Duplicate) => {
             // Only this account's own users are told apart: the owner sees them listed anyway.
@@ -148,15 +195,18 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    owner
-        .flash(
-            FlashKind::Success,
-            format!(
-                "{name} さんを追加しました。{} と初期パスワードで初めてログインすると使えるようになります（それまでは「初回ログイン待ち」と表示されます）",
-                email.as_str()
-            ),
+    let message = if invite {
+        format!(
+            "{name} さんを追加し、{} に招待メールを送りました。本人がリンクからパスワードを決めると使えるようになります（リンクは{INVITE_VALID_HOURS}時間有効。それまでは「初回ログイン待ち」と表示されます）",
+            email.as_str()
         )
-        .await?;
+    } else {
+        format!(
+            "{name} さんを追加しました。{} と初期パスワードで初めてログインすると使えるようになります（それまでは「初回ログイン待ち」と表示されます）",
+            email.as_str()
+        )
+    };
+    owner.flash(FlashKind::Success, message).await?;
     Ok(Redirect::to("/users").into_response())
 }
 

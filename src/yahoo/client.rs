@@ -164,6 +164,12 @@ impl Recorded {
 }
 
 impl YahooClient {
+    /// Yahoo's clock minus ours as this process last measured it for the store (from the Date
+    /// header of a call's answer), if it has called for the store since it started.
+    pub fn measured_offset_ms(&self, store: StoreId) -> Option<i64> {
+        self.recorded.lock().unwrap_or_else(|p| p.into_inner()).get(&store).map(|r| r.offset_ms)
+    }
+
     pub fn new(config: &Config, db: Db, secrets: SecretBox) -> anyhow::Result<YahooClient> {
         let mut http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.yahoo_timeout_secs))

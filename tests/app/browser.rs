@@ -194,6 +194,14 @@ return {
     .filter(e => e.getBoundingClientRect().right > doc.clientWidth + 1 && !e.closest('.table-scroll'))
     .slice(0, 5)
     .map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : '')),
+  writable: [...document.querySelectorAll('main form[method=post], main button[form]')]
+    .filter(e => e.getClientRects().length > 0)
+    .map(e => e.getAttribute('action') || e.getAttribute('formaction') || e.getAttribute('form') || e.tagName)
+    .filter(a => !a.startsWith('/admin'))
+    .slice(0, 5),
+  clipped: [...document.querySelectorAll('.table-scroll')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => `${e.getAttribute('aria-label') || e.id || 'table'} (${e.scrollWidth} > ${e.clientWidth} px)`),
 };
 "#;
 
@@ -321,6 +329,41 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
     .unwrap()
     .to_string();
 
+    // Stock with codes as merchants write them (long ones with options too), synced to the
+    // store: the stock page's table and its pushes have something in them.
+    {
+        use orderdesk::db::stock;
+        let lines: Vec<(String, i64)> = [
+            ("mug", 12),
+            ("tshirt-organic-cotton-2026aw:color-navy-size-xl", 3),
+            ("ＢＯＸ－１", 0),
+            ("long-item-code-without-any-break-0123456789abcdefghijklmnopqrstuvwxyz", 7),
+        ]
+        .into_iter()
+        .map(|(c, n)| (c.to_owned(), n))
+        .collect();
+        orderdesk::with_pool!(&s.app.db, |p| {
+            sqlx::query("update store set stock_sync_enabled = $2 where id = $1")
+                .bind(s.store)
+                .bind(true)
+                .execute(p)
+                .await
+                .map(|_| ())
+        })
+        .unwrap();
+        stock::set_many(
+            &s.app.db,
+            s.account,
+            &lines,
+            stock::Cause::Csv,
+            None,
+            "owner@example.jp",
+            orderdesk::db::now(),
+        )
+        .await
+        .unwrap();
+    }
+
     let mut pages: Vec<String> = routes()
         .list()
         .iter()
@@ -337,6 +380,8 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
         })
         .collect();
     pages.extend(["/no/such/page", "/stores/abc", "/signout"].map(String::from));
+    // The simulator's own pages a newcomer opens beside ours (another origin: no app frame).
+    let sim_pages = [format!("{}/", s.sim.base)];
 
     let shots = screenshots_dir();
     let mut failures = Vec::new();
@@ -350,6 +395,25 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
         let browser = driver.session().await;
         if let Some(email) = email {
             browser.sign_in(&s.app.base, email).await;
+        }
+        // Support opens a read-only view of the account: every page is then walked as support
+        // sees it, and none may show a control that would change something.
+        if role == "support" {
+            browser.open(&format!("{}/admin", s.app.base)).await;
+            browser
+                .exec(
+                    "const f = document.querySelector('form[action=\"/admin/access\"]'); \
+                     f.querySelector('[name=reason]').value = '画面の確認'; f.submit();",
+                )
+                .await;
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if browser.exec("return document.readyState;").await == "complete"
+                    && browser.exec("return !!document.querySelector('.support-viewing');").await == true
+                {
+                    break;
+                }
+            }
         }
         for width in WIDTHS {
             browser.viewport(width).await;
@@ -377,11 +441,36 @@ async fn every_page_fits_has_its_frame_and_passes_axe_in_chromium() {
                     failures
                         .push(format!("{what}: page scrolls sideways ({scroll} > {client} px; wide: {})", v["wide"]));
                 }
+                if role == "support" && v["writable"].as_array().is_some_and(|w| !w.is_empty()) {
+                    failures.push(format!("{what}: support's read-only view shows controls: {}", v["writable"]));
+                }
+                // On a desktop window no table hides columns behind its own scroll bar.
+                if width >= 1280 && v["clipped"].as_array().is_some_and(|c| !c.is_empty()) {
+                    failures.push(format!("{what}: a table is wider than its box: {}", v["clipped"]));
+                }
                 browser.exec(&format!("{axe}\nreturn true;")).await;
                 for violation in browser.exec_async(AXE_RUN).await.as_array().cloned().unwrap_or_default() {
                     failures.push(format!("{what}: {}", violation.as_str().unwrap_or("?")));
                 }
                 browser.screenshot(&shots.join(format!("{role}-{width}-{}.png", slug(&page_path)))).await;
+            }
+        }
+        if role == "signed-out" {
+            for width in WIDTHS {
+                browser.viewport(width).await;
+                for url in &sim_pages {
+                    browser.open(url).await;
+                    let v = browser.exec(INSPECT).await;
+                    let (scroll, client) =
+                        (v["scrollWidth"].as_u64().unwrap_or(0), v["clientWidth"].as_u64().unwrap_or(0));
+                    if scroll > client {
+                        failures.push(format!(
+                            "simulator {width}px {url}: page scrolls sideways ({scroll} > {client} px; wide: {})",
+                            v["wide"]
+                        ));
+                    }
+                    browser.screenshot(&shots.join(format!("simulator-{width}-home.png"))).await;
+                }
             }
         }
         browser.quit().await;

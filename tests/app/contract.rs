@@ -39,14 +39,14 @@ async fn accounts_users_and_uniqueness(backend: Backend) {
     assert_eq!(support::list_accounts(db).await.unwrap().len(), 2);
 
     let note = |account| audit::Note::new(account, audit::Actor::System, audit::Action::UserAdded, "", None);
-    let staff = accounts::add_user(db, a, "s@example.jp", "スタッフ", Role::Staff, "h2", &note(a)).await.unwrap();
+    let staff = accounts::add_user(db, a, "s@example.jp", "スタッフ", Role::Staff, "h2", &note(a), None).await.unwrap();
     // The same address again in the same account is a duplicate (the owner sees it listed)…
     assert!(matches!(
-        accounts::add_user(db, a, "s@example.jp", "x", Role::Staff, "h", &note(a)).await,
+        accounts::add_user(db, a, "s@example.jp", "x", Role::Staff, "h", &note(a), None).await,
         Err(WriteError::Duplicate)
     ));
     // …and an address registered elsewhere is added like any other, pending (it answers the same).
-    accounts::add_user(db, a, "b@example.jp", "x", Role::Staff, "h", &note(a)).await.unwrap();
+    accounts::add_user(db, a, "b@example.jp", "x", Role::Staff, "h", &note(a), None).await.unwrap();
     let pending_b = accounts::list_users(db, a).await.unwrap().pop().unwrap();
     assert!(pending_b.pending && pending_b.email == "b@example.jp");
     assert!(accounts::delete_user(db, a, pending_b.id, &note(a)).await.unwrap());

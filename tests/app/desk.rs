@@ -39,9 +39,40 @@ async fn walk(s: &Shop, path: &str) -> Vec<String> {
         let page = s.owner.get(&p).await;
         assert_eq!(page.status, StatusCode::OK, "{p}: {}", page.body);
         out.extend(ids_on(&page));
-        next = page.select_attr("p.pager a", "href").into_iter().next().map(|h| h.replace("&amp;", "&"));
+        next = link(&page, "next");
     }
     out
+}
+
+/// The pager's link `rel` (next or prev), as a path.
+fn link(page: &Page, rel: &str) -> Option<String> {
+    page.select_attr(&format!("nav.pager a[rel={rel}]"), "href").into_iter().next().map(|h| h.replace("&amp;", "&"))
+}
+
+/// Walks forward to the last page, then back with 前へ: each page going back shows what it
+/// showed going forward, and says which rows those are.
+async fn walk_back(s: &Shop, path: &str, total: usize) {
+    let mut forward = Vec::new();
+    let mut at = Some(path.to_owned());
+    let mut last = String::new();
+    while let Some(p) = at {
+        let page = s.owner.get(&p).await;
+        let ids = ids_on(&page);
+        let first = forward.iter().map(Vec::len).sum::<usize>() + 1;
+        let shown = page.select_text("#rows-shown").join("");
+        assert_eq!(shown, format!("{}〜{}件目（全{}件）", first, first + ids.len() - 1, total), "{p}");
+        forward.push(ids);
+        at = link(&page, "next");
+        last = p;
+    }
+    let mut page = s.owner.get(&last).await;
+    for expected in forward.iter().rev().skip(1) {
+        let prev = link(&page, "prev").expect("前へ on every page but the first");
+        page = s.owner.get(&prev).await;
+        assert_eq!(&ids_on(&page), expected, "{prev}");
+    }
+    assert!(link(&page, "prev").is_none(), "the first page has no 前へ");
+    assert!(page.select_text("#rows-shown").join("").starts_with("1〜50件目"));
 }
 
 fn tab_count(page: &Page, label: &str) -> i64 {
@@ -64,6 +95,9 @@ async fn list_filters_search_and_paging(backend: Backend) {
     let mut oldest = walk(&s, "/orders?sort=ordered_asc").await;
     oldest.reverse();
     assert_eq!(oldest, all);
+    // 前へ goes back page by page, and each page says which rows it shows.
+    walk_back(&s, "/orders", rows.len()).await;
+    walk_back(&s, "/orders?sort=ordered_asc", rows.len()).await;
 
     // The tabs count what is there (from the counters the triggers keep).
     let page = s.owner.get("/orders").await;
@@ -77,6 +111,8 @@ async fn list_filters_search_and_paging(backend: Backend) {
     assert_eq!(queue.iter().cloned().collect::<HashSet<_>>(), held);
     let page = s.owner.get("/orders?hold=held").await;
     assert!(page.body.contains("保留期間"), "{}", page.body);
+    // The tabs count what the filter shows, not the whole store.
+    assert_eq!(tab_count(&page, "すべて"), held.len() as i64, "tab counts follow the filter");
     assert!(s.owner.get("/orders").await.body.contains(&format!("不正保留の注文が{}件あります", held.len())));
 
     // Search: a buyer's family name, typed with a space before it; kana typed in hiragana; a
@@ -122,6 +158,9 @@ async fn list_filters_search_and_paging(backend: Backend) {
     assert!(matching.len() > 50, "more than one page: {}", matching.len());
     let ids = |v: &[&OrderRow]| v.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>();
     assert_eq!(walk(&s, &format!("/orders?q={q}")).await, ids(&matching));
+    walk_back(&s, &format!("/orders?q={q}"), matching.len()).await;
+    let searched = s.owner.get(&format!("/orders?q={q}")).await;
+    assert_eq!(tab_count(&searched, "すべて"), matching.len() as i64);
     let held_matching: Vec<&OrderRow> = matching.iter().copied().filter(|o| o.fraud_hold().is_held()).collect();
     assert_eq!(walk(&s, &format!("/orders?hold=held&q={q}")).await, ids(&held_matching));
     let mut oldest = walk(&s, &format!("/orders?sort=ordered_asc&q={q}")).await;

@@ -96,6 +96,57 @@ async fn turning_the_fraud_hold_restriction_off_is_asked_twice(backend: Backend)
     assert!(audit.contains("不正保留注文の変更制限"), "audited");
     let page = s.owner.get(&format!("/orders/{}", pk.0)).await;
     assert!(page.select_text("#restriction-off").join("").contains("オフです"), "{}", page.body);
+    // The held order is offered other statuses now, but never 出荷済み (it would carry a
+    // tracking number); asked all the same, the server refuses it and nothing changes.
+    let offered = page.select_attr("#target option", "value");
+    assert!(offered.contains(&"cancelled".to_owned()) && offered.contains(&"on_hold".to_owned()), "{offered:?}");
+    assert!(!offered.contains(&"shipped".to_owned()), "{offered:?}");
+    let order_path = format!("/orders/{}", pk.0);
+    let shipped = s
+        .owner
+        .submit(
+            &order_path,
+            &format!("{order_path}/status"),
+            &[
+                ("target", "shipped"),
+                ("ship_company", "1001"),
+                ("ship_invoice", "123456789012"),
+                ("ship_date", "2026-12-07"),
+            ],
+        )
+        .await;
+    assert_eq!(shipped.status, StatusCode::SEE_OTHER);
+    let after = s.owner.get(&order_path).await;
+    assert_ne!(after.select_text("#internal-status").join(""), "出荷済み", "{}", after.body);
+    // Pages that change many orders' statuses say which stores have it off.
+    for page in ["/orders", "/rules"] {
+        let banner = s.owner.get(page).await.select_text("#restriction-off-banner").join("");
+        assert!(banner.contains("本店") && banner.contains("キャンセル"), "{page}: {banner}");
+    }
+    assert!(s.owner.get("/stock").await.select_text("#restriction-off-banner").is_empty());
+}
+
+/// A confirmed fraud's page says what to do until its cancellation reaches Yahoo, then that it
+/// is done.
+async fn a_confirmed_fraud_says_when_its_cancellation_reached_yahoo(backend: Backend) {
+    use orderdesk::{db::imports::Trigger, import::Ending};
+    let s = shop(backend, |c| c.scheduler = false).await;
+    let (fraud, _) =
+        order(&s, json!({ "items": [{ "item_id": "apple", "title": "りんご" }], "fraud_hold_status": 3 })).await;
+    assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done);
+    let pk = pk_of(&s, &fraud).await;
+    let path = format!("/orders/{}", pk.0);
+    let notice = |page: &crate::helpers::Page| page.select_text("#hold-notice").join("");
+    assert!(notice(&s.owner.get(&path).await).contains("キャンセルしてください"));
+    let cancelled =
+        s.owner.submit(&path, &format!("{path}/status"), &[("target", "cancelled"), ("cancel_reason", "170")]).await;
+    assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
+    let sending = notice(&s.owner.get(&path).await);
+    assert!(sending.contains("送信しています") && !sending.contains("キャンセルしてください"), "{sending}");
+    s.app.pusher.drain().await.unwrap();
+    assert_eq!(s.run_once(Trigger::Manual).await, Ending::Done);
+    let done = notice(&s.owner.get(&path).await);
+    assert!(done.contains("Yahoo!に反映されています"), "{done}");
 }
 
 /// The number people quote (`10000059`) finds the order whose ID is the store account, a
@@ -195,7 +246,110 @@ async fn a_released_order_left_at_failed_moves_on(backend: Backend) {
     assert!(page.body.contains("不正保留が解除されたため、ステータス自動変更: 失敗 → 出荷待ち"), "{}", page.body);
 }
 
+/// A cursor never runs ahead of Yahoo's clock: after Yahoo's clock was moved forward (runs
+/// moved the cursor with it) and then back, the first run finds the order Yahoo published on
+/// its earlier clock, and the cursor comes back to Yahoo's time.
+async fn a_cursor_never_runs_ahead_of_yahoos_clock(backend: Backend) {
+    use chrono::{Duration, TimeZone, Utc};
+    use orderdesk::{db::imports, import::Ending};
+    let s = shop(backend, |c| c.scheduler = false).await;
+    s.sim.control("/_sim/clock", json!({ "offset_secs": 3000 })).await;
+    for _ in 0..2 {
+        assert_eq!(s.run_once(imports::Trigger::Auto).await, Ending::Done);
+    }
+    let ahead = imports::state(&s.app.db, s.account, s.store).await.unwrap().cursor_at.unwrap();
+    assert!(ahead > Utc::now() + Duration::minutes(40), "the cursor followed Yahoo's clock: {ahead}");
+    // Yahoo's clock is put an hour behind ours; an order is published on it.
+    s.sim.control("/_sim/clock", json!({ "offset_secs": -3600 })).await;
+    let yahoo_now = Utc.timestamp_opt(s.sim.now().await, 0).unwrap();
+    let published = (yahoo_now - Duration::minutes(5)).to_rfc3339();
+    let o = s
+        .sim
+        .order(
+            crate::import::SELLER,
+            json!({ "items": [{ "item_id": "apple", "title": "りんご" }], "order_time": published, "publication_time": published }),
+        )
+        .await;
+    let id = o["order_id"].as_str().unwrap().to_owned();
+    assert_eq!(s.run_once(imports::Trigger::Auto).await, Ending::Done);
+    let list = s.owner.get(&format!("/orders?q={id}")).await;
+    assert!(list.body.contains(&id), "the first run after the clock moved back found {id}: {}", list.body);
+    let cursor = imports::state(&s.app.db, s.account, s.store).await.unwrap().cursor_at.unwrap();
+    let yahoo_now = Utc.timestamp_opt(s.sim.now().await, 0).unwrap();
+    assert!(cursor <= yahoo_now, "the cursor {cursor} is not past Yahoo's now {yahoo_now}");
+    // And the next order published on Yahoo's clock arrives with the next run.
+    let next = s.sim.plain_order(crate::import::SELLER).await;
+    s.sim.advance(5).await;
+    assert_eq!(s.run_once(imports::Trigger::Auto).await, Ending::Done);
+    assert!(s.owner.get(&format!("/orders?q={next}")).await.body.contains(&next));
+}
+
+/// An order opened from a filtered list leads back to that list, and on to the orders beside
+/// it there, in the list's order.
+async fn an_order_page_leads_back_to_its_list_and_on(backend: Backend) {
+    let s = shop(backend, |c| c.scheduler = false).await;
+    for _ in 0..3 {
+        order(&s, json!({ "items": [{ "item_id": "apple", "title": "りんご" }] })).await;
+    }
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let list = s.owner.get("/orders?sort=ordered_asc").await;
+    let rows: Vec<String> =
+        list.select_attr("table.orders td a.id", "href").into_iter().map(|h| h.replace("&amp;", "&")).collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0].contains("?list=sort%3Dordered_asc"), "{rows:?}");
+    let first = s.owner.get(&rows[0]).await;
+    assert_eq!(first.select_attr("#back-to-list", "href"), ["/orders?sort=ordered_asc"]);
+    assert!(first.select_attr("#previous-order", "href").is_empty(), "the first row has no previous");
+    let next = first.select_attr("#next-order", "href")[0].replace("&amp;", "&");
+    assert_eq!(next, rows[1]);
+    let second = s.owner.get(&next).await;
+    assert_eq!(second.select_attr("#previous-order", "href")[0].replace("&amp;", "&"), rows[0]);
+    assert_eq!(second.select_attr("#next-order", "href")[0].replace("&amp;", "&"), rows[2]);
+    // From the plain list: back to /orders, newest first.
+    let plain = s.owner.get("/orders").await.select_attr("table.orders td a.id", "href");
+    let page = s.owner.get(&plain[0]).await;
+    assert_eq!(page.select_attr("#back-to-list", "href"), ["/orders"]);
+    assert_eq!(page.select_attr("#next-order", "href")[0], plain[1]);
+}
+
+/// A store whose grant Yahoo revoked says so everywhere: the store list and the dashboard say
+/// 期限切れ (not 連携済み), its page's clock stops counting days, 次回の自動取込 says it is
+/// stopped, and the cause is in words with the code beside it.
+async fn a_revoked_store_says_one_thing_everywhere(backend: Backend) {
+    use orderdesk::{db::imports::Trigger, import::Ending};
+    let s = shop(backend, |c| c.scheduler = false).await;
+    orderdesk::with_pool!(&s.app.db, |p| {
+        sqlx::query("update store set auto_import_enabled = $2 where id = $1")
+            .bind(s.store)
+            .bind(true)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    let connected = s.owner.get("/stores").await.select_text("table.list tbody td").join(" | ");
+    assert!(connected.contains("連携済み"), "{connected}");
+    s.sim.control("/_sim/grants/revoke", json!({ "seller_id": crate::import::SELLER })).await;
+    s.sim.advance(2 * 3600).await;
+    assert!(matches!(s.run_once(Trigger::Auto).await, Ending::Auth(_)));
+    for page in ["/stores", "/"] {
+        let cells = s.owner.get(page).await.select_text("table.list tbody td").join(" | ");
+        assert!(cells.contains("期限切れ（再連携が必要です）") && !cells.contains("連携済み"), "{page}: {cells}");
+    }
+    let page = s.owner.get(&format!("/stores/{}", s.store)).await;
+    let clock = page.select_text("#clock-authorization").join("");
+    assert!(clock.starts_with("期限切れ"), "{clock}");
+    let next = page.select_text("#import-next").join("");
+    assert!(next.starts_with("止まっています"), "{next}");
+    let blocked = page.select_text("#import-blocked").join("");
+    assert!(blocked.contains("有効期限切れ、または取り消し") && blocked.contains("invalid_grant"), "{blocked}");
+}
+
 crate::on_both_backends!(
+    a_revoked_store_says_one_thing_everywhere,
+    an_order_page_leads_back_to_its_list_and_on,
+    a_confirmed_fraud_says_when_its_cancellation_reached_yahoo,
+    a_cursor_never_runs_ahead_of_yahoos_clock,
     a_released_order_left_at_failed_moves_on,
     the_order_csv_has_one_row_per_item_line,
     staff_are_told_to_ask_the_owner,

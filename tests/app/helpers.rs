@@ -200,7 +200,13 @@ impl TestApp {
             .submit(
                 "/users",
                 "/users",
-                &[("email", email), ("display_name", "スタッフ"), ("role", role), ("password", PASSWORD)],
+                &[
+                    ("email", email),
+                    ("display_name", "スタッフ"),
+                    ("role", role),
+                    ("how", "password"),
+                    ("password", PASSWORD),
+                ],
             )
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "adding a user failed: {}\n{}", page.body, page.server_log());

@@ -593,7 +593,67 @@ async fn signing_up_again_mails_the_address_a_way_back_in(backend: Backend) {
     assert!(!got.iter().any(|m| m.header("To") == "fresh@example.jp"), "a new address gets no note");
 }
 
+/// A staff member invited by mail sets their own password through the link and signs in with
+/// it; nobody knew a password for them before. Without SMTP the form offers the 初期パスワード
+/// only, and the first sign-in with it leads to changing it.
+async fn a_staff_member_is_invited_by_mail_and_sets_their_own_password(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let s = {
+        let url = sink.url();
+        shop(backend, move |c| {
+            c.mail = orderdesk::config::MailMode::Smtp;
+            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
+        })
+        .await
+    };
+    let form = s.owner.get("/users").await;
+    assert!(!form.select_text("#how").is_empty(), "the invitation is offered: {}", form.body);
+    let added = s
+        .owner
+        .submit(
+            "/users",
+            "/users",
+            &[("email", "invited@example.jp"), ("display_name", "花子"), ("role", "staff"), ("how", "invite")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let users = s.owner.get("/users").await;
+    assert!(users.body.contains("招待メールを送りました") && users.body.contains("初回ログイン待ち"), "{}", users.body);
+    let got = sink.wait_for(1).await;
+    let mail = got.iter().find(|m| m.header("To") == "invited@example.jp").expect("the invitation");
+    assert_eq!(mail.header("Subject"), "オーダーデスク 商店 への招待");
+    assert!(mail.body.contains("店長 さん") || mail.body.contains("さんが、オーダーデスクの「商店」"), "{}", mail.body);
+    // The link's body is sealed: 送信メール lists the mail, never the link.
+    assert!(!s.owner.get("/mail").await.body.contains("/password-reset/"));
+    let path = reset_path(mail);
+    let invited = s.app.browser();
+    let page = invited.get(&path).await;
+    assert!(page.select_text("#invited").join("").contains("invited@example.jp"), "{}", page.body);
+    let chosen = "hanako-own-password-2026";
+    let set = invited.submit(&path, &path, &[("new_password", chosen), ("new_password_confirm", chosen)]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    // Signed in with the password they chose; active at once.
+    let signed = invited.sign_in("invited@example.jp", chosen).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert_eq!(invited.get("/orders").await.status, StatusCode::OK);
+    assert!(!s.owner.get("/users").await.body.contains("初回ログイン待ち"));
+    // The link is spent.
+    assert_eq!(s.app.browser().get(&path).await.status, StatusCode::GONE);
+
+    // Without SMTP: the 初期パスワード, and its first sign-in asks for a new one.
+    let plain = shop(backend, |_| {}).await;
+    let form = plain.owner.get("/users").await;
+    assert!(form.select_text("#how").is_empty() && !form.select_text("#invite-hint").is_empty());
+    plain.app.add_user(&plain.owner, "first@example.jp", "staff").await;
+    let first = plain.app.browser();
+    let signed = first.sign_in("first@example.jp", crate::helpers::PASSWORD).await;
+    assert_eq!(signed.location(), "/account/password?first=1");
+    let page = first.get("/account/password?first=1").await;
+    assert!(page.body.contains("自分だけが知るパスワードに変更してください"), "{}", page.body);
+}
+
 crate::on_both_backends!(
+    a_staff_member_is_invited_by_mail_and_sets_their_own_password,
     signing_up_again_mails_the_address_a_way_back_in,
     a_forgotten_password_is_reset_by_mail,
     supports_reset_link_goes_to_the_owner_by_mail,

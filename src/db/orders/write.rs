@@ -275,10 +275,14 @@ async fn write_batch_now(
                 outcome.checked = tx.mark_checked(account_id, store_id, now, unchanged).await?;
             }
             // The cursor, with the orders the next run must fetch by ID, in the same transaction.
+            // It is set to the window's end even when that is earlier than where it stood: only
+            // the run holding the store's lease moves it, and a cursor past Yahoo's clock (moved
+            // back) must come back to it. `cursor_set_at` is our clock's (see
+            // `import::auto_window`).
             if let Some(to) = cursor_to {
                 sqlx::query(
-                    "update store_import set cursor_at = $3, updated_at = $4
-                     where store_id = $1 and account_id = $2 and (cursor_at is null or cursor_at < $3)",
+                    "update store_import set cursor_at = $3, cursor_set_at = $4, updated_at = $4
+                     where store_id = $1 and account_id = $2",
                 )
                 .bind(store_id)
                 .bind(account_id)
