@@ -221,10 +221,14 @@ impl FraudHoldStatus {
         }
     }
 
-    /// The value as pages show it: "1: ルール保留審査中" (an unknown code as itself).
+    /// The value as pages show it, in words: 「審査中（ルール保留審査中）」, Yahoo's name beside
+    /// ours; an unknown code as 「不明（7）」.
     pub fn label_of(code: u8) -> String {
-        FraudHoldStatus::from_code(Some(code))
-            .map_or_else(|| code.to_string(), |h| format!("{}: {}", h.code(), h.name()))
+        match FraudHoldStatus::from_code(Some(code)) {
+            Some(FraudHoldStatus::None) => "なし（不正リスク低）".into(),
+            Some(h) => format!("{}（{}）", h.badge().unwrap_or_default(), h.name()),
+            None => format!("不明（{code}）"),
+        }
     }
 
     /// The badge shown on order pages; none for orders never held.

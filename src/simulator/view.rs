@@ -42,6 +42,11 @@ fn t(time: &chrono::DateTime<chrono::Utc>) -> String {
     jst::format_response(*time).replace('T', " ")
 }
 
+/// Yahoo's OrderStatus in words (the simulator's page shows what Store Creator Pro would).
+fn status_label(status: &u8) -> &'static str {
+    crate::domain::order::OrderStatus::from_code(*status).map_or("不明", crate::domain::order::OrderStatus::label)
+}
+
 fn hold_label(status: &u8) -> &'static str {
     match status {
         1 => "審査中",

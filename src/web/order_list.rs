@@ -312,6 +312,23 @@ impl OrdersPage {
         }
     }
 
+    /// How many conditions besides the search narrow the list (the folded box says so).
+    fn filters_on(&self) -> usize {
+        let f = &self.filter;
+        [
+            f.store.is_some(),
+            f.hold != HoldFilter::default(),
+            f.ordered_from.is_some() || f.ordered_to.is_some(),
+            f.published_from.is_some() || f.published_to.is_some(),
+            f.pay_status.is_some(),
+            f.ship_status.is_some(),
+            f.tag.is_some(),
+        ]
+        .into_iter()
+        .filter(|on| *on)
+        .count()
+    }
+
     fn any_filter(&self) -> bool {
         self.filter != Filter { status: self.filter.status, sort: self.filter.sort, ..Filter::default() }
     }

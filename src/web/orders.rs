@@ -76,6 +76,10 @@ impl OrderPage {
         let yahoo_cancelled = self.order.order_status == i64::from(OrderStatus::Cancelled.code());
         let cancelled_here = self.order.internal_status() == InternalStatus::Cancelled;
         match self.order.fraud_hold_status {
+            1 if self.held_unrestricted => Some((
+                "diagnosis diagnosis-warning",
+                "不正利用の審査中です（ルール保留審査中）。審査が終わるまで出荷しないでください。",
+            )),
             1 => Some((
                 "diagnosis diagnosis-warning",
                 "不正利用の審査中です（ルール保留審査中）。審査が終わるまで出荷しないでください。キャンセル以外のステータス変更はできません。",
@@ -187,7 +191,7 @@ pub async fn show(
     let list: crate::web::order_list::ListQuery = crate::web::input::nested_query(&shown.list).unwrap_or_default();
     let (previous, next) = crate::web::order_list::neighbours(&state, &scope, &list, &order).await?;
     let suffix = |q: &crate::web::order_list::ListQuery| {
-        let list = q.with(&[]);
+        let list = q.with(&[("after", &q.after), ("before", &q.before), ("from", &q.from)]);
         if list.is_empty() {
             String::new()
         } else {

@@ -40,7 +40,11 @@ async fn ids_are_never_reused(backend: Backend) {
     let owner = app.owner("A", "a@example.jp").await;
     let staff_id = app.add_user(&owner, "staff@example.jp", "staff").await;
     let staff = app.browser();
-    assert_eq!(staff.sign_in("staff@example.jp", PASSWORD).await.location(), "/");
+    assert_eq!(
+        staff.sign_in("staff@example.jp", PASSWORD).await.location(),
+        "/account/password?first=1",
+        "the first sign-in asks for their own password"
+    );
     owner.submit("/users", &format!("/users/{staff_id}/delete"), &[]).await;
     let new_owner = app.add_user(&owner, "second-owner@example.jp", "owner").await;
     assert_ne!(new_owner, staff_id, "a removed user's id is never handed out again");

@@ -146,7 +146,11 @@ async fn an_owner_resets_another_users_password(backend: Backend) {
     let short = owner.submit("/users", &path, &[("new_password", "short")]).await;
     assert_eq!(short.location(), "/users");
     assert!(!owner.get("/users").await.select_text(".flash-error[role=alert]").is_empty());
-    assert_eq!(app.browser().sign_in("staff@example.jp", PASSWORD).await.location(), "/");
+    assert_eq!(
+        app.browser().sign_in("staff@example.jp", PASSWORD).await.location(),
+        "/account/password?first=1",
+        "the first sign-in asks for their own password"
+    );
 
     let done = owner.submit("/users", &path, &[("new_password", "temporary pass 123")]).await;
     assert_eq!(done.location(), "/users");

@@ -444,7 +444,11 @@ async fn adding_a_user_tells_nothing_about_other_accounts(backend: Backend) {
 
     // The new address signs in with the owner's password and is a user from then on.
     let newcomer = app.browser();
-    assert_eq!(newcomer.sign_in("fresh@example.jp", PASSWORD).await.location(), "/");
+    assert_eq!(
+        newcomer.sign_in("fresh@example.jp", PASSWORD).await.location(),
+        "/account/password?first=1",
+        "the first sign-in asks for their own password"
+    );
     let rows = owner.get("/users").await.select_text("table.list tbody tr td:nth-child(2)");
     assert!(rows.contains(&"fresh@example.jp".to_string()), "{rows:?}");
     // The registered address stays its owner's: A's password does not open anything of A's.
