@@ -47,6 +47,8 @@ pub struct AppState {
     pub health_log: Arc<std::sync::Mutex<crate::telemetry::OutageLog>>,
     /// `/healthz`'s last probe: when, and what was wrong (one probe at a time).
     pub health: Arc<tokio::sync::Mutex<Option<crate::web::health::Probe>>>,
+    /// 受注一覧's filtered tab counts, reused for a few seconds.
+    pub tab_counts: Arc<crate::web::order_list::CountCache>,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             pusher,
             health_log: Arc::new(std::sync::Mutex::new(crate::telemetry::OutageLog::new("health check"))),
             health: Arc::default(),
+            tab_counts: Arc::default(),
             db,
             config: Arc::new(config),
             secrets,

@@ -1274,6 +1274,16 @@ async fn measure_backend(
             }),
         },
         Scenario {
+            // A different range nearly every time: the tabs' filtered counts are read afresh
+            // (a list seen again within seconds reuses them).
+            name: "list, random date range (fresh tab counts)",
+            path: Arc::new(move |r: &mut ChaCha8Rng| {
+                let from = last_day - chrono::Duration::days(r.gen_range(0..330));
+                let to = from + chrono::Duration::days(r.gen_range(0..30));
+                format!("/orders?ordered_from={from}&ordered_to={to}")
+            }),
+        },
+        Scenario {
             name: "list, deep page (~10,000 rows)",
             path: {
                 let deep = deep.clone();
@@ -1291,6 +1301,10 @@ async fn measure_backend(
         Scenario {
             name: "detail page (random id)",
             path: Arc::new(move |r: &mut ChaCha8Rng| format!("/orders/{}", r.gen_range(first..=last))),
+        },
+        Scenario {
+            name: "detail page from the list (前 / 次)",
+            path: Arc::new(move |r: &mut ChaCha8Rng| format!("/orders/{}?list=", r.gen_range(first..=last))),
         },
     ];
     let mut scenarios = scenarios;

@@ -189,6 +189,7 @@ pub struct Invite<'a> {
 /// link (`password_reset::consume`). The answer is the same whether or not the address is registered
 /// in another account, so the form tells nobody which addresses exist (issue 31); the address
 /// already in this account (active or pending) is a duplicate, which the owner can see anyway.
+#[expect(clippy::too_many_arguments, reason = "one transaction's inputs, each named")]
 pub async fn add_user(
     db: &Db,
     account_id: AccountId,

@@ -277,7 +277,7 @@ pub async fn stop(
     }
     let shown = format!("{reason}（サポート: {}）", staff.staff.display_name);
     set_stop(&state, &staff, &ip, account_id, store_id, Some(&shown)).await?;
-    staff_flash(&staff, FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています").await?;
+    staff_flash(&staff, FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています。").await?;
     Ok(Redirect::to("/admin").into_response())
 }
 
@@ -289,7 +289,7 @@ pub async fn resume(
 ) -> AppResult<Response> {
     let (account_id, store_id) = parse_ids(&form)?;
     set_stop(&state, &staff, &ip, account_id, store_id, None).await?;
-    staff_flash(&staff, FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
+    staff_flash(&staff, FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます。").await?;
     Ok(Redirect::to("/admin").into_response())
 }
 

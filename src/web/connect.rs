@@ -237,7 +237,7 @@ pub async fn save_key(
             // The key's form is checked here; whether Yahoo has this key under this version only
             // Yahoo can say.
             message
-                .push_str("。「接続テスト」で、Yahoo!にこの公開鍵とバージョンが登録されていることを確かめてください");
+                .push_str("。「接続テスト」で、Yahoo!にこの公開鍵とバージョンが登録されていることを確かめてください。");
             owner.flash(FlashKind::Success, message).await?;
             Ok(Redirect::to(&format!("/stores/{store_id}")).into_response())
         }

@@ -336,7 +336,7 @@ pub async fn stop_store(
     let reason = stop_reason(&form, &owner.user.display_name);
     let note = owner.note(Action::EmergencyStop, format!("{}: {reason}", store.name), &ip).store(store.id);
     imports::set_store_stop(&state.db, owner.account_id(), store.id, Some(&reason), db::now(), &note).await?;
-    owner.flash(FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています").await?;
+    owner.flash(FlashKind::Success, "緊急停止しました。自動受注取込と在庫連動は止まっています。").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
 }
 
@@ -349,7 +349,7 @@ pub async fn resume_store(
     let store = stores::get(&state.db, owner.account_id(), store_id).await?.ok_or(AppError::NotFound)?;
     let note = owner.note(Action::EmergencyResume, store.name.clone(), &ip).store(store.id);
     imports::set_store_stop(&state.db, owner.account_id(), store.id, None, db::now(), &note).await?;
-    owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
+    owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます。").await?;
     Ok(Redirect::to(&format!("/stores/{}", store.id)).into_response())
 }
 
@@ -379,6 +379,6 @@ pub async fn resume_account(
 ) -> AppResult<Response> {
     let note = owner.note(Action::EmergencyResume, "すべてのストア", &ip);
     imports::set_account_stop(&state.db, owner.account_id(), None, db::now(), &note).await?;
-    owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます").await?;
+    owner.flash(FlashKind::Success, "再開しました。停止中の注文を続きから取り込みます。").await?;
     Ok(Redirect::to("/").into_response())
 }

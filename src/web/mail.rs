@@ -86,7 +86,7 @@ pub async fn test(
     let sent = state.mail.send_due(Some(id)).await?;
     let said = match sent.first().map(|(_, r)| r) {
         Some(Ok(())) if state.mailer.sends() => {
-            (FlashKind::Success, format!("テストメールを {to} に送りました。届いたか確かめてください"))
+            (FlashKind::Success, format!("テストメールを {to} に送りました。届いたか確かめてください。"))
         }
         Some(Ok(())) => (
             FlashKind::Success,

@@ -33,7 +33,7 @@ use crate::{
     domain::{
         StoreId, jst,
         scope::OrderScope,
-        status::{CANCEL_REASONS, ChangeRequest, ShipInput},
+        status::{CANCEL_REASONS, ChangeRequest, Refusal, ShipInput},
         store::InternalStatus,
     },
 };
@@ -149,6 +149,18 @@ impl ListQuery {
         (filter, errors)
     }
 
+    /// This list's query with its page (`after`, `before`, `from`): what 「受注一覧に戻る」 returns to.
+    pub fn with_page(&self) -> String {
+        self.with(&[("after", &self.after), ("before", &self.before), ("from", &self.from)])
+    }
+
+    /// What an order's link carries so that its page leads back to this list and on to the
+    /// orders beside it there: `?list=<this list's query>` (empty for the plain list). An order
+    /// page opened from elsewhere has no list, and no 前の注文 / 次の注文.
+    pub fn order_link_suffix(&self) -> String {
+        format!("?list={}", url::form_urlencoded::byte_serialize(self.with_page().as_bytes()).collect::<String>())
+    }
+
     /// The query string of this list with some parameters replaced (`""` removes one). The
     /// page's position (`after`, `before`, `from`) is carried only when given: every other link
     /// starts at the first page.
@@ -187,11 +199,65 @@ pub async fn scope_of(state: &AppState, me: &Merchant) -> AppResult<OrderScope> 
     me.scope().await
 }
 
+/// How long a filtered list's tab counts are reused: paging and switching tabs under one
+/// filter count once (the counts are kept apart from the rows anyway).
+const COUNTS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(20);
+/// Lists whose counts are kept at most (per process).
+const COUNTS_KEPT: usize = 2_000;
+
+type Counted = Option<Vec<(InternalStatus, i64)>>;
+
+/// The filtered tabs' counts of recent lists, per reader's scope and filter (its status
+/// aside), for [`COUNTS_FRESH_FOR`].
+#[derive(Default)]
+pub struct CountCache {
+    kept: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Counted)>>,
+}
+
+impl CountCache {
+    /// `plain`: the counters' counts of the same scope (and store), read for this page anyway:
+    /// when an order arrives or changes status they change, and so does the key, so a status
+    /// change made under a filter shows in its tabs at once.
+    async fn counts(
+        &self,
+        state: &AppState,
+        scope: &OrderScope,
+        filter: &Filter,
+        plain: &[(InternalStatus, i64)],
+        held: i64,
+    ) -> AppResult<Counted> {
+        let key = format!(
+            "{:?}|{:?}|{}|{:?}|{plain:?}|{held}",
+            scope.account,
+            scope.stores,
+            scope.mask_personal,
+            Filter { status: None, ..filter.clone() }
+        );
+        let fresh = |at: &std::time::Instant| at.elapsed() < COUNTS_FRESH_FOR;
+        if let Some((at, counted)) = self.kept.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && fresh(at)
+        {
+            return Ok(counted.clone());
+        }
+        let counted = order_list::filtered_counts(&state.db, scope, filter).await?;
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= COUNTS_KEPT {
+            kept.retain(|_, (at, _)| fresh(at));
+            if kept.len() >= COUNTS_KEPT {
+                kept.clear();
+            }
+        }
+        kept.insert(key, (std::time::Instant::now(), counted.clone()));
+        Ok(counted)
+    }
+}
+
 /// A status tab with its count.
 pub struct Tab {
     pub status: Option<InternalStatus>,
     pub label: &'static str,
-    pub count: i64,
+    /// `None`: more than `order_list::COUNT_CAP` orders match the filter.
+    pub count: Option<i64>,
     pub href: String,
     pub current: bool,
 }
@@ -290,14 +356,9 @@ impl OrdersPage {
     }
 
     /// What a row's link carries so that its order page leads back here and on to the
-    /// rows beside it: this list's query (with its page), or nothing for the plain list.
+    /// rows beside it.
     fn row_link_suffix(&self) -> String {
-        let list = self.q.with(&[("after", &self.q.after), ("before", &self.q.before), ("from", &self.q.from)]);
-        if list.is_empty() {
-            String::new()
-        } else {
-            format!("?list={}", url::form_urlencoded::byte_serialize(list.as_bytes()).collect::<String>())
-        }
+        self.q.order_link_suffix()
     }
 
     /// Which rows the page shows, of how many the current tab counts: 「51〜100件目（全234件）」.
@@ -307,9 +368,15 @@ impl OrdersPage {
         match total {
             // The counts are kept apart from the rows; a page read while orders arrive may
             // run past them.
-            Some(total) if total >= last => format!("{}〜{}件目（全{}件）", self.first_row, last, total),
+            Some(Some(total)) if total >= last => format!("{}〜{}件目（全{}件）", self.first_row, last, total),
+            Some(None) => format!("{}〜{}件目（全{}件以上）", self.first_row, last, crate::db::order_list::COUNT_CAP),
             _ => format!("{}〜{}件目", self.first_row, last),
         }
+    }
+
+    /// A tab's count as it shows: the number, or 「10000+」 past the cap.
+    fn count_label(count: &Option<i64>) -> String {
+        count.map_or_else(|| format!("{}+", crate::db::order_list::COUNT_CAP), |n| n.to_string())
     }
 
     /// How many conditions besides the search narrow the list (the folded box says so).
@@ -428,18 +495,25 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     let orders = pages.orders;
     let pks: Vec<OrderPk> = orders.iter().map(|o| o.id).collect();
     let tags = crate::db::tags::of_orders(&state.db, scope.account, &pks).await?;
-    let (mut counts, held) = order_list::tab_counts(&state.db, &scope, filter.store).await?;
-    if filter.narrows() {
-        counts = order_list::filtered_counts(&state.db, &scope, &filter).await?;
-    }
-    let tab = |status: Option<InternalStatus>, label: &'static str, count: i64| Tab {
+    let (counts, held) = order_list::tab_counts(&state.db, &scope, filter.store).await?;
+    // Narrowed by more than a store: the tabs count what the filter shows, up to the cap.
+    let counts: Vec<(InternalStatus, Option<i64>)> = if filter.narrows() {
+        match state.tab_counts.counts(&state, &scope, &filter, &counts, held).await? {
+            Some(counts) => counts.into_iter().map(|(s, n)| (s, Some(n))).collect(),
+            None => counts.into_iter().map(|(s, _)| (s, None)).collect(),
+        }
+    } else {
+        counts.into_iter().map(|(s, n)| (s, Some(n))).collect()
+    };
+    let tab = |status: Option<InternalStatus>, label: &'static str, count: Option<i64>| Tab {
         status,
         label,
         count,
         href: format!("/orders?{}", q.with(&[("status", status.map_or("", InternalStatus::as_str)), ("after", "")])),
         current: filter.status == status,
     };
-    let mut tabs = vec![tab(None, "すべて", counts.iter().map(|(_, n)| n).sum())];
+    let total = counts.iter().map(|(_, n)| *n).sum::<Option<i64>>();
+    let mut tabs = vec![tab(None, "すべて", total)];
     tabs.extend(counts.iter().map(|(s, n)| tab(Some(*s), s.label(), *n)));
     let targets = InternalStatus::ALL
         .into_iter()
@@ -518,6 +592,8 @@ pub struct BulkResult {
     pub store_name: String,
     pub done: bool,
     pub message: String,
+    /// Refused by the fraud-hold rule: the same target would be refused again.
+    pub held: bool,
 }
 
 #[derive(Template)]
@@ -542,6 +618,12 @@ impl BulkPage {
 
     fn done_count(&self) -> usize {
         self.results.iter().filter(|r| r.done).count()
+    }
+
+    /// The refused target is worth offering again only for an order the fraud-hold rule did not
+    /// refuse (it refuses the same change every time).
+    fn retry_same(&self) -> bool {
+        self.refused().any(|r| !r.held)
     }
 
     fn refused_count(&self) -> usize {
@@ -633,6 +715,8 @@ pub async fn bulk(
         };
         let req = ChangeRequest { target, cancel_reason, ship, unpaid_confirmed: false };
         let outcome = changes::change_status(&state.db, &scope, *pk, &req, &actor, crate::db::now()).await?;
+        let held =
+            matches!(outcome, Err(Refusal::FraudHold | Refusal::Leave(crate::domain::shipping::Exclusion::FraudHold)));
         let (done, message) = match outcome {
             Ok(plan) if plan.pushes.is_empty() => (true, "変更しました".to_string()),
             Ok(_) => (true, "変更しました（Yahoo!への反映を送信待ち）".to_string()),
@@ -644,6 +728,7 @@ pub async fn bulk(
             store_name: line.map(|l| l.store_name.clone()).unwrap_or_default(),
             done,
             message,
+            held,
         });
     }
     let detail = format!(

@@ -170,7 +170,7 @@ async fn scoped_order(state: &AppState, scope: &OrderScope, pk: OrderPk) -> AppR
 #[derive(Debug, Default, Deserialize)]
 pub struct ShowQuery {
     #[serde(default)]
-    list: String,
+    list: Option<String>,
 }
 
 /// Where the order page leads: back to the list it came from, and to the orders beside it there.
@@ -188,23 +188,18 @@ pub async fn show(
 ) -> AppResult<Response> {
     let scope = scope_of(&state, &me).await?;
     let (order, items) = scoped_order(&state, &scope, order_id).await?;
-    let list: crate::web::order_list::ListQuery = crate::web::input::nested_query(&shown.list).unwrap_or_default();
-    let (previous, next) = crate::web::order_list::neighbours(&state, &scope, &list, &order).await?;
-    let suffix = |q: &crate::web::order_list::ListQuery| {
-        let list = q.with(&[("after", &q.after), ("before", &q.before), ("from", &q.from)]);
-        if list.is_empty() {
-            String::new()
-        } else {
-            format!("?list={}", url::form_urlencoded::byte_serialize(list.as_bytes()).collect::<String>())
-        }
+    let list: crate::web::order_list::ListQuery =
+        shown.list.as_deref().and_then(crate::web::input::nested_query).unwrap_or_default();
+    // Opened from a list: the orders beside it there (two keyset reads); from elsewhere, none.
+    let (previous, next) = match shown.list {
+        Some(_) => crate::web::order_list::neighbours(&state, &scope, &list, &order).await?,
+        None => (None, None),
     };
+    let suffix = list.order_link_suffix();
     let way = ListWay {
-        back: format!(
-            "/orders?{}",
-            list.with(&[("after", &list.after), ("before", &list.before), ("from", &list.from)])
-        ),
-        previous: previous.map(|pk| format!("/orders/{pk}{}", suffix(&list))),
-        next: next.map(|pk| format!("/orders/{pk}{}", suffix(&list))),
+        back: format!("/orders?{}", list.with_page()),
+        previous: previous.map(|pk| format!("/orders/{pk}{suffix}")),
+        next: next.map(|pk| format!("/orders/{pk}{suffix}")),
     };
     let store = stores::get(&state.db, scope.account, order.store_id).await?.ok_or(AppError::NotFound)?;
     let history = orders::history(&state.db, &scope, order.id).await?;

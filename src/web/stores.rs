@@ -114,7 +114,7 @@ impl StorePage {
         if self.import.blocked_reason.is_some() {
             return "止まっています（上の案内のとおり再連携か公開鍵の設定をすると再開します）".into();
         }
-        self.import.next_run_at.map_or_else(|| "まもなく".into(), |t| crate::web::render::jst(t))
+        self.import.next_run_at.map_or_else(|| "まもなく".into(), crate::web::render::jst)
     }
 
     fn authorize_status_label(&self) -> Option<&'static str> {

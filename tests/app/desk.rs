@@ -237,12 +237,21 @@ async fn bulk_change_refuses_held_orders_and_retries(backend: Backend) {
     // as the choice already made; the summary says 成功 / 拒否.
     assert_eq!(page.select_attr("#retry input[name=order]", "value"), vec![held_pk.clone()]);
     assert_eq!(page.select_attr("#retry-target option[selected]", "value"), vec![String::new()]);
+    // The fraud-hold rule refuses the same change every time: it is not offered again.
+    let offered = page.select_attr("#retry-target option", "value");
+    assert!(
+        !offered.contains(&"awaiting_shipment".to_owned()) && offered.contains(&"cancelled".to_owned()),
+        "{offered:?}"
+    );
     let summary = page.select_text("#bulk-summary").join("");
     assert!(summary.contains("成功 3件") && summary.contains("拒否 1件"), "{summary}");
 
     // Shipping from the list asks for tracking numbers first, then refuses the held order.
     let step = bulk(&s, &[("order", &held_pk), ("order", &f0), ("target", "shipped")]).await;
     assert!(step.body.contains("伝票番号を入力してください"), "{}", step.body);
+    // The held order is listed without a field for its number, saying why.
+    assert!(step.select_attr(&format!("#invoice_{held_pk}"), "name").is_empty(), "{}", step.body);
+    assert_eq!(step.select_text(".held-no-invoice").len(), 1);
     let invoice_held = format!("invoice_{held_pk}");
     let invoice_free = format!("invoice_{f0}");
     let done = bulk(

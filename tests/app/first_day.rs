@@ -296,7 +296,7 @@ async fn an_order_page_leads_back_to_its_list_and_on(backend: Backend) {
     let rows: Vec<String> =
         list.select_attr("table.orders td a.id", "href").into_iter().map(|h| h.replace("&amp;", "&")).collect();
     assert_eq!(rows.len(), 3);
-    assert!(rows[0].contains("?list=sort%3Dordered_asc"), "{rows:?}");
+    assert!(rows[0].ends_with("?list=sort%3Dordered_asc"), "{rows:?}");
     let first = s.owner.get(&rows[0]).await;
     assert_eq!(first.select_attr("#back-to-list", "href"), ["/orders?sort=ordered_asc"]);
     assert!(first.select_attr("#previous-order", "href").is_empty(), "the first row has no previous");
@@ -310,6 +310,12 @@ async fn an_order_page_leads_back_to_its_list_and_on(backend: Backend) {
     let page = s.owner.get(&plain[0]).await;
     assert_eq!(page.select_attr("#back-to-list", "href"), ["/orders"]);
     assert_eq!(page.select_attr("#next-order", "href")[0], plain[1]);
+    // Opened from elsewhere (a notification, a bookmark): no list, no neighbours.
+    let alone = s.owner.get(plain[0].split('?').next().unwrap()).await;
+    assert!(
+        alone.select_attr("#next-order", "href").is_empty() && alone.select_attr("#previous-order", "href").is_empty()
+    );
+    assert_eq!(alone.select_attr("#back-to-list", "href"), ["/orders"]);
 }
 
 /// A store whose grant Yahoo revoked says so everywhere: the store list and the dashboard say
