@@ -34,7 +34,10 @@ if (selectAll) {
   const actions = document.getElementById("bulk-actions");
   if (actions && window.matchMedia("(max-width: 40rem)").matches) actions.open = false;
   selectAll.closest("label").hidden = false;
-  selectAll.addEventListener("change", () => { boxes().forEach((b) => { b.checked = selectAll.checked; }); });
+  selectAll.addEventListener("change", () => {
+    boxes().forEach((b) => { b.checked = selectAll.checked; });
+    sync();
+  });
   document.addEventListener("change", (event) => { if (event.target.matches("input[form=bulk][name=order]")) sync(); });
   sync();
 }

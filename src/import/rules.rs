@@ -518,8 +518,8 @@ mod tests {
         let shown: Vec<(&str, String, String)> =
             diff(&a, &b).into_iter().map(|c| (c.label, c.before, c.after)).collect();
         let of = |label: &str| shown.iter().find(|(l, ..)| *l == label).cloned().unwrap();
-        assert_eq!(of("不正保留ステータス").1, "1: ルール保留審査中");
-        assert_eq!(of("不正保留ステータス").2, "2: ルール保留解除");
+        assert_eq!(of("不正保留ステータス").1, "審査中（ルール保留審査中）");
+        assert_eq!(of("不正保留ステータス").2, "保留解除（ルール保留解除）");
         assert_eq!(of("注文ステータス").2, "4: キャンセル");
         assert_eq!(of("公開日時").2, "2026-12-01 03:25:32", "JST, to the second");
     }

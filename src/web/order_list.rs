@@ -496,8 +496,15 @@ pub async fn index(State(state): State<AppState>, me: Merchant, Query(q): Query<
     let pks: Vec<OrderPk> = orders.iter().map(|o| o.id).collect();
     let tags = crate::db::tags::of_orders(&state.db, scope.account, &pks).await?;
     let (counts, held) = order_list::tab_counts(&state.db, &scope, filter.store).await?;
-    // Narrowed by more than a store: the tabs count what the filter shows, up to the cap.
-    let counts: Vec<(InternalStatus, Option<i64>)> = if filter.narrows() {
+    // Narrowed by more than a store: the tabs count what the filter shows, up to the cap. A
+    // list of every status that fits on one page counts its own rows.
+    let whole = filter.status.is_none() && pages.previous.is_none() && pages.next.is_none();
+    let counts: Vec<(InternalStatus, Option<i64>)> = if filter.narrows() && whole {
+        InternalStatus::ALL
+            .into_iter()
+            .map(|s| (s, Some(orders.iter().filter(|o| o.internal_status() == s).count() as i64)))
+            .collect()
+    } else if filter.narrows() {
         match state.tab_counts.counts(&state, &scope, &filter, &counts, held).await? {
             Some(counts) => counts.into_iter().map(|(s, n)| (s, Some(n))).collect(),
             None => counts.into_iter().map(|(s, _)| (s, None)).collect(),

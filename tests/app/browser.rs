@@ -748,6 +748,58 @@ impl Session {
     }
 }
 
+/// 受注一覧 as a merchant uses it (issue 32): at 1280 px the actions are above the list and
+/// 「このページの注文をすべて選択」 ticks every order of the page (and the summary counts them), IDs on
+/// one line; at 360 px each order is a card, the actions start folded, and nothing scrolls
+/// sideways. Screenshots: `target/screenshots/list-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_list_selects_all_and_reads_as_cards_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        eprintln!(
+            "SKIPPED the_order_list_selects_all_and_reads_as_cards_in_chromium: chromium and chromedriver are not installed"
+        );
+        return;
+    };
+    let s = crate::import::shop(Backend::Sqlite, |c| c.scheduler = false).await;
+    s.generate(60, 11).await;
+    assert_eq!(s.run_once(orderdesk::db::imports::Trigger::Manual).await, orderdesk::import::Ending::Done);
+    let base = s.app.base.clone();
+    let shots = screenshots_dir();
+    let b = driver.session().await;
+    b.viewport(1280).await;
+    b.sign_in(&base, "owner@example.jp").await;
+    b.open(&format!("{base}/orders")).await;
+    let above = b
+        .exec(
+            "return document.getElementById('bulk-actions').getBoundingClientRect().bottom \
+             <= document.querySelector('table.orders').getBoundingClientRect().top;",
+        )
+        .await;
+    assert_eq!(above, true, "the actions are above the list");
+    let all = b.find("#select-all").await;
+    b.click(&all).await;
+    let ticked = b.exec("return document.querySelectorAll('input[form=bulk][name=order]:checked').length;").await;
+    assert_eq!(ticked, 50, "every order of the page");
+    assert!(b.text_of("#selected-count").await.contains("50件を選択中"));
+    let wrapped = b
+        .exec("return [...document.querySelectorAll('table.orders a.id')].filter(a => a.getClientRects().length > 1).length;")
+        .await;
+    assert_eq!(wrapped, 0, "order IDs on one line");
+    assert!(b.text_of("#rows-shown").await.starts_with("1〜50件目（全60件）"));
+    b.screenshot(&shots.join("list-1280.png")).await;
+    b.click(&all).await;
+    assert_eq!(b.exec("return document.querySelectorAll('input[form=bulk][name=order]:checked').length;").await, 0);
+
+    b.viewport(360).await;
+    b.open(&format!("{base}/orders")).await;
+    assert_eq!(b.exec("return document.getElementById('bulk-actions').open;").await, false, "folded on a phone");
+    let display = b.exec("return getComputedStyle(document.querySelector('table.orders tbody tr')).display;").await;
+    assert_eq!(display, "grid", "one card per order");
+    b.assert_fits("受注一覧 at 360 px").await;
+    b.screenshot(&shots.join("list-360.png")).await;
+    b.quit().await;
+}
+
 /// The checkbox of the row showing order `order_id` in the table `table`.
 fn row_checkbox(table: &str, order_id: &str) -> String {
     format!(
