@@ -231,14 +231,9 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
             }
         }
         Shipped => {
-            let ship = req.ship.as_ref().filter(|s| {
-                !s.invoice_number.trim().is_empty()
-                    && s.company_code.len() == 4
-                    && s.company_code.bytes().all(|b| b.is_ascii_digit())
-            });
-            let ship = ship.ok_or(Refusal::NeedsShipInput)?;
             // A held order never gets a tracking number, whatever the restriction switch says;
-            // an unpaid prepay order only with the merchant's confirmation.
+            // an unpaid prepay order only with the merchant's confirmation. Asked first, so that
+            // the refusal names the hold (not a missing number nobody could give it).
             let leave = super::shipping::LeaveFacts {
                 internal_status: facts.internal_status,
                 yahoo_status: yahoo,
@@ -247,6 +242,12 @@ pub fn plan_change(facts: &OrderFacts, req: &ChangeRequest) -> Result<Plan, Refu
                 stop_tag: facts.stop_tag.clone(),
             };
             super::shipping::check_hold_and_payment(&leave, req.unpaid_confirmed).map_err(Refusal::Leave)?;
+            let ship = req.ship.as_ref().filter(|s| {
+                !s.invoice_number.trim().is_empty()
+                    && s.company_code.len() == 4
+                    && s.company_code.bytes().all(|b| b.is_ascii_digit())
+            });
+            let ship = ship.ok_or(Refusal::NeedsShipInput)?;
             match yahoo {
                 Some(y @ (OrderStatus::Reserved | OrderStatus::Cancelled)) => {
                     return Err(Refusal::YahooState { yahoo: y, to });

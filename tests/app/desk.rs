@@ -273,6 +273,22 @@ async fn bulk_change_refuses_held_orders_and_retries(backend: Backend) {
     assert!(refused[0].contains(FRAUD_HOLD_REFUSAL));
     assert_eq!(status_of(&s, &held.order_id).await, InternalStatus::New);
     assert_eq!(status_of(&s, &free[0].order_id).await, InternalStatus::Shipped);
+    // Sent without a number (the step gives a held order no field): refused for the hold, and
+    // 出荷済み is not offered again.
+    let blank = bulk(
+        &s,
+        &[
+            ("order", &held_pk),
+            ("target", "shipped"),
+            ("ship_step", "1"),
+            ("ship_company", "1001"),
+            ("ship_date", "2026-11-30"),
+        ],
+    )
+    .await;
+    let refused = blank.select_text("#bulk-results tr.result-refused").join("");
+    assert!(refused.contains(FRAUD_HOLD_REFUSAL), "{refused}");
+    assert!(!blank.select_attr("#retry-target option", "value").contains(&"shipped".to_owned()));
 
     // Retrying the refused one as a cancel (with a reason) is accepted.
     let page = bulk(&s, &[("order", &held_pk), ("target", "cancelled")]).await;
