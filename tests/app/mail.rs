@@ -444,6 +444,16 @@ async fn two_senders_send_each_message_once(backend: Backend) {
 }
 
 /// The reset link in a received mail, as a path.
+/// A shop whose mail goes by SMTP to `sink`.
+async fn smtp_shop(backend: Backend, sink: &SmtpSink) -> Shop {
+    let url = sink.url();
+    shop(backend, move |c| {
+        c.mail = orderdesk::config::MailMode::Smtp;
+        c.smtp_url = Some(orderdesk::config::Redacted::new(url));
+    })
+    .await
+}
+
 fn reset_path(m: &Received) -> String {
     let link =
         m.body.split_whitespace().find(|w| w.contains("/password-reset/")).expect("a link in the mail").to_owned();
@@ -454,14 +464,7 @@ fn reset_path(m: &Received) -> String {
 /// link by mail (sealed at rest, never on 送信メール), which sets a new password; asks are capped.
 async fn a_forgotten_password_is_reset_by_mail(backend: Backend) {
     let sink = SmtpSink::start().await;
-    let s = {
-        let url = sink.url();
-        shop(backend, move |c| {
-            c.mail = orderdesk::config::MailMode::Smtp;
-            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
-        })
-        .await
-    };
+    let s = smtp_shop(backend, &sink).await;
     let visitor = s.app.browser();
     let signin = visitor.get("/signin").await;
     assert_eq!(signin.select_attr("#forgot-link", "href"), vec!["/password-forgot".to_string()]);
@@ -523,14 +526,7 @@ async fn a_forgotten_password_is_reset_by_mail(backend: Backend) {
 /// the support person.
 async fn supports_reset_link_goes_to_the_owner_by_mail(backend: Backend) {
     let sink = SmtpSink::start().await;
-    let s = {
-        let url = sink.url();
-        shop(backend, move |c| {
-            c.mail = orderdesk::config::MailMode::Smtp;
-            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
-        })
-        .await
-    };
+    let s = smtp_shop(backend, &sink).await;
     let support = crate::reset_link::support_staff(&s.app).await;
     let (account, user) = crate::reset_link::ids_of(&s.app.db, "owner@example.jp").await;
     let page = support.submit("/admin", "/admin/password-reset", &[("account_id", &account), ("user_id", &user)]).await;
@@ -548,14 +544,7 @@ async fn supports_reset_link_goes_to_the_owner_by_mail(backend: Backend) {
 /// member, to ask their owner).
 async fn signing_up_again_mails_the_address_a_way_back_in(backend: Backend) {
     let sink = SmtpSink::start().await;
-    let s = {
-        let url = sink.url();
-        shop(backend, move |c| {
-            c.mail = orderdesk::config::MailMode::Smtp;
-            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
-        })
-        .await
-    };
+    let s = smtp_shop(backend, &sink).await;
     s.app.add_user(&s.owner, "staff@example.jp", "staff").await;
     // The staff member has signed in once (an invitation not yet taken is nobody's address).
     s.app.browser().sign_in("staff@example.jp", crate::helpers::PASSWORD).await;
@@ -598,14 +587,7 @@ async fn signing_up_again_mails_the_address_a_way_back_in(backend: Backend) {
 /// only, and the first sign-in with it leads to changing it.
 async fn a_staff_member_is_invited_by_mail_and_sets_their_own_password(backend: Backend) {
     let sink = SmtpSink::start().await;
-    let s = {
-        let url = sink.url();
-        shop(backend, move |c| {
-            c.mail = orderdesk::config::MailMode::Smtp;
-            c.smtp_url = Some(orderdesk::config::Redacted::new(url));
-        })
-        .await
-    };
+    let s = smtp_shop(backend, &sink).await;
     let form = s.owner.get("/users").await;
     assert!(!form.select_text("#how").is_empty(), "the invitation is offered: {}", form.body);
     let added = s
