@@ -30,7 +30,7 @@ pub struct LeaveFacts {
 pub enum Exclusion {
     /// FraudHoldStatus 1 or 3: never a label, a tracking number or a ship push, whatever the
     /// store's restriction switch says (a label printed is a parcel shipped).
-    #[error("{FRAUD_HOLD_REFUSAL}")]
+    #[error("{FRAUD_HOLD_REFUSAL}（審査中・不正確定の注文は出荷できません）")]
     FraudHold,
     /// A tag marked 出荷止め: kept off every shipping path until someone removes it.
     #[error("出荷止めのタグ「{0}」が付いています。出荷するときはタグを外してください")]
