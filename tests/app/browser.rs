@@ -639,6 +639,15 @@ async fn a_new_merchant_cannot_ship_a_held_order_in_chromium() {
     // Try to ship it from the list: the second step asks for the tracking number, then refuses.
     b.exec(&format!("{row}.querySelector('input[name=order]').checked = true; document.getElementById('target').value = 'shipped'; document.querySelector('button[form=bulk].primary').click();")).await;
     b.wait_for("the ship step", "document.getElementById('ship-step')").await;
+    // The held order gets no field for a number, and the step's table fits its box.
+    assert!(b.text_of("#ship-step").await.contains("出荷できません"));
+    let v = b.exec(INSPECT).await;
+    assert!(v["clipped"].as_array().is_some_and(Vec::is_empty), "the 伝票番号 step: {}", v["clipped"]);
+    b.screenshot(&shot("5a-ship-step")).await;
+    b.viewport(360).await;
+    b.assert_fits("the 伝票番号 step at 360 px").await;
+    b.screenshot(&shot("5b-ship-step-360")).await;
+    b.viewport(1280).await;
     b.fill_and_submit(&[("ship_company", "1001")], "#ship-step button[type=submit]").await;
     b.wait_for("the bulk result", "document.getElementById('bulk-results')").await;
     b.screenshot(&shot("6-bulk-refused")).await;
