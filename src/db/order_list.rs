@@ -826,6 +826,12 @@ pub async fn filtered_counts(
 }
 
 impl Filter {
+    /// The same list read the other way round (a page before a row is the page after it
+    /// in the reversed order).
+    pub fn reversed(&self) -> Filter {
+        Filter { sort: Sort { ascending: !self.sort.ascending, ..self.sort }, ..self.clone() }
+    }
+
     /// Whether it narrows the list by more than a store and a status (the tabs then count the
     /// orders themselves: [`filtered_counts`]).
     pub fn narrows(&self) -> bool {

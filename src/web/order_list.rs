@@ -415,13 +415,12 @@ pub async fn neighbours(
     state: &AppState,
     scope: &OrderScope,
     q: &ListQuery,
+    stores: &[StoreLink],
     order: &crate::db::orders::OrderRow,
 ) -> AppResult<(Option<OrderPk>, Option<OrderPk>)> {
-    let stores = stores::visible_links(&state.db, scope).await?;
-    let (filter, _) = q.filter(&stores);
+    let (filter, _) = q.filter(stores);
     let at = order_list::cursor_of(filter.sort, order.order_time, order.publication_time, order.id);
-    let back = Filter { sort: Sort { ascending: !filter.sort.ascending, ..filter.sort }, ..filter.clone() };
-    let before: Vec<Brief> = order_list::page(&state.db, scope, &back, Some(at), 1).await?;
+    let before: Vec<Brief> = order_list::page(&state.db, scope, &filter.reversed(), Some(at), 1).await?;
     let after: Vec<Brief> = order_list::page(&state.db, scope, &filter, Some(at), 1).await?;
     Ok((before.first().map(|o| o.id), after.first().map(|o| o.id)))
 }
@@ -448,8 +447,8 @@ async fn pages_of(
     let said = q.from.parse::<i64>().ok().filter(|n| *n >= 1);
     let (mut orders, mut first_row, more_before, more_after) = match (after, before) {
         (_, Some(b)) => {
-            let back = Filter { sort: Sort { ascending: !filter.sort.ascending, ..filter.sort }, ..filter.clone() };
-            let mut rows: Vec<Brief> = order_list::page(&state.db, scope, &back, Some(b), PAGE_SIZE + 1).await?;
+            let mut rows: Vec<Brief> =
+                order_list::page(&state.db, scope, &filter.reversed(), Some(b), PAGE_SIZE + 1).await?;
             if rows.len() > size {
                 rows.truncate(size);
                 rows.reverse();

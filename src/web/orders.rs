@@ -188,11 +188,16 @@ pub async fn show(
 ) -> AppResult<Response> {
     let scope = scope_of(&state, &me).await?;
     let (order, items) = scoped_order(&state, &scope, order_id).await?;
+    // The header holds the stores this person may see (the list's filter reads them).
+    let layout = me.layout(&format!("注文 {}", order.order_id)).await?;
     let list: crate::web::order_list::ListQuery =
         shown.list.as_deref().and_then(crate::web::input::nested_query).unwrap_or_default();
     // Opened from a list: the orders beside it there (two keyset reads); from elsewhere, none.
     let (previous, next) = match shown.list {
-        Some(_) => crate::web::order_list::neighbours(&state, &scope, &list, &order).await?,
+        Some(_) => {
+            let stores = layout.nav.as_ref().map_or(&[][..], |n| n.stores.as_slice());
+            crate::web::order_list::neighbours(&state, &scope, &list, stores, &order).await?
+        }
         None => (None, None),
     };
     let suffix = list.order_link_suffix();
@@ -219,7 +224,6 @@ pub async fn show(
         order.internal_status(),
         InternalStatus::Shipped | InternalStatus::Completed | InternalStatus::Cancelled
     );
-    let layout = me.layout(&format!("注文 {}", order.order_id)).await?;
     Ok(ok(&OrderPage {
         layout,
         order,

@@ -324,15 +324,7 @@ async fn an_order_page_leads_back_to_its_list_and_on(backend: Backend) {
 async fn a_revoked_store_says_one_thing_everywhere(backend: Backend) {
     use orderdesk::{db::imports::Trigger, import::Ending};
     let s = shop(backend, |c| c.scheduler = false).await;
-    orderdesk::with_pool!(&s.app.db, |p| {
-        sqlx::query("update store set auto_import_enabled = $2 where id = $1")
-            .bind(s.store)
-            .bind(true)
-            .execute(p)
-            .await
-            .map(|_| ())
-    })
-    .unwrap();
+    crate::import::set_auto(&s.app.db, s.store, true).await;
     let connected = s.owner.get("/stores").await.select_text("table.list tbody td").join(" | ");
     assert!(connected.contains("連携済み"), "{connected}");
     s.sim.control("/_sim/grants/revoke", json!({ "seller_id": crate::import::SELLER })).await;

@@ -77,6 +77,17 @@ fn secrets() -> Vec<String> {
     out
 }
 
+/// Whether `body` shows `secret`. A run of digits (a phone number or its first digits) counts
+/// where a number starts, not inside another one: /metrics' timings (「0.0062468」) are not a
+/// phone number's 「062468」.
+fn shows(body: &str, secret: &str) -> bool {
+    if !secret.bytes().all(|b| b.is_ascii_digit()) {
+        return body.contains(secret);
+    }
+    let bytes = body.as_bytes();
+    body.match_indices(secret).any(|(i, _)| i == 0 || !(bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.'))
+}
+
 async fn set_ours(db: &Db, pk: i64) {
     for (column, value) in OURS_BEFORE {
         let sql = format!("update yahoo_order set {column} = $1 where id = $2");
@@ -190,7 +201,7 @@ async fn walk(s: &Shop, reader: &Browser, who: &str, pk: i64, order_id: &str) ->
     // What the reader typed themselves is shown back to them (the search box): not a leak.
     let check_but = |what: &str, body: &str, typed: &str| {
         for secret in secrets.iter().filter(|s| !typed.contains(s.as_str())) {
-            assert!(!body.contains(secret.as_str()), "{who}: {what} shows 「{secret}」:\n{body}");
+            assert!(!shows(body, secret), "{who}: {what} shows 「{secret}」:\n{body}");
         }
     };
     let check = |what: &str, body: &str| check_but(what, body, "");
